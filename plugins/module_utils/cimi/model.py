@@ -1,0 +1,425 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CIMI resource model (DSP0263 2.0.0), each type declared once.
+
+A class lists its attributes as ``Attr`` descriptors; JSON in (with validation
+that names the offending attribute), JSON out and ResourceMetadata all derive
+from that list. Table numbers refer to the specification.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import (
+    ANY, BOOLEAN, DATETIME, INTEGER, MAP, REF, STRING, Attr, type_uri,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+
+CPU_ARCHS = ("68000", "Alpha", "ARM", "Itanium", "MIPS", "PA_RISC", "POWER", "PowerPC",
+             "x86", "x86_64", "z/Architecture", "SPARC", "aarch64")
+
+
+class Structure:
+    """A typed bag of attributes, serialised by wire name."""
+
+    type_name = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        attrs = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                if isinstance(value, Attr):
+                    attrs[value.wire] = value
+        cls.attributes = attrs
+
+    def __init__(self, **values):
+        self._values = {}
+        by_name = {a.name: a for a in self.attributes.values()}
+        for key, value in values.items():
+            attr = by_name.get(key) or self.attributes.get(key)
+            if attr is None:
+                raise TypeError("%s has no attribute %r" % (type(self).__name__, key))
+            if value is not None:
+                self._values[attr.wire] = value
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.to_json() == other.to_json()
+
+    def __repr__(self):
+        return "%s(%r)" % (type(self).__name__, self._values)
+
+    def get(self, wire, default=None):
+        return self._values.get(wire, default)
+
+    @classmethod
+    def from_json(cls, doc, path=None, partial=False, trusted=False):
+        """Validate a JSON document and every error names the attribute's path.
+
+        From a client (``trusted=False``) read-only attributes are dropped and
+        unknown ones refused; from a provider (``trusted=True``, e.g. another
+        CIMI endpoint's reply) read-only ones are kept and extensions ignored."""
+        path = path or cls.type_name or cls.__name__
+        if not isinstance(doc, dict):
+            raise InvalidInput("%s: expected a JSON object" % path, attribute=path)
+        expected = type_uri(cls.type_name) if cls.type_name else None
+        uri = doc.get("resourceURI")
+        if uri is not None and expected and uri != expected:
+            raise InvalidInput("%s.resourceURI: expected '%s', got '%s'" % (path, expected, uri),
+                               attribute="resourceURI")
+        obj = cls()
+        for key, value in doc.items():
+            if key == "resourceURI":
+                continue
+            attr = cls.attributes.get(key)
+            if attr is None:
+                if trusted:
+                    continue
+                raise InvalidInput("%s: unknown attribute '%s'" % (path, key), attribute=key)
+            if (attr.read_only and not trusted) or value is None:
+                continue
+            obj._values[key] = attr.parse(value, "%s.%s" % (path, key), trusted)
+        if not partial and not trusted:
+            for wire, attr in cls.attributes.items():
+                if attr.required and not attr.read_only and wire not in obj._values:
+                    raise InvalidInput("%s.%s: required attribute is missing" % (path, wire), attribute=wire)
+        return obj
+
+    def to_json(self):
+        out = {}
+        if self.type_name and isinstance(self, Resource):
+            out["resourceURI"] = type_uri(self.type_name)
+        for wire, attr in self.attributes.items():
+            value = self._values.get(wire)
+            if value is None or attr.write_only or (value == {} and attr.kind == MAP) or value == []:
+                continue
+            out[wire] = attr.dump(value)
+        return out
+
+
+class Resource(Structure):
+    """A CIMI resource: the common attributes of Table 5."""
+
+    collection_key = None  # the Cloud Entry Point's name for this type's collection
+
+    id = Attr("id", STRING, read_only=True, doc="URI of the resource")
+    name = Attr("name", STRING, doc="human-readable name")
+    description = Attr("description", STRING)
+    created = Attr("created", DATETIME, read_only=True)
+    updated = Attr("updated", DATETIME, read_only=True)
+    properties = Attr("properties", MAP, doc="free-form string pairs")
+    operations = Attr("operations", ANY, read_only=True, many=True, doc="links {rel, href}")
+
+
+# -- embedded structures --------------------------------------------------
+
+class Disk(Structure):
+    type_name = "Disk"
+    capacity = Attr("capacity", INTEGER, required=True, minimum=0, doc="kilobytes")
+    format = Attr("format", STRING)
+    initialLocation = Attr("initialLocation", STRING)
+
+
+class Sample(Structure):
+    type_name = "Sample"
+    timestamp = Attr("timestamp", DATETIME, required=True)
+    value = Attr("value", STRING, required=True)
+
+
+class MachineVolume(Structure):
+    """Item of a template's ``volumes`` list (and of a Machine's located volumes)."""
+    type_name = "locatedVolume"
+    initialLocation = Attr("initialLocation", STRING)
+    volume = Attr("volume", REF, required=True)
+    credential = Attr("credential", REF)
+
+
+class MachineVolumeTemplate(Structure):
+    type_name = "volumeTemplate"
+    initialLocation = Attr("initialLocation", STRING)
+    volumeTemplate = Attr("volumeTemplate", REF, required=True)
+
+
+class NetworkInterface(Structure):
+    type_name = "NetworkInterface"
+    network = Attr("network", REF)
+    state = Attr("state", STRING, read_only=True)
+    macAddress = Attr("macAddress", STRING)
+    addresses = Attr("addresses", ANY, many=True)
+    networkType = Attr("networkType", STRING)
+    mtu = Attr("mtu", INTEGER)
+
+
+# -- machines (5.14) ------------------------------------------------------
+
+class MachineConfiguration(Resource):
+    type_name = "MachineConfiguration"
+    collection_key = "machineConfigs"
+    cpu = Attr("cpu", INTEGER, required=True, minimum=1)
+    memory = Attr("memory", INTEGER, required=True, minimum=1, doc="kibibytes")
+    disks = Attr("disks", Disk, many=True)
+    cpuArch = Attr("cpuArch", STRING, choices=CPU_ARCHS)
+    cpuSpeed = Attr("cpuSpeed", INTEGER, minimum=1, doc="megahertz")
+
+
+class MachineImage(Resource):
+    type_name = "MachineImage"
+    collection_key = "machineImages"
+    state = Attr("state", STRING, read_only=True, choices=states.IMAGE_STATES)
+    type = Attr("type", STRING, choices=("IMAGE", "SNAPSHOT", "PARTIAL_SNAPSHOT"))
+    imageLocation = Attr("imageLocation", STRING, doc="where the image lives, or the machine to capture")
+    relatedImage = Attr("relatedImage", REF)
+
+
+class Credential(Resource):
+    type_name = "Credential"
+    collection_key = "credentials"
+    username = Attr("username", STRING)
+    password = Attr("password", STRING, write_only=True)
+    key = Attr("key", STRING, doc="public key")
+
+
+class MachineTemplate(Resource):
+    type_name = "MachineTemplate"
+    collection_key = "machineTemplates"
+    initialState = Attr("initialState", STRING, choices=states.INITIAL_STATES)
+    machineConfig = Attr("machineConfig", REF, of=MachineConfiguration)
+    machineImage = Attr("machineImage", REF, of=MachineImage)
+    credential = Attr("credential", REF, of=Credential)
+    volumes = Attr("volumes", MachineVolume, many=True)
+    volumeTemplates = Attr("volumeTemplates", MachineVolumeTemplate, many=True)
+    interfaceTemplates = Attr("interfaceTemplates", ANY, many=True)
+    userData = Attr("userData", STRING)
+    meterTemplates = Attr("meterTemplates", ANY, many=True)
+    eventLogTemplate = Attr("eventLogTemplate", REF)
+
+
+class MachineCreate(Resource):
+    type_name = "MachineCreate"
+    machineTemplate = Attr("machineTemplate", REF, of=MachineTemplate, required=True)
+
+
+class Machine(Resource):
+    type_name = "Machine"
+    collection_key = "machines"
+    state = Attr("state", STRING, read_only=True, choices=states.MACHINE_STATES)
+    cpu = Attr("cpu", INTEGER, read_only=True)
+    memory = Attr("memory", INTEGER, read_only=True, doc="kibibytes")
+    disks = Attr("disks", Disk, many=True, read_only=True)
+    cpuArch = Attr("cpuArch", STRING, read_only=True)
+    cpuSpeed = Attr("cpuSpeed", INTEGER, read_only=True)
+    volumes = Attr("volumes", MachineVolume, many=True, read_only=True)
+    interfaces = Attr("interfaces", NetworkInterface, many=True, read_only=True)
+    latestSnapshot = Attr("latestSnapshot", REF, read_only=True)
+    snapshots = Attr("snapshots", REF, many=True, read_only=True)
+    meters = Attr("meters", REF, many=True, read_only=True)
+    eventLog = Attr("eventLog", REF, read_only=True)
+
+
+# -- volumes (5.15) -------------------------------------------------------
+
+class VolumeConfiguration(Resource):
+    type_name = "VolumeConfiguration"
+    collection_key = "volumeConfigs"
+    type = Attr("type", STRING)
+    format = Attr("format", STRING)
+    capacity = Attr("capacity", INTEGER, required=True, minimum=1, doc="kilobytes")
+
+
+class VolumeImage(Resource):
+    type_name = "VolumeImage"
+    collection_key = "volumeImages"
+    state = Attr("state", STRING, read_only=True, choices=states.IMAGE_STATES)
+    imageLocation = Attr("imageLocation", STRING)
+    bootable = Attr("bootable", BOOLEAN)
+
+
+class VolumeTemplate(Resource):
+    type_name = "VolumeTemplate"
+    collection_key = "volumeTemplates"
+    volumeConfig = Attr("volumeConfig", REF, of=VolumeConfiguration, required=True)
+    volumeImage = Attr("volumeImage", REF, of=VolumeImage)
+    meterTemplates = Attr("meterTemplates", ANY, many=True)
+    eventLogTemplate = Attr("eventLogTemplate", REF)
+
+
+class VolumeCreate(Resource):
+    type_name = "VolumeCreate"
+    volumeTemplate = Attr("volumeTemplate", REF, of=VolumeTemplate, required=True)
+
+
+class Volume(Resource):
+    type_name = "Volume"
+    collection_key = "volumes"
+    state = Attr("state", STRING, read_only=True, choices=states.VOLUME_STATES)
+    type = Attr("type", STRING, read_only=True)
+    capacity = Attr("capacity", INTEGER, read_only=True, doc="kilobytes")
+    bootable = Attr("bootable", BOOLEAN, read_only=True)
+    images = Attr("images", REF, many=True, read_only=True)
+    meters = Attr("meters", REF, many=True, read_only=True)
+    eventLog = Attr("eventLog", REF, read_only=True)
+    attachedTo = Attr("attachedTo", REF, many=True, read_only=True, doc="machines using it (extension)")
+
+
+# -- networks (5.16) ------------------------------------------------------
+
+class NetworkConfiguration(Resource):
+    type_name = "NetworkConfiguration"
+    collection_key = "networkConfigs"
+    networkType = Attr("networkType", STRING)
+    mtu = Attr("mtu", INTEGER, minimum=1)
+    classOfService = Attr("classOfService", STRING)
+
+
+class NetworkTemplate(Resource):
+    type_name = "NetworkTemplate"
+    collection_key = "networkTemplates"
+    networkConfig = Attr("networkConfig", REF, of=NetworkConfiguration, required=True)
+    forwardingGroup = Attr("forwardingGroup", REF)
+    meterTemplates = Attr("meterTemplates", ANY, many=True)
+    eventLogTemplate = Attr("eventLogTemplate", REF)
+
+
+class NetworkCreate(Resource):
+    type_name = "NetworkCreate"
+    networkTemplate = Attr("networkTemplate", REF, of=NetworkTemplate, required=True)
+
+
+class Network(Resource):
+    type_name = "Network"
+    collection_key = "networks"
+    state = Attr("state", STRING, read_only=True, choices=states.NETWORK_STATES)
+    networkType = Attr("networkType", STRING, read_only=True)
+    mtu = Attr("mtu", INTEGER, read_only=True)
+    classOfService = Attr("classOfService", STRING, read_only=True)
+    meters = Attr("meters", REF, many=True, read_only=True)
+    eventLog = Attr("eventLog", REF, read_only=True)
+
+
+# -- systems (5.13) -------------------------------------------------------
+
+class ComponentDescriptor(Structure):
+    type_name = "ComponentDescriptor"
+    name = Attr("name", STRING)
+    description = Attr("description", STRING)
+    type = Attr("type", STRING, required=True, doc="type URI of the component")
+    quantity = Attr("quantity", INTEGER, minimum=1)
+    component = Attr("component", ANY, doc="the component's template, by reference or by value")
+
+
+class SystemTemplate(Resource):
+    type_name = "SystemTemplate"
+    collection_key = "systemTemplates"
+    componentDescriptors = Attr("componentDescriptors", ComponentDescriptor, many=True)
+    meterTemplates = Attr("meterTemplates", ANY, many=True)
+    eventLogTemplate = Attr("eventLogTemplate", REF)
+
+
+class SystemCreate(Resource):
+    type_name = "SystemCreate"
+    systemTemplate = Attr("systemTemplate", REF, of=SystemTemplate, required=True)
+
+
+class System(Resource):
+    type_name = "System"
+    collection_key = "systems"
+    state = Attr("state", STRING, read_only=True, choices=states.SYSTEM_STATES)
+    machines = Attr("machines", REF, many=True, read_only=True)
+    volumes = Attr("volumes", REF, many=True, read_only=True)
+    networks = Attr("networks", REF, many=True, read_only=True)
+    credentials = Attr("credentials", REF, many=True, read_only=True)
+    systems = Attr("systems", REF, many=True, read_only=True)
+    meters = Attr("meters", REF, many=True, read_only=True)
+    eventLog = Attr("eventLog", REF, read_only=True)
+
+
+# -- jobs, meters, actions, metadata ---------------------------------------
+
+class Job(Resource):
+    type_name = "Job"
+    collection_key = "jobs"
+    state = Attr("state", STRING, read_only=True, choices=states.JOB_STATES)
+    targetResource = Attr("targetResource", REF, read_only=True)
+    affectedResources = Attr("affectedResources", REF, many=True, read_only=True)
+    action = Attr("action", STRING, read_only=True)
+    returnCode = Attr("returnCode", INTEGER, read_only=True)
+    progress = Attr("progress", INTEGER, read_only=True)
+    statusMessage = Attr("statusMessage", STRING, read_only=True)
+    timeOfStatusChange = Attr("timeOfStatusChange", DATETIME, read_only=True)
+    parentJob = Attr("parentJob", REF, read_only=True)
+    nestedJobs = Attr("nestedJobs", REF, many=True, read_only=True)
+    isCancellable = Attr("isCancellable", BOOLEAN, read_only=True)
+
+
+class Meter(Resource):
+    type_name = "Meter"
+    collection_key = "meters"
+    targetResource = Attr("targetResource", REF, read_only=True)
+    aspect = Attr("aspect", STRING, read_only=True)
+    units = Attr("units", STRING, read_only=True)
+    sampleInterval = Attr("sampleInterval", INTEGER, read_only=True)
+    timeScope = Attr("timeScope", STRING, read_only=True, choices=("Point", "Interval"))
+    intervalDuration = Attr("intervalDuration", STRING, read_only=True)
+    isContinuous = Attr("isContinuous", BOOLEAN, read_only=True)
+    samples = Attr("samples", Sample, many=True, read_only=True)
+    minValue = Attr("minValue", STRING, read_only=True)
+    maxValue = Attr("maxValue", STRING, read_only=True)
+    stopTime = Attr("stopTime", DATETIME, read_only=True)
+    expiresTime = Attr("expiresTime", DATETIME, read_only=True)
+
+
+class Action(Resource):
+    """Body of an operation invocation (4.2.1.x): the verb and its parameters."""
+    type_name = "Action"
+    action = Attr("action", STRING, required=True, doc="action URI")
+    force = Attr("force", BOOLEAN)
+    # Parameters of capture-like actions and of Sirocco's migrate extension.
+    image = Attr("image", REF, of=MachineImage)
+    volume = Attr("volume", REF)
+    initialLocation = Attr("initialLocation", STRING)
+    host = Attr("host", STRING, doc="target host of a migration (Sirocco extension)")
+
+
+class CloudEntryPoint(Resource):
+    type_name = "CloudEntryPoint"
+    baseURI = Attr("baseURI", STRING, read_only=True)
+    # Collection links ({"href"}) are added per provider; they are read-only.
+
+
+class ResourceMetadata(Resource):
+    type_name = "ResourceMetadata"
+    collection_key = "resourceMetadata"
+    typeURI = Attr("typeURI", STRING, read_only=True)
+    attributes = Attr("attributes", ANY, many=True, read_only=True)
+    capabilities = Attr("capabilities", ANY, many=True, read_only=True)
+    actions = Attr("actions", ANY, many=True, read_only=True)
+
+
+RESOURCE_TYPES = {cls.type_name: cls for cls in (
+    CloudEntryPoint, ResourceMetadata, Machine, MachineConfiguration, MachineImage, MachineTemplate,
+    MachineCreate, Credential, Volume, VolumeConfiguration, VolumeImage, VolumeTemplate, VolumeCreate,
+    Network, NetworkConfiguration, NetworkTemplate, NetworkCreate, System, SystemTemplate, SystemCreate,
+    Job, Meter, Action,
+)}
+COLLECTIONS = {cls.collection_key: cls for cls in RESOURCE_TYPES.values() if cls.collection_key}
+
+
+def collection_json(cls, collection_id, items, count=None, operations=None):
+    """A collection document (5.5.12): its items are already JSON documents."""
+    doc = {"resourceURI": type_uri(cls.type_name + "Collection"), "id": collection_id,
+           "count": len(items) if count is None else count}
+    if items:
+        doc[cls.collection_key] = items
+    if operations:
+        doc["operations"] = operations
+    return doc
+
+
+def resource_metadata(cls, capabilities=(), actions=()):
+    """ResourceMetadata (5.10) describing ``cls``, derived from its declaration."""
+    attributes = [{"name": wire, "namespace": "http://schemas.dmtf.org/cimi/2",
+                   "type": attr.type_label, "required": attr.required, "mutable": not attr.read_only}
+                  for wire, attr in cls.attributes.items() if not attr.write_only or attr.required]
+    return ResourceMetadata(name=cls.type_name, typeURI=type_uri(cls.type_name), attributes=attributes,
+                            capabilities=list(capabilities), actions=list(actions))

@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The contract every provider connector implements.
+
+A connector speaks to one provider account and hands back CIMI model objects
+whose ``id`` is the provider's native identifier. It implements the methods its
+provider supports; the ones it leaves alone raise ``Unsupported`` and are absent
+from its ``Capabilities``, which callers consult before calling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    Conflict, InvalidInput, NotFound, OperationTimeout, Unsupported,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
+
+# Contract operation -> the method that implements it.
+OPERATIONS = {
+    "machine.list": "list_machines",
+    "machine.get": "get_machine",
+    "machine.create": "create_machine",
+    "machine.start": "start_machine",
+    "machine.stop": "stop_machine",
+    "machine.restart": "restart_machine",
+    "machine.pause": "pause_machine",
+    "machine.suspend": "suspend_machine",
+    "machine.delete": "delete_machine",
+    "machine.capture": "capture_machine",
+    "machine_config.list": "list_machine_configs",
+    "machine_image.list": "list_machine_images",
+    "machine_image.delete": "delete_machine_image",
+    "volume.list": "list_volumes",
+    "volume.create": "create_volume",
+    "volume.delete": "delete_volume",
+    "volume.attach": "attach_volume",
+    "volume.detach": "detach_volume",
+    "network.list": "list_networks",
+    "network.create": "create_network",
+    "network.delete": "delete_network",
+    "meter.list": "list_meters",
+}
+# The machine operation behind each CIMI action verb.
+ACTION_OPERATIONS = {verb: "machine." + verb for verb in states.MACHINE_ACTIONS}
+ACTION_OPERATIONS["delete"] = "machine.delete"
+
+KIB_PER_MIB = 1024
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive range of a hardware figure; ``None`` means unbounded."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def __contains__(self, value):
+        return ((self.minimum is None or value >= self.minimum)
+                and (self.maximum is None or value <= self.maximum))
+
+    def to_json(self):
+        return {"min": self.minimum, "max": self.maximum}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider offers, advertised at run time."""
+
+    provider: str
+    operations: frozenset
+    cpu: Range = Range()
+    cpu_mhz: Range = Range()
+    memory_mib: Range = Range()
+    archs: tuple = ()
+    meters: tuple = ()  # metered aspects; empty when the provider meters nothing
+    locations: tuple = ()
+    initial_states: tuple = (states.STOPPED, states.STARTED)
+    stop_force_default: bool = False
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def metering(self):
+        return bool(self.meters)
+
+    def supports(self, operation):
+        return operation in self.operations
+
+    def require(self, operation):
+        if operation not in self.operations:
+            raise Unsupported(self.provider, operation)
+
+    def fits(self, cpu=None, memory_mib=None, arch=None, cpu_mhz=None):
+        """Reasons a request does not fit these ranges (empty when it fits)."""
+        reasons = []
+        if cpu is not None and cpu not in self.cpu:
+            reasons.append("cpu %d outside %s" % (cpu, _show(self.cpu)))
+        if memory_mib is not None and memory_mib not in self.memory_mib:
+            reasons.append("memory %d MiB outside %s" % (memory_mib, _show(self.memory_mib)))
+        if cpu_mhz is not None and cpu_mhz not in self.cpu_mhz:
+            reasons.append("cpu speed %d MHz outside %s" % (cpu_mhz, _show(self.cpu_mhz)))
+        if arch is not None and self.archs and arch not in self.archs:
+            reasons.append("architecture %s not in %s" % (arch, ", ".join(self.archs)))
+        return reasons
+
+    def to_json(self):
+        return {"provider": self.provider, "operations": sorted(self.operations),
+                "cpu": self.cpu.to_json(), "cpuSpeedMHz": self.cpu_mhz.to_json(),
+                "memoryMiB": self.memory_mib.to_json(), "cpuArchs": list(self.archs),
+                "metering": self.metering, "meters": list(self.meters), "locations": list(self.locations),
+                "initialStates": list(self.initial_states), "stopForceDefault": self.stop_force_default,
+                **self.extras}
+
+
+def _show(rng):
+    return "[%s, %s]" % ("-" if rng.minimum is None else rng.minimum, "-" if rng.maximum is None else rng.maximum)
+
+
+@dataclass
+class Page:
+    """One page of a listing; ``marker`` fetches the next one, ``None`` at the end."""
+
+    items: list
+    marker: str | None = None
+
+
+@dataclass
+class MachineSpec:
+    """A resolved request to create a machine: everything by value."""
+
+    name: str
+    config: MachineConfiguration
+    image: str | None = None  # native id of a MachineImage; None for a diskless machine
+    initial_state: str = states.STOPPED
+    description: str | None = None
+    properties: dict = field(default_factory=dict)
+    user_data: str | None = None
+    credential: dict | None = None  # {"username", "password"|"key"}; never logged
+    volumes: list = field(default_factory=list)  # native volume ids to attach
+    networks: list = field(default_factory=list)  # native network ids to plug into
+    location: str | None = None
+
+    def validate(self):
+        if not self.name or not isinstance(self.name, str):
+            raise InvalidInput("machine name must be a non-empty string", attribute="name")
+        if self.initial_state not in states.INITIAL_STATES:
+            raise InvalidInput("initialState must be one of %s" % ", ".join(states.INITIAL_STATES),
+                               attribute="initialState")
+        if not self.config.cpu or self.config.cpu < 1:
+            raise InvalidInput("machineConfig.cpu must be at least 1", attribute="machineConfig.cpu")
+        if not self.config.memory or self.config.memory < 1:
+            raise InvalidInput("machineConfig.memory must be at least 1 KiB", attribute="machineConfig.memory")
+
+
+# Named sizes offered by hypervisor connectors unless their options say otherwise:
+# (name, cpu, memory MiB, disk GiB). Small on purpose: demo machines run under TCG.
+DEFAULT_SIZES = (
+    ("tiny", 1, 64, 0),
+    ("small", 1, 128, 1),
+    ("medium", 2, 256, 2),
+    ("large", 4, 512, 4),
+    ("xlarge", 8, 1024, 8),
+)
+
+
+def sizes_from_options(sizes=None):
+    """MachineConfigurations from a list of dicts (name, cpu, memory_mib, disk_gib) or the defaults."""
+    if sizes is None:
+        sizes = [dict(name=n, cpu=c, memory_mib=m, disk_gib=d) for n, c, m, d in DEFAULT_SIZES]
+    configs = []
+    for i, size in enumerate(sizes):
+        try:
+            name, cpu, mib = size["name"], int(size["cpu"]), int(size["memory_mib"])
+            disk_gib = int(size.get("disk_gib", 0))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("sizes[%d]: needs name, cpu and memory_mib" % i, attribute="sizes") from None
+        disks = [{"capacity": disk_gib * 1024 * 1024}] if disk_gib else None
+        configs.append(MachineConfiguration(id=name, name=name, cpu=cpu, memory=mib * KIB_PER_MIB, disks=disks))
+    return configs
+
+
+class Connector:
+    """Base of every connector. Subclasses set ``name`` and override what they support."""
+
+    name = "base"
+    # Options a connector understands besides the common ones (documentation and validation).
+    option_names = ()
+
+    def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
+                 timeout=60, options=None):
+        self.uri = uri
+        self.username = username
+        self._password = password  # kept private: never part of a repr, log or result
+        self.region = region
+        self.validate_certs = validate_certs
+        self.timeout = timeout
+        self.options = dict(options or {})
+        unknown = sorted(set(self.options) - set(self.option_names))
+        if unknown:
+            raise InvalidInput("provider '%s' does not know option(s): %s (known: %s)"
+                               % (self.name, ", ".join(unknown), ", ".join(self.option_names) or "none"),
+                               attribute="provider_options")
+
+    def __repr__(self):
+        return "<%s connector uri=%r>" % (self.name, self.uri)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Release the provider connection."""
+
+    # -- capabilities ------------------------------------------------------
+    def implemented_operations(self):
+        """Contract operations this class really implements (overrides)."""
+        return frozenset(op for op, method in OPERATIONS.items()
+                         if getattr(type(self), method) is not getattr(Connector, method))
+
+    def capabilities(self):
+        return Capabilities(provider=self.name, operations=self.implemented_operations())
+
+    def require(self, operation):
+        self.capabilities().require(operation)
+
+    # -- machines ----------------------------------------------------------
+    def list_machines(self, limit=None, marker=None):
+        """A Page of Machines, at most ``limit`` of them, starting after ``marker``."""
+        raise Unsupported(self.name, "machine.list")
+
+    def get_machine(self, machine_id):
+        """The Machine with this native id, or NotFound."""
+        raise Unsupported(self.name, "machine.get")
+
+    def create_machine(self, spec):
+        """Create a machine from a MachineSpec; returns it in its initial state."""
+        raise Unsupported(self.name, "machine.create")
+
+    def start_machine(self, machine_id):
+        raise Unsupported(self.name, "machine.start")
+
+    def stop_machine(self, machine_id, force=False):
+        raise Unsupported(self.name, "machine.stop")
+
+    def restart_machine(self, machine_id, force=False):
+        raise Unsupported(self.name, "machine.restart")
+
+    def pause_machine(self, machine_id):
+        raise Unsupported(self.name, "machine.pause")
+
+    def suspend_machine(self, machine_id):
+        raise Unsupported(self.name, "machine.suspend")
+
+    def delete_machine(self, machine_id):
+        raise Unsupported(self.name, "machine.delete")
+
+    def capture_machine(self, machine_id, name, description=None):
+        """Capture a machine into a new MachineImage, returned."""
+        raise Unsupported(self.name, "machine.capture")
+
+    # -- configurations and images --------------------------------------------
+    def list_machine_configs(self):
+        raise Unsupported(self.name, "machine_config.list")
+
+    def list_machine_images(self):
+        raise Unsupported(self.name, "machine_image.list")
+
+    def delete_machine_image(self, image_id):
+        raise Unsupported(self.name, "machine_image.delete")
+
+    # -- volumes -------------------------------------------------------------
+    def list_volumes(self):
+        raise Unsupported(self.name, "volume.list")
+
+    def create_volume(self, name, capacity_kb, description=None, properties=None):
+        raise Unsupported(self.name, "volume.create")
+
+    def delete_volume(self, volume_id):
+        raise Unsupported(self.name, "volume.delete")
+
+    def attach_volume(self, machine_id, volume_id, initial_location=None):
+        raise Unsupported(self.name, "volume.attach")
+
+    def detach_volume(self, machine_id, volume_id):
+        raise Unsupported(self.name, "volume.detach")
+
+    # -- networks -------------------------------------------------------------
+    def list_networks(self):
+        raise Unsupported(self.name, "network.list")
+
+    def create_network(self, name, description=None, properties=None):
+        raise Unsupported(self.name, "network.create")
+
+    def delete_network(self, network_id):
+        raise Unsupported(self.name, "network.delete")
+
+    # -- meters ---------------------------------------------------------------
+    def list_meters(self, machine_id):
+        """Meters (with their latest samples) of one machine."""
+        raise Unsupported(self.name, "meter.list")
+
+    # -- derived helpers: the same for every connector ------------------------
+    def iter_machines(self, page_size=100):
+        marker = None
+        while True:
+            page = self.list_machines(limit=page_size, marker=marker)
+            yield from page.items
+            if page.marker is None or not page.items:
+                return
+            marker = page.marker
+
+    def find_machines(self, name):
+        """Every machine called ``name`` (names need not be unique everywhere)."""
+        return [m for m in self.iter_machines() if m.name == name]
+
+    def find_machine(self, name):
+        """The one machine called ``name``, None if absent, Conflict if ambiguous."""
+        found = self.find_machines(name)
+        if len(found) > 1:
+            raise Conflict("%d machines are named '%s' on provider '%s'; use their ids"
+                           % (len(found), name, self.name))
+        return found[0] if found else None
+
+    def get_machine_config(self, ref):
+        """A configuration by id or name."""
+        return _by_id_or_name(self.list_machine_configs(), ref, "machine configuration", self.name)
+
+    def get_machine_image(self, ref):
+        return _by_id_or_name(self.list_machine_images(), ref, "machine image", self.name)
+
+    def get_volume(self, ref):
+        return _by_id_or_name(self.list_volumes(), ref, "volume", self.name)
+
+    def get_network(self, ref):
+        return _by_id_or_name(self.list_networks(), ref, "network", self.name)
+
+    def machine_action(self, machine_id, action, force=None):
+        """Run a CIMI action verb on a machine, refusing what its state does not allow."""
+        operation = ACTION_OPERATIONS.get(action)
+        if operation is None:
+            raise InvalidInput("unknown machine action '%s'" % action, attribute="action")
+        self.require(operation)
+        machine = self.get_machine(machine_id)
+        states.check_allowed(machine.state, action, "machine '%s'" % (machine.name or machine_id))
+        method = getattr(self, OPERATIONS[operation])
+        if action in (states.STOP, states.RESTART):
+            return method(machine_id, force=bool(force))
+        return method(machine_id)
+
+    def wait_for_machine(self, machine_id, wanted, timeout=None, interval=0.2):
+        """Poll until the machine is in one of ``wanted`` states (None: gone)."""
+        wanted = (wanted,) if isinstance(wanted, str) or wanted is None else tuple(wanted)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            try:
+                machine = self.get_machine(machine_id)
+            except NotFound:
+                if None in wanted:
+                    return None
+                raise
+            if machine.state in wanted:
+                return machine
+            if machine.state in (states.ERROR, states.FAILED) and machine.state not in wanted:
+                raise Conflict("machine '%s' went to state %s while waiting for %s"
+                               % (machine.name or machine_id, machine.state, "/".join(map(str, wanted))))
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("machine '%s' still %s after %ss waiting for %s"
+                                       % (machine.name or machine_id, machine.state,
+                                          timeout if timeout is not None else self.timeout,
+                                          "/".join(map(str, wanted))))
+            time.sleep(interval)
+
+
+def _by_id_or_name(items, ref, what, provider):
+    for item in items:
+        if item.id == ref:
+            return item
+    named = [item for item in items if item.name == ref]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise Conflict("%d %ss are named '%s' on provider '%s'; use an id" % (len(named), what, ref, provider))
+    raise NotFound("%s '%s' not found on provider '%s'" % (what, ref, provider))
