@@ -1,0 +1,137 @@
+# Sirocco — build, test and demo on Debian 12 with Python 3.11.
+#
+#   make demo    set up the machine, start libvirtd, run playbooks/demo.yml
+#   make test    lint + unit + contract + integration + sanity (what CI runs)
+#
+# Every target installs what it needs: Debian packages (scripts/setup-system.sh,
+# as root), the dev venv (.venv, from the ranges in pyproject.toml) and the
+# stand-in services (tests/standins/). See README.md.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON      ?= python3.11
+VENV        := $(CURDIR)/.venv
+BIN         := $(VENV)/bin
+# extras of pyproject.toml installed into the dev venv
+EXTRAS      := test placement
+# the working tree, seen as an installed collection (ansible-test needs a path
+# ending in ansible_collections/<namespace>/<name>)
+SITE         = $(VENV)/lib/python3.11/site-packages
+COLL_LINK    = $(SITE)/ansible_collections/sirocco/cimi
+DEPS_STAMP  := $(VENV)/.sirocco-deps.stamp
+SYS_STAMP   := $(VENV)/.sirocco-system.stamp
+# ansible-test downloads this pip bootstrap unless it is cached; ours runs the
+# pip wheel bundled with ensurepip (scripts/get_pip.py), so no download happens.
+GET_PIP     := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+PYTEST_ARGS ?=
+SANITY_ARGS ?=
+
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export ANSIBLE_FORCE_COLOR := 0
+# run pytest in DIR; exit status 5 (no tests collected: the suite is still empty) is not a failure
+define run_pytest
+	@if [[ ! -d $(1) ]]; then echo "$(1): no such directory yet, nothing to run"; exit 0; fi; \
+	rc=0; $(BIN)/pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "$(1): no tests collected yet (pytest exit 5), not a failure"; \
+	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
+endef
+
+.PHONY: help venv system packages libvirtd unit contract integration sanity lint test demo build clean
+
+help:
+	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
+	@echo "make test         lint + unit + contract + integration + sanity (CI runs this)"
+	@echo "make venv         .venv with the dependencies of pyproject.toml; the tree linked in as the collection"
+	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
+	@echo "make unit         pytest tests/unit (no services)"
+	@echo "make contract     pytest tests/contract (starts libvirtd)"
+	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
+	@echo "make sanity       ansible-test sanity"
+	@echo "make lint         ruff check ."
+	@echo "make build        ansible-galaxy collection build into build/"
+	@echo "make clean        remove build outputs and caches (keeps .venv)"
+
+# ---------------------------------------------------------------------------
+# machine set-up
+# ---------------------------------------------------------------------------
+
+# Debian packages: re-checked when the script changes (it is idempotent anyway)
+$(SYS_STAMP): scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	@mkdir -p $(dir $@) && touch $@
+
+packages:
+	bash scripts/setup-system.sh
+
+libvirtd: packages
+	bash tests/standins/start-libvirtd.sh
+
+system: packages libvirtd
+
+# ---------------------------------------------------------------------------
+# dev venv: dependencies from pyproject.toml, the working tree symlinked in
+# ---------------------------------------------------------------------------
+
+$(DEPS_STAMP): pyproject.toml scripts/pydeps.py | $(SYS_STAMP)
+	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python scripts/pydeps.py --build $(EXTRAS) | $(BIN)/python -m pip install -q -r /dev/stdin
+	@touch $@
+
+venv: $(DEPS_STAMP)
+	@mkdir -p $(dir $(COLL_LINK))
+	@if [[ "$$(readlink $(COLL_LINK) || true)" != "$(CURDIR)" ]]; then \
+		rm -rf $(COLL_LINK) && ln -sfn $(CURDIR) $(COLL_LINK) && echo "linked $(COLL_LINK) -> $(CURDIR)"; fi
+
+# ---------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------
+
+lint: venv
+	$(BIN)/ruff check .
+
+unit: venv
+	$(call run_pytest,tests/unit)
+
+contract: venv libvirtd
+	$(call run_pytest,tests/contract)
+
+integration: venv libvirtd
+	$(call run_pytest,tests/integration)
+
+$(GET_PIP): scripts/get_pip.py
+	@mkdir -p $(dir $@)
+	cp scripts/get_pip.py $@
+
+# ansible-test sanity, from the symlinked collection path (ANSIBLE_TEST_CONTENT_ROOT:
+# os.getcwd() resolves symlinks, so cd alone would land back in the repo).
+# --venv: each sanity test gets its own venv with ansible-test's pinned
+#   requirements, pip-installed from PyPI on first use and cached under
+#   ~/.ansible/test/venv (the pip bootstrap comes from $(GET_PIP), offline).
+# --python 3.11: the only interpreter on the machine; compile/import for the
+#   other Python versions ansible-core supports cannot run here.
+sanity: venv $(GET_PIP)
+	cd $(COLL_LINK) && ANSIBLE_TEST_CONTENT_ROOT=$(COLL_LINK) \
+		$(BIN)/ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
+
+test: lint unit contract integration sanity
+
+# ---------------------------------------------------------------------------
+# demo, build, clean
+# ---------------------------------------------------------------------------
+
+demo: venv system
+	@test -f playbooks/demo.yml || { echo "playbooks/demo.yml is not written yet"; exit 1; }
+	$(BIN)/ansible-playbook playbooks/demo.yml
+
+build: venv
+	@mkdir -p build
+	$(BIN)/ansible-galaxy collection build --force --output-path build .
+
+clean:
+	rm -rf build tests/output .pytest_cache .ruff_cache .hypothesis *.egg-info
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install the Debian packages Sirocco needs to build, test and demo.
+#
+#   scripts/setup-system.sh            install what is missing (needs root)
+#   scripts/setup-system.sh --check    only report; exit 1 if something is missing
+#
+# As root: runs `apt-get update` once, then installs only the missing packages
+# (non-interactive, no recommends). Not root: prints the exact apt-get line
+# to run and exits non-zero if anything is missing. Idempotent.
+set -euo pipefail
+
+PACKAGES=(
+    # build libvirt-python against the system libvirt
+    libvirt-dev pkg-config
+    # real libvirtd + QEMU (TCG) stand-in, see tests/standins/start-libvirtd.sh
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+    # lets the `shellcheck` test of ansible-test sanity run instead of skipping
+    shellcheck
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "setup-system: all ${#PACKAGES[@]} Debian packages present"
+    exit 0
+fi
+
+install_line="apt-get install -y --no-install-recommends ${missing[*]}"
+
+if [[ "${1:-}" == "--check" || "$(id -u)" -ne 0 ]]; then
+    echo "setup-system: missing Debian packages: ${missing[*]}" >&2
+    echo "Run as root:" >&2
+    echo "  apt-get update && DEBIAN_FRONTEND=noninteractive $install_line"
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "setup-system: installing ${missing[*]}"
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup-system: done"
