@@ -19,7 +19,7 @@ def bundled_pip_wheel() -> str:
     candidates = glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled", "pip-*.whl"))
     candidates += glob.glob("/usr/share/python-wheels/pip-*.whl")  # Debian's python3.11-venv
     if not candidates:
-        raise SystemExit("get_pip stand-in: no bundled pip wheel found (ensurepip/_bundled or /usr/share/python-wheels)")
+        raise SystemExit("get_pip stand-in: no pip wheel in ensurepip/_bundled or /usr/share/python-wheels")
     return sorted(candidates)[-1]
 
 

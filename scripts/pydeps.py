@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the Python requirements declared in pyproject.toml, one per line.
 
 pyproject.toml is the one place where dependency ranges live; the Makefile

@@ -34,6 +34,7 @@ def _run(*cmd: str | Path, env: dict[str, str] | None = None, cwd: Path | None =
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc.stdout
