@@ -30,6 +30,7 @@ PYTEST_ARGS ?=
 SANITY_ARGS ?=
 
 export PATH := $(BIN):$(PATH)
+export PYTHON
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export ANSIBLE_FORCE_COLOR := 0
 # run pytest in DIR; exit status 5 (no tests collected: the suite is still empty) is not a failure

@@ -11,12 +11,18 @@ set -euo pipefail
 
 PACKAGES=(
     # build libvirt-python against the system libvirt
-    libvirt-dev pkg-config
+    gcc libvirt-dev pkg-config
     # real libvirtd + QEMU (TCG) stand-in, see tests/standins/start-libvirtd.sh
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
     # lets the `shellcheck` test of ansible-test sanity run instead of skipping
     shellcheck
 )
+# Debian's own python3.11 (rather than a separately built one) needs its venv
+# module and headers split out into packages.
+python=$(command -v "${PYTHON:-python3.11}" || true)
+if [[ "$(readlink -f "$python")" == /usr/bin/python3* ]]; then
+    PACKAGES+=(python3.11-venv python3.11-dev)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -36,7 +42,7 @@ install_line="apt-get install -y --no-install-recommends ${missing[*]}"
 if [[ "${1:-}" == "--check" || "$(id -u)" -ne 0 ]]; then
     echo "setup-system: missing Debian packages: ${missing[*]}" >&2
     echo "Run as root:" >&2
-    echo "  apt-get update && DEBIAN_FRONTEND=noninteractive $install_line"
+    echo "  apt-get update && $install_line"
     exit 1
 fi
 
