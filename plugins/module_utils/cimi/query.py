@@ -24,8 +24,8 @@ Decisions where the spec leaves room:
 * ``$select`` (4.1.6.3): ``resourceURI`` is always kept (4.1.4); ``id`` is not (the spec's
   collection example drops it). Unknown names are ignored, repeats too; ``*`` selects all.
   ``collection/attr`` path notation is accepted.
-* ``$expand`` (4.1.6.4): an empty value means ``*``; ``operations`` is never expanded; a
-  reference the resolver cannot resolve is left as it is.
+* ``$expand`` (4.1.6.4): an empty value means ``*``; ``operations`` and ``properties`` are never
+  expanded; a reference the resolver cannot resolve is left as it is. One level only.
 * ``$orderby`` (4.1.6.6): missing (or null) values sort last in both directions; a column whose
   values are all dateTime (or all duration) strings sorts by time, strings compare after NFKD
   normalisation, and a column of mixed types sorts bool < number < string < anything else.
@@ -475,7 +475,7 @@ def parse_select(text: str) -> list[str]:
 
 def select(doc: Mapping, attrs: Iterable[str]) -> dict:
     """The named top-level attributes of ``doc`` plus ``resourceURI``, in the document's order."""
-    names = {_item_name(a) for a in attrs}
+    names = {_item_name(a) for a in (parse_select(attrs) if isinstance(attrs, str) else attrs)}
     if "*" in names:
         return dict(doc)
     return {k: v for k, v in doc.items() if k in names or k in ALWAYS_SELECTED}
@@ -516,6 +516,9 @@ def parse_expand(text: str) -> list[str] | str:
     return "*" if "*" in names else names
 
 
+_NEVER_EXPANDED = frozenset({"operations", "properties"})  # {"rel", "href"} links; a user-set "href" key
+
+
 def _is_ref(value):
     return isinstance(value, Mapping) and isinstance(value.get("href"), str)
 
@@ -533,10 +536,12 @@ def _expand_ref(ref, resolve):
 def expand(doc: Mapping, attrs: list[str] | str, resolve: Callable[[str], dict | None]) -> dict:
     """Replace ``{"href": ...}`` values (or lists of them) of the named attributes by the resolved
     documents merged with the reference. ``resolve(href)`` returns a dict, or None to leave it be."""
-    names = None if attrs == "*" or "*" in attrs else {_item_name(a) for a in attrs}
+    if isinstance(attrs, str):
+        attrs = parse_expand(attrs)
+    names = None if "*" in attrs else {_item_name(a) for a in attrs}
     out = dict(doc)
     for key, value in doc.items():
-        if key == "operations" or (names is not None and key not in names):
+        if key in _NEVER_EXPANDED or (names is not None and key not in names):
             continue
         if _is_ref(value):
             out[key] = _expand_ref(value, resolve)
@@ -592,7 +597,7 @@ def _sort_key(values):
 def order(docs: Iterable[Mapping], keys: Iterable[tuple[str, bool] | str]) -> list:
     """Stable multi-key sort (4.1.6.6); documents lacking a key come last in either direction."""
     result = list(docs)
-    for key in reversed(list(keys)):
+    for key in reversed(parse_orderby(keys) if isinstance(keys, str) else list(keys)):
         name, descending = (key, False) if isinstance(key, str) else key
         present, missing = [], []
         for doc in result:
@@ -637,7 +642,7 @@ def _values(params, name):
         raw = params.getlist(name)
     else:
         raw = params.get(name)
-        raw = [] if raw is None else [raw] if isinstance(raw, str | int) else list(raw)
+        raw = [] if raw is None else list(raw) if isinstance(raw, list | tuple) else [raw]
     values = []
     for value in raw:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -653,8 +658,11 @@ def apply_query(docs: Iterable[Mapping], params: Mapping, resolve: Callable[[str
 
     Returns (entries, count) where count is the number of entries after filtering (4.1.6.1,
     4.1.6.2). Every parameter is validated before any work; unknown parameters are ignored
-    (4.1.6). $expand needs ``resolve`` and is skipped (after validation) without it; each href
-    is resolved once per call. Entries are returned as is unless $select or $expand changed them.
+    (4.1.6), ``$format`` included (the caller's business). $expand needs ``resolve`` and is
+    skipped (after validation) without it; each href is resolved once per call. Order:
+    filter, count, sort, page, select, expand (only what survived). Entries are returned as
+    is unless $select or $expand changed them. ``params`` maps a name to a string or a list of
+    strings, or is MultiDict-like (``getlist``).
     """
     filters = _values(params, FILTER)
     match = combine_filters(filters) if filters else None
