@@ -238,7 +238,7 @@ MATCH_ALL = And(())
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # name, str, num, date, op, ( ) [ ], end
+    kind: str  # name, str, num, date, bool, op, one of "()[]", or end
     text: str
     pos: int
     value: object = None
@@ -410,7 +410,7 @@ class _Parser:
         op = self.operator(close)
         value = self.take()
         if value.kind != "str":
-            self.fail(value, "a quoted string after " + repr(op.text))
+            self.fail(value, f"a quoted string after {op.text!r}")
         self.make("property", op, value, flipped=False)  # operator check only
         return PropertyComparison(key.value, op.text, value.value)
 
