@@ -1,0 +1,415 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: machine
+short_description: Create, delete, start, stop, pause, suspend or restart a CIMI Machine on any provider
+version_added: 0.1.0
+description:
+  - Makes a machine (a virtual machine, a cloud instance) exist or not, and brings it to a power state,
+    on whichever provider O(provider) selects, through the provider's Sirocco connector.
+  - The machine is found by its O(name); names must be unique on the provider.
+  - O(state) keeps existence (V(present), V(absent)) apart from power states; a power state implies
+    V(present), creating the machine when it does not exist.
+  - The module is idempotent; only O(state=restarted) always reports a change.
+  - Resizing is not part of the connector contract; when the existing machine differs from
+    O(machine_config), O(description) or O(properties), the module leaves it as it is and warns.
+  - Every input is checked before anything is changed; a bad size, image or option changes nothing.
+author:
+  - Sirocco contributors
+options:
+  name:
+    description:
+      - Name of the machine.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) makes sure the machine exists; a new one is left V(stopped), as CIMI prescribes.
+      - V(absent) deletes it (stopping it first, if the provider needs that).
+      - V(started), V(stopped), V(paused) and V(suspended) bring it to that power state by the shortest
+        path of CIMI operations, creating it first if needed (created started when the provider allows).
+      - V(restarted) restarts a started machine, starts a stopped one, and stops then starts a paused
+        or suspended one; it always reports a change.
+    type: str
+    choices: [present, absent, started, stopped, paused, suspended, restarted]
+    default: present
+  machine_config:
+    description:
+      - The hardware of a new machine, either the name of a size the provider offers
+        (see M(sirocco.cimi.provider_info)), or a dictionary giving it by value.
+      - Required to create a machine. Ignored when O(state=absent).
+      - An unknown size name is an error that lists the provider's sizes.
+      - A dictionary may hold C(cpu) (number of virtual CPUs, required), C(memory_mib) (memory in MiB,
+        required), C(disk_gib) (size of the first disk in GiB, default 0 for none) and C(cpu_arch)
+        (a CIMI architecture such as C(x86_64)); it must fit the provider's advertised ranges.
+    type: raw
+  machine_image:
+    description:
+      - Name or id of the image a new machine boots from.
+      - Omit it for a diskless machine (useful for tests; such a machine has no guest OS).
+      - Ignored when O(state=absent).
+    type: str
+  description:
+    description:
+      - Description of a new machine.
+    type: str
+  properties:
+    description:
+      - Free-form string pairs (CIMI C(properties)) of a new machine; values are turned into strings.
+    type: dict
+  force:
+    description:
+      - Stop or restart the machine hard (power off, reset) rather than asking its guest OS.
+      - A graceful stop is an ACPI request that only a running guest OS honours; a machine without one,
+        such as a diskless machine, keeps running, and the wait for V(stopped) ends at O(wait_timeout).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - sirocco.cimi.provider
+  - sirocco.cimi.wait
+  - ansible.builtin.action_common_attributes
+attributes:
+  action_group:
+    description: Use C(group/sirocco.cimi.cimi) in C(module_defaults) to set the provider options once.
+    support: full
+    membership: [sirocco.cimi.cimi]
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows the machine's state, hardware, description and properties before and after.
+  platform:
+    platforms: all
+seealso:
+  - module: sirocco.cimi.machine_info
+  - module: sirocco.cimi.provider_info
+"""
+
+EXAMPLES = r"""
+- name: A running diskless machine of size tiny on the local libvirtd
+  sirocco.cimi.machine:
+    name: web-1
+    machine_config: tiny
+    state: started
+
+- name: Hardware by value, with properties
+  sirocco.cimi.machine:
+    name: db-1
+    machine_config:
+      cpu: 2
+      memory_mib: 512
+      disk_gib: 4
+    machine_image: debian-12
+    properties:
+      role: db
+    state: started
+
+- name: Power off hard (a machine without a guest OS ignores a graceful stop)
+  sirocco.cimi.machine:
+    name: web-1
+    state: stopped
+    force: true
+
+- name: Provider options set once for every module of the collection
+  module_defaults:
+    group/sirocco.cimi.cimi:
+      provider: libvirt
+      uri: qemu:///system
+  block:
+    - name: Delete the machine
+      sirocco.cimi.machine:
+        name: web-1
+        state: absent
+"""
+
+RETURN = r"""
+machine:
+  description:
+    - The machine as a CIMI Machine JSON document, after the change.
+    - In check mode, the machine as it would be (without C(id) when it would be created).
+  returned: when O(state) is not V(absent)
+  type: dict
+  contains:
+    id:
+      description: The provider's identifier of the machine.
+      type: str
+      sample: 6f1c0b6e-2f5a-4d8e-9a8b-0c2d5e1f3a4b
+    name:
+      description: Its name.
+      type: str
+      sample: web-1
+    state:
+      description: Its CIMI state.
+      type: str
+      sample: STARTED
+    cpu:
+      description: Number of virtual CPUs.
+      type: int
+      sample: 1
+    memory:
+      description: Memory in KiB.
+      type: int
+      sample: 65536
+  sample:
+    resourceURI: http://schemas.dmtf.org/cimi/2/Machine
+    id: 6f1c0b6e-2f5a-4d8e-9a8b-0c2d5e1f3a4b
+    name: web-1
+    state: STARTED
+    cpu: 1
+    memory: 65536
+    cpuArch: x86_64
+actions:
+  description: The CIMI operations performed (or, in check mode, that would be), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [create, start]
+provider:
+  description: The provider used.
+  returned: always
+  type: str
+  sample: libvirt
+"""
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound, Unsupported
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import KIB_PER_MIB, MachineSpec
+from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule, diff_view, string_map
+
+POWER_STATES = {"started": states.STARTED, "stopped": states.STOPPED,
+                "paused": states.PAUSED, "suspended": states.SUSPENDED}
+CREATE = "create"
+DELETE = "delete"
+DIFF_FIELDS = ("name", "state", "cpu", "memory", "cpuArch", "disks", "description", "properties")
+CONFIG_KEYS = ("cpu", "memory_mib", "disk_gib", "cpu_arch")
+# CIMI attributes in errors -> the option the user wrote.
+ATTRIBUTE_OPTIONS = {"machineConfig": "machine_config", "machineImage": "machine_image", "initialState": "state"}
+
+
+def plan(current, state, initial_states=states.INITIAL_STATES):
+    """The operations that take a machine in state ``current`` (None: absent) to ``state``.
+
+    Returns (initial_state, operations): ``initial_state`` is the state to
+    create the machine in, None when no machine is created.
+    """
+    if state == "absent":
+        return None, () if current is None else (DELETE,)
+    if current is None:
+        wanted = POWER_STATES.get(state, states.STARTED if state == "restarted" else states.STOPPED)
+        started = wanted != states.STOPPED or states.STOPPED not in initial_states
+        initial = states.STARTED if started and states.STARTED in initial_states else states.STOPPED
+        return initial, (CREATE,) + states.path_to(initial, wanted)
+    if state == "present":
+        return None, ()
+    if state == "restarted":
+        if current == states.STARTED:
+            return None, (states.RESTART,)
+        if current in (states.PAUSED, states.SUSPENDED):
+            return None, (states.STOP, states.START)
+        return None, states.path_to(current, states.STARTED)
+    return None, states.path_to(current, POWER_STATES[state])
+
+
+def predicted_state(current, initial, operations):
+    """The state a machine ends in after ``operations`` (None once deleted)."""
+    state = current
+    for op in operations:
+        state = initial if op == CREATE else states.result_state(state, op)
+    return state
+
+
+def _integer(config, key, minimum):
+    value = config[key]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInput("machine_config.%s: expected an integer of at least %d, got %r" % (key, minimum, value),
+                           attribute="machineConfig")
+    return value
+
+
+def config_by_value(config):
+    """A MachineConfiguration from the dictionary form of ``machine_config``."""
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise InvalidInput("machine_config: unknown key(s) %s (known: %s)"
+                           % (", ".join(unknown), ", ".join(CONFIG_KEYS)), attribute="machineConfig")
+    for key in ("cpu", "memory_mib"):
+        if config.get(key) is None:
+            raise InvalidInput("machine_config.%s is required when machine_config is a dictionary" % key,
+                               attribute="machineConfig")
+    arch = config.get("cpu_arch")
+    if arch is not None and arch not in CPU_ARCHS:
+        raise InvalidInput("machine_config.cpu_arch: '%s' is not one of %s" % (arch, ", ".join(CPU_ARCHS)),
+                           attribute="machineConfig")
+    disk_gib = _integer(config, "disk_gib", 0) if config.get("disk_gib") is not None else 0
+    return MachineConfiguration(
+        cpu=_integer(config, "cpu", 1), memory=_integer(config, "memory_mib", 1) * KIB_PER_MIB, cpuArch=arch,
+        disks=[{"capacity": disk_gib * 1024 * 1024}] if disk_gib else None)
+
+
+def resolve_config(connector, capabilities, value):
+    """``machine_config`` (a size name or a dictionary) as a MachineConfiguration the provider accepts."""
+    if isinstance(value, str):
+        try:
+            return connector.get_machine_config(value)
+        except NotFound:
+            known = ", ".join(c.name or c.id for c in connector.list_machine_configs()) or "none"
+            raise InvalidInput("machine_config: unknown size '%s' on provider '%s' (known: %s)"
+                               % (value, connector.name, known), attribute="machineConfig") from None
+        except Unsupported:
+            raise InvalidInput("machine_config: provider '%s' offers no named sizes; give machine_config as a "
+                               "dictionary (%s)" % (connector.name, ", ".join(CONFIG_KEYS)),
+                               attribute="machineConfig") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
+                           attribute="machineConfig")
+    config = config_by_value(value)
+    reasons = capabilities.fits(cpu=config.cpu, memory_mib=config.memory // KIB_PER_MIB, arch=config.cpuArch)
+    if reasons:
+        raise InvalidInput("machine_config: does not fit provider '%s': %s" % (connector.name, "; ".join(reasons)),
+                           attribute="machineConfig")
+    return config
+
+
+def resolve_image(connector, ref):
+    """The native id of the image ``machine_image`` names."""
+    try:
+        return connector.get_machine_image(ref).id
+    except NotFound:
+        known = ", ".join(i.name or i.id for i in connector.list_machine_images()) or "none"
+        raise InvalidInput("machine_image: unknown image '%s' on provider '%s' (known: %s)"
+                           % (ref, connector.name, known), attribute="machineImage") from None
+    except Unsupported:
+        raise InvalidInput("machine_image: provider '%s' does not list images" % connector.name,
+                           attribute="machineImage") from None
+
+
+def machine_spec(params, config, image_id, initial_state):
+    """The MachineSpec a create sends, from the module's options."""
+    spec = MachineSpec(name=params["name"], config=config, image=image_id, initial_state=initial_state,
+                       description=params.get("description"),
+                       properties=string_map(params.get("properties"), "properties") or {})
+    spec.validate()
+    return spec
+
+
+def differences(doc, config=None, description=None, properties=None):
+    """What the existing machine ``doc`` (CIMI JSON) has other than requested: human-readable lines."""
+    found = []
+    if config is not None:
+        for wire, unit in (("cpu", ""), ("memory", " KiB"), ("cpuArch", "")):
+            wanted = config.get(wire)
+            if wanted is not None and doc.get(wire) != wanted:
+                found.append("%s is %s%s, machine_config asks %s%s" % (wire, doc.get(wire), unit, wanted, unit))
+    if description is not None and doc.get("description") != description:
+        found.append("description differs")
+    for key, value in sorted((properties or {}).items()):
+        if (doc.get("properties") or {}).get(key) != value:
+            found.append("properties.%s differs" % key)
+    return found
+
+
+def predicted_machine(machine, spec, state):
+    """The Machine JSON check mode reports: the existing one in its new state, or the one to create."""
+    if machine is not None:
+        doc = machine.to_json()
+        doc["state"] = state
+        return doc
+    config = spec.config
+    return Machine(name=spec.name, description=spec.description, properties=spec.properties or None, state=state,
+                   cpu=config.cpu, memory=config.memory, cpuArch=config.cpuArch, disks=config.disks).to_json()
+
+
+def run(module):
+    p = module.params
+    state = p["state"]
+    properties = string_map(p["properties"], "properties")
+    connector = module.connector
+    capabilities = connector.capabilities()
+    config = image_id = None
+    if state != "absent":
+        if p["machine_config"] is not None:
+            config = resolve_config(connector, capabilities, p["machine_config"])
+        if p["machine_image"]:
+            image_id = resolve_image(connector, p["machine_image"])
+
+    machine = connector.find_machine(p["name"])
+    if machine is not None and machine.state not in states.STABLE_MACHINE_STATES:
+        machine = module.wait_for_machine(machine.id, states.STABLE_MACHINE_STATES)  # waiting changes nothing
+    current = machine.state if machine is not None else None
+    initial, operations = plan(current, state, capabilities.initial_states)
+
+    spec = None
+    if CREATE in operations:
+        if config is None:
+            raise InvalidInput("machine_config is required to create machine '%s'" % p["name"],
+                               attribute="machineConfig")
+        spec = machine_spec(p, config, image_id, initial)
+    for op in operations:
+        capabilities.require("machine." + op)
+    if machine is not None and state != "absent":
+        for line in differences(machine.to_json(), config.to_json() if config else None, p["description"],
+                                properties):
+            module.warn("machine '%s' left unchanged: %s (only creation sets these)" % (p["name"], line))
+
+    final_state = predicted_state(current, initial, operations)
+    before = machine.to_json() if machine is not None else {}
+    result = dict(changed=bool(operations), actions=list(operations))
+    if module.check_mode:
+        after = predicted_machine(machine, spec, final_state) if final_state else {}
+    else:
+        after = execute(module, machine, spec, initial, operations)
+    if state != "absent":
+        result["machine"] = after
+    if module.diff_mode:
+        result["diff"] = dict(before=diff_view(before, DIFF_FIELDS), after=diff_view(after, DIFF_FIELDS))
+    return result
+
+
+def execute(module, machine, spec, initial, operations):
+    """Run the planned operations; the machine's JSON afterwards ({} once deleted)."""
+    connector = module.connector
+    machine_id = machine.id if machine is not None else None
+    state = machine.state if machine is not None else None
+    for i, op in enumerate(operations):
+        if op == CREATE:
+            machine_id = connector.create_machine(spec).id
+            state = initial
+        else:
+            connector.machine_action(machine_id, op, force=module.params["force"])
+            state = states.result_state(state, op)
+        # Later operations need the machine settled; after the last one, only if asked to.
+        if i < len(operations) - 1 or module.params["wait"]:
+            module.wait_for_machine(machine_id, state)
+    if state is None:
+        return {}
+    return connector.get_machine(machine_id).to_json()
+
+
+def main():
+    module = SiroccoModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present",
+                       choices=["present", "absent", "started", "stopped", "paused", "suspended", "restarted"]),
+            machine_config=dict(type="raw"),
+            machine_image=dict(type="str"),
+            description=dict(type="str"),
+            properties=dict(type="dict"),
+            force=dict(type="bool", default=False),
+        ),
+        wait=True,
+        attribute_options=ATTRIBUTE_OPTIONS,
+    )
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()
