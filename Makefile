@@ -68,8 +68,10 @@ $(SYS_STAMP): scripts/setup-system.sh
 packages:
 	bash scripts/setup-system.sh
 
+# --smoke: a diskless QEMU domain and a dir storage pool round-trip (~2 s), so a
+# broken libvirtd shows up here rather than as a confusing test failure
 libvirtd: packages
-	bash tests/standins/start-libvirtd.sh
+	bash tests/standins/start-libvirtd.sh --smoke
 
 system: packages libvirtd
 
