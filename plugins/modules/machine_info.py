@@ -22,7 +22,7 @@ options:
   filter:
     description:
       - A CIMI C($filter) expression (DSP0263 4.1.6.1) evaluated over each Machine JSON document,
-        for example C(state='STARTED' and cpu>=2) or C(properties['role']='db').
+        for example C(state='STARTED' and cpu>=2) or C(property['role']='db').
       - Strings are quoted with C(') or C("), and compared with C(=) or C(!=) only; C(and) binds tighter than
         C(or); parentheses group. Memory is in KiB.
       - A malformed expression is an error naming O(filter) and the position at fault.
