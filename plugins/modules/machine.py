@@ -20,7 +20,7 @@ description:
     O(machine_config), O(description) or O(properties), the module leaves it as it is and warns.
   - Every input is checked before anything is changed; a bad size, image or option changes nothing.
 author:
-  - Sirocco contributors
+  - Sirocco engineers (@sirocco-cimi)
 options:
   name:
     description:

@@ -13,7 +13,7 @@ description:
   - Returns every machine of the provider O(provider) selects, in every state, as CIMI Machine JSON documents.
   - O(name) and O(filter) narrow the list; the module never changes anything.
 author:
-  - Sirocco contributors
+  - Sirocco engineers (@sirocco-cimi)
 options:
   name:
     description:

@@ -15,7 +15,7 @@ description:
     configurations (sizes), machine images and networks as CIMI JSON documents.
   - Use it to find the size names O(sirocco.cimi.machine#module:machine_config) accepts.
 author:
-  - Sirocco contributors
+  - Sirocco engineers (@sirocco-cimi)
 options: {}
 extends_documentation_fragment:
   - sirocco.cimi.provider
