@@ -136,8 +136,11 @@ class Attr:
             return {"href": href}
         # By value (attributes) or by reference (href) with attribute overrides.
         body = {k: v for k, v in value.items() if k != "href"}
-        parsed = self.of.from_json(body, path=path, partial=href is not None or trusted, trusted=trusted).to_json() if body else {}
-        parsed.pop("resourceURI", None)
+        parsed = {}
+        if body:
+            partial = href is not None or trusted
+            parsed = self.of.from_json(body, path=path, partial=partial, trusted=trusted).to_json()
+            parsed.pop("resourceURI", None)
         if href is not None:
             parsed["href"] = href
         return parsed

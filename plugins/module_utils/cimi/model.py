@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import (
-    ANY, BOOLEAN, DATETIME, INTEGER, MAP, REF, STRING, Attr, type_uri,
+    ANY,
+    BOOLEAN,
+    DATETIME,
+    INTEGER,
+    MAP,
+    REF,
+    STRING,
+    Attr,
+    type_uri,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
 

@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
-    Conflict, InvalidInput, NotFound, OperationTimeout, Unsupported,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OperationTimeout,
+    Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
 
