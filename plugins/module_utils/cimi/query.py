@@ -603,9 +603,9 @@ def order(docs: Iterable[Mapping], keys: Iterable[tuple[str, bool] | str]) -> li
         for doc in result:
             value = _lookup(doc, name)
             (missing if value is _MISSING else present).append((value, doc))
-        keyer = _sort_key([value for value, _ in present])
+        keyer = _sort_key([value for value, _doc in present])
         present.sort(key=lambda pair, keyer=keyer: keyer(pair[0]), reverse=descending)
-        result = [doc for _, doc in present + missing]
+        result = [doc for _value, doc in present + missing]
     return result
 
 

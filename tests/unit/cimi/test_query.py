@@ -819,7 +819,7 @@ def test_integer_filter_agrees_with_python(docs, op, n, reverse):
 def test_string_filter_agrees_with_python(docs, text, negate):
     literal = "'" + text.replace("'", "''") + "'"
     op = "!=" if negate else "="
-    got, _ = apply_query(docs, {"$filter": f"s{op}{literal}"})
+    got, _count = apply_query(docs, {"$filter": f"s{op}{literal}"})
     assert got == [d for d in docs if isinstance(d.get("s"), str) and (d["s"] != text if negate else d["s"] == text)]
 
 
