@@ -19,7 +19,9 @@ options:
       - If not set, the value of the E(SIROCCO_PROVIDER) environment variable is used,
         else C(libvirt).
       - Set it once for every module of the collection with
-        C(module_defaults) and the action group C(group/sirocco.cimi.cimi).
+        C(module_defaults) and the action group C(group/sirocco.cimi.cimi); the group should carry only
+        the options of this fragment, which every module of the group takes (set O(sirocco.cimi.machine#module:wait_timeout)
+        under C(sirocco.cimi.machine) instead).
     type: str
     choices: [libvirt]
     default: libvirt
