@@ -1,0 +1,1064 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""libvirt connector: KVM/QEMU, Xen and libvirt's test driver through libvirt-python.
+
+Mapping (native id in brackets):
+
+* Machine = domain [UUID]. ``description`` is the domain's ``<description>``;
+  ``properties``, the creation time and the disks the connector created for
+  the machine live in ``<metadata>`` under the ``urn:sirocco:cimi:libvirt:1``
+  namespace, so they survive any client restart.
+* MachineImage = storage volume of the pool named by option ``image_pool``
+  (default ``default``) [volume key, i.e. its path for file pools].
+* Volume = storage volume of option ``volume_pool`` (default: the image pool)
+  [volume key]. When both options name one pool, a volume whose libvirt name
+  starts with ``vol-`` is a Volume (shown without the prefix), anything else is
+  an image. Disks made for a machine are named ``<machine>-disk<N>-<uuid8>.qcow2``
+  and are neither.
+* Network = libvirt network [UUID]; ``create_network`` makes an isolated one.
+* MachineConfiguration = named size (option ``sizes``, else base.DEFAULT_SIZES).
+
+No libvirtError leaves this module: ``_Op`` turns each into the one error
+hierarchy of ``cimi.errors``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid as uuidlib
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OperationTimeout,
+    ProviderUnavailable,
+    Unsupported,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    Disk,
+    Machine,
+    MachineImage,
+    MachineVolume,
+    Meter,
+    Network,
+    NetworkInterface,
+    Sample,
+    Volume,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    KIB_PER_MIB,
+    Capabilities,
+    Connector,
+    Page,
+    Range,
+    sizes_from_options,
+)
+
+try:
+    import libvirt
+    HAS_LIBVIRT = True
+except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    libvirt = None
+    HAS_LIBVIRT = False
+
+if HAS_LIBVIRT:
+    # libvirt's default handler prints every error on stderr, even the ones we
+    # catch and translate; errors still raise libvirtError with this no-op.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+NS = "urn:sirocco:cimi:libvirt:1"
+ET.register_namespace("sirocco", NS)
+ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
+METERS = tuple(ASPECT + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth"))
+VOLUME_PREFIX = "vol-"
+DISK_NAME_RE = re.compile(r"^(?P<machine>.+)-disk(?P<index>\d+)-[0-9a-f]{8}\.qcow2$")
+DOMAIN_TYPES = ("qemu", "kvm", "xen", "test")
+BACKING_POOL_TYPES = ("dir", "fs", "netfs")  # file pools: a qcow2 overlay can point at the image
+
+# -- native states ---------------------------------------------------------
+# virDomainState values (stable ABI numbers, so this table needs no libvirt import).
+NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
+STATE_TABLE = {
+    NOSTATE: states.ERROR,
+    RUNNING: states.STARTED,
+    BLOCKED: states.STARTED,  # running, waiting on a resource
+    PAUSED: states.PAUSED,
+    SHUTDOWN: states.STOPPING,  # being shut down
+    SHUTOFF: states.STOPPED,  # SUSPENDED instead when a managed save image exists
+    CRASHED: states.ERROR,
+    PMSUSPENDED: states.SUSPENDED,  # guest-initiated suspend to RAM
+}
+# virDomainPausedReason values that mean the pause is only a step of something else.
+PAUSED_REASONS = {3: states.SUSPENDING, 4: states.CAPTURING, 5: states.ERROR, 8: states.STOPPING,
+                  10: states.ERROR, 11: states.STARTING}  # save, dump, I/O error, shutting down, crashed, starting
+
+
+def cimi_state(native, reason=0, managed_save=False):
+    """CIMI state of a domain from virDomainGetState's (state, reason) and its managed save flag."""
+    if native == SHUTOFF and managed_save:
+        return states.SUSPENDED
+    if native == PAUSED and reason in PAUSED_REASONS:
+        return PAUSED_REASONS[reason]
+    return STATE_TABLE.get(native, states.ERROR)
+
+
+# libvirt architecture names -> CIMI cpuArch values (Table 16).
+ARCHS = {
+    "i686": "x86", "i386": "x86", "x86_64": "x86_64", "aarch64": "aarch64", "armv7l": "ARM",
+    "armv6l": "ARM", "ppc": "PowerPC", "ppc64": "PowerPC", "ppc64le": "PowerPC", "s390x": "z/Architecture",
+    "mips": "MIPS", "mipsel": "MIPS", "mips64": "MIPS", "mips64el": "MIPS", "sparc": "SPARC",
+    "sparc64": "SPARC", "alpha": "Alpha", "m68k": "68000", "parisc": "PA_RISC", "ia64": "Itanium",
+}
+
+
+def cimi_arch(arch):
+    return ARCHS.get(arch, arch) if arch else None
+
+
+# -- errors: the one place libvirtError is translated ------------------------
+_ERRORS = (
+    (NotFound, ("NO_DOMAIN", "NO_NETWORK", "NO_STORAGE_POOL", "NO_STORAGE_VOL", "NO_DOMAIN_SNAPSHOT",
+                "NO_NODE_DEVICE", "NO_INTERFACE", "NO_SECRET", "NO_DOMAIN_METADATA", "DEVICE_MISSING")),
+    (Conflict, ("OPERATION_INVALID", "DOM_EXIST", "STORAGE_VOL_EXIST", "NETWORK_EXIST", "STORAGE_POOL_BUILT",
+                "MIGRATE_UNSAFE")),
+    (InvalidInput, ("INVALID_ARG", "XML_ERROR", "XML_DETAIL", "CONFIG_UNSUPPORTED", "INVALID_MAC",
+                    "INVALID_NETWORK", "INVALID_STORAGE_VOL")),
+    (Unsupported, ("NO_SUPPORT", "OPERATION_UNSUPPORTED", "ARGUMENT_UNSUPPORTED")),
+    (AuthError, ("AUTH_FAILED", "AUTH_CANCELLED", "AUTH_UNAVAILABLE")),
+    (Forbidden, ("ACCESS_DENIED", "OPERATION_DENIED")),
+    (OperationTimeout, ("OPERATION_TIMEOUT", "AGENT_UNRESPONSIVE")),
+)
+ERROR_CLASSES = {getattr(libvirt, "VIR_ERR_" + name): cls
+                 for cls, names in _ERRORS for name in names if hasattr(libvirt, "VIR_ERR_" + name)}
+
+
+def error_class(code):
+    """Sirocco error class for a libvirt error code; the rest means the provider failed."""
+    return ERROR_CLASSES.get(code, ProviderUnavailable)
+
+
+class _Op:
+    """Context of one contract operation: translates libvirtError, naming the operation and subject."""
+
+    def __init__(self, connector, operation, subject):
+        self.connector = connector
+        self.operation = operation
+        self.subject = subject
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not HAS_LIBVIRT or not isinstance(exc, libvirt.libvirtError):
+            return False
+        cls = error_class(exc.get_error_code())
+        text = (exc.get_error_message() or str(exc)).strip()
+        message = "%s (%s): %s" % (self.subject, self.operation, text)
+        if cls is Unsupported:
+            raise Unsupported(self.connector.name, self.operation, "provider '%s' (%s) cannot %s for %s: %s" % (
+                self.connector.name, self.connector.uri, self.operation, self.subject, text)) from None
+        raise cls(message) from None
+
+
+# -- XML: building and reading, free of any connection ---------------------------
+
+def _sub(parent, tag, text=None, **attrib):
+    el = ET.SubElement(parent, tag, {k.rstrip("_"): str(v) for k, v in attrib.items() if v is not None})
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def _meta_element(tag, created=None, properties=None, description=None, disks=()):
+    """The sirocco metadata element: creation time, properties, owned disks."""
+    root = ET.Element("{%s}%s" % (NS, tag))
+    if created:
+        root.set("created", created)
+    if description is not None:
+        _sub(root, "{%s}description" % NS, description)
+    for key, value in sorted((properties or {}).items()):
+        _sub(root, "{%s}property" % NS, value, name=key)
+    for key in disks:
+        _sub(root, "{%s}disk" % NS, key)
+    return root
+
+
+def _read_meta(root, tag):
+    meta = root.find("metadata/{%s}%s" % (NS, tag))
+    if meta is None:
+        return {"created": None, "properties": {}, "disks": [], "description": None}
+    desc = meta.find("{%s}description" % NS)
+    return {"created": meta.get("created"),
+            "properties": {p.get("name"): p.text or "" for p in meta.findall("{%s}property" % NS)},
+            "disks": [d.text for d in meta.findall("{%s}disk" % NS) if d.text],
+            "description": desc.text or "" if desc is not None else None}
+
+
+def disk_element(path, fmt, dev, bus):
+    disk = ET.Element("disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type=fmt or "raw")
+    _sub(disk, "source", file=path)
+    _sub(disk, "target", dev=dev, bus=bus)
+    return disk
+
+
+def build_domain_xml(name, uuid, domain_type, arch, vcpus, memory_kib, description=None, properties=None,
+                     created=None, disks=(), owned_disks=(), interfaces=()):
+    """Domain XML for a new machine.
+
+    ``disks``: dicts path, format, dev, bus. ``interfaces``: dicts with
+    ``network`` (a libvirt network name) or ``user`` (user-mode networking).
+    """
+    dom = ET.Element("domain", type=domain_type)
+    _sub(dom, "name", name)
+    _sub(dom, "uuid", uuid)
+    if description:
+        _sub(dom, "description", description)
+    _sub(dom, "metadata").append(_meta_element("machine", created, properties, disks=owned_disks))
+    _sub(dom, "memory", memory_kib, unit="KiB")
+    _sub(dom, "vcpu", vcpus)
+    os_ = _sub(dom, "os")
+    _sub(os_, "type", "hvm", arch=arch)
+    _sub(os_, "boot", dev="hd")
+    if arch in ("x86_64", "i686", "i386"):
+        # ACPI gives the guest a hotplug-capable PCI bus (live volume attach) and a power button.
+        features = _sub(dom, "features")
+        _sub(features, "acpi")
+        _sub(features, "apic")
+    devices = _sub(dom, "devices")
+    for d in disks:
+        devices.append(disk_element(d["path"], d.get("format"), d["dev"], d["bus"]))
+    for nic in interfaces:
+        if nic.get("network"):
+            iface = _sub(devices, "interface", type="network")
+            _sub(iface, "source", network=nic["network"])
+        else:
+            iface = _sub(devices, "interface", type="user")
+        if domain_type != "xen":
+            _sub(iface, "model", type="virtio")
+    return ET.tostring(dom, encoding="unicode")
+
+
+def parse_domain_xml(text):
+    """The facts a Machine needs from a domain XML document."""
+    root = ET.fromstring(text)
+    ostype = root.find("os/type")
+    vcpu = root.find("vcpu")
+    memory = root.find("memory")
+    disks = []
+    for disk in root.findall("devices/disk"):
+        source, target, driver = disk.find("source"), disk.find("target"), disk.find("driver")
+        path = None
+        if source is not None:
+            path = source.get("file") or source.get("dev") or source.get("name")
+        disks.append({"device": disk.get("device", "disk"), "path": path,
+                      "dev": target.get("dev") if target is not None else None,
+                      "bus": target.get("bus") if target is not None else None,
+                      "format": driver.get("type") if driver is not None else None,
+                      "pool": source.get("pool") if source is not None else None,
+                      "volume": source.get("volume") if source is not None else None})
+    interfaces = []
+    for iface in root.findall("devices/interface"):
+        source, mac, target = iface.find("source"), iface.find("mac"), iface.find("target")
+        interfaces.append({"type": iface.get("type"),
+                           "network": source.get("network") if source is not None else None,
+                           "mac": mac.get("address") if mac is not None else None,
+                           "target": target.get("dev") if target is not None else None})
+    return {"name": root.findtext("name"), "uuid": root.findtext("uuid"),
+            "type": root.get("type"), "description": root.findtext("description"),
+            "arch": ostype.get("arch") if ostype is not None else None,
+            "vcpus": int(vcpu.text) if vcpu is not None and vcpu.text else None,
+            "memory_kib": _kib(memory), "disks": disks, "interfaces": interfaces,
+            "meta": _read_meta(root, "machine")}
+
+
+_UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2, "mib": 1024 ** 2,
+          "mb": 1000 ** 2, "g": 1024 ** 3, "gib": 1024 ** 3, "gb": 1000 ** 3, "t": 1024 ** 4, "tib": 1024 ** 4}
+
+
+def _kib(el):
+    if el is None or not el.text:
+        return None
+    return int(el.text) * _UNITS.get(el.get("unit", "KiB").lower(), 1024) // 1024
+
+
+def build_volume_xml(name, capacity_bytes, fmt, backing=None):
+    """Storage volume XML; ``backing`` = (path, format) makes a copy-on-write overlay."""
+    vol = ET.Element("volume")
+    _sub(vol, "name", name)
+    _sub(vol, "capacity", capacity_bytes, unit="bytes")
+    _sub(_sub(vol, "target"), "format", type=fmt)
+    if backing:
+        store = _sub(vol, "backingStore")
+        _sub(store, "path", backing[0])
+        _sub(store, "format", type=backing[1])
+    return ET.tostring(vol, encoding="unicode")
+
+
+def parse_volume_xml(text):
+    root = ET.fromstring(text)
+    fmt = root.find("target/format")
+    return {"name": root.findtext("name"), "key": root.findtext("key"), "path": root.findtext("target/path"),
+            "format": fmt.get("type") if fmt is not None else None,
+            "capacity_kib": _kib(root.find("capacity")), "allocation_kib": _kib(root.find("allocation")),
+            "backing": root.findtext("backingStore/path")}
+
+
+def bridge_name(network_name):
+    """A Linux bridge name (at most 15 characters, safe characters only) derived from a network name."""
+    return "sir-" + uuidlib.uuid5(uuidlib.NAMESPACE_URL, "sirocco-network:" + network_name).hex[:10]
+
+
+def build_network_xml(name, description=None, properties=None, created=None):
+    """An isolated network: no <forward>, no addresses, hence no DHCP/DNS daemon."""
+    net = ET.Element("network")
+    _sub(net, "name", name)
+    _sub(net, "metadata").append(_meta_element("network", created, properties, description))
+    _sub(net, "bridge", name=bridge_name(name), stp="on", delay="0")
+    return ET.tostring(net, encoding="unicode")
+
+
+def volume_role(name, pool, image_pool, volume_pool):
+    """'disk', 'image', 'volume' or None: what a storage volume is to Sirocco (see the module doc)."""
+    if DISK_NAME_RE.match(name):
+        return "disk"
+    if image_pool == volume_pool:
+        if pool != image_pool:
+            return None
+        return "volume" if name.startswith(VOLUME_PREFIX) else "image"
+    return {image_pool: "image", volume_pool: "volume"}.get(pool)
+
+
+def next_device(used, prefix):
+    """First free target device name (vda, vdb, ...) not in ``used``."""
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        if prefix + letter not in used:
+            return prefix + letter
+    raise Conflict("no free %s* device name left" % prefix)
+
+
+def _now():
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the connector ---------------------------------------------------------------
+
+class LibvirtConnector(Connector):
+    name = "libvirt"
+    option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type")
+
+    def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
+                 timeout=60, options=None):
+        super().__init__(uri=uri or "qemu:///system", username=username, password=password, region=region,
+                         validate_certs=validate_certs, timeout=timeout, options=options)
+        if not HAS_LIBVIRT:
+            raise ProviderUnavailable("the libvirt-python package is required by the libvirt provider")
+        self._conn = None
+        self._host = None
+        default_type = "test" if self.uri.startswith("test") else "xen" if self.uri.startswith("xen") else "qemu"
+        self.domain_type = self.options.get("domain_type") or default_type
+        if self.domain_type not in DOMAIN_TYPES:
+            raise InvalidInput("provider_options.domain_type: '%s' is not one of %s"
+                               % (self.domain_type, ", ".join(DOMAIN_TYPES)), attribute="domain_type")
+        self.image_pool = self.options.get("image_pool") or "default"
+        self.volume_pool = self.options.get("volume_pool") or self.image_pool
+        self.configs = sizes_from_options(self.options.get("sizes"))
+
+    # -- connection ------------------------------------------------------------
+    @property
+    def conn(self):
+        """The libvirt connection, opened on first use."""
+        if self._conn is None:
+            try:
+                if self.username or self._password:
+                    self._conn = libvirt.openAuth(self.uri, [[libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE],
+                                                             self._auth, None], 0)
+                else:
+                    self._conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as exc:
+                cls = error_class(exc.get_error_code())
+                cls = cls if cls in (AuthError, Forbidden) else ProviderUnavailable
+                raise cls("cannot connect to libvirt at %s: %s" % (self.uri, exc.get_error_message())) from None
+        return self._conn
+
+    def _auth(self, credentials, _data):
+        for cred in credentials:
+            if cred[0] == libvirt.VIR_CRED_AUTHNAME:
+                cred[4] = self.username
+            elif cred[0] == libvirt.VIR_CRED_PASSPHRASE:
+                cred[4] = self._password
+        return 0
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except libvirt.libvirtError:
+                pass  # closing a dead connection: nothing left to release
+            self._conn = None
+
+    def _op(self, operation, subject):
+        return _Op(self, operation, subject)
+
+    # -- host facts ----------------------------------------------------------------
+    def host(self):
+        """Facts about the hypervisor host, read once per connection."""
+        if self._host is None:
+            with self._op("capabilities", "host %s" % self.uri):
+                conn = self.conn
+                info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
+                caps = ET.fromstring(conn.getCapabilities())
+                archs = []
+                for guest in caps.findall("guest"):
+                    arch = guest.find("arch")
+                    types = {d.get("type") for d in arch.findall("domain")} if arch is not None else set()
+                    if arch is not None and self.domain_type in types and arch.get("name") not in archs:
+                        archs.append(arch.get("name"))
+                try:
+                    max_vcpus = conn.getMaxVcpus(self.domain_type)
+                except libvirt.libvirtError:
+                    max_vcpus = info[2]  # the driver does not say: the host's count is a safe bound
+                self._host = {"hostname": conn.getHostname(), "memory_mib": info[1], "cpus": info[2],
+                              "mhz": info[3], "host_arch": caps.findtext("host/cpu/arch"),
+                              "archs": archs, "max_vcpus": max_vcpus}
+        return self._host
+
+    def capabilities(self):
+        host = self.host()
+        archs = tuple(dict.fromkeys(cimi_arch(a) for a in host["archs"]))
+        return Capabilities(
+            provider=self.name, operations=self.implemented_operations(),
+            cpu=Range(1, host["max_vcpus"]), cpu_mhz=Range(1, host["mhz"] or None),
+            memory_mib=Range(1, host["memory_mib"]), archs=archs, meters=METERS,
+            locations=(host["hostname"],), stop_force_default=False,
+            extras={"hostCpus": host["cpus"], "domainType": self.domain_type})
+
+    # -- lookups -------------------------------------------------------------------
+    def _domain(self, machine_id):
+        try:
+            uuidlib.UUID(str(machine_id))
+        except ValueError:
+            raise NotFound("machine '%s' not found on provider libvirt (%s): ids are domain UUIDs"
+                           % (machine_id, self.uri)) from None
+        try:
+            return self.conn.lookupByUUIDString(str(machine_id))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise NotFound("machine '%s' not found on provider libvirt (%s)" % (machine_id, self.uri)) from None
+            raise
+
+    def _pool(self, name, option):
+        try:
+            pool = self.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise NotFound("storage pool '%s' (option %s) not found on %s" % (name, option, self.uri)) from None
+            raise
+        if not pool.isActive():
+            raise Conflict("storage pool '%s' (option %s) is not active on %s" % (name, option, self.uri))
+        return pool
+
+    def _pool_type(self, pool):
+        return ET.fromstring(pool.XMLDesc(0)).get("type")
+
+    def _volumes_of(self, role):
+        """(volume, facts) pairs of every storage volume playing ``role``, sorted by name."""
+        pool_name = self.image_pool if role == "image" else self.volume_pool
+        pool = self._pool(pool_name, "image_pool" if role == "image" else "volume_pool")
+        out = []
+        for vol in pool.listAllVolumes(0):
+            if volume_role(vol.name(), pool_name, self.image_pool, self.volume_pool) == role:
+                out.append((vol, parse_volume_xml(vol.XMLDesc(0))))
+        return sorted(out, key=lambda pair: pair[1]["name"])
+
+    def _find_volume(self, ref, role):
+        """A storage volume by key (its id) or by its Sirocco name, within the pool of ``role``."""
+        what = "machine image" if role == "image" else "volume"
+        for vol, facts in self._volumes_of(role):
+            if ref in (facts["key"], self._display_name(facts["name"], role)):
+                return vol, facts
+        raise NotFound("%s '%s' not found on provider libvirt (%s)" % (what, ref, self.uri))
+
+    def _display_name(self, native_name, role):
+        if role == "volume" and self.image_pool == self.volume_pool:
+            return native_name[len(VOLUME_PREFIX):]
+        return native_name
+
+    def _domain_facts(self, dom):
+        """Parsed persistent and live XML of a domain: what is defined and what is plugged in now."""
+        facts = parse_domain_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        if dom.isActive():
+            live = parse_domain_xml(dom.XMLDesc(0))
+            known = {d["path"] for d in facts["disks"]}
+            facts["disks"] += [d for d in live["disks"] if d["path"] not in known]
+            facts["interfaces"] = live["interfaces"]
+        return facts
+
+    def _state(self, dom):
+        native, reason = dom.state(0)
+        managed = native == SHUTOFF and bool(dom.hasManagedSaveImage(0))
+        return cimi_state(native, reason, managed)
+
+    # -- machines --------------------------------------------------------------------
+    def _machine(self, dom, networks=None):
+        facts = self._domain_facts(dom)
+        meta = facts["meta"]
+        owned = set(meta["disks"])
+        if networks is None:
+            networks = {n.name(): n.UUIDString() for n in self.conn.listAllNetworks(0)}
+        disks, volumes = [], []
+        for d in facts["disks"]:
+            if d["device"] != "disk" or not d["path"]:
+                continue
+            vol = self._volume_by_path(d["path"])
+            key = vol.key() if vol is not None else d["path"]
+            if key in owned or vol is None:
+                disks.append(Disk(capacity=self._capacity_kib(dom, vol, d), format=d["format"],
+                                  initialLocation=d["dev"]))
+            else:
+                volumes.append(MachineVolume(volume={"href": key}, initialLocation=d["dev"]))
+        interfaces = []
+        for nic in facts["interfaces"]:
+            iface = NetworkInterface(macAddress=nic["mac"])
+            if nic["network"] in networks:
+                iface.network = {"href": networks[nic["network"]]}
+            interfaces.append(iface)
+        return Machine(id=dom.UUIDString(), name=dom.name(), description=facts["description"],
+                       created=meta["created"], properties=meta["properties"], state=self._state(dom),
+                       cpu=facts["vcpus"], memory=facts["memory_kib"], cpuArch=cimi_arch(facts["arch"]),
+                       disks=disks, volumes=volumes, interfaces=interfaces)
+
+    def _volume_by_path(self, path):
+        try:
+            return self.conn.storageVolLookupByPath(path)
+        except libvirt.libvirtError:
+            return None  # a disk outside any storage pool
+
+    def _capacity_kib(self, dom, vol, disk):
+        if vol is not None:
+            return vol.info()[1] // 1024
+        try:
+            return dom.blockInfo(disk["dev"] or disk["path"], 0)[0] // 1024
+        except libvirt.libvirtError:
+            return 0  # size unknown (e.g. a missing file): report no capacity rather than fail the listing
+
+    def list_machines(self, limit=None, marker=None):
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise InvalidInput("limit must be a positive integer", attribute="limit")
+        with self._op("machine.list", "machines of %s" % self.uri):
+            # Ordered by UUID: a stable order in which a marker still works after its machine is deleted.
+            domains = sorted(self.conn.listAllDomains(0), key=lambda d: d.UUIDString())
+            if marker is not None:
+                domains = [d for d in domains if d.UUIDString() > str(marker)]
+            page = domains if limit is None else domains[:limit]
+            networks = {n.name(): n.UUIDString() for n in self.conn.listAllNetworks(0)}
+            items = []
+            for dom in page:
+                try:
+                    items.append(self._machine(dom, networks))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise  # deleted while we listed: simply not part of the page
+            more = limit is not None and len(domains) > limit
+            return Page(items=items, marker=page[-1].UUIDString() if more and page else None)
+
+    def get_machine(self, machine_id):
+        with self._op("machine.get", "machine '%s'" % machine_id):
+            return self._machine(self._domain(machine_id))
+
+    def create_machine(self, spec):
+        spec.validate()
+        if spec.user_data or spec.credential:
+            raise InvalidInput("the libvirt provider cannot inject userData or credentials into a guest",
+                               attribute="userData" if spec.user_data else "credential")
+        with self._op("machine.create", "machine '%s'" % spec.name):
+            self._check_fit(spec)
+            try:
+                self.conn.lookupByName(spec.name)
+                raise Conflict("a machine named '%s' already exists on %s" % (spec.name, self.uri))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+            arch = self._guest_arch(spec.config.cpuArch)
+            machine_uuid = str(uuidlib.uuid4())
+            bus, prefix = ("xen", "xvd") if self.domain_type == "xen" else ("virtio", "vd")
+            created, dom = [], None
+            try:
+                disks = self._create_disks(spec, machine_uuid, created)
+                for vol_ref in spec.volumes:
+                    vol, facts = self._find_volume(vol_ref, "volume")
+                    disks.append({"path": facts["path"], "format": facts["format"]})
+                for i, d in enumerate(disks):
+                    d.update(dev=prefix + "abcdefghijklmnopqrstuvwxyz"[i], bus=bus)
+                xml = build_domain_xml(spec.name, machine_uuid, self.domain_type, arch, spec.config.cpu,
+                                       spec.config.memory, spec.description, spec.properties, _now(),
+                                       disks, [v.key() for v in created], self._interfaces(spec))
+                dom = self.conn.defineXML(xml)
+                if spec.initial_state == states.STARTED:
+                    dom.create()
+            except BaseException:
+                self._rollback(dom, created)
+                raise
+            return self._machine(dom)
+
+    def _check_fit(self, spec):
+        location = self.host()["hostname"]
+        if spec.location and spec.location != location:
+            raise InvalidInput("location '%s' is not this libvirt host (%s)" % (spec.location, location),
+                               attribute="location")
+        reasons = self.capabilities().fits(cpu=spec.config.cpu, memory_mib=-(-spec.config.memory // KIB_PER_MIB),
+                                           arch=spec.config.cpuArch)
+        if reasons:
+            raise InvalidInput("machine '%s' does not fit libvirt host %s: %s"
+                               % (spec.name, location, "; ".join(reasons)), attribute="machineConfig")
+
+    def _guest_arch(self, wanted):
+        host = self.host()
+        if wanted:
+            for arch in host["archs"]:
+                if cimi_arch(arch) == wanted:
+                    return arch
+        if host["host_arch"] in host["archs"]:
+            return host["host_arch"]
+        if not host["archs"]:
+            raise InvalidInput("libvirt at %s offers no guest for domain type '%s'" % (self.uri, self.domain_type),
+                               attribute="domain_type")
+        return host["archs"][0]
+
+    def _create_disks(self, spec, machine_uuid, created):
+        """Disk volumes for a new machine: a clone of the image, then blank disks per its config."""
+        wanted = [d.get("capacity") or 0 for d in (spec.config.disks or [])]
+        if not spec.image and not wanted:
+            return []  # diskless: the machine boots nothing, which is fine for a hypervisor
+        pool = self._pool(self.volume_pool, "volume_pool")
+        pool_type = self._pool_type(pool)
+        disks = []
+        image = self._find_volume(spec.image, "image") if spec.image else None
+        for index in range(max(len(wanted), 1)):
+            name = "%s-disk%d-%s.qcow2" % (spec.name, index, machine_uuid[:8])
+            size_kib = wanted[index] if index < len(wanted) else 0
+            if index == 0 and image:
+                img_vol, img = image
+                size = max(size_kib * 1024, img_vol.info()[1])
+                if pool_type in BACKING_POOL_TYPES and img["format"] in ("qcow2", "raw"):
+                    vol = pool.createXML(build_volume_xml(name, size, "qcow2", (img["path"], img["format"])), 0)
+                else:  # no copy-on-write here: a full copy of the image
+                    vol = pool.createXMLFrom(build_volume_xml(name, size, "qcow2"), img_vol, 0)
+            else:
+                vol = pool.createXML(build_volume_xml(name, max(size_kib, 1024) * 1024, "qcow2"), 0)
+            created.append(vol)
+            disks.append({"path": vol.path(), "format": "qcow2"})
+        return disks
+
+    def _interfaces(self, spec):
+        names = []
+        for ref in spec.networks:
+            names.append(self._network(ref).name())
+        if names:
+            return [{"network": n} for n in names]
+        choice = self.options.get("network")
+        if choice == "none":
+            return []
+        if choice and choice != "user":
+            return [{"network": self._network(choice).name()}]
+        if choice is None and "default" in self.conn.listNetworks():  # active networks only
+            return [{"network": "default"}]
+        return [] if self.domain_type == "xen" else [{"user": True}]
+
+    def _rollback(self, dom, volumes):
+        """Best-effort undo of a half-made machine; the original error is what the caller sees."""
+        try:
+            if dom is not None:
+                if dom.isActive():
+                    dom.destroy()
+                self._undefine(dom)
+            for vol in volumes:
+                vol.delete(0)
+        except libvirt.libvirtError:
+            pass
+
+    def _undefine(self, dom):
+        flags = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                 | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as exc:
+            # Some drivers (e.g. test) refuse the NVRAM flag: nothing to keep there anyway.
+            if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
+                raise
+            dom.undefineFlags(flags & ~libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+    def _act(self, machine_id, action):
+        """Look up the machine and refuse the action unless its current state allows it."""
+        dom = self._domain(machine_id)
+        state = self._state(dom)
+        states.check_allowed(state, action, "machine '%s'" % dom.name())
+        return dom, state
+
+    def start_machine(self, machine_id):
+        with self._op("machine.start", "machine '%s'" % machine_id):
+            dom, state = self._act(machine_id, states.START)
+            native = dom.state(0)[0]
+            if native == PAUSED:
+                dom.resume()
+            elif native == PMSUSPENDED:
+                dom.pMWakeup(0)
+            else:
+                if dom.isActive():  # ERROR: a crashed domain that is still there
+                    dom.destroy()
+                dom.create()  # from a managed save image, create() restores it
+            return self._machine(dom)
+
+    def stop_machine(self, machine_id, force=False):
+        with self._op("machine.stop", "machine '%s'" % machine_id):
+            dom, state = self._act(machine_id, states.STOP)
+            if state == states.SUSPENDED and not dom.isActive():
+                dom.managedSaveRemove(0)  # stopping a saved machine discards its memory image
+            elif force or state != states.STARTED:
+                dom.destroy()  # a paused or failed guest cannot react to a power button
+            else:
+                dom.shutdown()  # asks the guest; without a guest OS QEMU keeps running
+            return self._machine(dom)
+
+    def restart_machine(self, machine_id, force=False):
+        with self._op("machine.restart", "machine '%s'" % machine_id):
+            dom, state = self._act(machine_id, states.RESTART)
+            if state == states.STOPPED:
+                dom.create()
+            elif not force:
+                dom.reboot(0)
+            else:
+                try:
+                    dom.reset(0)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                        raise
+                    dom.destroy()
+                    dom.create()
+            return self._machine(dom)
+
+    def pause_machine(self, machine_id):
+        with self._op("machine.pause", "machine '%s'" % machine_id):
+            dom, _ = self._act(machine_id, states.PAUSE)
+            dom.suspend()
+            return self._machine(dom)
+
+    def suspend_machine(self, machine_id):
+        with self._op("machine.suspend", "machine '%s'" % machine_id):
+            dom, _ = self._act(machine_id, states.SUSPEND)
+            dom.managedSave(0)
+            return self._machine(dom)
+
+    def delete_machine(self, machine_id):
+        with self._op("machine.delete", "machine '%s'" % machine_id):
+            dom, _ = self._act(machine_id, states.DELETE)
+            owned = parse_domain_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["meta"]["disks"]
+            if dom.isActive():
+                dom.destroy()
+            self._undefine(dom)
+            for key in owned:  # only disks made for this machine; attached volumes stay
+                try:
+                    self.conn.storageVolLookupByKey(key).delete(0)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                        raise
+
+    def capture_machine(self, machine_id, name, description=None):
+        if description:
+            raise InvalidInput("libvirt storage volumes cannot keep a description", attribute="description")
+        self._check_new_name(name, "image")
+        with self._op("machine.capture", "machine '%s'" % machine_id) as op:
+            dom, _ = self._act(machine_id, states.CAPTURE)
+            op.subject = "machine '%s'" % dom.name()
+            facts = self._domain_facts(dom)
+            disk = next((d for d in facts["disks"] if d["device"] == "disk" and d["path"]), None)
+            if disk is None:
+                raise Conflict("machine '%s' has no disk to capture" % dom.name())
+            source = self._volume_by_path(disk["path"])
+            if source is None:
+                raise Conflict("machine '%s': disk %s is not a storage volume libvirt can copy"
+                               % (dom.name(), disk["path"]))
+            pool = self._pool(self.image_pool, "image_pool")
+            if name in pool.listVolumes():
+                raise Conflict("a machine image named '%s' already exists in pool '%s'" % (name, self.image_pool))
+            xml = build_volume_xml(name, source.info()[1], "qcow2")
+            if dom.isActive():
+                vol = self._live_copy(dom, disk, pool, xml) or pool.createXMLFrom(xml, source, 0)
+            else:
+                vol = pool.createXMLFrom(xml, source, 0)  # qemu-img convert: flattens any backing chain
+            return self._image(vol, parse_volume_xml(vol.XMLDesc(0)))
+
+    def _live_copy(self, dom, disk, pool, xml):
+        """Copy a running machine's disk with a block-copy job (QEMU holds a write lock on the file).
+
+        Returns None when the driver has no block jobs; the caller then copies the volume directly."""
+        vol = pool.createXML(xml, 0)
+        dest = "<disk type='file'><source file='%s'/><driver type='qcow2'/></disk>" % vol.path()
+        try:
+            dom.blockCopy(disk["dev"], dest, None,
+                          libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB)
+        except libvirt.libvirtError as exc:
+            vol.delete(0)
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+                return None
+            raise
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:  # the mirror is a consistent copy once it has caught up (cur == end)
+                info = dom.blockJobInfo(disk["dev"], 0)
+                if info and info.get("end") and info["cur"] == info["end"]:
+                    break
+                if time.monotonic() > deadline:
+                    raise OperationTimeout("copying the disk of machine '%s' took more than %ss"
+                                           % (dom.name(), self.timeout))
+                time.sleep(0.05)
+        finally:
+            dom.blockJobAbort(disk["dev"], 0)  # ends the mirror, leaves the copy and the machine as they are
+        return vol
+
+    def _check_new_name(self, name, role):
+        if not name or not isinstance(name, str) or "/" in name:
+            raise InvalidInput("%s name must be a non-empty string without '/'" % role, attribute="name")
+        if DISK_NAME_RE.match(name) or (self.image_pool == self.volume_pool and role == "image"
+                                        and name.startswith(VOLUME_PREFIX)):
+            raise InvalidInput("%s name '%s' is reserved by the libvirt connector's naming of disks and volumes"
+                               % (role, name), attribute="name")
+
+    # -- configurations and images ---------------------------------------------------
+    def list_machine_configs(self):
+        return list(self.configs)
+
+    def _image(self, vol, facts):
+        return MachineImage(id=facts["key"], name=facts["name"], state="AVAILABLE", type="IMAGE",
+                            imageLocation=facts["path"],
+                            relatedImage={"href": facts["backing"]} if facts["backing"] else None)
+
+    def list_machine_images(self):
+        with self._op("machine_image.list", "images of pool '%s'" % self.image_pool):
+            self._pool(self.image_pool, "image_pool").refresh(0)  # pick up files copied into the pool
+            return [self._image(vol, facts) for vol, facts in self._volumes_of("image")]
+
+    def delete_machine_image(self, image_id):
+        with self._op("machine_image.delete", "machine image '%s'" % image_id):
+            vol, facts = self._find_volume(image_id, "image")
+            users = [v.name() for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+                     for v in pool.listAllVolumes(0) if parse_volume_xml(v.XMLDesc(0))["backing"] == facts["path"]]
+            if users:
+                raise Conflict("machine image '%s' backs disk(s) %s; delete those machines first"
+                               % (facts["name"], ", ".join(sorted(users))))
+            vol.delete(0)
+
+    # -- volumes -----------------------------------------------------------------------
+    def _attachments(self):
+        """Volume path -> [(domain, target dev)] over every domain's defined and live disks."""
+        found = {}
+        for dom in self.conn.listAllDomains(0):
+            for d in self._domain_facts(dom)["disks"]:
+                if d["path"]:
+                    found.setdefault(d["path"], []).append((dom, d["dev"]))
+        return found
+
+    def _volume(self, facts, attachments):
+        return Volume(id=facts["key"], name=self._display_name(facts["name"], "volume"), state="AVAILABLE",
+                      capacity=facts["capacity_kib"], bootable=False,
+                      attachedTo=[{"href": dom.UUIDString()} for dom, _ in attachments.get(facts["path"], [])])
+
+    def list_volumes(self):
+        with self._op("volume.list", "volumes of pool '%s'" % self.volume_pool):
+            attachments = self._attachments()
+            return [self._volume(facts, attachments) for _, facts in self._volumes_of("volume")]
+
+    def create_volume(self, name, capacity_kb, description=None, properties=None):
+        if description or properties:
+            raise InvalidInput("libvirt storage volumes cannot keep a description or properties",
+                               attribute="description" if description else "properties")
+        self._check_new_name(name, "volume")
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        with self._op("volume.create", "volume '%s'" % name):
+            pool = self._pool(self.volume_pool, "volume_pool")
+            native = (VOLUME_PREFIX + name) if self.image_pool == self.volume_pool else name
+            if native in pool.listVolumes():
+                raise Conflict("a volume named '%s' already exists in pool '%s'" % (name, self.volume_pool))
+            fmt = "qcow2" if self._pool_type(pool) in BACKING_POOL_TYPES else "raw"
+            vol = pool.createXML(build_volume_xml(native, capacity_kb * 1024, fmt), 0)
+            return self._volume(parse_volume_xml(vol.XMLDesc(0)), {})
+
+    def delete_volume(self, volume_id):
+        with self._op("volume.delete", "volume '%s'" % volume_id):
+            vol, facts = self._find_volume(volume_id, "volume")
+            users = self._attachments().get(facts["path"])
+            if users:
+                raise Conflict("volume '%s' is attached to machine(s) %s; detach it first"
+                               % (self._display_name(facts["name"], "volume"),
+                                  ", ".join(sorted({dom.name() for dom, _ in users}))))
+            vol.delete(0)
+
+    def attach_volume(self, machine_id, volume_id, initial_location=None):
+        with self._op("volume.attach", "machine '%s'" % machine_id) as op:
+            dom = self._domain(machine_id)
+            op.subject = "machine '%s'" % dom.name()
+            vol, facts = self._find_volume(volume_id, "volume")
+            state = self._state(dom)
+            if state not in (states.STOPPED, states.STARTED, states.PAUSED):
+                raise Conflict("cannot attach a volume to machine '%s' in state %s" % (dom.name(), state))
+            info = self._domain_facts(dom)
+            if any(d["path"] == facts["path"] for d in info["disks"]):
+                raise Conflict("volume '%s' is already attached to machine '%s'" % (facts["name"], dom.name()))
+            bus, prefix = ("xen", "xvd") if self.domain_type == "xen" else ("virtio", "vd")
+            used = {d["dev"] for d in info["disks"]}
+            dev = initial_location or next_device(used, prefix)
+            if not re.match(r"^(vd|sd|hd|xvd)[a-z]+$", dev) or dev in used:
+                raise InvalidInput("initialLocation '%s' is not a free disk device name like %sb" % (dev, prefix),
+                                   attribute="initialLocation")
+            element = disk_element(facts["path"], facts["format"], dev, bus)
+            self._change_disks(dom, element, attach=True)
+            return self._machine(dom)
+
+    def detach_volume(self, machine_id, volume_id):
+        with self._op("volume.detach", "machine '%s'" % machine_id) as op:
+            dom = self._domain(machine_id)
+            op.subject = "machine '%s'" % dom.name()
+            vol, facts = self._find_volume(volume_id, "volume")
+            state = self._state(dom)
+            if state not in (states.STOPPED, states.STARTED, states.PAUSED):
+                raise Conflict("cannot detach a volume from machine '%s' in state %s" % (dom.name(), state))
+            disk = next((d for d in self._domain_facts(dom)["disks"] if d["path"] == facts["path"]), None)
+            if disk is None:
+                raise Conflict("volume '%s' is not attached to machine '%s'" % (facts["name"], dom.name()))
+            element = disk_element(facts["path"], disk["format"], disk["dev"], disk["bus"] or "virtio")
+            self._change_disks(dom, element, attach=False)
+            return self._machine(dom)
+
+    def _change_disks(self, dom, element, attach):
+        """Plug or unplug a disk: live + persistent when running, else by editing the definition."""
+        if dom.isActive():
+            xml = ET.tostring(element, encoding="unicode")
+            flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            try:
+                (dom.attachDeviceFlags if attach else dom.detachDeviceFlags)(xml, flags)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                    raise
+                raise Conflict("libvirt driver of %s cannot hot-plug disks: stop machine '%s' first"
+                               % (self.uri, dom.name())) from None
+            return
+        # Redefining works with every driver, including those without device hot-plug.
+        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+        devices = root.find("devices")
+        if attach:
+            devices.append(element)
+        else:
+            path = element.find("source").get("file")
+            for disk in devices.findall("disk"):
+                source = disk.find("source")
+                if source is not None and source.get("file") == path:
+                    devices.remove(disk)
+        self.conn.defineXML(ET.tostring(root, encoding="unicode"))
+
+    # -- networks ----------------------------------------------------------------------
+    def _network(self, ref):
+        for net in self.conn.listAllNetworks(0):
+            if ref in (net.UUIDString(), net.name()):
+                return net
+        raise NotFound("network '%s' not found on provider libvirt (%s)" % (ref, self.uri))
+
+    def _net(self, net):
+        root = ET.fromstring(net.XMLDesc(0))
+        meta = _read_meta(root, "network")
+        mtu = root.find("mtu")
+        return Network(id=net.UUIDString(), name=net.name(), description=meta["description"],
+                       created=meta["created"], properties=meta["properties"],
+                       state=states.STARTED if net.isActive() else states.STOPPED,
+                       networkType="PRIVATE" if root.find("forward") is None else "PUBLIC",
+                       mtu=int(mtu.get("size")) if mtu is not None else None)
+
+    def list_networks(self):
+        with self._op("network.list", "networks of %s" % self.uri):
+            return [self._net(n) for n in sorted(self.conn.listAllNetworks(0), key=lambda n: n.name())]
+
+    def create_network(self, name, description=None, properties=None):
+        if not name or not isinstance(name, str):
+            raise InvalidInput("network name must be a non-empty string", attribute="name")
+        with self._op("network.create", "network '%s'" % name):
+            if any(n.name() == name for n in self.conn.listAllNetworks(0)):
+                raise Conflict("a network named '%s' already exists on %s" % (name, self.uri))
+            net = self.conn.networkDefineXML(build_network_xml(name, description, properties, _now()))
+            try:
+                net.create()
+                net.setAutostart(1)
+            except BaseException:
+                try:
+                    if net.isActive():
+                        net.destroy()
+                    net.undefine()
+                except libvirt.libvirtError:
+                    pass  # keep the original error
+                raise
+            return self._net(net)
+
+    def delete_network(self, network_id):
+        with self._op("network.delete", "network '%s'" % network_id):
+            net = self._network(network_id)
+            users = sorted(dom.name() for dom in self.conn.listAllDomains(0)
+                           if any(i["network"] == net.name() for i in self._domain_facts(dom)["interfaces"]))
+            if users:
+                raise Conflict("network '%s' is used by machine(s) %s" % (net.name(), ", ".join(users)))
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+
+    # -- meters --------------------------------------------------------------------------
+    def list_meters(self, machine_id):
+        with self._op("meter.list", "machine '%s'" % machine_id):
+            dom = self._domain(machine_id)
+            facts = self._domain_facts(dom)
+            active = bool(dom.isActive())
+            now = _now()
+            rx = tx = 0
+            if active:
+                for nic in facts["interfaces"]:
+                    if nic["target"]:
+                        stats = dom.interfaceStats(nic["target"])
+                        rx, tx = rx + stats[0], tx + stats[4]
+            used_disk = 0
+            for d in facts["disks"]:
+                vol = self._volume_by_path(d["path"]) if d["path"] and d["device"] == "disk" else None
+                used_disk += vol.info()[2] // 1024 if vol is not None else 0
+            values = {
+                "cpu": ("percent", self._cpu_percent(dom, facts["vcpus"] or 1) if active else 0.0),
+                "memory": ("KiB", self._memory_used(dom) if active else 0),
+                "disk": ("KiB", used_disk),
+                "inputBandwidth": ("bytes received since start", rx),
+                "outputBandwidth": ("bytes sent since start", tx),
+            }
+            return [Meter(id="%s:%s" % (dom.UUIDString(), aspect), name=aspect,
+                          targetResource={"href": dom.UUIDString()}, aspect=ASPECT + aspect, units=units,
+                          timeScope="Point", isContinuous=aspect in ("cpu", "memory"),
+                          samples=[Sample(timestamp=now, value=str(round(value, 2)))])
+                    for aspect, (units, value) in values.items()]
+
+    @staticmethod
+    def _cpu_percent(dom, vcpus, window=0.1):
+        """CPU use over a short window: libvirt only gives cumulative CPU time."""
+        first, t0 = dom.getCPUStats(True)[0]["cpu_time"], time.monotonic()
+        time.sleep(window)
+        second, t1 = dom.getCPUStats(True)[0]["cpu_time"], time.monotonic()
+        percent = (second - first) / ((t1 - t0) * 1e9 * vcpus) * 100
+        return min(max(percent, 0.0), 100.0)
+
+    @staticmethod
+    def _memory_used(dom):
+        stats = dom.memoryStats()
+        if "available" in stats and "unused" in stats:  # the guest's own view, via the balloon driver
+            return stats["available"] - stats["unused"]
+        return stats.get("rss") or dom.info()[2]
+
