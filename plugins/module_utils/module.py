@@ -203,17 +203,17 @@ class SiroccoModule:
 
         The results get ``provider`` (the provider used) unless the handler set it.
         """
+        result = failure = None
         try:
             result = handler(self)
         except SiroccoError as exc:
             failure = exc
         except Exception as exc:  # a provider library error the connector let through
             failure = exc
-        else:
-            self.close()
+        self.close()
+        if failure is None:
             result.setdefault("provider", self.provider)
             self.module.exit_json(**result)
-        self.close()
         # Outside the except blocks on purpose: fail_json attaches the pending
         # exception's traceback when it sees one.
         self.fail(error_message(failure, self.attribute_options, self._secrets()),
