@@ -1,0 +1,3 @@
+from siroccod.cli import main
+
+main(prog_name="siroccod")

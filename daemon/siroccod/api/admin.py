@@ -1,0 +1,140 @@
+"""/admin: hosts and users, for the admin role only (403 for everyone else).
+
+    GET    /admin/hosts                  capacity, usage, power and state of every host
+    GET    /admin/hosts/<name>
+    POST   /admin/reconcile              re-read every host now (see recovery.py)
+    GET    /admin/users                  name, tenant, role (never a hash)
+    POST   /admin/users                  {"name", "tenant", "role"?, "password"?}: 201; a generated
+                                         password is in the reply, once
+    DELETE /admin/users/<name>
+    PUT    /admin/users/<name>/password  {"password"?}: a generated one is returned once
+    POST   /admin/users/<name>/tokens    {"label"?}: 201 {"token"}, shown once
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
+from siroccod.api.common import daemon, require_admin, respond
+from siroccod.errors import json_body
+from siroccod.store import iso
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(require_admin)
+
+
+def host_views(session, d):
+    """One JSON view per configured host: capacity, what is placed on it, power."""
+    from siroccod.store import Host
+    loads = {h.id: h for h in d.service.host_loads(session)}
+    views = []
+    for handle in d.pool.handles.values():
+        row = session.get(Host, handle.id)
+        load = loads.get(handle.id)
+        used_cpu = load.used_cpu if load else 0
+        view = {"name": row.name, "provider": row.provider, "uri": row.uri, "simulated": row.simulated,
+                "state": row.state, "enabled": row.enabled, "cpu": row.cpu, "memoryMiB": row.memory_kib // 1024,
+                "cpuMHz": row.cpu_mhz, "usedCpu": used_cpu,
+                "usedMemoryMiB": (load.used_memory_kib if load else 0) // 1024,
+                "machines": load.machines if load else 0, "powerIdle": row.power_idle, "powerMax": row.power_max,
+                "updated": iso(row.updated)}
+        if row.status_message:
+            view["statusMessage"] = row.status_message
+        if row.power_idle is not None and row.power_max is not None:
+            utilisation = min(1.0, used_cpu / row.cpu) if row.cpu else 0.0
+            view["powerEstimate"] = round(row.power_idle + (row.power_max - row.power_idle) * utilisation, 1) \
+                if view["machines"] else 0.0
+        views.append(view)
+    return views
+
+
+def user_view(user):
+    return {"name": user.name, "tenant": user.tenant.name, "role": user.role, "created": iso(user.created)}
+
+
+@bp.get("/hosts")
+def hosts():
+    d = daemon()
+    with d.store.read() as session:
+        return respond({"hosts": host_views(session, d)})
+
+
+@bp.get("/hosts/<name>")
+def host(name):
+    d = daemon()
+    with d.store.read() as session:
+        for view in host_views(session, d):
+            if view["name"] == name:
+                return respond(view)
+    raise NotFound("no host '%s'" % name)
+
+
+@bp.post("/reconcile")
+def reconcile():
+    return respond(daemon().recovery.reconcile())
+
+
+@bp.get("/users")
+def users():
+    d = daemon()
+    with d.store.read() as session:
+        return respond({"users": [user_view(u) for u in d.users.list(session)]})
+
+
+def _string(body, key, required=False):
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("%s: expected a string" % key, attribute=key)
+    return value
+
+
+@bp.post("/users")
+def add_user():
+    body = json_body()
+    unknown = sorted(set(body) - {"name", "tenant", "role", "password"})
+    if unknown:
+        raise InvalidInput("unknown attribute(s): %s" % ", ".join(unknown), attribute=unknown[0])
+    d = daemon()
+    with d.store.transaction() as session:
+        user, generated = d.users.add(session, _string(body, "name", True), _string(body, "tenant", True),
+                                      _string(body, "role") or "user", _string(body, "password"))
+        view = user_view(user)
+    if generated:
+        view["password"] = generated
+    return respond(view, 201, {"Location": request.host_url + "admin/users/" + view["name"]})
+
+
+@bp.get("/users/<name>")
+def get_user(name):
+    d = daemon()
+    with d.store.read() as session:
+        return respond(user_view(d.users.get(session, name)))
+
+
+@bp.delete("/users/<name>")
+def remove_user(name):
+    d = daemon()
+    with d.store.transaction() as session:
+        d.users.remove(session, name)
+    return respond({}, 200)
+
+
+@bp.put("/users/<name>/password")
+def set_password(name):
+    body = json_body()
+    d = daemon()
+    with d.store.transaction() as session:
+        generated = d.users.set_password(session, name, _string(body, "password"))
+    return respond({"password": generated} if generated else {}, 200)
+
+
+@bp.post("/users/<name>/tokens")
+def new_token(name):
+    body = json_body()
+    d = daemon()
+    with d.store.transaction() as session:
+        token = d.users.new_token(session, name, _string(body, "label"))
+    return respond({"token": token}, 201)

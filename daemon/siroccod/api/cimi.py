@@ -1,0 +1,181 @@
+"""The CIMI endpoint: /cimi/cloudEntryPoint and every collection of kinds.KINDS."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query, states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound
+from siroccod.api.common import authenticate, base_uri, daemon, respond
+from siroccod.errors import json_body
+from siroccod.kinds import ASYNC, BY_TYPE, KINDS, METADATA_KEY, READONLY
+
+bp = Blueprint("cimi", __name__, url_prefix="/cimi")
+bp.before_request(authenticate)
+ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
+SINGLE = ("$select", "$expand")
+
+
+def _kind(key):
+    kind = KINDS.get(key)
+    if kind is None:
+        raise NotFound("no collection '%s' at this endpoint" % key)
+    return kind
+
+
+def _single(doc, resolve):
+    """$select / $expand on one resource (4.1.6.3/4)."""
+    params = {k: request.args.getlist(k) for k in SINGLE if k in request.args}
+    if not params:
+        return doc
+    items, _count = query.apply_query([doc], params, resolve)
+    return items[0]
+
+
+def _resolver(base):
+    service = daemon().service
+    return lambda href: service.resolve(g.principal, href, base)
+
+
+@bp.get("/")
+@bp.get("/cloudEntryPoint")
+def cloud_entry_point():
+    base = base_uri()
+    doc = {"resourceURI": type_uri("CloudEntryPoint"), "id": base + "cloudEntryPoint", "name": "siroccod",
+           "description": "Sirocco CIMI endpoint over local hypervisor hosts", "baseURI": base,
+           METADATA_KEY: {"href": base + METADATA_KEY}}
+    for key in KINDS:
+        doc[key] = {"href": base + key}
+    if g.principal.is_admin:  # Sirocco extension: the administration API
+        doc["hosts"] = {"href": request.host_url + "admin/hosts"}
+        doc["users"] = {"href": request.host_url + "admin/users"}
+    return respond(doc)
+
+
+# -- resource metadata ------------------------------------------------------------------
+def _metadata(base, type_name):
+    kind = BY_TYPE[type_name]
+    actions = []
+    if kind.key in ACTIONS:
+        actions = [{"name": verb, "uri": action_uri(verb), "description": "%s a %s" % (verb, type_name),
+                    "method": "POST", "inputMessage": "application/json", "outputMessage": "application/json"}
+                   for verb in ACTIONS[kind.key]]
+    doc = model.resource_metadata(kind.cls, actions=actions).to_json()
+    doc["id"] = base + METADATA_KEY + "/" + type_name
+    return doc
+
+
+@bp.get("/" + METADATA_KEY)
+def metadata_collection():
+    base = base_uri()
+    docs = [_metadata(base, t) for t in BY_TYPE]
+    items, count = query.apply_query(docs, request.args)
+    return respond(model.collection_json(model.ResourceMetadata, base + METADATA_KEY, items, count))
+
+
+@bp.get("/" + METADATA_KEY + "/<type_name>")
+def metadata_one(type_name):
+    if type_name not in BY_TYPE:
+        raise NotFound("no resource metadata for '%s'" % type_name)
+    return respond(_single(_metadata(base_uri(), type_name), None))
+
+
+# -- collections ------------------------------------------------------------------------
+@bp.get("/<key>")
+def collection(key):
+    kind = _kind(key)
+    base = base_uri()
+    service = daemon().service
+    docs = service.list_docs(g.principal, key, base)
+    items, count = query.apply_query(docs, request.args, _resolver(base))
+    ops = [{"rel": "add", "href": base + key}] if kind.create_cls is not None else None
+    return respond(model.collection_json(kind.cls, base + key, items, count, ops))
+
+
+@bp.post("/<key>")
+def create(key):
+    kind = _kind(key)
+    if kind.create_cls is None:
+        raise MethodNotAllowed(["GET"], "resources of %s are made by the daemon, not created by clients" % key)
+    body = json_body()
+    status, doc, headers = daemon().service.create(g.principal, key, body, base_uri())
+    return respond(doc, status, headers)
+
+
+@bp.get("/<key>/<uuid>")
+def read(key, uuid):
+    _kind(key)
+    base = base_uri()
+    doc = daemon().service.get_doc(g.principal, key, uuid, base)
+    return respond(_single(doc, _resolver(base)))
+
+
+@bp.put("/<key>/<uuid>")
+def update(key, uuid):
+    kind = _kind(key)
+    if kind.lifecycle == READONLY:
+        raise MethodNotAllowed(["GET"], "%s cannot be changed by clients" % key)
+    body = json_body()
+    return respond(daemon().service.update(g.principal, key, uuid, body, base_uri()))
+
+
+@bp.delete("/<key>/<uuid>")
+def delete(key, uuid):
+    kind = _kind(key)
+    if kind.lifecycle == READONLY:
+        raise MethodNotAllowed(["GET"], "%s cannot be deleted by clients" % key)
+    status, doc, headers = daemon().service.delete(g.principal, key, uuid, base_uri())
+    if doc is None:
+        return current_app.response_class(status=status)
+    return respond(doc, status, headers)
+
+
+@bp.post("/<key>/<uuid>/<verb>")
+def act(key, uuid, verb):
+    kind = _kind(key)
+    if kind.lifecycle != ASYNC or verb not in ACTIONS.get(key, ()):
+        raise NotFound("no operation '%s' on %s" % (verb, key))
+    body = json_body()
+    status, doc, headers = daemon().service.action(g.principal, key, uuid, verb, body, base_uri())
+    return respond(doc, status, headers)
+
+
+# -- a machine's volumes -------------------------------------------------------------------
+@bp.get("/machines/<uuid>/volumes")
+def machine_volumes(uuid):
+    doc = daemon().service.machine_volumes(g.principal, uuid, base_uri())
+    items, count = query.apply_query(doc.get("machineVolumes", []), request.args)
+    doc["count"] = count
+    doc["machineVolumes"] = items
+    if not items:
+        doc.pop("machineVolumes")
+    return respond(doc)
+
+
+@bp.post("/machines/<uuid>/volumes")
+def attach(uuid):
+    body = json_body()
+    status, doc, headers = daemon().service.attach(g.principal, uuid, body, base_uri())
+    return respond(doc, status, headers)
+
+
+@bp.get("/machines/<uuid>/volumes/<volume>")
+def machine_volume(uuid, volume):
+    doc = daemon().service.machine_volumes(g.principal, uuid, base_uri())
+    for item in doc.get("machineVolumes", []):
+        if item["id"].endswith("/" + volume):
+            return respond(item)
+    raise NotFound("machine has no volume '%s'" % volume)
+
+
+@bp.delete("/machines/<uuid>/volumes/<volume>")
+def detach(uuid, volume):
+    status, doc, headers = daemon().service.detach(g.principal, uuid, volume, base_uri())
+    return respond(doc, status, headers)
+
+
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown(rest):
+    raise NotFound("nothing at /cimi/%s" % rest)

@@ -1,0 +1,162 @@
+"""``create_app(config)``: the Flask application and everything behind it.
+
+Start-up order: CMDB (created if new) -> admin user on first start -> hosts
+(simulated ones get their XML files) -> jobs of dead processes end FAILED ->
+simulated hosts restored from the CMDB -> CMDB reconciled with every host ->
+stock resources (public MachineConfigs, VolumeConfigs, each host's images) ->
+worker threads. ``app.extensions["siroccod"].close()`` undoes it all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import select
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
+from siroccod import errors, placing
+from siroccod.auth import Users
+from siroccod.config import Config, load_config
+from siroccod.hosts import HostPool
+from siroccod.jobs import JobRunner
+from siroccod.recovery import Recovery
+from siroccod.service import Service
+from siroccod.store import Resource, Store, new_uuid, utcnow
+from siroccod.work import Worker
+
+log = logging.getLogger("siroccod")
+ADMIN_PASSWORD_FILE = "admin-password"
+# Public volume sizes offered to everyone: (name, capacity in KB).
+STOCK_VOLUME_CONFIGS = (("small", 1024 * 1024), ("medium", 10 * 1024 * 1024), ("large", 100 * 1024 * 1024))
+
+
+@dataclass
+class Daemon:
+    config: Config
+    store: Store
+    pool: HostPool
+    users: Users
+    service: Service
+    runner: JobRunner
+    recovery: Recovery
+    worker: Worker
+
+    def close(self):
+        self.runner.stop()
+        self.pool.close()
+        self.store.dispose()
+
+
+def create_app(config=None, placer=None, **overrides):
+    """The app for ``config``: a Config, a path to a YAML file, or None (environment and
+    defaults: the embedded default). ``overrides`` are config-file keys (tests use them)."""
+    if not isinstance(config, Config):
+        config = load_config(path=config, overrides=overrides)
+    _logging(config.log_level)
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+
+    store = Store(config.database)
+    users = Users(store, config.auth_cache_seconds)
+    with store.transaction() as session:
+        generated = users.ensure_admin(session, config.admin_password)
+        admin_tenant_id = users.admin_tenant_id(session)
+    if generated:
+        _announce_admin_password(data_dir, generated)
+
+    pool = HostPool(config, store)
+    pool.open()
+    worker = Worker(store, pool)
+    runner = JobRunner(store, worker, workers=config.workers, poll_interval=config.job_poll_interval,
+                       instance_timeout=config.instance_timeout)
+    runner.register()
+    service = Service(store, pool, users, placer or placing.place, wake=runner.wake)
+    recovery = Recovery(store, pool, worker, admin_tenant_id)
+    runner.fail_interrupted()
+    recovery.restore_simulated()
+    recovery.reconcile()
+    _stock(store, pool)
+    daemon = Daemon(config, store, pool, users, service, runner, recovery, worker)
+    if config.start_workers and config.workers:
+        runner.start()
+
+    app = Flask("siroccod")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["siroccod"] = daemon
+    errors.register(app)
+    from siroccod.api import admin, cimi
+    app.register_blueprint(cimi.bp)
+    app.register_blueprint(admin.bp)
+
+    @app.get("/")
+    def root():
+        from flask import redirect
+        return redirect("/cimi/cloudEntryPoint")
+
+    return app
+
+
+def _logging(level):
+    root = logging.getLogger("siroccod")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.propagate = False
+    root.setLevel(getattr(logging, level, logging.INFO))
+
+
+def _announce_admin_password(data_dir, password):
+    """The generated admin password: written to a 0600 file and printed once on the console
+    (not through logging, so it never reaches a log file)."""
+    path = data_dir / ADMIN_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    os.chmod(path, 0o600)
+    sys.stderr.write("siroccod: first start: created user 'admin' with password %s\n"
+                     "siroccod: (also written to %s, readable by you only)\n" % (password, path))
+    sys.stderr.flush()
+
+
+def _stock(store, pool):
+    """Public resources every tenant sees: each host's sizes as MachineConfigs (once per name),
+    stock VolumeConfigs, and the images each host holds."""
+    with store.transaction() as session:
+        existing = {(r.type, r.name) for r in session.scalars(
+            select(Resource).where(Resource.tenant_id.is_(None)))}
+        images = {(r.host_id, r.native_id) for r in session.scalars(
+            select(Resource).where(Resource.type == "MachineImage", Resource.tenant_id.is_(None)))}
+
+        def add(type_name, name, doc, host_id=None, native_id=None, state=None):
+            row = Resource(uuid=new_uuid(), tenant_id=None, type=type_name, name=name, host_id=host_id,
+                           native_id=native_id, state=state, doc=dict(doc, name=name), private={"stock": True})
+            row.created = row.updated = utcnow()
+            session.add(row)
+            existing.add((type_name, name))
+
+        for name, capacity in STOCK_VOLUME_CONFIGS:
+            if ("VolumeConfiguration", name) not in existing:
+                add("VolumeConfiguration", name, {"capacity": capacity, "format": "qcow2"})
+        for handle in pool.handles.values():
+            try:
+                configs = handle.call("list_machine_configs") if handle.supports("machine_config.list") else []
+                found = handle.call("list_machine_images") if handle.supports("machine_image.list") else []
+            except SiroccoError as exc:
+                log.warning("host %s: no stock resources: %s", handle.name, exc)
+                continue
+            for cfg in configs:
+                if ("MachineConfiguration", cfg.name) not in existing:
+                    doc = {k: v for k, v in cfg.to_json().items() if k in ("cpu", "memory", "disks", "cpuArch")}
+                    add("MachineConfiguration", cfg.name, doc)
+            for image in found:
+                if (handle.id, image.id) not in images:
+                    doc = {k: v for k, v in image.to_json().items() if k in ("type", "description")}
+                    add("MachineImage", image.name or image.id, doc, handle.id, image.id, "AVAILABLE")

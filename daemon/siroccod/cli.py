@@ -1,0 +1,231 @@
+"""The ``siroccod`` command: serve, user add/remove/list/password/token, hosts.
+
+Every command reads the same configuration as the daemon (``--config`` or
+$SIROCCOD_CONFIG, environment overrides, else the embedded default), so
+``siroccod user add`` works on the CMDB the daemon uses, running or not.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
+from siroccod import __version__
+from siroccod.config import load_config
+
+
+def _config(ctx):
+    try:
+        return load_config(path=ctx.obj.get("config"))
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _users(config):
+    from pathlib import Path
+
+    from siroccod.auth import Users
+    from siroccod.store import Store
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    store = Store(config.database)
+    return store, Users(store)
+
+
+@click.group()
+@click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="SIROCCOD_CONFIG",
+              help="YAML configuration file (default: $SIROCCOD_CONFIG, else the embedded default)")
+@click.version_option(__version__, prog_name="siroccod")
+@click.pass_context
+def main(ctx, config):
+    """siroccod: a DMTF CIMI endpoint over local hypervisor hosts."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@main.command()
+@click.option("--listen", "-l", help="HOST:PORT to listen on (default from the configuration, 127.0.0.1:8080)")
+@click.option("--threads", default=8, show_default=True, help="request threads")
+@click.pass_context
+def serve(ctx, listen, threads):
+    """Serve the CIMI endpoint until interrupted."""
+    config = _config(ctx)
+    if listen:
+        config.listen = listen
+    from siroccod.app import create_app
+    try:
+        app = create_app(config)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    daemon = app.extensions["siroccod"]
+    ssl_context = (config.tls_cert, config.tls_key) if config.tls else None
+    scheme = "https" if ssl_context else "http"
+    click.echo("siroccod %s: serving %s://%s:%d/cimi/cloudEntryPoint (data in %s)"
+               % (__version__, scheme, config.listen_host, config.listen_port, config.data_dir), err=True)
+    from werkzeug.serving import make_server
+    server = make_server(config.listen_host, config.listen_port, app, threaded=True, ssl_context=ssl_context)
+    server.daemon_threads = True
+    import signal
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        daemon.close()
+        click.echo("siroccod: stopped", err=True)
+
+
+@main.group()
+def user():
+    """Manage users (the daemon may be running)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--tenant", "-t", help="tenant (created if new; default: the user's name)")
+@click.option("--admin", is_flag=True, help="give the admin role")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input (else one is generated)")
+@click.pass_context
+def user_add(ctx, name, tenant, admin, password_stdin):
+    """Add user NAME; a generated password is printed once."""
+    config = _config(ctx)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    store, users = _users(config)
+    try:
+        with store.transaction() as session:
+            _user, generated = users.add(session, name, tenant or name, "admin" if admin else "user", password)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo("user %s added to tenant %s%s" % (name, tenant or name, " (admin)" if admin else ""))
+    if generated:
+        click.echo("password: %s" % generated)
+
+
+@user.command("remove")
+@click.argument("name")
+@click.pass_context
+def user_remove(ctx, name):
+    """Remove user NAME (and its tokens)."""
+    store, users = _users(_config(ctx))
+    try:
+        with store.transaction() as session:
+            users.remove(session, name)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo("user %s removed" % name)
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def user_list(ctx, as_json):
+    """List users: name, tenant, role."""
+    store, users = _users(_config(ctx))
+    try:
+        with store.read() as session:
+            rows = [(u.name, u.tenant.name, u.role) for u in users.list(session)]
+    finally:
+        store.dispose()
+    if as_json:
+        click.echo(json.dumps([{"name": n, "tenant": t, "role": r} for n, t, r in rows]))
+        return
+    click.echo("%-24s %-24s %s" % ("NAME", "TENANT", "ROLE"))
+    for row in rows:
+        click.echo("%-24s %-24s %s" % row)
+
+
+@user.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the new password from standard input")
+@click.pass_context
+def user_password(ctx, name, password_stdin):
+    """Set a new password for NAME (generated and printed once unless given on stdin)."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    store, users = _users(_config(ctx))
+    try:
+        with store.transaction() as session:
+            generated = users.set_password(session, name, password)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo("password of %s changed" % name)
+    if generated:
+        click.echo("password: %s" % generated)
+
+
+@user.command("token")
+@click.argument("name")
+@click.option("--label", help="what the token is for")
+@click.pass_context
+def user_token(ctx, name, label):
+    """Create an API token for NAME (printed once; use it as 'Authorization: Bearer <token>')."""
+    store, users = _users(_config(ctx))
+    try:
+        with store.transaction() as session:
+            token = users.new_token(session, name, label)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo(token)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def hosts(ctx, as_json):
+    """Hosts as the CMDB knows them: capacity, usage, power."""
+    config = _config(ctx)
+    from sqlalchemy import select
+
+    from siroccod.store import Host, Resource, Store
+    store = Store(config.database)
+    try:
+        with store.read() as session:
+            used = {}
+            for host_id, doc in session.execute(select(Resource.host_id, Resource.doc).where(
+                    Resource.type == "Machine", Resource.host_id.is_not(None))):
+                cpu, mem, n = used.get(host_id, (0, 0, 0))
+                used[host_id] = (cpu + int(doc.get("cpu") or 0), mem + int(doc.get("memory") or 0), n + 1)
+            rows = []
+            for h in session.scalars(select(Host).order_by(Host.id)):
+                cpu, mem, n = used.get(h.id, (0, 0, 0))
+                rows.append({"name": h.name, "provider": h.provider, "state": h.state, "enabled": h.enabled,
+                             "cpu": h.cpu, "memoryMiB": h.memory_kib // 1024, "usedCpu": cpu,
+                             "usedMemoryMiB": mem // 1024, "machines": n, "powerIdle": h.power_idle,
+                             "powerMax": h.power_max, "uri": h.uri})
+    finally:
+        store.dispose()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no hosts recorded yet: start the daemon once (siroccod serve)")
+        return
+    click.echo("%-10s %-8s %-7s %9s %13s %8s %11s" % ("HOST", "PROVIDER", "STATE", "CPU", "MEMORY MiB", "VMS",
+                                                     "POWER W"))
+    for r in rows:
+        power = "%s-%s" % (_num(r["powerIdle"]), _num(r["powerMax"])) if r["powerIdle"] is not None else "-"
+        click.echo("%-10s %-8s %-7s %4d/%-4d %6d/%-6d %8d %11s" % (
+            r["name"], r["provider"], r["state"], r["usedCpu"], r["cpu"], r["usedMemoryMiB"], r["memoryMiB"],
+            r["machines"], power))
+
+
+def _num(value):
+    return ("%g" % value) if value is not None else "-"
+
+
+if __name__ == "__main__":
+    main()

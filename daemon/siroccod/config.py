@@ -1,0 +1,220 @@
+"""Configuration: a YAML file, environment overrides, defaults.
+
+With no configuration at all the daemon serves the *embedded default*: three
+simulated hosts on libvirt's test driver and a SQLite CMDB in the data directory.
+
+YAML file (every key optional)::
+
+    data_dir: /var/lib/siroccod          # default ~/.local/share/siroccod
+    database: postgresql+psycopg://u:p@db/sirocco   # default sqlite:///<data_dir>/cmdb.sqlite
+    listen: 127.0.0.1:8080
+    tls: {cert: /etc/siroccod/cert.pem, key: /etc/siroccod/key.pem}
+    max_body: 1048576                    # bytes; larger requests get 413
+    workers: 2                           # job worker threads per process
+    log_level: INFO
+    hosts:                               # omit for the three simulated hosts
+      - name: kvm1
+        provider: libvirt
+        uri: qemu:///system
+        power_idle: 70                   # watts, for energy-aware placement
+        power_max: 250
+      - name: sim1
+        simulated: {cpu: 8, memory_mib: 16384, mhz: 2400}
+        power_idle: 60
+        power_max: 180
+
+Environment overrides (they win over the file): SIROCCOD_CONFIG (the file),
+SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_TLS_CERT,
+SIROCCOD_TLS_KEY, SIROCCOD_MAX_BODY, SIROCCOD_WORKERS, SIROCCOD_LOG_LEVEL,
+SIROCCOD_ADMIN_PASSWORD (password of the admin user created on first start).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+
+# The embedded default: three simulated hosts of different sizes and power figures.
+DEFAULT_HOSTS = (
+    {"name": "sim1", "simulated": {"cpu": 8, "memory_mib": 16384, "mhz": 2400}, "power_idle": 60, "power_max": 180},
+    {"name": "sim2", "simulated": {"cpu": 16, "memory_mib": 32768, "mhz": 2600}, "power_idle": 95, "power_max": 320},
+    {"name": "sim3", "simulated": {"cpu": 4, "memory_mib": 8192, "mhz": 2000}, "power_idle": 30, "power_max": 95},
+)
+_HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "simulated",
+              "power_idle", "power_max", "cpu", "memory_mib", "enabled"}
+_TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
+             "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds"}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+@dataclass
+class HostConfig:
+    name: str
+    provider: str = "libvirt"
+    uri: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    options: dict = field(default_factory=dict)
+    simulated: dict | None = None  # {"cpu", "memory_mib", "mhz"}: a test-driver host the daemon restores
+    power_idle: float | None = None
+    power_max: float | None = None
+    cpu: int | None = None  # capacity overrides (default: what the host reports)
+    memory_mib: int | None = None
+    enabled: bool = True
+
+
+@dataclass
+class Config:
+    data_dir: Path
+    database: str
+    listen: str = "127.0.0.1:8080"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_body: int = 1024 * 1024
+    workers: int = 1
+    log_level: str = "INFO"
+    hosts: list = field(default_factory=list)
+    admin_password: str | None = field(default=None, repr=False)
+    job_poll_interval: float = 0.5  # seconds between looks at the job table when not woken
+    instance_timeout: float = 30.0  # a process silent that long is dead: its running jobs fail
+    auth_cache_seconds: float = 60.0  # verified Basic credentials are remembered that long
+    start_workers: bool = True  # tests may run jobs by hand
+
+    @property
+    def listen_host(self):
+        host, _, _ = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1"
+
+    @property
+    def listen_port(self):
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def tls(self):
+        return bool(self.tls_cert and self.tls_key)
+
+
+def default_data_dir(env=None):
+    env = os.environ if env is None else env
+    if env.get("SIROCCOD_DATA"):
+        return Path(env["SIROCCOD_DATA"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "siroccod"
+
+
+def _int(value, name, minimum=0):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput("config: %s must be an integer, got %r" % (name, value), attribute=name) from None
+    if number < minimum:
+        raise InvalidInput("config: %s must be at least %d" % (name, minimum), attribute=name)
+    return number
+
+
+def _hosts(items):
+    if not isinstance(items, list):
+        raise InvalidInput("config: hosts must be a list", attribute="hosts")
+    hosts, names = [], set()
+    for i, item in enumerate(items):
+        where = "hosts[%d]" % i
+        if not isinstance(item, dict):
+            raise InvalidInput("config: %s must be a mapping" % where, attribute=where)
+        unknown = sorted(set(item) - _HOST_KEYS)
+        if unknown:
+            raise InvalidInput("config: %s: unknown key(s) %s" % (where, ", ".join(unknown)), attribute=where)
+        name = item.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidInput("config: %s.name must be a short name of letters, digits, . _ -" % where,
+                               attribute=where + ".name")
+        if name in names:
+            raise InvalidInput("config: host name '%s' appears twice" % name, attribute=where + ".name")
+        names.add(name)
+        simulated = item.get("simulated")
+        if simulated is True:
+            simulated = {}
+        if simulated is not None:
+            if not isinstance(simulated, dict):
+                raise InvalidInput("config: %s.simulated must be a mapping" % where, attribute=where)
+            simulated = {"cpu": _int(simulated.get("cpu", 8), where + ".simulated.cpu", 1),
+                         "memory_mib": _int(simulated.get("memory_mib", 16384), where + ".simulated.memory_mib", 64),
+                         "mhz": _int(simulated.get("mhz", 2400), where + ".simulated.mhz", 1)}
+        elif not item.get("uri"):
+            raise InvalidInput("config: %s needs a uri (or simulated: {...})" % where, attribute=where + ".uri")
+        options = item.get("options") or {}
+        if not isinstance(options, dict):
+            raise InvalidInput("config: %s.options must be a mapping" % where, attribute=where + ".options")
+        power = {}
+        for key in ("power_idle", "power_max"):
+            if item.get(key) is not None:
+                try:
+                    power[key] = float(item[key])
+                except (TypeError, ValueError):
+                    raise InvalidInput("config: %s.%s must be a number" % (where, key), attribute=key) from None
+        hosts.append(HostConfig(
+            name=name, provider=item.get("provider", "libvirt"), uri=item.get("uri"),
+            username=item.get("username"), password=item.get("password"), options=options,
+            simulated=simulated, cpu=_int(item["cpu"], where + ".cpu", 1) if item.get("cpu") else None,
+            memory_mib=_int(item["memory_mib"], where + ".memory_mib", 1) if item.get("memory_mib") else None,
+            enabled=bool(item.get("enabled", True)), **power))
+    return hosts
+
+
+def load_config(path=None, env=None, overrides=None):
+    """The effective Config from a YAML file (``path`` or $SIROCCOD_CONFIG), the environment and
+    ``overrides`` (a dict of the file's keys, used by tests and the CLI)."""
+    env = os.environ if env is None else env
+    path = path or env.get("SIROCCOD_CONFIG")
+    raw = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                raw = yaml.safe_load(handle) or {}
+        except OSError as exc:
+            raise InvalidInput("config: cannot read %s: %s" % (path, exc.strerror), attribute="config") from None
+        except yaml.YAMLError as exc:
+            raise InvalidInput("config: %s is not valid YAML: %s" % (path, exc), attribute="config") from None
+        if not isinstance(raw, dict):
+            raise InvalidInput("config: %s must hold a mapping" % path, attribute="config")
+    raw = dict(raw)
+    raw.update(overrides or {})
+    unknown = sorted(set(raw) - _TOP_KEYS - {"start_workers"})
+    if unknown:
+        raise InvalidInput("config: unknown key(s) %s" % ", ".join(unknown), attribute="config")
+    # environment overrides
+    for key, var in (("data_dir", "SIROCCOD_DATA"), ("database", "SIROCCOD_DATABASE_URL"),
+                     ("listen", "SIROCCOD_LISTEN"), ("max_body", "SIROCCOD_MAX_BODY"),
+                     ("workers", "SIROCCOD_WORKERS"), ("log_level", "SIROCCOD_LOG_LEVEL"),
+                     ("admin_password", "SIROCCOD_ADMIN_PASSWORD")):
+        if env.get(var) and not (overrides and key in overrides):
+            raw[key] = env[var]
+    tls = dict(raw.get("tls") or {})
+    if env.get("SIROCCOD_TLS_CERT"):
+        tls["cert"] = env["SIROCCOD_TLS_CERT"]
+    if env.get("SIROCCOD_TLS_KEY"):
+        tls["key"] = env["SIROCCOD_TLS_KEY"]
+    if bool(tls.get("cert")) != bool(tls.get("key")):
+        raise InvalidInput("config: tls needs both cert and key", attribute="tls")
+
+    data_dir = Path(raw["data_dir"]).expanduser() if raw.get("data_dir") else default_data_dir(env)
+    database = raw.get("database") or "sqlite:///%s" % (data_dir / "cmdb.sqlite")
+    listen = str(raw.get("listen", "127.0.0.1:8080"))
+    if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}", listen):
+        raise InvalidInput("config: listen must be HOST:PORT, got %r" % listen, attribute="listen")
+    hosts = _hosts(raw["hosts"]) if raw.get("hosts") is not None else _hosts([dict(h) for h in DEFAULT_HOSTS])
+    config = Config(
+        data_dir=data_dir, database=database, listen=listen, tls_cert=tls.get("cert"), tls_key=tls.get("key"),
+        max_body=_int(raw.get("max_body", 1024 * 1024), "max_body", 1024),
+        workers=_int(raw.get("workers", 1), "workers", 0), log_level=str(raw.get("log_level", "INFO")).upper(),
+        hosts=hosts, admin_password=raw.get("admin_password"),
+        start_workers=bool(raw.get("start_workers", True)))
+    for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
+        if raw.get(key) is not None:
+            setattr(config, key, float(raw[key]))
+    return config

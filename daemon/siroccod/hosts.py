@@ -1,0 +1,202 @@
+"""The pool of hypervisor hosts the daemon serves, each reached through a shared connector.
+
+One connector per host for the daemon's whole life, used under a per-host lock.
+For a *simulated* host this matters: libvirt's test driver keeps a custom
+``test:///<file>`` host's domains inside the one connection that opened it (a
+second connection sees the file's initial content), so the daemon writes the
+host's XML file (capacity only, no domains) at start and re-creates the
+machines the CMDB records (see recovery.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid as uuidlib
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from sqlalchemy import select
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    NotFound,
+    ProviderUnavailable,
+    SiroccoError,
+)
+from siroccod.store import Host, utcnow
+
+log = logging.getLogger(__name__)
+KIB_PER_MIB = 1024
+
+
+def simulated_host_xml(name, cpu, memory_mib, mhz):
+    """A libvirt test-driver node: capacity, a 'default' network and a 'default' dir pool."""
+    net_uuid = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "siroccod/%s/network" % name)
+    pool_uuid = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "siroccod/%s/pool" % name)
+    return f"""<node>
+  <!-- written by siroccod for the simulated host {escape(name)}; regenerated at every start -->
+  <cpu>
+    <mhz>{mhz}</mhz>
+    <model>x86_64</model>
+    <active>{cpu}</active>
+    <nodes>1</nodes>
+    <sockets>1</sockets>
+    <cores>{cpu}</cores>
+    <threads>1</threads>
+  </cpu>
+  <memory>{memory_mib * KIB_PER_MIB}</memory>
+  <network>
+    <name>default</name>
+    <uuid>{net_uuid}</uuid>
+    <bridge name='virbr0'/>
+    <forward/>
+    <ip address='192.168.122.1' netmask='255.255.255.0'>
+      <dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp>
+    </ip>
+  </network>
+  <pool type='dir'>
+    <name>default</name>
+    <uuid>{pool_uuid}</uuid>
+    <capacity unit='GiB'>500</capacity>
+    <allocation>0</allocation>
+    <available unit='GiB'>500</available>
+    <target><path>/{escape(name)}-pool</path></target>
+  </pool>
+</node>
+"""
+
+
+class HostHandle:
+    """One host: its configuration, its CMDB row id and its (lazily opened) connector."""
+
+    def __init__(self, cfg, row_id, uri):
+        self.cfg = cfg
+        self.id = row_id
+        self.name = cfg.name
+        self.provider = cfg.provider
+        self.uri = uri
+        self.simulated = cfg.simulated is not None
+        self.lock = threading.RLock()
+        self._connector = None
+        self._caps = None
+
+    def __repr__(self):
+        return "<host %s %s>" % (self.name, self.uri)
+
+    def connector(self):
+        with self.lock:
+            if self._connector is None:
+                from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
+                try:
+                    self._connector = registry.connect(
+                        self.provider, uri=self.uri, username=self.cfg.username, password=self.cfg.password,
+                        options=self.cfg.options or None)
+                except SiroccoError:
+                    raise
+                except Exception as exc:  # a provider library error: say which host, keep details in the log
+                    log.warning("host %s: cannot connect: %s", self.name, exc)
+                    raise ProviderUnavailable("host '%s' cannot be reached" % self.name) from None
+            return self._connector
+
+    def call(self, method, *args, **kwargs):
+        """Call a contract method of this host's connector under the host's lock."""
+        with self.lock:
+            return getattr(self.connector(), method)(*args, **kwargs)
+
+    def capabilities(self):
+        if self._caps is None:
+            with self.lock:
+                self._caps = self.connector().capabilities()
+        return self._caps
+
+    def supports(self, operation):
+        try:
+            return self.capabilities().supports(operation)
+        except SiroccoError:
+            return False
+
+    def close(self):
+        with self.lock:
+            if self._connector is not None:
+                try:
+                    self._connector.close()
+                except Exception as exc:  # closing must not stop a shutdown
+                    log.debug("host %s: close failed: %s", self.name, exc)
+                self._connector = None
+                self._caps = None
+
+
+class HostPool:
+    def __init__(self, config, store):
+        self.config = config
+        self.store = store
+        self.handles = {}  # host row id -> HostHandle
+
+    def open(self):
+        """Write simulated hosts' files and record every configured host in the CMDB."""
+        hosts_dir = Path(self.config.data_dir) / "hosts"
+        configured = set()
+        with self.store.transaction() as session:
+            for cfg in self.config.hosts:
+                configured.add(cfg.name)
+                uri = cfg.uri
+                cpu, memory_kib, mhz = cfg.cpu or 0, (cfg.memory_mib or 0) * KIB_PER_MIB, None
+                if cfg.simulated is not None:
+                    hosts_dir.mkdir(parents=True, exist_ok=True)
+                    path = hosts_dir / ("%s.xml" % cfg.name)
+                    path.write_text(simulated_host_xml(cfg.name, **cfg.simulated), encoding="utf-8")
+                    uri = uri or "test://%s" % path.resolve()
+                    cpu = cfg.cpu or cfg.simulated["cpu"]
+                    memory_kib = (cfg.memory_mib or cfg.simulated["memory_mib"]) * KIB_PER_MIB
+                    mhz = cfg.simulated["mhz"]
+                row = session.scalar(select(Host).where(Host.name == cfg.name))
+                if row is None:
+                    row = Host(name=cfg.name)
+                    session.add(row)
+                row.provider, row.uri, row.enabled = cfg.provider, uri, cfg.enabled
+                row.simulated = cfg.simulated is not None
+                row.cpu, row.memory_kib, row.cpu_mhz, row.arch = cpu, memory_kib, mhz, "x86_64" if mhz else row.arch
+                row.power_idle, row.power_max = cfg.power_idle, cfg.power_max
+                row.updated = utcnow()
+                session.flush()
+                self.handles[row.id] = HostHandle(cfg, row.id, uri)
+            for row in session.scalars(select(Host)):
+                if row.name not in configured and row.enabled:
+                    row.enabled, row.state, row.status_message = False, "REMOVED", "no longer in the configuration"
+        for handle in self.handles.values():
+            self.probe(handle)
+
+    def probe(self, handle):
+        """Connect, learn what a real host reports, record UP/DOWN."""
+        state, message, cpu, memory_kib = "UP", None, None, None
+        try:
+            caps = handle.capabilities()
+            if not handle.simulated:
+                cpu = handle.cfg.cpu or caps.cpu.maximum
+                memory_kib = (handle.cfg.memory_mib or caps.memory_mib.maximum or 0) * KIB_PER_MIB or None
+        except SiroccoError as exc:
+            state, message = "DOWN", str(exc)
+        with self.store.transaction() as session:
+            row = session.get(Host, handle.id)
+            row.state, row.status_message, row.updated = state, message, utcnow()
+            if cpu:
+                row.cpu = cpu
+            if memory_kib:
+                row.memory_kib = memory_kib
+        return state
+
+    def get(self, host_id):
+        handle = self.handles.get(host_id)
+        if handle is None:
+            raise NotFound("host #%s is not part of this daemon's configuration" % host_id)
+        return handle
+
+    def by_name(self, name):
+        for handle in self.handles.values():
+            if handle.name == name:
+                return handle
+        raise NotFound("no host '%s'" % name)
+
+    def close(self):
+        for handle in self.handles.values():
+            handle.close()

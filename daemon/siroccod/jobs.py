@@ -1,0 +1,194 @@
+"""Jobs: queued in the CMDB by requests, claimed and run by worker threads.
+
+Claiming is written for several daemon processes sharing one PostgreSQL:
+
+* a worker picks the oldest QUEUED top-level job whose target has no older
+  unfinished job (so the jobs of one resource run one at a time, in order),
+  ``SELECT … FOR UPDATE SKIP LOCKED`` where the database supports it (PostgreSQL;
+  SQLite ignores the clause and serialises writers anyway), then
+* flips it to RUNNING with ``UPDATE … WHERE uuid=? AND state='QUEUED'`` and
+  keeps it only if exactly one row changed: a job runs exactly once, whatever
+  the database or the number of processes.
+
+Each process records itself in ``instances`` and beats every few seconds. A
+RUNNING job whose claimer is gone (its heartbeat older than
+``instance_timeout``, or any other process on SQLite, which is single-process)
+is ended FAILED with a status message saying it was interrupted; the resource
+it touched is re-read from its host by the reconciliation (recovery.py).
+QUEUED jobs never started, so they are simply run later: they are resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid as uuidlib
+from datetime import timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
+from siroccod.store import Instance, Job, utcnow
+
+log = logging.getLogger(__name__)
+QUEUED, RUNNING, SUCCESS, FAILED = "QUEUED", "RUNNING", "SUCCESS", "FAILED"
+ACTIVE = (QUEUED, RUNNING)
+INTERRUPTED = "interrupted: the daemon process running this job stopped before it finished"
+
+
+class JobFailed(SiroccoError):
+    """Raised by a handler to end its job FAILED with this message (status code in http_status)."""
+
+
+class JobRunner:
+    def __init__(self, store, handler, workers=1, poll_interval=0.5, instance_timeout=30.0, exclusive=None):
+        self.store = store
+        self.handler = handler  # handler(job_uuid) runs a claimed job to its end
+        self.workers = workers
+        self.poll_interval = poll_interval
+        self.instance_timeout = instance_timeout
+        # SQLite is for one process: any other instance recorded there is dead.
+        self.exclusive = store.is_sqlite if exclusive is None else exclusive
+        self.instance_id = "%s-%d-%s" % (socket.gethostname()[:32], os.getpid(), uuidlib.uuid4().hex[:8])
+        self._wake = threading.Condition()
+        self._pending = 0
+        self._stop = threading.Event()
+        self._threads = []
+        self._claim_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def register(self):
+        with self.store.transaction() as session:
+            session.add(Instance(id=self.instance_id, hostname=socket.gethostname()[:255], pid=os.getpid()))
+
+    def start(self):
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._work, name="siroccod-worker-%d" % i, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        thread = threading.Thread(target=self._beat, name="siroccod-heartbeat", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout=10.0):
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        try:
+            with self.store.transaction() as session:
+                row = session.get(Instance, self.instance_id)
+                if row is not None:
+                    session.delete(row)
+        except Exception as exc:  # the CMDB may be gone already at shutdown
+            log.debug("could not deregister instance: %s", exc)
+
+    def wake(self):
+        with self._wake:
+            self._pending += 1
+            self._wake.notify_all()
+
+    # -- recovery ----------------------------------------------------------------------
+    def fail_interrupted(self):
+        """End FAILED the RUNNING jobs of dead processes; returns their uuids."""
+        now = utcnow()
+        stale = now - timedelta(seconds=self.instance_timeout)
+        with self.store.transaction() as session:
+            dead = [row.id for row in session.scalars(select(Instance)) if row.id != self.instance_id
+                    and (self.exclusive or row.heartbeat_at < stale)]
+            alive = select(Instance.id).where(Instance.heartbeat_at >= stale)
+            query = select(Job).where(Job.state == RUNNING)
+            if self.exclusive:
+                query = query.where(or_(Job.claimed_by.is_(None), Job.claimed_by != self.instance_id))
+            else:
+                query = query.where(or_(Job.claimed_by.is_(None), Job.claimed_by.not_in(alive)))
+            failed = []
+            for job in session.scalars(query.with_for_update(skip_locked=True)):
+                job.state, job.status_message, job.return_code = FAILED, INTERRUPTED, 500
+                job.updated = job.status_changed = now
+                failed.append(job.uuid)
+            for instance_id in dead:
+                row = session.get(Instance, instance_id)
+                if row is not None:
+                    session.delete(row)
+        if failed:
+            log.warning("%d job(s) interrupted by a dead daemon process ended FAILED", len(failed))
+        return failed
+
+    # -- claiming ------------------------------------------------------------------------
+    def claim(self):
+        """Claim the next runnable job for this process; its uuid, or None."""
+        older = aliased(Job)
+        blocked = exists().where(and_(
+            older.target_uuid == Job.target_uuid, older.state.in_(ACTIVE), older.uuid != Job.uuid,
+            or_(older.created < Job.created, and_(older.created == Job.created, older.uuid < Job.uuid),
+                older.state == RUNNING)))
+        query = (select(Job.uuid).where(Job.state == QUEUED, Job.parent_uuid.is_(None),
+                                        or_(Job.target_uuid.is_(None), ~blocked))
+                 .order_by(Job.created, Job.uuid).limit(1).with_for_update(skip_locked=True))
+        with self._claim_lock, self.store.transaction() as session:
+            job_uuid = session.scalar(query)
+            if job_uuid is None:
+                return None
+            now = utcnow()
+            result = session.execute(
+                update(Job).where(Job.uuid == job_uuid, Job.state == QUEUED)
+                .values(state=RUNNING, claimed_by=self.instance_id, claimed_at=now, progress=10,
+                        updated=now, status_changed=now))
+            return job_uuid if result.rowcount == 1 else None
+
+    def run_pending(self, limit=1000):
+        """Run queued jobs in this thread until none is left (tests, `siroccod` tools)."""
+        count = 0
+        while count < limit:
+            job_uuid = self.claim()
+            if job_uuid is None:
+                return count
+            self.handler(job_uuid)
+            count += 1
+        return count
+
+    # -- threads ---------------------------------------------------------------------------
+    def _work(self):
+        while not self._stop.is_set():
+            try:
+                job_uuid = self.claim()
+            except Exception:
+                log.exception("claiming a job failed")
+                job_uuid = None
+                self._stop.wait(self.poll_interval)
+            if job_uuid is not None:
+                try:
+                    self.handler(job_uuid)
+                except Exception:  # the handler ends its job itself; this is a last resort
+                    log.exception("job %s: handler crashed", job_uuid)
+                continue
+            with self._wake:
+                if self._pending == 0 and not self._stop.is_set():
+                    self._wake.wait(self.poll_interval)
+                self._pending = 0
+
+    def _beat(self):
+        interval = max(0.5, min(5.0, self.instance_timeout / 4))
+        while not self._stop.wait(interval):
+            try:
+                with self.store.transaction() as session:
+                    row = session.get(Instance, self.instance_id)
+                    if row is None:
+                        session.add(Instance(id=self.instance_id, hostname=socket.gethostname()[:255],
+                                             pid=os.getpid()))
+                    else:
+                        row.heartbeat_at = utcnow()
+                if not self.exclusive:
+                    self.fail_interrupted()
+            except Exception:
+                log.exception("heartbeat failed")
+
+
+def is_final(state):
+    return state in states.JOB_FINAL_STATES

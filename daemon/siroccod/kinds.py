@@ -1,0 +1,62 @@
+"""The collections the CIMI endpoint serves, declared once: the routes, the Cloud Entry
+Point, ResourceMetadata and the generic create/read/update/delete code derive from this table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
+
+SYNC, ASYNC, READONLY = "sync", "async", "readonly"
+
+
+@dataclass(frozen=True)
+class Kind:
+    key: str  # collection name in URLs and the Cloud Entry Point
+    cls: type  # the resource class
+    create_cls: type | None  # what a POST to the collection carries; None: no create
+    lifecycle: str  # SYNC: CMDB only; ASYNC: jobs on hosts; READONLY: the daemon writes them
+    shared: bool = False  # public rows (tenant NULL) are visible to every tenant
+
+    @property
+    def type_name(self):
+        return self.cls.type_name
+
+
+KINDS = {k.key: k for k in (
+    Kind("machines", model.Machine, model.MachineCreate, ASYNC),
+    Kind("machineConfigs", model.MachineConfiguration, model.MachineConfiguration, SYNC, shared=True),
+    Kind("machineImages", model.MachineImage, model.MachineImage, SYNC, shared=True),
+    Kind("machineTemplates", model.MachineTemplate, model.MachineTemplate, SYNC, shared=True),
+    Kind("credentials", model.Credential, model.Credential, SYNC),
+    Kind("volumes", model.Volume, model.VolumeCreate, ASYNC),
+    Kind("volumeConfigs", model.VolumeConfiguration, model.VolumeConfiguration, SYNC, shared=True),
+    Kind("volumeImages", model.VolumeImage, model.VolumeImage, SYNC, shared=True),
+    Kind("volumeTemplates", model.VolumeTemplate, model.VolumeTemplate, SYNC, shared=True),
+    Kind("networks", model.Network, model.NetworkCreate, ASYNC),
+    Kind("networkConfigs", model.NetworkConfiguration, model.NetworkConfiguration, SYNC, shared=True),
+    Kind("networkTemplates", model.NetworkTemplate, model.NetworkTemplate, SYNC, shared=True),
+    Kind("systems", model.System, model.SystemCreate, ASYNC),
+    Kind("systemTemplates", model.SystemTemplate, model.SystemTemplate, SYNC, shared=True),
+    Kind("jobs", model.Job, None, READONLY),
+    Kind("meters", model.Meter, None, READONLY),
+)}
+BY_TYPE = {k.type_name: k for k in KINDS.values()}
+# ResourceMetadata is served from the model, not the CMDB.
+METADATA_KEY = "resourceMetadata"
+
+# The resource type each reference attribute must point to (hrefs are checked on the way in).
+REF_TYPES = {
+    "machineConfig": "MachineConfiguration", "machineImage": "MachineImage", "credential": "Credential",
+    "volumeConfig": "VolumeConfiguration", "volumeImage": "VolumeImage", "networkConfig": "NetworkConfiguration",
+    "relatedImage": "MachineImage", "volumeTemplate": "VolumeTemplate", "machineTemplate": "MachineTemplate",
+    "networkTemplate": "NetworkTemplate", "systemTemplate": "SystemTemplate", "volume": "Volume",
+    "network": "Network",
+}
+# Component types a SystemTemplate may hold, with the template type of each.
+SYSTEM_COMPONENTS = {
+    type_uri("Machine"): ("Machine", "MachineTemplate"),
+    type_uri("Volume"): ("Volume", "VolumeTemplate"),
+    type_uri("Network"): ("Network", "NetworkTemplate"),
+}

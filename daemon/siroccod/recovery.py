@@ -1,0 +1,204 @@
+"""Start-up recovery: restore simulated hosts, then reconcile the CMDB with every host.
+
+*Restore* (simulated hosts only). libvirt's test driver forgets everything when
+its connection closes, so at start the daemon re-creates, on each simulated
+host, the volumes, networks and machines the CMDB records there, and brings
+each machine back to its recorded state (STARTED, PAUSED, SUSPENDED, STOPPED;
+a machine caught in a transition is brought to where it was going or, if
+unknown, left STOPPED). Native ids change (new domain UUIDs); CIMI ids do not.
+
+*Reconcile* (every host, at start and on POST /admin/reconcile). The hosts are
+the truth about what runs:
+
+* a recorded machine whose domain is there takes the state the host reports;
+* a recorded machine whose domain vanished is *marked gone*: state FAILED,
+  property ``sirocco.gone`` saying when and on which host (only delete is then
+  allowed, which just forgets it);
+* a domain the CMDB does not know is adopted: if it is named ``sirocco-<uuid>``
+  after a machine whose creation was interrupted it is linked to that machine,
+  otherwise it appears as a new Machine of the *admin* tenant;
+* a machine left CREATING with no domain and no queued job ends FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
+from siroccod.jobs import ACTIVE
+from siroccod.service import DOMAIN_PREFIX
+from siroccod.store import Job, Resource, iso, new_uuid, utcnow
+
+log = logging.getLogger(__name__)
+GONE = "sirocco.gone"
+# Where a machine caught in a transition was going.
+_TARGET = {states.STARTING: states.STARTED, states.STOPPING: states.STOPPED, states.PAUSING: states.PAUSED,
+           states.SUSPENDING: states.SUSPENDED, states.CAPTURING: None, states.RESTORING: None,
+           states.DELETING: None}
+
+
+class Recovery:
+    def __init__(self, store, pool, worker, admin_tenant_id):
+        self.store = store
+        self.pool = pool
+        self.worker = worker
+        self.admin_tenant_id = admin_tenant_id
+
+    # ------------------------------------------------------------------------------------
+    def restore_simulated(self):
+        """Re-create what the CMDB records on each simulated host; returns the count of machines."""
+        count = 0
+        for handle in self.pool.handles.values():
+            if not handle.simulated:
+                continue
+            try:
+                count += self._restore_host(handle)
+            except SiroccoError as exc:
+                log.error("host %s: restore failed: %s", handle.name, exc)
+        return count
+
+    def _restore_host(self, handle):
+        with self.store.read() as session:
+            rows = list(session.scalars(select(Resource).where(Resource.host_id == handle.id)
+                                        .order_by(Resource.created)))
+            busy = set(session.scalars(select(Job.target_uuid).where(Job.state.in_(ACTIVE))))
+            by_type = {}
+            for row in rows:
+                by_type.setdefault(row.type, []).append(row)
+        native = {}  # uuid -> new native id
+        for row in by_type.get("Network", []):
+            if row.native_id is None:
+                continue
+            try:
+                net = handle.call("create_network", row.private["native_name"])
+                native[row.uuid] = net.id
+            except SiroccoError as exc:
+                log.warning("host %s: network %s not restored: %s", handle.name, row.uuid, exc)
+        for row in by_type.get("Volume", []):
+            if row.native_id is None:
+                continue
+            try:
+                vol = handle.call("create_volume", row.private["native_name"], int(row.doc.get("capacity") or 1024))
+                native[row.uuid] = vol.id
+            except SiroccoError as exc:
+                log.warning("host %s: volume %s not restored: %s", handle.name, row.uuid, exc)
+        self._save_natives(native)
+        restored = 0
+        for row in by_type.get("Machine", []):
+            if row.native_id is None or row.state == states.FAILED:
+                continue
+            try:
+                with self.store.read() as session:
+                    spec = self.worker.machine_spec(session, session.get(Resource, row.uuid))
+                    attached = [(session.get(Resource, e["volume"]["href"].rsplit("/", 1)[1]), e.get("initialLocation"))
+                                for e in row.doc.get("volumes", [])]
+                spec.initial_state = states.STOPPED
+                spec.volumes, spec.credential, spec.user_data = [], None, None
+                spec.image = None  # images of a simulated host do not survive it either
+                machine = handle.call("create_machine", spec)
+                for vol, location in attached:
+                    if vol is not None and vol.native_id:
+                        handle.call("attach_volume", machine.id, vol.native_id, location)
+                if row.uuid in busy:  # a queued job will act on it: restore it as the job expects it
+                    wanted = row.private.get("before") or row.state
+                else:
+                    wanted = row.state if row.state in states.STABLE_MACHINE_STATES else _TARGET.get(row.state)
+                for op in states.path_to(states.STOPPED, wanted) if wanted in (
+                        states.STARTED, states.PAUSED, states.SUSPENDED) else ():
+                    handle.call("%s_machine" % op, machine.id)
+                self._save_natives({row.uuid: machine.id})
+                restored += 1
+            except SiroccoError as exc:
+                log.warning("host %s: machine %s not restored: %s", handle.name, row.uuid, exc)
+        if restored:
+            log.info("host %s: %d machine(s) restored from the CMDB", handle.name, restored)
+        return restored
+
+    def _save_natives(self, natives):
+        if not natives:
+            return
+        with self.store.transaction() as session:
+            for uuid, native_id in natives.items():
+                row = session.get(Resource, uuid)
+                row.native_id = native_id
+            # the volumes' ids moved: keep the machines' records of them in step (nothing to do:
+            # machines refer to volumes by CIMI uuid)
+
+    # ------------------------------------------------------------------------------------
+    def reconcile(self):
+        """Make the CMDB agree with the hosts; returns counts of what changed."""
+        report = {"updated": 0, "gone": 0, "adopted": 0, "failed": 0}
+        for handle in self.pool.handles.values():
+            try:
+                found = {m.id: m for m in _all_machines(handle)}
+            except SiroccoError as exc:
+                log.warning("host %s: cannot list machines, not reconciled: %s", handle.name, exc)
+                continue
+            self._reconcile_host(handle, found, report)
+        if any(report.values()):
+            log.info("reconciled with the hosts: %s", report)
+        return report
+
+    def _reconcile_host(self, handle, found, report):
+        now = utcnow()
+        with self.store.transaction() as session:
+            busy = set(session.scalars(select(Job.target_uuid).where(Job.state.in_(ACTIVE))))
+            rows = list(session.scalars(select(Resource).where(Resource.type == "Machine",
+                                                               Resource.host_id == handle.id)))
+            known = {row.native_id for row in rows if row.native_id}
+            by_domain = {m.name: m for m in found.values() if m.id not in known}
+            for row in rows:
+                if row.uuid in busy:
+                    continue  # a queued job will bring it where it goes
+                machine = found.get(row.native_id) if row.native_id else None
+                if machine is None and row.native_id is None:
+                    machine = by_domain.pop(DOMAIN_PREFIX + row.uuid, None)  # creation interrupted
+                    if machine is not None:
+                        row.native_id = machine.id
+                        report["adopted"] += 1
+                if machine is not None:
+                    if row.state != machine.state:
+                        row.state, row.updated = machine.state, now
+                        report["updated"] += 1
+                    props = row.doc.get("properties") or {}
+                    if GONE in props:
+                        row.doc = dict(row.doc, properties={k: v for k, v in props.items() if k != GONE})
+                    continue
+                if row.native_id is None:
+                    if row.state != states.FAILED:
+                        row.state, row.updated = states.FAILED, now
+                        report["failed"] += 1
+                    continue
+                if row.state == states.DELETING:
+                    from siroccod.work import forget_machine
+                    forget_machine(session, row.uuid)  # its delete was interrupted after the host's part
+                    report["gone"] += 1
+                    continue
+                if row.state != states.FAILED:
+                    props = dict(row.doc.get("properties") or {})
+                    props[GONE] = "domain vanished from host %s (noticed %s)" % (handle.name, iso(now))
+                    row.doc = dict(row.doc, properties=props)
+                    row.state, row.updated = states.FAILED, now
+                    row.private = dict(row.private, gone=True)
+                    report["gone"] += 1
+            for machine in found.values():
+                if machine.id in known or any(r.native_id == machine.id for r in rows):
+                    continue
+                doc = {k: v for k, v in machine.to_json().items()
+                       if k in ("name", "description", "cpu", "memory", "disks", "cpuArch", "cpuSpeed")}
+                doc.setdefault("name", machine.id)
+                doc["properties"] = {"sirocco.adopted": "found on host %s" % handle.name}
+                row = Resource(uuid=new_uuid(), tenant_id=self.admin_tenant_id, type="Machine", name=doc["name"],
+                               host_id=handle.id, native_id=machine.id, state=machine.state, doc=doc,
+                               private={"domain": machine.name, "adopted": True})
+                row.created = row.updated = now
+                session.add(row)
+                report["adopted"] += 1
+
+
+def _all_machines(handle):
+    with handle.lock:
+        return list(handle.connector().iter_machines())

@@ -1,0 +1,901 @@
+"""What the CIMI endpoint does, framework-free: validate, check, record, queue a job.
+
+Every request-side method runs in one CMDB transaction: it validates everything
+first (bad input raises before anything is written), then records the change
+and the job that will carry it out, all or nothing. The job handlers that talk
+to the hosts are in work.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, or_, select
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import REF, action_uri, type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+)
+from siroccod import hrefs, placing
+from siroccod.jobs import ACTIVE, QUEUED
+from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
+from siroccod.store import Host, Job, Resource, iso, new_uuid, utcnow
+
+log = logging.getLogger(__name__)
+DOMAIN_PREFIX = "sirocco-"
+# Machine action verb -> connector method.
+ACTION_METHODS = {"start": "start_machine", "stop": "stop_machine", "restart": "restart_machine",
+                  "pause": "pause_machine", "suspend": "suspend_machine", "capture": "capture_machine"}
+COMMON = ("name", "description", "properties")
+STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
+
+
+def domain_name(uuid):
+    """The name of a machine's domain on its host: unique, and found again after a crash."""
+    return DOMAIN_PREFIX + uuid
+
+
+def _uri_verb(action):
+    prefix = type_uri("action/")
+    return action[len(prefix):] if isinstance(action, str) and action.startswith(prefix) else None
+
+
+class Service:
+    def __init__(self, store, pool, users, placer=None, wake=None):
+        self.store = store
+        self.pool = pool
+        self.users = users
+        self.placer = placer or placing.place
+        self.wake = wake or (lambda: None)
+
+    # ================================================================================
+    # reading
+    # ================================================================================
+    @staticmethod
+    def _visible(query, p, kind):
+        if kind.shared:
+            return query.where(or_(Resource.tenant_id == p.tenant_id, Resource.tenant_id.is_(None)))
+        return query.where(Resource.tenant_id == p.tenant_id)
+
+    def find(self, session, p, type_name, uuid, write=False, what=None):
+        """The row of a resource the caller may see, else NotFound (foreign ones look absent)."""
+        kind = BY_TYPE[type_name]
+        row = session.get(Resource, uuid) if isinstance(uuid, str) and len(uuid) <= 64 else None
+        if row is None or row.type != type_name or not (
+                row.tenant_id == p.tenant_id or (kind.shared and row.tenant_id is None)):
+            raise NotFound("%s: no %s '%s'" % (what or kind.key, type_name, uuid))
+        if write and row.tenant_id is None and not p.is_admin:
+            raise Forbidden("%s '%s' is public: only administrators change it" % (type_name, uuid))
+        return row
+
+    def find_ref(self, session, p, href, type_name, path):
+        """The row an href in a request body points to; InvalidInput when it is not one of the
+        caller's resources of that type (unknown, malformed and foreign hrefs read the same)."""
+        parts = hrefs.split(href)
+        kind = BY_TYPE.get(type_name)
+        if parts is None or kind is None or len(parts) != 2 or parts[0] != kind.key:
+            raise InvalidInput("%s.href: '%s' is not a %s of this endpoint" % (path, href, type_name),
+                               attribute=path + ".href")
+        try:
+            return self.find(session, p, type_name, parts[1])
+        except NotFound:
+            raise InvalidInput("%s.href: no %s at '%s'" % (path, type_name, href), attribute=path + ".href") from None
+
+    def list_rows(self, session, p, key):
+        kind = KINDS[key]
+        if key == "jobs":
+            return list(session.scalars(select(Job).where(Job.tenant_id == p.tenant_id).order_by(Job.created)))
+        query = self._visible(select(Resource).where(Resource.type == kind.type_name), p, kind)
+        return list(session.scalars(query.order_by(Resource.created, Resource.uuid)))
+
+    def list_docs(self, p, key, base):
+        with self.store.read() as session:
+            rows = self.list_rows(session, p, key)
+            render = self.render_job if key == "jobs" else self.render
+            extra = self._render_context(session, rows) if key in ("machines", "systems") else None
+            return [render(row, base, p, session, extra) for row in rows]
+
+    def get_doc(self, p, key, uuid, base):
+        with self.store.read() as session:
+            if key == "jobs":
+                return self.render_job(self.find_job(session, p, uuid), base, p, session)
+            row = self.find(session, p, KINDS[key].type_name, uuid)
+            if key == "meters":
+                return self.render(row, base, p, session, live=True)
+            return self.render(row, base, p, session)
+
+    def resolve(self, p, href, base):
+        """The rendered document behind an href the caller may see, else None ($expand)."""
+        parts = hrefs.split(href)
+        if not parts or len(parts) != 2 or parts[0] not in KINDS:
+            return None
+        try:
+            return self.get_doc(p, parts[0], parts[1], base)
+        except NotFound:
+            return None
+
+    def find_job(self, session, p, uuid):
+        job = session.get(Job, uuid) if isinstance(uuid, str) and len(uuid) <= 64 else None
+        if job is None or job.tenant_id != p.tenant_id:
+            raise NotFound("jobs: no Job '%s'" % uuid)
+        return job
+
+    # ================================================================================
+    # rendering
+    # ================================================================================
+    def _render_context(self, session, rows):
+        """What rendering many machines/systems needs, fetched once: host capabilities and,
+        for systems, their machines' states."""
+        ctx = {"ops": {}}
+        if rows and rows[0].type == "System":
+            ids = {h["href"].rsplit("/", 1)[1] for row in rows for h in row.doc.get("machines", [])}
+            ctx["states"] = dict(session.execute(select(Resource.uuid, Resource.state)
+                                                 .where(Resource.uuid.in_(ids))).all()) if ids else {}
+        return ctx
+
+    def host_supports(self, host_id, operation):
+        if host_id is None:
+            return True
+        handle = self.pool.handles.get(host_id)
+        return handle is not None and handle.supports(operation)
+
+    def machine_operations(self, row):
+        """Names of the operations a machine allows now: its state's, less what its host lacks."""
+        ops = []
+        for op in states.allowed_operations(row.state):
+            if op in ACTION_METHODS and row.native_id is not None and not self.host_supports(
+                    row.host_id, "machine." + op):
+                continue
+            if op in ACTION_METHODS and row.native_id is None:
+                continue
+            ops.append(op)
+        return ops
+
+    def _operations(self, row, rid, p, session, extra):
+        if row.tenant_id is None and not p.is_admin:
+            return []
+        if row.type == "Machine":
+            out = []
+            for op in self.machine_operations(row):
+                if op in (states.EDIT, states.DELETE):
+                    out.append({"rel": op, "href": rid})
+                else:
+                    out.append({"rel": action_uri(op), "href": rid + "/" + op})
+            return out
+        if row.type == "System":
+            machine_states = self._system_states(row, session, extra)
+            out = [{"rel": "edit", "href": rid}]
+            if any(states.is_allowed(s, states.START) for s in machine_states if s):
+                out.append({"rel": action_uri("start"), "href": rid + "/start"})
+            if any(states.is_allowed(s, states.STOP) for s in machine_states if s):
+                out.append({"rel": action_uri("stop"), "href": rid + "/stop"})
+            if self.system_deletable(machine_states):
+                out.append({"rel": "delete", "href": rid})
+            return out
+        if row.type in ("Volume", "Network", "MachineImage"):
+            if row.state in ("CREATING", "DELETING", "STARTING", "STOPPING", "CAPTURING"):
+                return []
+            out = [{"rel": "edit", "href": rid}]
+            if not (row.type == "Volume" and row.doc.get("attachedTo")):
+                out.append({"rel": "delete", "href": rid})
+            return out
+        if row.type == "Meter":
+            return []
+        return [{"rel": "edit", "href": rid}, {"rel": "delete", "href": rid}]
+
+    @staticmethod
+    def _system_states(row, session, extra=None):
+        ids = [h["href"].rsplit("/", 1)[1] for h in row.doc.get("machines", [])]
+        if extra is not None and "states" in extra:
+            return [extra["states"].get(i) for i in ids]
+        if not ids:
+            return []
+        found = dict(session.execute(select(Resource.uuid, Resource.state).where(Resource.uuid.in_(ids))).all())
+        return [found.get(i) for i in ids]
+
+    @staticmethod
+    def system_deletable(machine_states):
+        return all(s is None or states.is_allowed(s, states.DELETE) for s in machine_states)
+
+    @staticmethod
+    def system_state(row, machine_states):
+        if row.state in ("CREATING", "DELETING", "ERROR"):
+            return row.state
+        known = [s for s in machine_states if s]
+        if not known:
+            return states.STOPPED if row.doc.get("machines") is not None else row.state
+        if all(s == known[0] for s in known):
+            return known[0] if known[0] in states.SYSTEM_STATES else "MIXED"
+        return "MIXED"
+
+    def render(self, row, base, p, session=None, extra=None, live=False):
+        kind = BY_TYPE[row.type]
+        rid = base + hrefs.ref(kind.key, row.uuid)
+        doc = {"resourceURI": type_uri(row.type), "id": rid}
+        stored = row.doc or {}
+        for key in COMMON[:2]:
+            if stored.get(key) is not None:
+                doc[key] = stored[key]
+        doc["created"] = iso(row.created)
+        doc["updated"] = iso(row.updated)
+        if stored.get("properties"):
+            doc["properties"] = dict(stored["properties"])
+        body = hrefs.absolute({k: v for k, v in stored.items() if k not in COMMON}, base)
+        if row.type == "System":
+            body["state"] = self.system_state(row, self._system_states(row, session, extra))
+        elif row.state is not None and "state" in kind.cls.attributes:
+            body["state"] = row.state
+        if row.type == "Machine":
+            body["machineVolumes"] = {"href": rid + "/volumes"}  # Sirocco extension: attach/detach here
+        if row.type == "Meter" and live:
+            body.update(self.live_samples(row))
+        doc.update(body)
+        ops = self._operations(row, rid, p, session, extra)
+        if ops:
+            doc["operations"] = ops
+        return doc
+
+    def render_job(self, job, base, p=None, session=None, extra=None):
+        doc = {"resourceURI": type_uri("Job"), "id": base + hrefs.ref("jobs", job.uuid),
+               "created": iso(job.created), "updated": iso(job.updated), "state": job.state,
+               "action": job.action, "progress": job.progress, "timeOfStatusChange": iso(job.status_changed),
+               "isCancellable": False}
+        if job.target_uuid and job.target_type in BY_TYPE:
+            doc["targetResource"] = {"href": base + hrefs.ref(BY_TYPE[job.target_type].key, job.target_uuid)}
+        if job.affected:
+            doc["affectedResources"] = [{"href": base + h} for h in job.affected]
+        if job.return_code is not None:
+            doc["returnCode"] = job.return_code
+        if job.status_message:
+            doc["statusMessage"] = job.status_message
+        if job.parent_uuid:
+            doc["parentJob"] = {"href": base + hrefs.ref("jobs", job.parent_uuid)}
+        if session is not None:
+            nested = session.scalars(select(Job.uuid).where(Job.parent_uuid == job.uuid).order_by(Job.created)).all()
+            if nested:
+                doc["nestedJobs"] = [{"href": base + hrefs.ref("jobs", u)} for u in nested]
+        return doc
+
+    def live_samples(self, row):
+        """A meter's latest samples from its machine's host (nothing when the host cannot say)."""
+        machine_uuid = row.private.get("machine")
+        with self.store.read() as session:
+            machine = session.get(Resource, machine_uuid) if machine_uuid else None
+            if machine is None or machine.native_id is None or not self.host_supports(machine.host_id, "meter.list"):
+                return {}
+            host_id, native = machine.host_id, machine.native_id
+        try:
+            meters = self.pool.get(host_id).call("list_meters", native)
+        except Exception as exc:  # metering is best effort: a reading failure is not the client's fault
+            log.info("meter %s: no samples: %s", row.uuid, exc)
+            return {}
+        for meter in meters:
+            if meter.aspect == row.doc.get("aspect"):
+                out = meter.to_json()
+                return {k: out[k] for k in ("samples", "minValue", "maxValue", "units") if k in out}
+        return {}
+
+    # ================================================================================
+    # jobs
+    # ================================================================================
+    def queue(self, session, p, op, target, params=None, affected=(), parent=None, tenant_id=None):
+        job = Job(uuid=new_uuid(), tenant_id=p.tenant_id if tenant_id is None else tenant_id, state=QUEUED,
+                  action=action_uri(op), target_uuid=target.uuid if target is not None else None,
+                  target_type=target.type if target is not None else None, params=dict(params or {}, op=op),
+                  affected=list(affected), parent_uuid=parent.uuid if parent is not None else None)
+        now = utcnow()
+        job.created = job.updated = job.status_changed = now
+        session.add(job)
+        session.flush()
+        return job
+
+    # ================================================================================
+    # create
+    # ================================================================================
+    def create(self, p, key, body, base):
+        """Returns (status, document, headers)."""
+        kind = KINDS.get(key)
+        if kind is None or kind.create_cls is None:
+            raise InvalidInput("resources cannot be created in the %s collection" % key)
+        if kind.lifecycle == SYNC:
+            if key == "machineImages" and isinstance(body, dict) and hrefs.split(body.get("imageLocation") or "") \
+                    and hrefs.split(body["imageLocation"])[0] == "machines":
+                return self.capture_by_image(p, body, base)
+            with self.store.transaction() as session:
+                row = self.create_sync(session, p, kind, body)
+                doc = self.render(row, base, p, session)
+            return 201, doc, {"Location": doc["id"]}
+        handler = {"machines": self.create_machine, "volumes": self.create_volume,
+                   "networks": self.create_network, "systems": self.create_system}[key]
+        with self.store.transaction() as session:
+            row, job = handler(session, p, body)
+            doc = self.render(row, base, p, session)
+            job_doc = self.render_job(job, base)
+        self.wake()
+        return 202, doc, {"Location": doc["id"], "CIMI-Job-URI": job_doc["id"]}
+
+    def _check_refs(self, session, p, cls, parsed, path):
+        """Every href in a parsed document points to a resource of the right type the caller sees."""
+        for wire, attr in cls.attributes.items():
+            value = parsed.get(wire)
+            if value is None:
+                continue
+            if attr.kind == REF and not attr.many and isinstance(value, dict) and "href" in value:
+                target = REF_TYPES.get(wire)
+                if target is None:
+                    raise InvalidInput("%s.%s: this endpoint serves no such resources" % (path, wire),
+                                       attribute=wire)
+                self.find_ref(session, p, value["href"], target, "%s.%s" % (path, wire))
+            elif wire == "volumes" and attr.many:
+                for i, item in enumerate(value):
+                    self.find_ref(session, p, item["volume"]["href"], "Volume", "%s.volumes[%d].volume" % (path, i))
+            elif wire == "volumeTemplates" and attr.many:
+                for i, item in enumerate(value):
+                    self.find_ref(session, p, item["volumeTemplate"]["href"], "VolumeTemplate",
+                                  "%s.volumeTemplates[%d].volumeTemplate" % (path, i))
+            elif wire == "componentDescriptors":
+                for i, item in enumerate(value):
+                    self._check_component(session, p, item, "%s.componentDescriptors[%d]" % (path, i))
+
+    def _check_component(self, session, p, item, path):
+        if item.get("type") not in SYSTEM_COMPONENTS:
+            raise InvalidInput("%s.type: components may be %s" % (path, ", ".join(sorted(SYSTEM_COMPONENTS))),
+                               attribute=path + ".type")
+        _rtype, ttype = SYSTEM_COMPONENTS[item["type"]]
+        component = item.get("component")
+        if not isinstance(component, dict):
+            raise InvalidInput("%s.component: expected the %s by reference or by value" % (path, ttype),
+                               attribute=path + ".component")
+        tcls = model.RESOURCE_TYPES[ttype]
+        parsed = tcls.from_json({k: v for k, v in component.items() if k != "href"}, path=path + ".component",
+                                partial="href" in component).to_json()
+        parsed.pop("resourceURI", None)
+        if "href" in component:
+            self.find_ref(session, p, component["href"], ttype, path + ".component")
+        self._check_refs(session, p, tcls, hrefs.stored(parsed), path + ".component")
+
+    def create_sync(self, session, p, kind, body):
+        parsed = kind.cls.from_json(body)
+        doc = hrefs.stored(parsed.to_json())
+        doc.pop("resourceURI", None)
+        self._check_refs(session, p, kind.cls, doc, kind.type_name)
+        private = {}
+        if kind.type_name == "Credential" and parsed.get("password") is not None:
+            private["password"] = parsed.get("password")
+        state = None
+        if kind.type_name in ("MachineImage", "VolumeImage"):
+            state = "AVAILABLE"
+        uuid = new_uuid()
+        row = Resource(uuid=uuid, tenant_id=p.tenant_id, type=kind.type_name, name=doc.get("name"),
+                       state=state, doc=doc, private=private)
+        row.created = row.updated = utcnow()
+        session.add(row)
+        session.flush()
+        return row
+
+    # -- templates ------------------------------------------------------------------------
+    def _template(self, session, p, value, type_name, path):
+        """A template given by reference (plus overriding attributes) or by value, as one
+        stored-form dict (hrefs relative), with its references checked."""
+        tcls = model.RESOURCE_TYPES[type_name]
+        merged = {}
+        overrides = {k: v for k, v in value.items() if k != "href"}
+        if "href" in value:
+            row = self.find_ref(session, p, value["href"], type_name, path)
+            merged.update({k: v for k, v in row.doc.items() if k not in COMMON})
+        merged.update(hrefs.stored(overrides))
+        self._check_refs(session, p, tcls, merged, path)
+        return merged
+
+    def _by_ref_or_value(self, session, p, value, type_name, path):
+        """A referenced resource's attributes with inline overrides (e.g. a machineConfig)."""
+        if value is None:
+            return None
+        merged = {}
+        if "href" in value:
+            row = self.find_ref(session, p, value["href"], type_name, path)
+            merged.update({k: v for k, v in row.doc.items() if k not in COMMON})
+            merged["__row"] = row
+        merged.update({k: v for k, v in value.items() if k != "href"})
+        return merged
+
+    # -- machines -------------------------------------------------------------------------
+    def host_loads(self, session):
+        """Capacity and use of every enabled, reachable host, in configuration order."""
+        used = {}
+        for host_id, doc in session.execute(select(Resource.host_id, Resource.doc)
+                                            .where(Resource.type == "Machine", Resource.host_id.is_not(None))):
+            cpu, mem, n = used.get(host_id, (0, 0, 0))
+            used[host_id] = (cpu + int(doc.get("cpu") or 0), mem + int(doc.get("memory") or 0), n + 1)
+        loads = []
+        order = {h.id: i for i, h in enumerate(self.pool.handles.values())}
+        for host in session.scalars(select(Host).where(Host.enabled.is_(True))):
+            if host.id not in self.pool.handles or host.state == "DOWN":
+                continue
+            cpu, mem, n = used.get(host.id, (0, 0, 0))
+            loads.append(placing.HostLoad(id=host.id, name=host.name, cpu=host.cpu, memory_kib=host.memory_kib,
+                                          used_cpu=cpu, used_memory_kib=mem, machines=n,
+                                          power_idle=host.power_idle, power_max=host.power_max,
+                                          cpu_mhz=host.cpu_mhz, arch=host.arch))
+        loads.sort(key=lambda h: order.get(h.id, 0))
+        return loads
+
+    def machine_request(self, session, p, template, path):
+        """Resolve a MachineTemplate (stored form) to what the worker needs; nothing written."""
+        config = self._by_ref_or_value(session, p, template.get("machineConfig"), "MachineConfiguration",
+                                       path + ".machineConfig")
+        if config is None:
+            raise InvalidInput("%s.machineConfig: a machine needs a configuration (cpu, memory)" % path,
+                               attribute="machineConfig")
+        config.pop("__row", None)
+        checked = model.MachineConfiguration.from_json(
+            {k: v for k, v in config.items() if k in model.MachineConfiguration.attributes and k not in COMMON},
+            path=path + ".machineConfig").to_json()
+        checked.pop("resourceURI", None)
+        image = self._by_ref_or_value(session, p, template.get("machineImage"), "MachineImage",
+                                      path + ".machineImage")
+        image_native, allowed = None, None
+        if image is not None and "__row" in image:
+            image_row = image.pop("__row")
+            if image_row.state != "AVAILABLE":
+                raise Conflict("%s.machineImage: image is %s, not AVAILABLE" % (path, image_row.state))
+            if image_row.host_id is not None and image_row.native_id is not None:
+                image_native = image_row.native_id
+                allowed = (image_row.host.name,)
+        credential = self._by_ref_or_value(session, p, template.get("credential"), "Credential",
+                                           path + ".credential")
+        credential_ref = None
+        if credential is not None:
+            row = credential.pop("__row", None)
+            credential_ref = row.uuid if row is not None else None
+        volumes = []
+        for i, item in enumerate(template.get("volumes") or []):
+            vol = self.find_ref(session, p, item["volume"]["href"], "Volume", "%s.volumes[%d].volume" % (path, i))
+            self._check_attachable(session, vol)
+            volumes.append({"volume": vol.uuid, "initialLocation": item.get("initialLocation")})
+            if vol.host_id is not None:
+                name = vol.host.name
+                if allowed is not None and name not in allowed:
+                    raise Conflict("%s.volumes[%d]: volume is on host %s, image on %s"
+                                   % (path, i, name, ", ".join(allowed)))
+                allowed = (name,)
+        if template.get("volumeTemplates"):
+            raise Unsupported("siroccod", "machine.create with volumeTemplates",
+                              "create the volumes first, then list them in 'volumes'")
+        networks = []
+        for i, item in enumerate(template.get("interfaceTemplates") or []):
+            if not isinstance(item, dict):
+                raise InvalidInput("%s.interfaceTemplates[%d]: expected an object" % (path, i), attribute=path)
+            net_ref = item.get("network") or (item.get("networkTemplate") or {}).get("network")
+            if isinstance(net_ref, dict) and "href" in net_ref:
+                net = self.find_ref(session, p, net_ref["href"], "Network", "%s.interfaceTemplates[%d].network"
+                                    % (path, i))
+                networks.append(net.uuid)
+                if net.host_id is not None:
+                    allowed = (net.host.name,) if allowed is None or net.host.name in allowed else ()
+        return {"config": checked, "image": image_native, "image_ref": image is not None and image_native is None,
+                "credential": credential_ref, "credential_value": None if credential_ref else credential,
+                "initial_state": template.get("initialState") or states.STOPPED, "user_data": template.get("userData"),
+                "volumes": volumes, "networks": networks, "allowed": allowed}
+
+    def create_machine(self, session, p, body, parent=None, name=None, tenant_id=None, pinned=None,
+                       template=None):
+        """From a MachineCreate ``body``, or (system components) from a checked ``template``."""
+        if template is None:
+            req = model.MachineCreate.from_json(body)
+            template = self._template(session, p, req.machineTemplate, "MachineTemplate",
+                                      "MachineCreate.machineTemplate")
+            meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
+        else:
+            meta = {}
+        if name:
+            meta["name"] = name
+        plan = self.machine_request(session, p, template, "MachineCreate.machineTemplate")
+        config = plan["config"]
+        host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY)
+        request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
+                                           host=host_name, hosts_allowed=plan["allowed"])
+        loads = self.host_loads(session)
+        if host_name is not None and host_name not in {h.name for h in loads}:
+            raise InvalidInput("properties.%s: no available host '%s'" % (placing.HOST_PROPERTY, host_name),
+                               attribute="properties")
+        chosen = self.placer(request, loads)
+        if chosen is None:
+            raise Conflict("no host can take a machine of %d cpu and %d MiB%s" % (
+                config["cpu"], config["memory"] // 1024, " on host %s" % host_name if host_name else ""))
+        uuid = new_uuid()
+        doc = dict(meta)
+        doc.setdefault("name", "machine-" + uuid[:8])
+        for key in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed"):
+            if config.get(key) is not None:
+                doc[key] = config[key]
+        if plan["volumes"]:
+            doc["volumes"] = []
+        private = {"domain": domain_name(uuid), "spec": {k: v for k, v in plan.items() if k != "allowed"}}
+        row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
+                       name=doc["name"], host_id=chosen.id, state=states.CREATING, doc=doc, private=private)
+        row.created = row.updated = utcnow()
+        session.add(row)
+        session.flush()
+        for vol in plan["volumes"]:
+            self._mark_attaching(session, vol["volume"], row.uuid)
+        job = self.queue(session, p, "create", row, params={}, affected=[hrefs.ref("machines", uuid)],
+                         parent=parent, tenant_id=row.tenant_id)
+        return row, job
+
+    # -- volumes --------------------------------------------------------------------------
+    def _host_for(self, session, p, operation, properties, prefer=None):
+        pinned = (properties or {}).get(placing.HOST_PROPERTY)
+        candidates = [h for h in self.host_loads(session) if self.host_supports(h.id, operation)]
+        if pinned is not None:
+            candidates = [h for h in candidates if h.name == pinned]
+            if not candidates:
+                raise InvalidInput("properties.%s: no available host '%s' offering %s"
+                                   % (placing.HOST_PROPERTY, pinned, operation), attribute="properties")
+        if prefer is not None:
+            candidates = [h for h in candidates if h.id == prefer] or candidates
+        if not candidates:
+            raise Unsupported("siroccod", operation, "no host of this daemon offers %s" % operation)
+        return candidates[0]
+
+    def create_volume(self, session, p, body, parent=None, name=None, tenant_id=None, template=None):
+        if template is None:
+            req = model.VolumeCreate.from_json(body)
+            template = self._template(session, p, req.volumeTemplate, "VolumeTemplate", "VolumeCreate.volumeTemplate")
+            meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
+        else:
+            meta = {}
+        if name:
+            meta["name"] = name
+        config = self._by_ref_or_value(session, p, template.get("volumeConfig"), "VolumeConfiguration",
+                                       "VolumeCreate.volumeTemplate.volumeConfig")
+        if config is None:
+            raise InvalidInput("VolumeCreate.volumeTemplate.volumeConfig: a volume needs a configuration "
+                               "(capacity)", attribute="volumeConfig")
+        config.pop("__row", None)
+        checked = model.VolumeConfiguration.from_json(
+            {k: v for k, v in config.items() if k in model.VolumeConfiguration.attributes and k not in COMMON},
+            path="VolumeCreate.volumeTemplate.volumeConfig").to_json()
+        checked.pop("resourceURI", None)
+        host = self._host_for(session, p, "volume.create", meta.get("properties"))
+        uuid = new_uuid()
+        doc = dict(meta)
+        doc.setdefault("name", "volume-" + uuid[:8])
+        doc.update({k: checked[k] for k in ("type", "capacity") if checked.get(k) is not None})
+        image = template.get("volumeImage")
+        if image and "href" in image:
+            doc["images"] = [{"href": image["href"]}]
+            doc["bootable"] = True
+        row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Volume",
+                       name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
+                       private={"native_name": DOMAIN_PREFIX + uuid, "format": checked.get("format")})
+        row.created = row.updated = utcnow()
+        session.add(row)
+        session.flush()
+        job = self.queue(session, p, "create", row, affected=[hrefs.ref("volumes", uuid)], parent=parent,
+                         tenant_id=row.tenant_id)
+        return row, job
+
+    def _check_attachable(self, session, vol):
+        if vol.state != "AVAILABLE":
+            raise Conflict("volume '%s' is %s, not AVAILABLE" % (vol.name or vol.uuid, vol.state))
+        if vol.doc.get("attachedTo") or vol.private.get("attaching"):
+            raise Conflict("volume '%s' is already attached to a machine" % (vol.name or vol.uuid))
+
+    def _mark_attaching(self, session, volume_uuid, machine_uuid):
+        vol = session.get(Resource, volume_uuid)
+        vol.private = dict(vol.private, attaching=machine_uuid)
+
+    # -- networks -------------------------------------------------------------------------
+    def create_network(self, session, p, body, parent=None, name=None, tenant_id=None, template=None):
+        if template is None:
+            req = model.NetworkCreate.from_json(body)
+            template = self._template(session, p, req.networkTemplate, "NetworkTemplate",
+                                      "NetworkCreate.networkTemplate")
+            meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
+        else:
+            meta = {}
+        if name:
+            meta["name"] = name
+        config = self._by_ref_or_value(session, p, template.get("networkConfig"), "NetworkConfiguration",
+                                       "NetworkCreate.networkTemplate.networkConfig") or {}
+        config.pop("__row", None)
+        host = self._host_for(session, p, "network.create", meta.get("properties"))
+        uuid = new_uuid()
+        doc = dict(meta)
+        doc.setdefault("name", "network-" + uuid[:8])
+        doc.update({k: config[k] for k in ("networkType", "mtu", "classOfService") if config.get(k) is not None})
+        row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Network",
+                       name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
+                       private={"native_name": DOMAIN_PREFIX + uuid[:18]})
+        row.created = row.updated = utcnow()
+        session.add(row)
+        session.flush()
+        job = self.queue(session, p, "create", row, affected=[hrefs.ref("networks", uuid)], parent=parent,
+                         tenant_id=row.tenant_id)
+        return row, job
+
+    # -- systems --------------------------------------------------------------------------
+    def create_system(self, session, p, body):
+        req = model.SystemCreate.from_json(body)
+        template = self._template(session, p, req.systemTemplate, "SystemTemplate", "SystemCreate.systemTemplate")
+        meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
+        uuid = new_uuid()
+        doc = dict(meta)
+        doc.setdefault("name", "system-" + uuid[:8])
+        doc.update({"machines": [], "volumes": [], "networks": []})
+        row = Resource(uuid=uuid, tenant_id=p.tenant_id, type="System", name=doc["name"], state="CREATING",
+                       doc=doc, private={})
+        row.created = row.updated = utcnow()
+        session.add(row)
+        session.flush()
+        parent = self.queue(session, p, "create", row, affected=[hrefs.ref("systems", uuid)])
+        creators = {"Machine": (self.create_machine, "machines"), "Volume": (self.create_volume, "volumes"),
+                    "Network": (self.create_network, "networks")}
+        descriptors = template.get("componentDescriptors") or []
+        if sum(int(d.get("quantity") or 1) for d in descriptors) > 100:
+            raise InvalidInput("SystemCreate: at most 100 components", attribute="componentDescriptors")
+        for i, desc in enumerate(descriptors):
+            rtype, ttype = SYSTEM_COMPONENTS[desc["type"]]
+            component = self._template(session, p, desc["component"], ttype,
+                                       "SystemCreate.systemTemplate.componentDescriptors[%d].component" % i)
+            create, key = creators[rtype]
+            quantity = int(desc.get("quantity") or 1)
+            for n in range(quantity):
+                base_name = desc.get("name") or component.get("name") or rtype.lower()
+                child_name = "%s-%s" % (doc["name"], base_name) + ("-%d" % (n + 1) if quantity > 1 else "")
+                child, _job = create(session, p, None, parent=parent, name=child_name, template=component)
+                child.private = dict(child.private, system=uuid)
+                doc[key].append({"href": hrefs.ref(key, child.uuid)})
+        row.doc = dict(doc)
+        return row, parent
+
+    def capture_by_image(self, p, body, base):
+        """POST of a MachineImage whose imageLocation is a machine: capture it."""
+        parts = hrefs.split(body["imageLocation"])
+        action = {"resourceURI": type_uri("Action"), "action": action_uri("capture"),
+                  "image": {k: v for k, v in body.items() if k not in ("imageLocation", "resourceURI")}}
+        status, job_doc, headers = self.action(p, "machines", parts[1], "capture", action, base)
+        with self.store.read() as session:
+            job = session.get(Job, headers["CIMI-Job-URI"].rsplit("/", 1)[1])
+            image = session.get(Resource, job.params["image"])
+            doc = self.render(image, base, p, session)
+        return status, doc, {"Location": doc["id"], "CIMI-Job-URI": headers["CIMI-Job-URI"]}
+
+    # ================================================================================
+    # update
+    # ================================================================================
+    def update(self, p, key, uuid, body, base):
+        kind = KINDS[key]
+        if kind.lifecycle == READONLY:
+            raise Forbidden("%s are written by the daemon only" % key)
+        with self.store.transaction() as session:
+            row = self.find(session, p, kind.type_name, uuid, write=True)
+            parsed = kind.cls.from_json(body, partial=True)
+            changes = hrefs.stored(parsed.to_json())
+            changes.pop("resourceURI", None)
+            if row.type == "Machine":
+                states.check_allowed(row.state, states.EDIT, "machine '%s'" % (row.name or row.uuid))
+            if kind.lifecycle == ASYNC:
+                changes = {k: v for k, v in changes.items() if k in COMMON}
+            else:
+                self._check_refs(session, p, kind.cls, changes, kind.type_name)
+            if kind.type_name == "Credential" and parsed.get("password") is not None:
+                row.private = dict(row.private, password=parsed.get("password"))
+            changes.pop("password", None)
+            doc = dict(row.doc)
+            doc.update(changes)
+            if "properties" in changes and not changes["properties"]:
+                doc.pop("properties")
+            row.doc = doc
+            row.name = doc.get("name")
+            row.updated = utcnow()
+            session.flush()
+            return self.render(row, base, p, session)
+
+    # ================================================================================
+    # delete
+    # ================================================================================
+    def delete(self, p, key, uuid, base):
+        """Returns (status, body or None, headers)."""
+        kind = KINDS[key]
+        if kind.lifecycle == READONLY:
+            raise Forbidden("%s are written by the daemon only" % key)
+        with self.store.transaction() as session:
+            row = self.find(session, p, kind.type_name, uuid, write=True)
+            if kind.lifecycle == SYNC and not (row.type == "MachineImage" and row.native_id):
+                if row.type == "MachineImage" and row.state == "CREATING":
+                    raise Conflict("machine image '%s' is being captured" % (row.name or row.uuid))
+                session.delete(row)
+                return 200, None, {}
+            if row.type == "Machine":
+                states.check_allowed(row.state, states.DELETE, "machine '%s'" % (row.name or row.uuid))
+                if row.private.get("system"):
+                    pass  # a system's machine may be deleted alone; the system forgets it when it is gone
+                row.private = dict(row.private, before=row.state)
+                row.state = states.DELETING
+                job = self.queue(session, p, "delete", row)
+            elif row.type == "System":
+                job = self._delete_system(session, p, row)
+            else:
+                if row.state in ("CREATING", "DELETING"):
+                    raise Conflict("%s '%s' is %s" % (row.type, row.name or row.uuid, row.state))
+                if row.type == "Volume" and (row.doc.get("attachedTo") or row.private.get("attaching")):
+                    raise Conflict("volume '%s' is attached to a machine: detach it first" % (row.name or row.uuid))
+                row.private = dict(row.private, before=row.state)
+                row.state = "DELETING"
+                job = self.queue(session, p, "delete", row)
+            row.updated = utcnow()
+            job_doc = self.render_job(job, base)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
+
+    def _delete_system(self, session, p, row):
+        machine_rows = [session.get(Resource, h["href"].rsplit("/", 1)[1]) for h in row.doc.get("machines", [])]
+        machine_states = [m.state if m is not None else None for m in machine_rows]
+        if row.state in ("CREATING", "DELETING") or not self.system_deletable(machine_states):
+            raise Conflict("system '%s' cannot be deleted while its machines are %s"
+                           % (row.name or row.uuid, ", ".join(sorted({s for s in machine_states if s}))
+                              or row.state))
+        row.state = "DELETING"
+        parent = self.queue(session, p, "delete", row)
+        for m in machine_rows:
+            if m is not None:
+                m.private = dict(m.private, before=m.state)
+                m.state = states.DELETING
+                self.queue(session, p, "delete", m, parent=parent)
+        for key in ("volumes", "networks"):
+            for h in row.doc.get(key, []):
+                child = session.get(Resource, h["href"].rsplit("/", 1)[1])
+                if child is not None and child.state not in ("CREATING", "DELETING") and not child.doc.get(
+                        "attachedTo"):
+                    child.state = "DELETING"
+                    self.queue(session, p, "delete", child, parent=parent)
+        return parent
+
+    # ================================================================================
+    # actions
+    # ================================================================================
+    def action(self, p, key, uuid, verb, body, base):
+        if key == "systems":
+            return self.system_action(p, uuid, verb, body, base)
+        act = model.Action.from_json(body)
+        if _uri_verb(act.action) != verb:
+            raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (action_uri(verb), act.action),
+                               attribute="action")
+        with self.store.transaction() as session:
+            row = self.find(session, p, "Machine", uuid)
+            if row.tenant_id is None:
+                raise Forbidden("this machine is not yours to act on")
+            what = "machine '%s'" % (row.name or row.uuid)
+            states.check_allowed(row.state, verb, what)
+            if verb not in self.machine_operations(row):
+                host = self.pool.handles.get(row.host_id)
+                raise Unsupported(host.provider if host else "siroccod", "machine." + verb,
+                                  "host of %s does not support %s" % (what, verb))
+            params = {"before": row.state}
+            affected = [hrefs.ref("machines", row.uuid)]
+            if verb in (states.STOP, states.RESTART):
+                params["force"] = bool(act.force)
+            if verb == states.CAPTURE:
+                image_meta = act.image or {}
+                if "href" in image_meta:
+                    raise InvalidInput("Action.image: give the new image's attributes, not an href",
+                                       attribute="image")
+                image = Resource(uuid=new_uuid(), tenant_id=row.tenant_id, type="MachineImage",
+                                 name=image_meta.get("name") or "%s-capture" % (row.name or "machine"),
+                                 state="CREATING",
+                                 doc={**{k: image_meta[k] for k in COMMON if image_meta.get(k) is not None},
+                                      "type": "SNAPSHOT", "imageLocation": hrefs.ref("machines", row.uuid)},
+                                 private={"machine": row.uuid})
+                image.private = dict(image.private, native_name=DOMAIN_PREFIX + image.uuid)
+                image.doc.setdefault("name", image.name)
+                image.created = image.updated = utcnow()
+                session.add(image)
+                session.flush()
+                params["image"] = image.uuid
+                affected.append(hrefs.ref("machineImages", image.uuid))
+            row.private = dict(row.private, before=row.state)
+            row.state = states.transient_state(row.state, verb)
+            row.updated = utcnow()
+            job = self.queue(session, p, verb, row, params=params, affected=affected)
+            job_doc = self.render_job(job, base)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
+
+    def system_action(self, p, uuid, verb, body, base):
+        act = model.Action.from_json(body)
+        if verb not in (states.START, states.STOP) or _uri_verb(act.action) != verb:
+            raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (action_uri(verb), act.action),
+                               attribute="action")
+        with self.store.transaction() as session:
+            row = self.find(session, p, "System", uuid)
+            machines = [session.get(Resource, h["href"].rsplit("/", 1)[1]) for h in row.doc.get("machines", [])]
+            targets = [m for m in machines if m is not None and verb in self.machine_operations(m)]
+            if not targets:
+                raise Conflict("no machine of system '%s' can %s now" % (row.name or row.uuid, verb))
+            parent = self.queue(session, p, verb, row, affected=[hrefs.ref("systems", row.uuid)])
+            for m in targets:
+                params = {"before": m.state}
+                if verb == states.STOP:
+                    params["force"] = bool(act.force)
+                m.private = dict(m.private, before=m.state)
+                m.state = states.transient_state(m.state, verb)
+                self.queue(session, p, verb, m, params=params, parent=parent)
+            job_doc = self.render_job(parent, base, p, session)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
+
+    # ================================================================================
+    # a machine's volumes (attach / detach)
+    # ================================================================================
+    def machine_volumes(self, p, uuid, base):
+        with self.store.read() as session:
+            row = self.find(session, p, "Machine", uuid)
+            rid = base + hrefs.ref("machines", row.uuid)
+            items = []
+            for entry in row.doc.get("volumes", []):
+                vuuid = entry["volume"]["href"].rsplit("/", 1)[1]
+                item = {"resourceURI": type_uri("MachineVolume"), "id": "%s/volumes/%s" % (rid, vuuid),
+                        "volume": {"href": base + entry["volume"]["href"]}}
+                if entry.get("initialLocation"):
+                    item["initialLocation"] = entry["initialLocation"]
+                item["operations"] = [{"rel": "delete", "href": item["id"]}]
+                items.append(item)
+            return {"resourceURI": type_uri("MachineVolumeCollection"), "id": rid + "/volumes",
+                    "count": len(items), "machineVolumes": items,
+                    "operations": [{"rel": "add", "href": rid + "/volumes"}]}
+
+    def attach(self, p, uuid, body, base):
+        if not isinstance(body, dict):
+            raise InvalidInput("MachineVolume: expected a JSON object", attribute="MachineVolume")
+        body = dict(body)
+        uri = body.pop("resourceURI", None)
+        if uri is not None and uri not in (type_uri("MachineVolume"), type_uri("locatedVolume")):
+            raise InvalidInput("MachineVolume.resourceURI: expected '%s'" % type_uri("MachineVolume"),
+                               attribute="resourceURI")
+        parsed = model.MachineVolume.from_json(body, path="MachineVolume")
+        with self.store.transaction() as session:
+            machine = self.find(session, p, "Machine", uuid)
+            vol = self.find_ref(session, p, parsed.volume["href"], "Volume", "MachineVolume.volume")
+            if machine.state not in STABLE_FOR_VOLUMES or machine.native_id is None:
+                raise Conflict("cannot attach a volume to machine '%s' in state %s"
+                               % (machine.name or machine.uuid, machine.state))
+            self._check_attachable(session, vol)
+            if vol.host_id != machine.host_id:
+                raise Conflict("volume '%s' is on another host than machine '%s'"
+                               % (vol.name or vol.uuid, machine.name or machine.uuid))
+            if not self.host_supports(machine.host_id, "volume.attach"):
+                raise Unsupported("siroccod", "volume.attach", "the machine's host cannot attach volumes")
+            self._mark_attaching(session, vol.uuid, machine.uuid)
+            job = self.queue(session, p, "attach", machine,
+                             params={"volume": vol.uuid, "initialLocation": parsed.initialLocation},
+                             affected=[hrefs.ref("machines", machine.uuid), hrefs.ref("volumes", vol.uuid)])
+            job_doc = self.render_job(job, base)
+            location = "%s/volumes/%s" % (base + hrefs.ref("machines", machine.uuid), vol.uuid)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": location}
+
+    def detach(self, p, uuid, volume_uuid, base):
+        with self.store.transaction() as session:
+            machine = self.find(session, p, "Machine", uuid)
+            entries = [e for e in machine.doc.get("volumes", []) if e["volume"]["href"].endswith("/" + volume_uuid)]
+            if not entries:
+                raise NotFound("machine '%s' has no volume '%s'" % (machine.name or machine.uuid, volume_uuid))
+            if machine.state not in STABLE_FOR_VOLUMES:
+                raise Conflict("cannot detach a volume from machine '%s' in state %s"
+                               % (machine.name or machine.uuid, machine.state))
+            pending = session.scalar(select(func.count()).select_from(Job).where(
+                Job.target_uuid == machine.uuid, Job.state.in_(ACTIVE)))
+            if pending:
+                raise Conflict("machine '%s' has a job under way; detach when it is done" % (machine.name or uuid))
+            job = self.queue(session, p, "detach", machine, params={"volume": volume_uuid},
+                             affected=[hrefs.ref("machines", machine.uuid), hrefs.ref("volumes", volume_uuid)])
+            job_doc = self.render_job(job, base)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}

@@ -1,0 +1,476 @@
+"""Job handlers: carry out a claimed job on its host, then record the outcome.
+
+A handler talks to the host outside any CMDB transaction (hosts can be slow),
+then writes the resource's new state and the job's end in one transaction. A
+SiroccoError ends the job FAILED with its message and status code; anything
+else ends it FAILED with a generic message (details only in the daemon log).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import select
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    NotFound,
+    OperationTimeout,
+    SiroccoError,
+    Unsupported,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
+from siroccod import hrefs
+from siroccod.jobs import FAILED, RUNNING, SUCCESS
+from siroccod.service import ACTION_METHODS
+from siroccod.store import Job, Resource, new_uuid, utcnow
+
+log = logging.getLogger(__name__)
+GENERIC_FAILURE = "internal error while running this job (details are in the daemon's log)"
+
+
+class Worker:
+    def __init__(self, store, pool, action_timeout=120.0):
+        self.store = store
+        self.pool = pool
+        self.action_timeout = action_timeout
+
+    # ----------------------------------------------------------------------------------
+    def __call__(self, job_uuid):
+        with self.store.read() as session:
+            job = session.get(Job, job_uuid)
+            if job is None or job.state != RUNNING:
+                return
+            op, target_type = job.params.get("op"), job.target_type
+            nested = session.scalars(select(Job.uuid).where(Job.parent_uuid == job_uuid)
+                                     .order_by(Job.created, Job.uuid)).all()
+        if nested:
+            return self._run_parent(job_uuid, op, target_type, nested)
+        handler = getattr(self, "%s_%s" % ((target_type or "none").lower(), op), None)
+        if handler is None:
+            return self.finish(job_uuid, FAILED, "no handler for %s on %s" % (op, target_type), 501)
+        try:
+            handler(job_uuid)
+        except SiroccoError as exc:
+            self._failed(job_uuid, op, target_type, str(exc), exc.http_status)
+        except Exception:
+            log.exception("job %s (%s %s) failed", job_uuid, op, target_type)
+            self._failed(job_uuid, op, target_type, GENERIC_FAILURE, 500)
+
+    def _run_parent(self, job_uuid, op, target_type, nested):
+        failures = 0
+        for child in nested:
+            with self.store.transaction() as session:
+                row = session.get(Job, child)
+                if row.state != "QUEUED":
+                    failures += row.state != SUCCESS
+                    continue
+                row.state, row.claimed_by, row.claimed_at = RUNNING, session.get(Job, job_uuid).claimed_by, utcnow()
+                row.status_changed = row.updated = utcnow()
+            self(child)
+            with self.store.read() as session:
+                failures += session.get(Job, child).state != SUCCESS
+            self.progress(job_uuid, 10 + 80 * (nested.index(child) + 1) // len(nested))
+        with self.store.transaction() as session:
+            job = session.get(Job, job_uuid)
+            row = session.get(Resource, job.target_uuid) if job.target_uuid else None
+            if row is not None and target_type == "System":
+                if op == "delete" and not failures:
+                    session.delete(row)
+                elif op in ("create", "delete"):
+                    row.state = "ERROR" if failures else "READY"
+                    row.updated = utcnow()
+            self._end(job, FAILED if failures else SUCCESS,
+                      "%d of %d nested jobs failed" % (failures, len(nested)) if failures
+                      else "%d nested jobs succeeded" % len(nested), 500 if failures else 200)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    @staticmethod
+    def _end(job, state, message, code):
+        now = utcnow()
+        job.state, job.status_message, job.return_code = state, message, code
+        job.progress = 100
+        job.updated = job.status_changed = now
+
+    def finish(self, job_uuid, state, message, code, change=None):
+        with self.store.transaction() as session:
+            job = session.get(Job, job_uuid)
+            if change is not None:
+                change(session, job)
+            self._end(job, state, message, code)
+
+    def progress(self, job_uuid, percent, message=None):
+        with self.store.transaction() as session:
+            job = session.get(Job, job_uuid)
+            job.progress, job.updated = percent, utcnow()
+            if message:
+                job.status_message = message
+
+    def _load(self, job_uuid):
+        """(job params, target row copy fields, host handle) read in a short transaction."""
+        with self.store.read() as session:
+            job = session.get(Job, job_uuid)
+            row = session.get(Resource, job.target_uuid)
+            if row is None:
+                raise NotFound("the job's target no longer exists")
+            host = self.pool.get(row.host_id) if row.host_id is not None else None
+            return dict(job.params), row.uuid, row.native_id, dict(row.private), dict(row.doc), host
+
+    def _failed(self, job_uuid, op, target_type, message, code):
+        def undo(session, job):
+            row = session.get(Resource, job.target_uuid) if job.target_uuid else None
+            if row is None:
+                return
+            before = job.params.get("before") or row.private.get("before")
+            if target_type == "Machine":
+                if op == "create":
+                    row.state = states.FAILED
+                else:
+                    row.state = self._host_state(row) or before or states.ERROR
+                if op == "capture" and job.params.get("image"):
+                    image = session.get(Resource, job.params["image"])
+                    if image is not None:
+                        image.state = "ERROR"
+                if op in ("attach",) or (op == "create"):
+                    for vol in session.scalars(select(Resource).where(Resource.type == "Volume")):
+                        if vol.private.get("attaching") == row.uuid:
+                            vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
+            elif op == "create":
+                row.state = "ERROR"
+            elif op == "delete":
+                row.state = before or "ERROR"
+            row.updated = utcnow()
+        log.info("job %s (%s %s) FAILED: %s", job_uuid, op, target_type, message)
+        self.finish(job_uuid, FAILED, message, code, undo)
+
+    def _host_state(self, row):
+        if row.native_id is None or row.host_id is None:
+            return None
+        try:
+            return self.pool.get(row.host_id).call("get_machine", row.native_id).state
+        except Exception:  # the host is the problem: keep the recorded state
+            return None
+
+    def wait_state(self, host, native, wanted, timeout=None):
+        deadline = time.monotonic() + (self.action_timeout if timeout is None else timeout)
+        while True:
+            machine = host.call("get_machine", native)
+            if machine.state in wanted:
+                return machine
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("machine still %s after %ds (wanted %s)"
+                                       % (machine.state, self.action_timeout, "/".join(wanted)))
+            time.sleep(0.2)
+
+    # -- machines ----------------------------------------------------------------------------
+    def machine_spec(self, session, row):
+        """The connector's MachineSpec of a recorded machine (creation and restore)."""
+        spec = row.private.get("spec") or {}
+        config = spec.get("config") or {"cpu": row.doc.get("cpu") or 1, "memory": row.doc.get("memory") or 65536}
+        credential = spec.get("credential_value")
+        if spec.get("credential"):
+            cred = session.get(Resource, spec["credential"])
+            if cred is not None:
+                credential = {"username": cred.doc.get("username"), "password": cred.private.get("password"),
+                              "key": cred.doc.get("key")}
+        credential = {k: v for k, v in (credential or {}).items() if v is not None} or None
+        natives = []
+        for vol in spec.get("volumes") or []:
+            vrow = session.get(Resource, vol["volume"])
+            if vrow is not None and vrow.native_id is not None:
+                natives.append(vrow.native_id)
+        networks = []
+        for net in spec.get("networks") or []:
+            nrow = session.get(Resource, net)
+            if nrow is not None and nrow.native_id is not None:
+                networks.append(nrow.native_id)
+        return MachineSpec(
+            name=row.private.get("domain") or row.name, config=model.MachineConfiguration(**config),
+            image=spec.get("image"), initial_state=spec.get("initial_state") or states.STOPPED,
+            description=row.doc.get("description"), properties=dict(row.doc.get("properties") or {}),
+            user_data=spec.get("user_data"), credential=credential, volumes=natives, networks=networks)
+
+    def machine_create(self, job_uuid):
+        with self.store.read() as session:
+            job = session.get(Job, job_uuid)
+            row = session.get(Resource, job.target_uuid)
+            host = self.pool.get(row.host_id)
+            spec = self.machine_spec(session, row)
+            volumes = list(row.private.get("spec", {}).get("volumes") or [])
+        spec.validate()
+        machine = host.call("create_machine", spec)
+        self.progress(job_uuid, 70)
+        if machine.state not in (spec.initial_state,):
+            machine = self.wait_state(host, machine.id, (spec.initial_state, states.ERROR))
+        caps = host.capabilities()
+
+        def done(session, job):
+            row = session.get(Resource, job.target_uuid)
+            row.native_id = machine.id
+            row.state = machine.state
+            doc = dict(row.doc)
+            found = machine.to_json()
+            for key in ("disks", "cpuArch", "cpuSpeed"):
+                if found.get(key) and not doc.get(key):
+                    doc[key] = found[key]
+            if found.get("interfaces"):
+                doc["interfaces"] = interfaces(session, row.host_id, found["interfaces"])
+            doc["volumes"] = []
+            for vol in volumes:
+                vrow = session.get(Resource, vol["volume"])
+                if vrow is None:
+                    continue
+                entry = {"volume": {"href": hrefs.ref("volumes", vrow.uuid)}}
+                if vol.get("initialLocation"):
+                    entry["initialLocation"] = vol["initialLocation"]
+                doc["volumes"].append(entry)
+                vrow.doc = dict(vrow.doc, attachedTo=[{"href": hrefs.ref("machines", row.uuid)}])
+                vrow.private = {k: v for k, v in vrow.private.items() if k != "attaching"}
+            if not doc["volumes"]:
+                doc.pop("volumes")
+            meters = []
+            for aspect in caps.meters:
+                label = "%s %s" % (doc.get("name"), aspect.rsplit("/", 1)[-1])
+                meter = Resource(uuid=new_uuid(), tenant_id=row.tenant_id, type="Meter", name=label,
+                                 native_id=row.uuid + "/" + aspect.rsplit("/", 1)[-1], private={"machine": row.uuid},
+                                 doc={"name": label, "aspect": aspect,
+                                      "targetResource": {"href": hrefs.ref("machines", row.uuid)},
+                                      "timeScope": "Point", "isContinuous": True})
+                meter.created = meter.updated = utcnow()
+                session.add(meter)
+                meters.append({"href": hrefs.ref("meters", meter.uuid)})
+            if meters:
+                doc["meters"] = meters
+            row.doc = doc
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "machine created in state %s" % machine.state, 201, done)
+
+    def _machine_action(self, job_uuid, verb):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        if native is None:
+            raise NotFound("machine has no domain on its host")
+        method = ACTION_METHODS[verb]
+        kwargs = {"force": bool(params.get("force"))} if verb in (states.STOP, states.RESTART) else {}
+        before = params.get("before")
+        if verb == states.CAPTURE:
+            with self.store.read() as session:
+                image = session.get(Resource, params["image"])
+                private_name = image.private.get("native_name") or image.uuid
+            captured = host.call(method, native, private_name, description=None)
+            machine = host.call("get_machine", native)
+
+            def done(session, job):
+                row = session.get(Resource, uuid)
+                row.state = machine.state if machine.state in states.STABLE_MACHINE_STATES else before
+                row.updated = utcnow()
+                image = session.get(Resource, params["image"])
+                image.state, image.native_id, image.host_id = "AVAILABLE", captured.id, row.host_id
+                extra = captured.to_json()
+                image.doc = dict(image.doc, **{k: extra[k] for k in ("imageLocation",) if extra.get(k)},
+                                 relatedImage=image.doc.get("relatedImage"))
+                if image.doc.get("relatedImage") is None:
+                    image.doc = {k: v for k, v in image.doc.items() if k != "relatedImage"}
+                image.updated = utcnow()
+            return self.finish(job_uuid, SUCCESS, "machine captured", 200, done)
+        host.call(method, native, **kwargs)
+        wanted = states.result_state(before, verb)
+        machine = self.wait_state(host, native, (wanted, states.ERROR))
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            row.state = machine.state
+            row.updated = utcnow()
+        if machine.state == states.ERROR:
+            return self.finish(job_uuid, FAILED, "machine went to ERROR during %s" % verb, 500, done)
+        self.finish(job_uuid, SUCCESS, "machine %s" % machine.state, 200, done)
+
+    def machine_start(self, job_uuid):
+        self._machine_action(job_uuid, states.START)
+
+    def machine_stop(self, job_uuid):
+        self._machine_action(job_uuid, states.STOP)
+
+    def machine_restart(self, job_uuid):
+        self._machine_action(job_uuid, states.RESTART)
+
+    def machine_pause(self, job_uuid):
+        self._machine_action(job_uuid, states.PAUSE)
+
+    def machine_suspend(self, job_uuid):
+        self._machine_action(job_uuid, states.SUSPEND)
+
+    def machine_capture(self, job_uuid):
+        self._machine_action(job_uuid, states.CAPTURE)
+
+    def machine_delete(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        if native is not None and host is not None:
+            try:
+                host.call("delete_machine", native)
+            except NotFound:
+                pass  # already gone: the end is the same
+
+        def done(session, job):
+            forget_machine(session, uuid)
+        self.finish(job_uuid, SUCCESS, "machine deleted", 200, done)
+
+    def machine_attach(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        with self.store.read() as session:
+            vol = session.get(Resource, params["volume"])
+            vol_native = vol.native_id if vol is not None else None
+        if vol_native is None:
+            raise NotFound("the volume no longer exists")
+        host.call("attach_volume", native, vol_native, params.get("initialLocation"))
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            vol = session.get(Resource, params["volume"])
+            entry = {"volume": {"href": hrefs.ref("volumes", vol.uuid)}}
+            if params.get("initialLocation"):
+                entry["initialLocation"] = params["initialLocation"]
+            row.doc = dict(row.doc, volumes=list(row.doc.get("volumes", [])) + [entry])
+            vol.doc = dict(vol.doc, attachedTo=[{"href": hrefs.ref("machines", uuid)}])
+            vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
+            row.updated = vol.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "volume attached", 200, done)
+
+    def machine_detach(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        with self.store.read() as session:
+            vol = session.get(Resource, params["volume"])
+            vol_native = vol.native_id if vol is not None else None
+        if vol_native is not None:
+            try:
+                host.call("detach_volume", native, vol_native)
+            except NotFound:
+                pass
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            row.doc = dict(row.doc, volumes=[e for e in row.doc.get("volumes", [])
+                                             if not e["volume"]["href"].endswith("/" + params["volume"])])
+            if not row.doc["volumes"]:
+                row.doc = {k: v for k, v in row.doc.items() if k != "volumes"}
+            vol = session.get(Resource, params["volume"])
+            if vol is not None:
+                vol.doc = {k: v for k, v in vol.doc.items() if k != "attachedTo"}
+                vol.updated = utcnow()
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "volume detached", 200, done)
+
+    # -- volumes and networks -----------------------------------------------------------------
+    def volume_create(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        volume = host.call("create_volume", private["native_name"], int(doc.get("capacity") or 0),
+                           description=doc.get("description"), properties=doc.get("properties"))
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            row.native_id, row.state = volume.id, "AVAILABLE"
+            found = volume.to_json()
+            row.doc = dict(row.doc, **{k: found[k] for k in ("capacity", "type") if found.get(k) is not None})
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "volume created", 201, done)
+
+    def volume_delete(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        if native is not None:
+            try:
+                host.call("delete_volume", native)
+            except NotFound:
+                pass
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            if row is not None:
+                forget_in_systems(session, row)
+                session.delete(row)
+        self.finish(job_uuid, SUCCESS, "volume deleted", 200, done)
+
+    def network_create(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        network = host.call("create_network", private["native_name"], description=doc.get("description"),
+                            properties=doc.get("properties"))
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            row.native_id = network.id
+            row.state = network.state if network.state in states.NETWORK_STATES else states.STARTED
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "network created", 201, done)
+
+    def network_delete(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        if native is not None:
+            try:
+                host.call("delete_network", native)
+            except NotFound:
+                pass
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            if row is not None:
+                forget_in_systems(session, row)
+                session.delete(row)
+        self.finish(job_uuid, SUCCESS, "network deleted", 200, done)
+
+    def system_create(self, job_uuid):  # a system without components
+        self.finish(job_uuid, SUCCESS, "empty system created", 201,
+                    lambda session, job: setattr(session.get(Resource, job.target_uuid), "state", "READY"))
+
+    def system_delete(self, job_uuid):
+        def done(session, job):
+            row = session.get(Resource, job.target_uuid)
+            if row is not None:
+                session.delete(row)
+        self.finish(job_uuid, SUCCESS, "system deleted", 200, done)
+
+    def none_none(self, job_uuid):
+        raise Unsupported("siroccod", "job without target")
+
+
+def forget_in_systems(session, row):
+    system_uuid = row.private.get("system")
+    system = session.get(Resource, system_uuid) if system_uuid else None
+    if system is not None:
+        key = {"Machine": "machines", "Volume": "volumes", "Network": "networks"}[row.type]
+        system.doc = dict(system.doc, **{key: [h for h in system.doc.get(key, [])
+                                               if not h["href"].endswith("/" + row.uuid)]})
+
+
+def forget_machine(session, uuid):
+    """Remove a machine from the CMDB with everything that points to it."""
+    row = session.get(Resource, uuid)
+    if row is None:
+        return
+    for entry in row.doc.get("volumes", []):
+        vol = session.get(Resource, entry["volume"]["href"].rsplit("/", 1)[1])
+        if vol is not None:
+            vol.doc = {k: v for k, v in vol.doc.items() if k != "attachedTo"}
+            vol.updated = utcnow()
+    for vol in session.scalars(select(Resource).where(Resource.type == "Volume")):
+        if vol.private.get("attaching") == uuid:
+            vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
+    for meter in session.scalars(select(Resource).where(Resource.type == "Meter",
+                                                        Resource.native_id.like(uuid + "/%"))):
+        session.delete(meter)
+    forget_in_systems(session, row)
+    session.delete(row)
+
+
+def interfaces(session, host_id, found):
+    """A host's NetworkInterfaces with their network hrefs mapped to our Networks (dropped when
+    the network is not one of ours: native ids are no hrefs)."""
+    out = []
+    for iface in found:
+        iface = dict(iface)
+        net = iface.pop("network", None)
+        if net and net.get("href"):
+            row = session.scalar(select(Resource).where(Resource.type == "Network", Resource.host_id == host_id,
+                                                        Resource.native_id == net["href"]))
+            if row is not None:
+                iface["network"] = {"href": hrefs.ref("networks", row.uuid)}
+        out.append(iface)
+    return out
