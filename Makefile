@@ -16,7 +16,7 @@ PYTHON      ?= python3.11
 VENV        := $(CURDIR)/.venv
 BIN         := $(VENV)/bin
 # extras of pyproject.toml installed into the dev venv
-EXTRAS      := test placement
+EXTRAS      := test placement daemon
 # the working tree, seen as an installed collection (ansible-test needs a path
 # ending in ansible_collections/<namespace>/<name>)
 SITE         = $(VENV)/lib/python3.11/site-packages
@@ -41,7 +41,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd unit contract integration sanity lint test demo build clean
+.PHONY: help venv system packages libvirtd unit daemon contract integration sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -49,6 +49,7 @@ help:
 	@echo "make venv         .venv with the dependencies of pyproject.toml; the tree linked in as the collection"
 	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
 	@echo "make unit         pytest tests/unit (no services)"
+	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver)"
 	@echo "make contract     pytest tests/contract (starts libvirtd)"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
 	@echo "make sanity       ansible-test sanity"
@@ -89,6 +90,9 @@ venv: $(DEPS_STAMP)
 	@mkdir -p $(dir $(COLL_LINK))
 	@if [[ "$$(readlink $(COLL_LINK) || true)" != "$(CURDIR)" ]]; then \
 		rm -rf $(COLL_LINK) && ln -sfn $(CURDIR) $(COLL_LINK) && echo "linked $(COLL_LINK) -> $(CURDIR)"; fi
+	@# the daemon's package (daemon/siroccod) importable from the tree, and its console script
+	@echo "$(CURDIR)/daemon" > $(SITE)/siroccod-dev.pth
+	@printf '#!%s\nfrom siroccod.cli import main\nmain(prog_name="siroccod")\n' "$(BIN)/python" > $(BIN)/siroccod && chmod +x $(BIN)/siroccod
 
 # ---------------------------------------------------------------------------
 # tests
@@ -99,6 +103,10 @@ lint: venv
 
 unit: venv
 	$(call run_pytest,tests/unit)
+
+# the daemon against the libvirt test driver (no libvirtd needed): app.test_client() and one real `siroccod serve`
+daemon: venv
+	$(call run_pytest,tests/daemon)
 
 contract: venv libvirtd
 	$(call run_pytest,tests/contract)
@@ -125,7 +133,7 @@ sanity: venv $(GET_PIP)
 	cd $(COLL_LINK) && ANSIBLE_TEST_CONTENT_ROOT=$(COLL_LINK) \
 		$(BIN)/ansible-test sanity --python 3.11 --color no $(SANITY_ARGS)
 
-test: lint unit contract integration sanity
+test: lint unit daemon contract integration sanity
 
 # ---------------------------------------------------------------------------
 # demo, build, clean
