@@ -23,12 +23,13 @@ options:
         the options of this fragment, which every module of the group takes (set O(sirocco.cimi.machine#module:wait_timeout)
         under C(sirocco.cimi.machine) instead).
     type: str
-    choices: [libvirt]
+    choices: [libvirt, xenserver]
     default: libvirt
   uri:
     description:
       - Where the provider is, in the provider's own form.
       - For C(libvirt) a libvirt connection URI; the connector's default is C(qemu:///system).
+      - For C(xenserver) the URL of the pool master, like C(https://xenserver.example.org).
       - If not set, the value of the E(SIROCCO_URI) environment variable is used.
     type: str
   username:
