@@ -164,7 +164,7 @@ class _Op:
         message = "%s (%s): %s" % (self.subject, self.operation, text)
         if cls is Unsupported:
             raise Unsupported(self.connector.name, self.operation, "provider '%s' (%s) cannot %s for %s: %s" % (
-                self.connector.name, self.connector.uri, self.operation, self.subject, text)) from None
+                self.connector.name, self.connector.shown_uri, self.operation, self.subject, text)) from None
         raise cls(message) from None
 
 
@@ -345,6 +345,11 @@ def next_device(used, prefix):
     raise Conflict("no free %s* device name left" % prefix)
 
 
+def redact_uri(uri):
+    """The URI without any password in its user part, fit for messages."""
+    return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:***@", uri or "")
+
+
 def _now():
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -363,6 +368,7 @@ class LibvirtConnector(Connector):
             raise ProviderUnavailable("the libvirt-python package is required by the libvirt provider")
         self._conn = None
         self._host = None
+        self.shown_uri = redact_uri(self.uri)
         default_type = "test" if self.uri.startswith("test") else "xen" if self.uri.startswith("xen") else "qemu"
         self.domain_type = self.options.get("domain_type") or default_type
         if self.domain_type not in DOMAIN_TYPES:
@@ -371,6 +377,9 @@ class LibvirtConnector(Connector):
         self.image_pool = self.options.get("image_pool") or "default"
         self.volume_pool = self.options.get("volume_pool") or self.image_pool
         self.configs = sizes_from_options(self.options.get("sizes"))
+
+    def __repr__(self):
+        return "<libvirt connector uri=%r>" % self.shown_uri
 
     # -- connection ------------------------------------------------------------
     @property
@@ -386,7 +395,7 @@ class LibvirtConnector(Connector):
             except libvirt.libvirtError as exc:
                 cls = error_class(exc.get_error_code())
                 cls = cls if cls in (AuthError, Forbidden) else ProviderUnavailable
-                raise cls("cannot connect to libvirt at %s: %s" % (self.uri, exc.get_error_message())) from None
+                raise cls("cannot connect to libvirt at %s: %s" % (self.shown_uri, exc.get_error_message())) from None
         return self._conn
 
     def _auth(self, credentials, _data):
@@ -412,7 +421,7 @@ class LibvirtConnector(Connector):
     def host(self):
         """Facts about the hypervisor host, read once per connection."""
         if self._host is None:
-            with self._op("capabilities", "host %s" % self.uri):
+            with self._op("capabilities", "host %s" % self.shown_uri):
                 conn = self.conn
                 info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
                 caps = ET.fromstring(conn.getCapabilities())
@@ -447,23 +456,28 @@ class LibvirtConnector(Connector):
             uuidlib.UUID(str(machine_id))
         except ValueError:
             raise NotFound("machine '%s' not found on provider libvirt (%s): ids are domain UUIDs"
-                           % (machine_id, self.uri)) from None
+                           % (machine_id, self.shown_uri)) from None
         try:
             return self.conn.lookupByUUIDString(str(machine_id))
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                raise NotFound("machine '%s' not found on provider libvirt (%s)" % (machine_id, self.uri)) from None
+                raise NotFound("machine '%s' not found on provider libvirt (%s)"
+                               % (machine_id, self.shown_uri)) from None
             raise
 
-    def _pool(self, name, option):
+    def _pool(self, name, option, required=True):
+        """An active storage pool; None when not ``required`` and the unset option's default pool is absent."""
         try:
             pool = self.conn.storagePoolLookupByName(name)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
-                raise NotFound("storage pool '%s' (option %s) not found on %s" % (name, option, self.uri)) from None
+                if not required and option not in self.options:
+                    return None  # a host without the default pool simply has no images or volumes
+                raise NotFound("storage pool '%s' (option %s) not found on %s"
+                               % (name, option, self.shown_uri)) from None
             raise
         if not pool.isActive():
-            raise Conflict("storage pool '%s' (option %s) is not active on %s" % (name, option, self.uri))
+            raise Conflict("storage pool '%s' (option %s) is not active on %s" % (name, option, self.shown_uri))
         return pool
 
     def _pool_type(self, pool):
@@ -472,9 +486,9 @@ class LibvirtConnector(Connector):
     def _volumes_of(self, role):
         """(volume, facts) pairs of every storage volume playing ``role``, sorted by name."""
         pool_name = self.image_pool if role == "image" else self.volume_pool
-        pool = self._pool(pool_name, "image_pool" if role == "image" else "volume_pool")
+        pool = self._pool(pool_name, "image_pool" if role == "image" else "volume_pool", required=False)
         out = []
-        for vol in pool.listAllVolumes(0):
+        for vol in pool.listAllVolumes(0) if pool else ():
             if volume_role(vol.name(), pool_name, self.image_pool, self.volume_pool) == role:
                 out.append((vol, parse_volume_xml(vol.XMLDesc(0))))
         return sorted(out, key=lambda pair: pair[1]["name"])
@@ -485,7 +499,7 @@ class LibvirtConnector(Connector):
         for vol, facts in self._volumes_of(role):
             if ref in (facts["key"], self._display_name(facts["name"], role)):
                 return vol, facts
-        raise NotFound("%s '%s' not found on provider libvirt (%s)" % (what, ref, self.uri))
+        raise NotFound("%s '%s' not found on provider libvirt (%s)" % (what, ref, self.shown_uri))
 
     def _display_name(self, native_name, role):
         if role == "volume" and self.image_pool == self.volume_pool:
@@ -519,12 +533,11 @@ class LibvirtConnector(Connector):
             if d["device"] != "disk" or not d["path"]:
                 continue
             vol = self._volume_by_path(d["path"])
-            key = vol.key() if vol is not None else d["path"]
-            if key in owned or vol is None:
+            if vol is not None and vol.key() not in owned and self._role(vol) == "volume":
+                volumes.append(MachineVolume(volume={"href": vol.key()}, initialLocation=d["dev"]))
+            else:
                 disks.append(Disk(capacity=self._capacity_kib(dom, vol, d), format=d["format"],
                                   initialLocation=d["dev"]))
-            else:
-                volumes.append(MachineVolume(volume={"href": key}, initialLocation=d["dev"]))
         interfaces = []
         for nic in facts["interfaces"]:
             iface = NetworkInterface(macAddress=nic["mac"])
@@ -542,6 +555,9 @@ class LibvirtConnector(Connector):
         except libvirt.libvirtError:
             return None  # a disk outside any storage pool
 
+    def _role(self, vol):
+        return volume_role(vol.name(), vol.storagePoolLookupByVolume().name(), self.image_pool, self.volume_pool)
+
     def _capacity_kib(self, dom, vol, disk):
         if vol is not None:
             return vol.info()[1] // 1024
@@ -553,7 +569,7 @@ class LibvirtConnector(Connector):
     def list_machines(self, limit=None, marker=None):
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise InvalidInput("limit must be a positive integer", attribute="limit")
-        with self._op("machine.list", "machines of %s" % self.uri):
+        with self._op("machine.list", "machines of %s" % self.shown_uri):
             # Ordered by UUID: a stable order in which a marker still works after its machine is deleted.
             domains = sorted(self.conn.listAllDomains(0), key=lambda d: d.UUIDString())
             if marker is not None:
@@ -583,7 +599,7 @@ class LibvirtConnector(Connector):
             self._check_fit(spec)
             try:
                 self.conn.lookupByName(spec.name)
-                raise Conflict("a machine named '%s' already exists on %s" % (spec.name, self.uri))
+                raise Conflict("a machine named '%s' already exists on %s" % (spec.name, self.shown_uri))
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
@@ -629,34 +645,25 @@ class LibvirtConnector(Connector):
         if host["host_arch"] in host["archs"]:
             return host["host_arch"]
         if not host["archs"]:
-            raise InvalidInput("libvirt at %s offers no guest for domain type '%s'" % (self.uri, self.domain_type),
-                               attribute="domain_type")
+            raise InvalidInput("libvirt at %s offers no guest for domain type '%s'"
+                               % (self.shown_uri, self.domain_type), attribute="domain_type")
         return host["archs"][0]
 
     def _create_disks(self, spec, machine_uuid, created):
-        """Disk volumes for a new machine: a clone of the image, then blank disks per its config."""
-        wanted = [d.get("capacity") or 0 for d in (spec.config.disks or [])]
-        if not spec.image and not wanted:
+        """The boot disk of a new machine: a copy-on-write clone of its image, as large as its config asks."""
+        if not spec.image:
             return []  # diskless: the machine boots nothing, which is fine for a hypervisor
+        img_vol, img = self._find_volume(spec.image, "image")
         pool = self._pool(self.volume_pool, "volume_pool")
-        pool_type = self._pool_type(pool)
-        disks = []
-        image = self._find_volume(spec.image, "image") if spec.image else None
-        for index in range(max(len(wanted), 1)):
-            name = "%s-disk%d-%s.qcow2" % (spec.name, index, machine_uuid[:8])
-            size_kib = wanted[index] if index < len(wanted) else 0
-            if index == 0 and image:
-                img_vol, img = image
-                size = max(size_kib * 1024, img_vol.info()[1])
-                if pool_type in BACKING_POOL_TYPES and img["format"] in ("qcow2", "raw"):
-                    vol = pool.createXML(build_volume_xml(name, size, "qcow2", (img["path"], img["format"])), 0)
-                else:  # no copy-on-write here: a full copy of the image
-                    vol = pool.createXMLFrom(build_volume_xml(name, size, "qcow2"), img_vol, 0)
-            else:
-                vol = pool.createXML(build_volume_xml(name, max(size_kib, 1024) * 1024, "qcow2"), 0)
-            created.append(vol)
-            disks.append({"path": vol.path(), "format": "qcow2"})
-        return disks
+        wanted_kib = max([d.get("capacity") or 0 for d in spec.config.disks or []] or [0])
+        size = max(wanted_kib * 1024, img_vol.info()[1])
+        name = "%s-disk0-%s.qcow2" % (spec.name, machine_uuid[:8])
+        if self._pool_type(pool) in BACKING_POOL_TYPES and img["format"] in ("qcow2", "raw"):
+            vol = pool.createXML(build_volume_xml(name, size, "qcow2", (img["path"], img["format"])), 0)
+        else:  # no copy-on-write on this pool: a full copy of the image
+            vol = pool.createXMLFrom(build_volume_xml(name, size, "qcow2"), img_vol, 0)
+        created.append(vol)
+        return [{"path": vol.path(), "format": "qcow2"}]
 
     def _interfaces(self, spec):
         names = []
@@ -843,7 +850,9 @@ class LibvirtConnector(Connector):
 
     def list_machine_images(self):
         with self._op("machine_image.list", "images of pool '%s'" % self.image_pool):
-            self._pool(self.image_pool, "image_pool").refresh(0)  # pick up files copied into the pool
+            pool = self._pool(self.image_pool, "image_pool", required=False)
+            if pool:
+                pool.refresh(0)  # pick up image files copied into the pool's directory
             return [self._image(vol, facts) for vol, facts in self._volumes_of("image")]
 
     def delete_machine_image(self, image_id):
@@ -949,7 +958,7 @@ class LibvirtConnector(Connector):
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
                     raise
                 raise Conflict("libvirt driver of %s cannot hot-plug disks: stop machine '%s' first"
-                               % (self.uri, dom.name())) from None
+                               % (self.shown_uri, dom.name())) from None
             return
         # Redefining works with every driver, including those without device hot-plug.
         root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
@@ -969,7 +978,7 @@ class LibvirtConnector(Connector):
         for net in self.conn.listAllNetworks(0):
             if ref in (net.UUIDString(), net.name()):
                 return net
-        raise NotFound("network '%s' not found on provider libvirt (%s)" % (ref, self.uri))
+        raise NotFound("network '%s' not found on provider libvirt (%s)" % (ref, self.shown_uri))
 
     def _net(self, net):
         root = ET.fromstring(net.XMLDesc(0))
@@ -982,7 +991,7 @@ class LibvirtConnector(Connector):
                        mtu=int(mtu.get("size")) if mtu is not None else None)
 
     def list_networks(self):
-        with self._op("network.list", "networks of %s" % self.uri):
+        with self._op("network.list", "networks of %s" % self.shown_uri):
             return [self._net(n) for n in sorted(self.conn.listAllNetworks(0), key=lambda n: n.name())]
 
     def create_network(self, name, description=None, properties=None):
@@ -990,7 +999,7 @@ class LibvirtConnector(Connector):
             raise InvalidInput("network name must be a non-empty string", attribute="name")
         with self._op("network.create", "network '%s'" % name):
             if any(n.name() == name for n in self.conn.listAllNetworks(0)):
-                raise Conflict("a network named '%s' already exists on %s" % (name, self.uri))
+                raise Conflict("a network named '%s' already exists on %s" % (name, self.shown_uri))
             net = self.conn.networkDefineXML(build_network_xml(name, description, properties, _now()))
             try:
                 net.create()

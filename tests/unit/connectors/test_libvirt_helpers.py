@@ -157,3 +157,25 @@ def test_without_libvirt_python():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "the libvirt-python package is required" in out
+
+
+def test_uri_passwords_never_shown():
+    assert lv.redact_uri("qemu+tcp://admin:s3cr3t@host:16509/system") == "qemu+tcp://admin:***@host:16509/system"
+    assert lv.redact_uri("qemu+ssh://root@host/system") == "qemu+ssh://root@host/system"
+    c = lv.LibvirtConnector(uri="qemu+tcp://admin:s3cr3t@127.0.0.1:1/system")
+    assert "s3cr3t" not in repr(c)
+    with pytest.raises(ProviderUnavailable) as info:
+        c.list_machines()
+    assert "s3cr3t" not in str(info.value) and "127.0.0.1" in str(info.value)
+
+
+def test_missing_default_pool_means_no_images(tmp_path):
+    """A host without the default pool has no images; a pool named in the options must exist."""
+    host = tmp_path / "host.xml"
+    host.write_text("<node><cpu><mhz>1000</mhz><active>1</active><nodes>1</nodes><sockets>1</sockets>"
+                    "<cores>1</cores><threads>1</threads></cpu><memory>1048576</memory></node>")
+    with lv.LibvirtConnector(uri="test://%s" % host) as c:
+        assert c.list_machine_images() == [] and c.list_volumes() == []
+    with lv.LibvirtConnector(uri="test://%s" % host, options={"image_pool": "images"}) as c:
+        with pytest.raises(NotFound, match="image_pool"):
+            c.list_machine_images()
