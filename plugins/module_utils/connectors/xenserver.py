@@ -475,7 +475,7 @@ class XenServerConnector(Connector):
         return Page(items=items, marker=page[-1]["uuid"] if more and page else None)
 
     def get_machine(self, machine_id):
-        _, record = self._vm(machine_id)
+        record = self._vm(machine_id)[1]
         return self._machine(record, _Records(self, bulk=False))
 
     def create_machine(self, spec):

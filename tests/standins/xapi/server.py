@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: Sirocco contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -180,8 +179,8 @@ class Xapi:
         self._event(cls, ref, "mod")
 
     def _event(self, cls, ref, operation):
-        self.events.append({"id": str(next(self.event_id)), "timestamp": time.strftime("%Y%m%dT%H:%M:%SZ",
-                                                                                          time.gmtime()),
+        stamp = time.strftime("%Y%m%dT%H:%M:%SZ", time.gmtime())
+        self.events.append({"id": str(next(self.event_id)), "timestamp": stamp,
                             "class": cls.lower(), "operation": operation, "ref": ref,
                             "snapshot": self._public(cls, ref)})
         del self.events[:-10000]
@@ -310,9 +309,10 @@ class Xapi:
                                          "vm-install, then set other-config-install-repository to the path "
                                          "to your network repository, e.g. http://<server>/<path>"))
         self.db["VM"][debian]["is_default_template"] = True
-        other = self._new("VM", self._vm_record("Other install media", 256 * MIB, 1, template=True, other_config={
-            "default_template": "true", "install-methods": "cdrom"}, description="Template which allows VM "
-                                                                                   "installation from install media"))
+        other = self._new("VM", self._vm_record(
+            "Other install media", 256 * MIB, 1, template=True,
+            other_config={"default_template": "true", "install-methods": "cdrom"},
+            description="Template which allows VM installation from install media"))
         self.db["VM"][other]["is_default_template"] = True
         tiny = self._new("VM", self._vm_record("tiny-linux", 128 * MIB, 1, template=True,
                                                description="A small prepared Linux image (custom template)"))
@@ -374,8 +374,8 @@ class Xapi:
         except XapiError as err:
             return {"Status": "Failure", "ErrorDescription": err.description}
         except Exception as err:  # a bug of the stand-in: report it the way xapi does
-            return {"Status": "Failure", "ErrorDescription": ["INTERNAL_ERROR", "%s: %s" % (type(err).__name__,
-                                                                                           err)]}
+            text = "%s: %s" % (type(err).__name__, err)
+            return {"Status": "Failure", "ErrorDescription": ["INTERNAL_ERROR", text]}
         return {"Status": "Success", "Value": "" if value is None else value}
 
     def call(self, method, params):
@@ -416,7 +416,7 @@ class Xapi:
                                          "client_certificate": False})
 
     def _handler(self, method):
-        cls, _, name = method.partition(".")
+        cls, name = method.split(".", 1) if "." in method else (method, "")
         explicit = getattr(self, "api_%s__%s" % (cls, name), None)
         if explicit is not None:
             return explicit
@@ -801,10 +801,8 @@ class Xapi:
                            "minor": "0", "uname": "6.1.0-stand-in"},
             "PV_drivers_version": {"major": "8", "minor": "3", "micro": "0", "build": "1"},
             "PV_drivers_up_to_date": True, "memory": {}, "disks": {}, "other": {"feature-shutdown": "1"},
-            "networks": {"%s/ip" % self.db["VIF"][v]["device"]: "10.%d.%d.%d" % (1 + int(self.db["VIF"][v]["device"]),
-                                                                                  index // 250 % 250,
-                                                                                  index % 250 + 2)
-                         for v in record["VIFs"]},
+            "networks": {"%s/ip" % device: "10.%d.%d.%d" % (1 + int(device), index // 250 % 250, index % 250 + 2)
+                         for device in (self.db["VIF"][v]["device"] for v in record["VIFs"])},
             "last_updated": now(), "other_config": {}, "live": True, "can_use_hotplug_vbd": "yes",
             "can_use_hotplug_vif": "yes", "PV_drivers_detected": True})
         record["guest_metrics"] = gm

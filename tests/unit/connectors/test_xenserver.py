@@ -44,7 +44,7 @@ def test_a_running_operation_shows_a_transient_state():
 ])
 def test_failures_map_to_one_error_each(details, cls):
     err = xs.failure_error(details, "machine.start", "machine 'web'")
-    assert type(err) is cls
+    assert isinstance(err, cls)
     assert "machine 'web'" in str(err) or cls is ProviderUnavailable and not details
 
 
