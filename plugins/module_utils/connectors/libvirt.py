@@ -582,7 +582,8 @@ class LibvirtConnector(Connector):
                     items.append(self._machine(dom, networks))
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                        raise  # deleted while we listed: simply not part of the page
+                        raise
+                    # deleted while we listed: simply not part of the page
             more = limit is not None and len(domains) > limit
             return Page(items=items, marker=page[-1].UUIDString() if more and page else None)
 
@@ -610,7 +611,7 @@ class LibvirtConnector(Connector):
             try:
                 disks = self._create_disks(spec, machine_uuid, created)
                 for vol_ref in spec.volumes:
-                    vol, facts = self._find_volume(vol_ref, "volume")
+                    vol, facts = self._free_volume(vol_ref)
                     disks.append({"path": facts["path"], "format": facts["format"]})
                 for i, d in enumerate(disks):
                     d.update(dev=prefix + "abcdefghijklmnopqrstuvwxyz"[i], bus=bus)
@@ -682,15 +683,12 @@ class LibvirtConnector(Connector):
 
     def _rollback(self, dom, volumes):
         """Best-effort undo of a half-made machine; the original error is what the caller sees."""
-        try:
-            if dom is not None:
-                if dom.isActive():
-                    dom.destroy()
-                self._undefine(dom)
-            for vol in volumes:
-                vol.delete(0)
-        except libvirt.libvirtError:
-            pass
+        steps = [dom.destroy, lambda: self._undefine(dom)] if dom is not None else []
+        for step in steps + [lambda v=v: v.delete(0) for v in volumes]:
+            try:
+                step()
+            except libvirt.libvirtError:
+                pass  # e.g. destroy of a domain that never started
 
     def _undefine(self, dom):
         flags = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -778,13 +776,16 @@ class LibvirtConnector(Connector):
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
                         raise
 
-    def capture_machine(self, machine_id, name, description=None):
+    def capture_machine(self, machine_id, name=None, description=None):
+        """Copy the machine's first disk into a new image; ``name`` defaults to <machine>-<UTC time>."""
         if description:
             raise InvalidInput("libvirt storage volumes cannot keep a description", attribute="description")
-        self._check_new_name(name, "image")
+        if name is not None:
+            self._check_new_name(name, "image")
         with self._op("machine.capture", "machine '%s'" % machine_id) as op:
             dom, _ = self._act(machine_id, states.CAPTURE)
             op.subject = "machine '%s'" % dom.name()
+            name = name or "%s-%s" % (dom.name(), datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
             facts = self._domain_facts(dom)
             disk = next((d for d in facts["disks"] if d["device"] == "disk" and d["path"]), None)
             if disk is None:
@@ -817,18 +818,20 @@ class LibvirtConnector(Connector):
             if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
                 return None
             raise
+        copied = False
         try:
             deadline = time.monotonic() + self.timeout
-            while True:  # the mirror is a consistent copy once it has caught up (cur == end)
+            while not copied:  # the mirror is a consistent copy once it has caught up (cur == end)
                 info = dom.blockJobInfo(disk["dev"], 0)
-                if info and info.get("end") and info["cur"] == info["end"]:
-                    break
-                if time.monotonic() > deadline:
+                copied = bool(info and info.get("end") and info["cur"] == info["end"])
+                if not copied and time.monotonic() > deadline:
                     raise OperationTimeout("copying the disk of machine '%s' took more than %ss"
                                            % (dom.name(), self.timeout))
-                time.sleep(0.05)
+                time.sleep(0 if copied else 0.05)
         finally:
             dom.blockJobAbort(disk["dev"], 0)  # ends the mirror, leaves the copy and the machine as they are
+            if not copied:
+                vol.delete(0)
         return vol
 
     def _check_new_name(self, name, role):
@@ -858,10 +861,12 @@ class LibvirtConnector(Connector):
     def delete_machine_image(self, image_id):
         with self._op("machine_image.delete", "machine image '%s'" % image_id):
             vol, facts = self._find_volume(image_id, "image")
-            users = [v.name() for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-                     for v in pool.listAllVolumes(0) if parse_volume_xml(v.XMLDesc(0))["backing"] == facts["path"]]
+            # In use: as the backing file of a machine's copy-on-write disk, or as a disk itself.
+            users = {v.name() for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+                     for v in pool.listAllVolumes(0) if parse_volume_xml(v.XMLDesc(0))["backing"] == facts["path"]}
+            users |= {"of machine '%s'" % d.name() for d, _ in self._attachments().get(facts["path"], [])}
             if users:
-                raise Conflict("machine image '%s' backs disk(s) %s; delete those machines first"
+                raise Conflict("machine image '%s' is in use by disk(s) %s; delete those machines first"
                                % (facts["name"], ", ".join(sorted(users))))
             vol.delete(0)
 
@@ -901,27 +906,31 @@ class LibvirtConnector(Connector):
             vol = pool.createXML(build_volume_xml(native, capacity_kb * 1024, fmt), 0)
             return self._volume(parse_volume_xml(vol.XMLDesc(0)), {})
 
+    def _free_volume(self, ref, dom=None):
+        """A Volume no machine uses: two guests writing one image file would corrupt it."""
+        vol, facts = self._find_volume(ref, "volume")
+        users = sorted({d.name() for d, _ in self._attachments().get(facts["path"], [])})
+        if users:
+            name = self._display_name(facts["name"], "volume")
+            if dom is not None and dom.name() in users:
+                raise Conflict("volume '%s' is already attached to machine '%s'" % (name, dom.name()))
+            raise Conflict("volume '%s' is attached to machine(s) %s; detach it first" % (name, ", ".join(users)))
+        return vol, facts
+
     def delete_volume(self, volume_id):
         with self._op("volume.delete", "volume '%s'" % volume_id):
-            vol, facts = self._find_volume(volume_id, "volume")
-            users = self._attachments().get(facts["path"])
-            if users:
-                raise Conflict("volume '%s' is attached to machine(s) %s; detach it first"
-                               % (self._display_name(facts["name"], "volume"),
-                                  ", ".join(sorted({dom.name() for dom, _ in users}))))
+            vol, _ = self._free_volume(volume_id)
             vol.delete(0)
 
     def attach_volume(self, machine_id, volume_id, initial_location=None):
         with self._op("volume.attach", "machine '%s'" % machine_id) as op:
             dom = self._domain(machine_id)
             op.subject = "machine '%s'" % dom.name()
-            vol, facts = self._find_volume(volume_id, "volume")
+            vol, facts = self._free_volume(volume_id, dom)
             state = self._state(dom)
             if state not in (states.STOPPED, states.STARTED, states.PAUSED):
                 raise Conflict("cannot attach a volume to machine '%s' in state %s" % (dom.name(), state))
             info = self._domain_facts(dom)
-            if any(d["path"] == facts["path"] for d in info["disks"]):
-                raise Conflict("volume '%s' is already attached to machine '%s'" % (facts["name"], dom.name()))
             bus, prefix = ("xen", "xvd") if self.domain_type == "xen" else ("virtio", "vd")
             used = {d["dev"] for d in info["disks"]}
             dev = initial_location or next_device(used, prefix)
@@ -942,7 +951,8 @@ class LibvirtConnector(Connector):
                 raise Conflict("cannot detach a volume from machine '%s' in state %s" % (dom.name(), state))
             disk = next((d for d in self._domain_facts(dom)["disks"] if d["path"] == facts["path"]), None)
             if disk is None:
-                raise Conflict("volume '%s' is not attached to machine '%s'" % (facts["name"], dom.name()))
+                raise Conflict("volume '%s' is not attached to machine '%s'"
+                               % (self._display_name(facts["name"], "volume"), dom.name()))
             element = disk_element(facts["path"], disk["format"], disk["dev"], disk["bus"] or "virtio")
             self._change_disks(dom, element, attach=False)
             return self._machine(dom)
