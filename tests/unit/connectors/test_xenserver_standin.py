@@ -143,3 +143,24 @@ def test_data_sources_only_while_running(api):
     assert 0.0 <= api.VM.query_data_source(vm, "cpu0") <= 1.0
     api.VM.hard_shutdown(vm)
     api.VM.destroy(vm)
+
+
+def test_connector_errors_have_one_shape(server):
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+        AuthError,
+        NotFound,
+        ProviderUnavailable,
+    )
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.registry import connect
+
+    with pytest.raises(AuthError) as err:
+        connect("xenserver", uri=server.url, username="root", password="wrong").list_machines()
+    assert "wrong" not in str(err.value)
+    with pytest.raises(ProviderUnavailable):
+        connect("xenserver", uri="http://127.0.0.1:9/", password="x", timeout=2).list_networks()
+    with connect("xenserver", uri=server.url, password="s3cret") as conn:
+        with pytest.raises(NotFound):
+            conn.get_machine("not-a-uuid")
+        with pytest.raises(NotFound):  # a template is an image, not a machine
+            conn.get_machine(conn.get_machine_image("tiny-linux").id)
+        assert conn.capabilities().locations == ("xs-host-1", "xs-host-2")
