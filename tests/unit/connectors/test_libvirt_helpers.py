@@ -179,3 +179,22 @@ def test_missing_default_pool_means_no_images(tmp_path):
     with lv.LibvirtConnector(uri="test://%s" % host, options={"image_pool": "images"}) as c:
         with pytest.raises(NotFound, match="image_pool"):
             c.list_machine_images()
+
+
+def test_one_machine_per_volume():
+    """On the test driver (a real libvirt, no daemon): a volume in use by one machine is refused to another."""
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
+
+    with lv.LibvirtConnector(uri="test:///default", options={"image_pool": "default-pool"}) as c:
+        vol = c.create_volume("data", 1024)
+        config = MachineConfiguration(cpu=1, memory=65536)
+        a = c.create_machine(MachineSpec(name="a", config=config, volumes=[vol.id]))
+        b = c.create_machine(MachineSpec(name="b", config=config))
+        with pytest.raises(Conflict, match="attached to machine"):
+            c.attach_volume(b.id, vol.id)
+        with pytest.raises(Conflict, match="attached to machine"):
+            c.create_machine(MachineSpec(name="c", config=config, volumes=["data"]))
+        assert [m.id for m in c.iter_machines() if m.name == "c"] == []
+        c.detach_volume(a.id, vol.id)
+        assert c.attach_volume(b.id, vol.id).volumes[0].volume == {"href": vol.id}
