@@ -132,7 +132,7 @@ def _stock(store, pool):
     with store.transaction() as session:
         existing = {(r.type, r.name) for r in session.scalars(
             select(Resource).where(Resource.tenant_id.is_(None)))}
-        images = {(r.host_id, r.native_id) for r in session.scalars(
+        stock_images = {r.name: r for r in session.scalars(
             select(Resource).where(Resource.type == "MachineImage", Resource.tenant_id.is_(None)))}
 
         def add(type_name, name, doc, host_id=None, native_id=None, state=None):
@@ -156,7 +156,16 @@ def _stock(store, pool):
                 if ("MachineConfiguration", cfg.name) not in existing:
                     doc = {k: v for k, v in cfg.to_json().items() if k in ("cpu", "memory", "disks", "cpuArch")}
                     add("MachineConfiguration", cfg.name, doc)
-            for image in found:
-                if (handle.id, image.id) not in images:
+            for image in found:  # one public image per name, held by one or more hosts
+                name = image.name or image.id
+                row = stock_images.get(name)
+                if row is None:
                     doc = {k: v for k, v in image.to_json().items() if k in ("type", "description")}
-                    add("MachineImage", image.name or image.id, doc, handle.id, image.id, "AVAILABLE")
+                    add("MachineImage", name, doc, state="AVAILABLE")
+                    row = stock_images[name] = session.scalars(select(Resource).where(
+                        Resource.type == "MachineImage", Resource.tenant_id.is_(None),
+                        Resource.name == name)).first()
+                natives = dict(row.private.get("natives") or {})
+                if natives.get(handle.name) != image.id:
+                    natives[handle.name] = image.id
+                    row.private = dict(row.private, natives=natives)

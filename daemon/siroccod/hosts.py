@@ -27,10 +27,13 @@ from siroccod.store import Host, utcnow
 
 log = logging.getLogger(__name__)
 KIB_PER_MIB = 1024
+# The image every simulated host holds (a 64 MiB qcow2 volume of the test driver: no real content).
+STOCK_IMAGE = "tiny-linux.qcow2"
 
 
 def simulated_host_xml(name, cpu, memory_mib, mhz):
-    """A libvirt test-driver node: capacity, a 'default' network and a 'default' dir pool."""
+    """A libvirt test-driver node: capacity, a 'default' network and a 'default' dir pool
+    holding one stock image, so machines with a disk can be made and captured."""
     net_uuid = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "siroccod/%s/network" % name)
     pool_uuid = uuidlib.uuid5(uuidlib.NAMESPACE_URL, "siroccod/%s/pool" % name)
     return f"""<node>
@@ -61,6 +64,12 @@ def simulated_host_xml(name, cpu, memory_mib, mhz):
     <allocation>0</allocation>
     <available unit='GiB'>500</available>
     <target><path>/{escape(name)}-pool</path></target>
+    <volume type='file'>
+      <name>{STOCK_IMAGE}</name>
+      <capacity unit='MiB'>64</capacity>
+      <allocation unit='MiB'>16</allocation>
+      <target><format type='qcow2'/></target>
+    </volume>
   </pool>
 </node>
 """

@@ -27,7 +27,7 @@ import logging
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
 from siroccod.jobs import ACTIVE
 from siroccod.service import DOMAIN_PREFIX
 from siroccod.store import Job, Resource, iso, new_uuid, utcnow
@@ -86,6 +86,15 @@ class Recovery:
             except SiroccoError as exc:
                 log.warning("host %s: volume %s not restored: %s", handle.name, row.uuid, exc)
         self._save_natives(native)
+        lost = [row.uuid for row in by_type.get("MachineImage", []) if row.native_id and row.state == "AVAILABLE"]
+        if lost:  # captured into the simulated host's pool, which starts empty again
+            with self.store.transaction() as session:
+                for uuid in lost:
+                    row = session.get(Resource, uuid)
+                    props = dict(row.doc.get("properties") or {})
+                    props[GONE] = "lost when simulated host %s restarted" % handle.name
+                    row.doc = dict(row.doc, properties=props)
+                    row.state = "ERROR"
         restored = 0
         for row in by_type.get("Machine", []):
             if row.native_id is None or row.state == states.FAILED:
@@ -97,8 +106,11 @@ class Recovery:
                                 for e in row.doc.get("volumes", [])]
                 spec.initial_state = states.STOPPED
                 spec.volumes, spec.credential, spec.user_data = [], None, None
-                spec.image = None  # images of a simulated host do not survive it either
-                machine = handle.call("create_machine", spec)
+                try:
+                    machine = handle.call("create_machine", spec)
+                except NotFound:  # its image (a capture) did not survive the host: the disk cannot either
+                    spec.image = None
+                    machine = handle.call("create_machine", spec)
                 for vol, location in attached:
                     if vol is not None and vol.native_id:
                         handle.call("attach_volume", machine.id, vol.native_id, location)

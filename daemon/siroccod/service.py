@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm.attributes import flag_modified
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import REF, action_uri, type_uri
@@ -38,6 +39,14 @@ STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSP
 def domain_name(uuid):
     """The name of a machine's domain on its host: unique, and found again after a crash."""
     return DOMAIN_PREFIX + uuid
+
+
+def image_natives(row):
+    """Host name -> native id of a MachineImage on each host holding it."""
+    natives = dict(row.private.get("natives") or {})
+    if row.host_id is not None and row.native_id is not None and row.host is not None:
+        natives[row.host.name] = row.native_id
+    return natives
 
 
 def _uri_verb(action):
@@ -444,9 +453,10 @@ class Service:
             image_row = image.pop("__row")
             if image_row.state != "AVAILABLE":
                 raise Conflict("%s.machineImage: image is %s, not AVAILABLE" % (path, image_row.state))
-            if image_row.host_id is not None and image_row.native_id is not None:
-                image_native = image_row.native_id
-                allowed = (image_row.host.name,)
+            natives = image_natives(image_row)
+            if natives:
+                image_native = natives
+                allowed = tuple(natives)
         credential = self._by_ref_or_value(session, p, template.get("credential"), "Credential",
                                            path + ".credential")
         credential_ref = None
@@ -461,8 +471,8 @@ class Service:
             if vol.host_id is not None:
                 name = vol.host.name
                 if allowed is not None and name not in allowed:
-                    raise Conflict("%s.volumes[%d]: volume is on host %s, image on %s"
-                                   % (path, i, name, ", ".join(allowed)))
+                    raise Conflict("%s.volumes[%d]: volume is on host %s, which cannot have the machine"
+                                   % (path, i, name))
                 allowed = (name,)
         if template.get("volumeTemplates"):
             raise Unsupported("siroccod", "machine.create with volumeTemplates",
@@ -630,7 +640,7 @@ class Service:
         doc.setdefault("name", "system-" + uuid[:8])
         doc.update({"machines": [], "volumes": [], "networks": []})
         row = Resource(uuid=uuid, tenant_id=p.tenant_id, type="System", name=doc["name"], state="CREATING",
-                       doc=doc, private={})
+                       doc={"name": doc["name"]}, private={})
         row.created = row.updated = utcnow()
         session.add(row)
         session.flush()
@@ -652,7 +662,8 @@ class Service:
                 child, _job = create(session, p, None, parent=parent, name=child_name, template=component)
                 child.private = dict(child.private, system=uuid)
                 doc[key].append({"href": hrefs.ref(key, child.uuid)})
-        row.doc = dict(doc)
+        row.doc = doc
+        flag_modified(row, "doc")  # JSON columns are not mutation-tracked
         return row, parent
 
     def capture_by_image(self, p, body, base):

@@ -185,9 +185,12 @@ class Worker:
             nrow = session.get(Resource, net)
             if nrow is not None and nrow.native_id is not None:
                 networks.append(nrow.native_id)
+        image = spec.get("image")
+        if isinstance(image, dict):  # host name -> native id: the one of this machine's host
+            image = image.get(row.host.name) if row.host is not None else None
         return MachineSpec(
             name=row.private.get("domain") or row.name, config=model.MachineConfiguration(**config),
-            image=spec.get("image"), initial_state=spec.get("initial_state") or states.STOPPED,
+            image=image, initial_state=spec.get("initial_state") or states.STOPPED,
             description=row.doc.get("description"), properties=dict(row.doc.get("properties") or {}),
             user_data=spec.get("user_data"), credential=credential, volumes=natives, networks=networks)
 
@@ -415,6 +418,20 @@ class Worker:
                 forget_in_systems(session, row)
                 session.delete(row)
         self.finish(job_uuid, SUCCESS, "network deleted", 200, done)
+
+    def machineimage_delete(self, job_uuid):
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        if native is not None and host is not None:
+            try:
+                host.call("delete_machine_image", native)
+            except NotFound:
+                pass
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            if row is not None:
+                session.delete(row)
+        self.finish(job_uuid, SUCCESS, "machine image deleted", 200, done)
 
     def system_create(self, job_uuid):  # a system without components
         self.finish(job_uuid, SUCCESS, "empty system created", 201,

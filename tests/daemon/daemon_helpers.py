@@ -25,6 +25,14 @@ def action(verb, **params):
     return {"resourceURI": CIMI + "Action", "action": CIMI + "action/" + verb, **params}
 
 
+class JobDoc(dict):
+    """A job document whose repr says what matters when an assertion fails."""
+
+    def __repr__(self):
+        return "Job(%s, %s: %s)" % (self.get("action", "").rsplit("/", 1)[-1], self.get("state"),
+                                    self.get("statusMessage"))
+
+
 class Api:
     """A CIMI client over a Flask test client, as one user."""
 
@@ -69,7 +77,7 @@ class Api:
         while True:
             job = self.get(job_uri).json
             if job["state"] in ("SUCCESS", "FAILED"):
-                return job
+                return JobDoc(job)
             assert time.monotonic() < deadline, "job still %s: %s" % (job["state"], job)
             time.sleep(0.02)
 
