@@ -3,7 +3,10 @@
 import pytest
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
-    Conflict, InvalidInput, NotFound, Unsupported,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine, MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import base, registry
