@@ -1,0 +1,570 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Energy-aware placement: a PuLP MILP warm-started from the best greedy plan.
+
+Objective: total power of the online hosts, ``power_idle + (power_max -
+power_idle) * cpu utilisation`` each, plus ``migration_cost`` per VM moved
+away from its current host; ``max_migrations`` caps the moves.
+
+The MILP (one binary ``x[k, j]`` per item and allowed host, ``y[j]`` per host)::
+
+    min  sum_j idle_j y_j + sum_kj (cpu_k slope_j + migration_cost moves_kj) x_kj
+    s.t. sum_j x_kj = 1                 every item placed once
+         sum_k cpu_k x_kj <= C_j y_j    and the same for memory
+         x_kj <= y_j                    (tightens the relaxation)
+         sum_{k in S} x_kj <= y_j       spread S
+         x_kj <= sum_{g: j in g} z_ag, sum_g z_ag = 1     among a (one group chosen)
+         sum_{j in H} y_j <= amount     max_online
+         sum moves_kj x_kj <= budget    max_migrations
+         y_j >= y_j'                    identical hosts used in a fixed order (symmetry)
+
+ban / fence / preserve and the gather merge shape the variables instead of
+adding rows. CBC runs through ``pulp.PULP_CBC_CMD(timeLimit, gapRel,
+warmStart=True, threads=1)``; ``sol_status`` (not ``status``) tells a proven
+optimum from a plan found at the time limit.
+
+How the time is spent (``solve``), so that any size gets an answer in bounded
+time:
+
+1. Greedy plans: first-fit decreasing, best-fit decreasing, dot-product, and
+   with a current placement "keep" (current hosts, new VMs first-fit) and
+   "evacuate" (empty the least loaded hosts into the fullest). Each is then
+   passed through ``evacuate``. The cheapest is the warm start. Large
+   instances skip greedies once 40 % of the time limit is gone.
+2. Large neighbourhood search with the same MILP on small sub-problems: free
+   the VMs of a handful of hosts (the emptiest ones plus random ones, plus an
+   idle efficient host when hosts differ) and re-place them on those hosts,
+   everything else fixed. Sub-MILPs are warm-started from the current plan, so
+   a step never makes the plan worse; equal-cost steps are taken only when
+   they concentrate load (a tiny rank-weighted term steers the MILP so), which
+   empties hosts over later steps. Neighbourhoods grow when steps fail.
+   This is how 5,000 or 30,000 VMs are handled: each step costs the same
+   whatever the instance size, and the plan only improves until the deadline.
+3. Instances small enough (items x candidate hosts <= ``FULL_MILP_VARS``) also
+   get the full MILP, warm-started from the best plan so far, for the time
+   left; only it can prove optimality beyond "hosts = lower bound".
+
+Status: ``optimal`` (proven: full MILP optimal, or lower bound reached when
+the objective is a pure host count), ``feasible`` (a MILP improved the warm
+start), ``heuristic`` (the warm start stands: no MILP gain, no time, or PuLP is
+not installed), ``infeasible`` (no plan; ``explanations`` say which constraint
+and which resource when a necessary condition fails, and say "not proven"
+otherwise).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement import heuristics, localsearch
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement.instance import EPS, Instance
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import (
+    DEFAULT_TIME_LIMIT,
+    Explanation,
+    Problem,
+    Result,
+)
+
+FULL_MILP_VARS = 25000  # x variables allowed in the full MILP
+LINK_VARS = 15000  # add x <= y rows up to this many x variables
+SUB_TIME = 2.0  # seconds per neighbourhood MILP at most
+LARGE_ITEMS = 2000  # above this, greedies are skipped when time runs short
+
+
+class SolverUnavailable(RuntimeError):
+    """PuLP (or its CBC binary) is missing."""
+
+
+def _pulp():
+    try:
+        import pulp  # only this module needs PuLP, and only when a MILP is built
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise SolverUnavailable("the placement optimizer needs PuLP (pip install 'PuLP>=2.8,<4')") from exc
+    return pulp
+
+
+def milp_available():
+    try:
+        return _pulp().PULP_CBC_CMD(msg=False).available() is not None
+    except SolverUnavailable:
+        return False
+
+
+# ---------------------------------------------------------------------------
+# the MILP over a sub-problem (or the whole problem)
+# ---------------------------------------------------------------------------
+
+class _Milp:
+    """Re-place ``items`` (exactly the items now on ``hosts``) onto ``hosts``, the rest of ``pack`` fixed."""
+
+    def __init__(self, pulp, pack, hosts, items, steer=0.0):
+        inst = pack.inst
+        self.pulp, self.pack, self.hosts, self.items = pulp, pack, hosts, items
+        prob = self.prob = pulp.LpProblem("placement", pulp.LpMinimize)
+        inside = set(items)
+        x = self.x = {}
+        by_item = {k: [] for k in items}
+        by_host = {j: [] for j in hosts}
+        for k in items:
+            allowed = inst.allowed[k]
+            for j in hosts:
+                if (allowed is None or j in allowed) and inst.cpu[k] <= inst.capc[j] + EPS \
+                        and inst.mem[k] <= inst.capm[j] + EPS:
+                    v = x[k, j] = pulp.LpVariable("x%d_%d" % (k, j), cat="Binary")
+                    by_item[k].append((j, v))
+                    by_host[j].append((k, v))
+        y = self.y = {j: pulp.LpVariable("y%d" % j, cat="Binary") for j in hosts}
+        rank = {j: r for r, j in enumerate(hosts)}
+        terms = [(y[j], inst.idle[j]) for j in hosts]
+        for (k, j), v in x.items():
+            cost = inst.item_cost(k, j)
+            if steer:  # push load towards the first hosts so that the last ones empty out
+                cost += steer * rank[j] * inst.size[k]
+            if cost:
+                terms.append((v, cost))
+        prob += pulp.LpAffineExpression(terms)
+        for k in items:
+            prob += pulp.LpAffineExpression([(v, 1) for _j, v in by_item[k]]) == 1, "a%d" % k
+        link = len(x) <= LINK_VARS
+        for j in hosts:
+            col = by_host[j]
+            prob += pulp.LpAffineExpression([(v, inst.cpu[k]) for k, v in col] + [(y[j], -inst.capc[j])]) <= 0, \
+                "c%d" % j
+            prob += pulp.LpAffineExpression([(v, inst.mem[k]) for k, v in col] + [(y[j], -inst.capm[j])]) <= 0, \
+                "m%d" % j
+            if link:
+                for k, v in col:
+                    prob += v - y[j] <= 0, "l%d_%d" % (k, j)
+        for s, ks in enumerate(inst.spreads):
+            mine = [k for k in ks if k in inside]
+            if len(mine) >= 2:
+                for j in hosts:
+                    vs = [x[k, j] for k in mine if (k, j) in x]
+                    if len(vs) >= 2:
+                        prob += pulp.lpSum(vs) - y[j] <= 0, "s%d_%d" % (s, j)
+        self.z = {}
+        for a, (ks, groups) in enumerate(inst.amongs):
+            mine = [k for k in ks if k in inside]
+            if not mine:
+                continue
+            used = {pack.host[k] for k in ks if k not in inside}
+            ok = [g for g, hs in enumerate(groups) if used <= hs]
+            z = {g: pulp.LpVariable("z%d_%d" % (a, g), cat="Binary") for g in ok}
+            self.z[a] = z
+            prob += pulp.lpSum(z.values()) == 1, "g%d" % a
+            for k in mine:
+                for j in hosts:
+                    if (k, j) in x:
+                        prob += x[k, j] - pulp.lpSum(z[g] for g in ok if j in groups[g]) <= 0, "g%d_%d_%d" % (a, k, j)
+        for c, (hs, amount) in enumerate(inst.maxon):
+            mine = [j for j in hosts if j in hs]
+            if mine:
+                outside = pack.online[c] - sum(1 for j in mine if pack.items[j])
+                prob += pulp.lpSum(y[j] for j in mine) <= amount - outside, "o%d" % c
+        if inst.budget is not None:
+            outside = pack.moves - sum(inst.moves(k, pack.host[k]) for k in items if pack.host[k] >= 0)
+            mv = [(v, inst.moves(k, j)) for (k, j), v in x.items() if inst.norig[k] and inst.moves(k, j)]
+            if mv:
+                prob += pulp.LpAffineExpression(mv) <= inst.budget - outside, "budget"
+        # symmetry: identical hosts switched on in the order given (the warm start follows that order)
+        last = {}
+        for j in hosts:
+            c = inst.host_class[j]
+            if c in last:
+                prob += y[last[c]] - y[j] >= 0, "y%d_%d" % (last[c], j)
+            last[c] = j
+
+    def warm_start(self):
+        pack = self.pack
+        for (k, j), v in self.x.items():
+            v.setInitialValue(1 if pack.host[k] == j else 0)
+        for j, v in self.y.items():
+            v.setInitialValue(1 if pack.items[j] else 0)
+        for a, z in self.z.items():
+            groups = self.pack.inst.amongs[a][1]
+            used = {pack.host[k] for k in self.pack.inst.amongs[a][0]}
+            chosen = next((g for g in z if used <= groups[g]), None)
+            for g, v in z.items():
+                v.setInitialValue(1 if g == chosen else 0)
+
+    def solve(self, seconds, gap=1e-6, warm=True, gap_abs=None):
+        pulp = self.pulp
+        solver = pulp.PULP_CBC_CMD(timeLimit=max(0.2, seconds), gapRel=gap, gapAbs=gap_abs, warmStart=warm,
+                                   msg=False, threads=1)
+        self.prob.solve(solver)
+        self.status, self.sol_status = self.prob.status, self.prob.sol_status
+        if self.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+            return None
+        out = {}
+        for (k, j), v in self.x.items():
+            if (v.varValue or 0) > 0.5:
+                if k in out:
+                    return None
+                out[k] = j
+        return out if len(out) == len(self.items) else None
+
+    @property
+    def proven_optimal(self):
+        return self.sol_status == self.pulp.LpSolutionOptimal
+
+    @property
+    def proven_infeasible(self):
+        return self.status == self.pulp.LpStatusInfeasible
+
+
+def _apply(pack, assignment):
+    """Move items as ``assignment`` says; False (and nothing changed) if a move breaks a constraint."""
+    old = {k: pack.host[k] for k in assignment}
+    for k in assignment:
+        pack.remove(k)
+    done = []
+    for k, j in assignment.items():
+        if not pack.can(k, j):
+            for d in done:
+                pack.remove(d)
+            for k2, j2 in old.items():
+                pack.place(k2, j2)
+            return False
+        pack.place(k, j)
+        done.append(k)
+    return old
+
+
+def _undo(pack, old):
+    for k in old:
+        pack.remove(k)
+    for k, j in old.items():
+        pack.place(k, j)
+
+
+def _fill(inst, pack, j):
+    return (inst.wc * pack.lc[j] / inst.capc[j] + inst.wm * pack.lm[j] / inst.capm[j]) / (inst.wc + inst.wm)
+
+
+def _concentration(inst, pack, hosts):
+    return sum(_fill(inst, pack, j) ** 2 for j in hosts)
+
+
+# ---------------------------------------------------------------------------
+# large neighbourhood search
+# ---------------------------------------------------------------------------
+
+class _Search:
+    def __init__(self, pulp, inst, pack, deadline, rng):
+        self.pulp, self.inst, self.pack, self.deadline, self.rng = pulp, inst, pack, deadline, rng
+        self.improved = False  # the true objective went down
+        self.steps = self.solves = self.crashes = self.gains = 0
+        self.hetero = len({(inst.capc[j], inst.capm[j], inst.idle[j], inst.slope[j]) for j in range(inst.m)}) > 1
+
+    def neighbourhood(self, size, max_items):
+        inst, pack, rng = self.inst, self.pack, self.rng
+        active = [j for j in range(inst.m) if pack.items[j]]
+        if not active:
+            return []
+        active.sort(key=lambda j: _fill(inst, pack, j))
+        target = active[int(len(active) * rng.random() ** 3)]
+        chosen, count = [target], len(pack.items[target])
+        emptiest = iter(active)
+        while len(chosen) < min(size, len(active)):
+            if rng.random() < 0.5:
+                j = next(emptiest, None)
+                if j is None:
+                    j = rng.choice(active)
+            else:
+                j = rng.choice(active)
+            if j in chosen:
+                continue
+            if count + len(pack.items[j]) > max_items and len(chosen) >= 2:
+                break
+            chosen.append(j)
+            count += len(pack.items[j])
+        if self.hetero or inst.migration_aware():
+            idle = [j for j in inst.host_order[: 4 * size] if not pack.items[j]]
+            extra = idle[:1] + rng.sample(idle[1:], min(1, len(idle) - 1)) if idle else []
+            chosen.extend(extra)
+        # fullest first, so the steering term and the symmetry order agree with the warm start
+        chosen.sort(key=lambda j: (not pack.items[j], -_fill(inst, pack, j)))
+        return chosen
+
+    def step(self, hosts):
+        inst, pack = self.inst, self.pack
+        items = [k for j in hosts for k in pack.items[j]]
+        if not items:
+            return False
+        base = min((inst.idle[j] for j in hosts if inst.idle[j] > 0), default=1.0)
+        steer = 1e-4 * base / (len(hosts) * sum(inst.size[k] for k in items) + 1.0)
+        model = _Milp(self.pulp, pack, hosts, items, steer=steer)
+        model.warm_start()
+        left = self.deadline - time.monotonic()
+        if left < 0.1:
+            return False
+        before, conc = pack.cost, _concentration(inst, pack, hosts)
+        self.solves += 1
+        try:
+            # with a pure host count, stop as soon as no host can be saved (the steering needs no proof)
+            out = model.solve(min(SUB_TIME, left), gap_abs=0.5 * base if inst.pure_hosts else None)
+        except self.pulp.PulpSolverError:
+            # the bundled CBC 2.10.3 can crash when its time limit hits while it reads the MIP start
+            self.crashes += 1
+            return False
+        if out is None:
+            return False
+        changed = {k: j for k, j in out.items() if pack.host[k] != j}
+        if not changed:
+            return False
+        old = _apply(pack, changed)
+        if old is False:
+            return False
+        tol = 1e-9 * max(1.0, abs(before))
+        if pack.cost < before - tol:
+            self.improved = True
+            self.gains += 1
+            return True
+        if pack.cost <= before + tol and _concentration(inst, pack, hosts) > conc + 1e-9:
+            return True
+        _undo(pack, old)
+        return False
+
+    def run(self):
+        """Steps until the deadline; True if every neighbourhood size was tried over and over in vain."""
+        inst = self.inst
+        size, low, high = 3, 3, 12
+        fails = rounds = 0
+        while time.monotonic() < self.deadline - 0.1:
+            if inst.pure_hosts and self.pack.active <= inst.lb_hosts:
+                return False
+            hosts = self.neighbourhood(size, max_items=40 + 10 * size)
+            self.steps += 1
+            if self.step(hosts):
+                fails = 0
+                rounds = 0
+                continue
+            fails += 1
+            if fails >= 6:
+                fails = 0
+                size += 1
+                if size > min(high, self.pack.active + 1):
+                    size = low
+                    rounds += 1
+                    # every neighbourhood size tried several times over without a gain: give up early
+                    if rounds >= 3 and self.pack.active <= high or rounds >= 6:
+                        return True
+        return False
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_milp=True, heuristic_names=None):
+    """Place every VM of ``problem``; returns a ``Result`` (status, placement, figures)."""
+    start = time.monotonic()
+    limit = float(time_limit if time_limit is not None else (problem.time_limit or DEFAULT_TIME_LIMIT))
+    deadline = start + limit
+    if max_migrations is not None and max_migrations != problem.max_migrations:
+        problem = Problem(problem.hosts, problem.vms, problem.constraints, problem.migration_cost,
+                          problem.time_limit, max_migrations)
+    inst = Instance(problem)
+    notes = []
+    if inst.explanations:
+        return _infeasible(inst, start, inst.explanations, proven=True)
+
+    # 1. greedy plans
+    names = list(heuristic_names or ("ffd", "bfd", "dot"))
+    if inst.has_current and heuristic_names is None:
+        names = ["keep", "evacuate"] + names
+    best, best_name, failures = None, None, []
+    for name in names:
+        if best is not None and inst.n > LARGE_ITEMS and time.monotonic() - start > 0.4 * limit:
+            notes.append("greedy '%s' skipped for time" % name)
+            continue
+        pack, err = heuristics.run(inst, name, deadline)
+        if pack is None:
+            failures.append(err)
+            continue
+        heuristics.evacuate(pack, deadline)
+        if best is None or pack.cost < best.cost - 1e-9:
+            best, best_name = pack, name
+    pulp = None
+    if use_milp:
+        try:
+            pulp = _pulp()
+        except SolverUnavailable as exc:
+            notes.append(str(exc))
+    if best is None:
+        return _no_greedy_plan(inst, start, deadline, pulp, failures, notes)
+    best = best.copy()
+    rng = random.Random(seed)
+    if localsearch.repack(best, deadline, rng):
+        best_name += "+ls"
+    warm = best.cost
+    status, method = "heuristic", best_name
+    stats = {}
+    if inst.pure_hosts and best.active <= inst.lb_hosts:
+        return _result(inst, best, "optimal", start, best_name + " (lower bound reached)", warm, notes, stats)
+    if pulp is None:
+        return _result(inst, best, "heuristic", start, best_name, warm, notes, stats)
+
+    # 2. neighbourhood search (MILP steps, local search in between), then 3. the full MILP when small
+    small = _full_size(inst, best) <= FULL_MILP_VARS
+    now = time.monotonic()
+    phase_end = now + 0.7 * (deadline - now) if small else deadline
+    search = _Search(pulp, inst, best, phase_end, rng)
+    idle = 0
+    while time.monotonic() < phase_end - 0.1:
+        before = best.cost
+        search.deadline = min(phase_end, time.monotonic() + max(1.0, 0.1 * limit))
+        gave_up = search.run()
+        if inst.pure_hosts and best.active <= inst.lb_hosts:
+            break
+        localsearch.repack(best, phase_end, rng)
+        idle = 0 if best.cost < before - 1e-9 * max(1.0, abs(before)) else idle + 1
+        if gave_up and idle >= 2:
+            break
+    stats.update(lns_steps=search.steps, lns_gains=search.gains, cbc_crashes=search.crashes)
+    if best.cost < warm - 1e-9 * max(1.0, abs(warm)):
+        status, method = "feasible", best_name + "+lns"
+    if inst.pure_hosts and best.active <= inst.lb_hosts:
+        return _result(inst, best, "optimal", start, method + " (lower bound reached)", warm, notes, stats)
+    if small and deadline - time.monotonic() > 0.5:
+        model = _Milp(pulp, best, _full_hosts(inst, best), list(range(inst.n)))
+        model.warm_start()
+        try:
+            out = model.solve(deadline - time.monotonic() - 0.1)
+        except pulp.PulpSolverError:
+            out, model = None, None
+            stats["cbc_crashes"] += 1
+        if out is not None:
+            before = best.cost
+            old = _apply(best, {k: j for k, j in out.items() if best.host[k] != j})
+            if old is not False and best.cost > before + 1e-9 * max(1.0, before):
+                _undo(best, old)  # never worse than what we had
+            elif old is not False and best.cost < before - 1e-9 * max(1.0, before):
+                status, method = "feasible", method + "+milp"
+            if model.proven_optimal:
+                status, method = "optimal", method + " (milp proved)"
+    return _result(inst, best, status, start, method, warm, notes, stats)
+
+
+def consolidate(problem: Problem, max_migrations=None, time_limit=None, seed=0):
+    """Switch hosts off from the current placement, moving at most ``max_migrations`` VMs.
+
+    Moves that save nothing are not made: when ``problem.migration_cost`` is 0 a
+    tiny cost (a thousandth of the smallest idle power) is charged per move.
+    The plan reports ``migrations`` and ``switch_off``; it is a dry run, the
+    caller executes it (live migrations) after ``check.check`` passes.
+    """
+    if not any(v.host for v in problem.vms):
+        raise ValueError("consolidation needs a current placement (vms with 'host')")
+    cost = problem.migration_cost
+    if not cost:
+        cost = 1e-3 * min((h.power_idle for h in problem.hosts if h.power_idle > 0), default=1.0)
+    budget = max_migrations if max_migrations is not None else problem.max_migrations
+    sub = Problem(problem.hosts, problem.vms, problem.constraints, cost, problem.time_limit, budget)
+    res = solve(sub, time_limit=time_limit, seed=seed)
+    if res.found and not problem.migration_cost:
+        res.objective = res.power_watts
+    return res
+
+
+def explain(problem: Problem):
+    """Reasons (constraint, resource) a request is infeasible that show without searching."""
+    return Instance(problem).explanations
+
+
+def lower_bound(problem: Problem):
+    """Fewest hosts any plan needs: max over cpu and memory of the hosts whose capacity covers the demand
+    (largest first; = ceil(demand / capacity) for identical hosts), raised by spread groups, preserved hosts
+    and items larger than half a host."""
+    return Instance(problem).lb_hosts
+
+
+def power(problem: Problem, placement):
+    """Watts drawn by ``placement`` (online hosts only)."""
+    hosts = {h.name: h for h in problem.hosts}
+    load = {}
+    for v in problem.vms:
+        load[placement[v.name]] = load.get(placement[v.name], 0.0) + v.cpu
+    return sum(hosts[h].power_idle + (hosts[h].power_max - hosts[h].power_idle) * c / hosts[h].cpu_capacity
+               for h, c in load.items())
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def _full_hosts(inst, pack):
+    """Hosts of the full MILP: all online ones, plus idle ones per symmetry class up to what could pay off."""
+    dyn = sum(inst.cpu) * min(inst.slope, default=0.0)
+    budget = pack.cost - dyn
+    chosen = []
+    for js in inst.classes:
+        on = [j for j in js if pack.items[j]]
+        off = [j for j in js if not pack.items[j]]
+        idle = inst.idle[js[0]]
+        cap = inst.n if idle <= 0 else min(inst.n, int(budget / idle + 1e-9))
+        on.sort(key=lambda j: -_fill(inst, pack, j))
+        chosen.extend(on + off[: max(0, cap - len(on))])
+    return chosen
+
+
+def _full_size(inst, pack):
+    hosts = _full_hosts(inst, pack)
+    total = 0
+    for k in range(inst.n):
+        a = inst.allowed[k]
+        total += len(hosts) if a is None else sum(1 for j in hosts if j in a)
+    return total
+
+
+def _result(inst, pack, status, start, method, warm, notes, stats=None):
+    placement = pack.placement()
+    watts = sum(inst.idle[j] + inst.slope[j] * pack.lc[j] for j in range(inst.m) if pack.items[j])
+    lb = inst.lb_hosts
+    return Result(
+        status=status, placement=placement, active_hosts=pack.active, power_watts=watts, migrations=pack.moves,
+        lower_bound_hosts=lb, gap=(pack.active - lb) / lb if lb else 0.0,
+        solve_seconds=time.monotonic() - start,
+        switch_on=sorted(inst.host_names[j] for j in range(inst.m) if pack.items[j] and not inst.on[j]),
+        switch_off=sorted(inst.host_names[j] for j in range(inst.m) if not pack.items[j] and inst.on[j]),
+        method=method, warm_start=warm, objective=pack.cost, notes=notes, stats=stats or {})
+
+
+def _infeasible(inst, start, explanations, proven, notes=()):
+    head = explanations[0].message if explanations else "no plan found"
+    reason = head if proven else "no plan found (not proven infeasible): %s" % head
+    return Result(status="infeasible", lower_bound_hosts=inst.lb_hosts, solve_seconds=time.monotonic() - start,
+                  reason=reason, explanations=list(explanations), notes=list(notes))
+
+
+def _no_greedy_plan(inst, start, deadline, pulp, failures, notes):
+    """Every greedy failed: let the full MILP decide when the instance is small enough."""
+    fail = [f for f in failures if f is not None]
+    if pulp is not None and inst.n * inst.m <= FULL_MILP_VARS and deadline - time.monotonic() > 0.3:
+        empty = heuristics.Packing(inst)
+        model = _Milp(pulp, empty, list(range(inst.m)), list(range(inst.n)))
+        # the model re-places items "now on" the hosts; none are placed yet, which is what we want here
+        try:
+            out = model.solve(deadline - time.monotonic() - 0.1, warm=False)
+        except pulp.PulpSolverError:
+            out = None
+        if out is not None:
+            pack = heuristics.Packing(inst)
+            for k, j in out.items():
+                if not pack.can(k, j):
+                    out = None
+                    break
+                pack.place(k, j)
+            if out is not None:
+                status = "optimal" if model.proven_optimal else "feasible"
+                return _result(inst, pack, status, start, "milp (greedy failed)", None, notes)
+        if model.proven_infeasible:
+            msg = Explanation("the MILP proves that no plan meets all constraints together; the greedy placement "
+                              "stopped at: " + (fail[0].message if fail else "?"),
+                              fail[0].constraint if fail else None, fail[0].index if fail else None,
+                              fail[0].resource if fail else None)
+            return _infeasible(inst, start, [msg] + fail[:1], proven=True, notes=notes)
+    return _infeasible(inst, start, fail or [Explanation("no plan found within the time limit")], proven=False,
+                       notes=notes)
