@@ -16,7 +16,7 @@ def server():
     spec = importlib.util.spec_from_file_location("sirocco_xapi_standin_control", CONTROL)
     control = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(control)
-    standin = control.start(password="s3cret", async_delay=0.05)
+    standin = control.start(password="s3cret", async_delay=0.5)
     yield standin
     standin.stop()
 
@@ -90,7 +90,7 @@ def test_async_tasks_and_events(api):
     template = api.VM.get_by_name_label("tiny-linux")[0]
     token = getattr(api.event, "from")(["vm"], "", 0.0)["token"]
     task = api.Async.VM.clone(template, "unit-async")
-    assert api.task.get_status(task) == "pending"
+    assert api.task.get_status(task) == "pending"  # for async_delay (0.5 s)
     while api.task.get_status(task) == "pending":
         time.sleep(0.01)
     record = api.task.get_record(task)
