@@ -41,7 +41,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd unit daemon contract integration sanity lint test demo build clean
+.PHONY: help venv system packages libvirtd vcsim unit daemon contract integration sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -50,7 +50,7 @@ help:
 	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
 	@echo "make unit         pytest tests/unit (no services)"
 	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver)"
-	@echo "make contract     pytest tests/contract (starts libvirtd)"
+	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
 	@echo "make sanity       ansible-test sanity"
 	@echo "make lint         ruff check ."
@@ -108,7 +108,11 @@ unit: venv
 daemon: venv
 	$(call run_pytest,tests/daemon)
 
-contract: venv libvirtd
+# the vSphere stand-in (vcsim) is compiled from main.go when it changed (the tests would do it too)
+vcsim: $(SYS_STAMP)
+	bash tests/standins/vcsim/build.sh
+
+contract: venv libvirtd vcsim
 	$(call run_pytest,tests/contract)
 
 integration: venv libvirtd

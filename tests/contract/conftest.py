@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pytest
 from standins import libvirt as libvirt_standins
+from standins import vcsim as vcsim_standins
 from standins import xenserver as xenserver_standins
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
 
-STANDINS = [*libvirt_standins.STANDINS, *xenserver_standins.STANDINS]
+STANDINS = [*libvirt_standins.STANDINS, *vcsim_standins.STANDINS, *xenserver_standins.STANDINS]
 
 
 def pytest_configure(config):

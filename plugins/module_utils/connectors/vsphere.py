@@ -1,0 +1,1114 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vSphere connector: one ESX host, or a vCenter, through pyvmomi.
+
+One connector serves both; ``capabilities().extras["apiType"]`` says which
+(``HostAgent`` for ESX, ``VirtualCenter`` for vCenter). Native ids in brackets.
+
+* Machine = VirtualMachine that is not a template [``config.instanceUuid``, else
+  ``config.uuid``]. Power states map to CIMI in ``STATES``. ``description`` is the VM
+  annotation; ``properties`` live in ``config.extraConfig`` under the ``sirocco.`` prefix;
+  ``userData`` goes to ``guestinfo.userdata`` (base64), where cloud-init's VMware
+  datasource reads it. The image a machine was made from is kept in extraConfig too
+  (``ORIGIN_KEY``): an image stays "in use" (delete refused) while machines made from it
+  exist.
+* MachineConfiguration = named size (option ``sizes``, else base.DEFAULT_SIZES).
+* MachineImage: on vCenter a template (a VM with ``config.template``) [its uuid]; a
+  machine is a clone of it with the size's CPUs and memory, and capture clones the
+  machine into a new template. An ESX host can neither clone nor keep templates: there
+  an image is a virtual disk file ``[datastore] sirocco-images/NAME.vmdk`` (option
+  ``image_folder``) [that datastore path]; a machine is created blank (CreateVM_Task) and
+  gets a copy of the image as its first disk, and capture copies the machine's first disk
+  into the folder (through a snapshot when the machine runs). Capturing a machine that
+  has no disk is refused (Conflict): there would be nothing to boot from.
+* stop: ``force`` -> PowerOffVM_Task; otherwise ShutdownGuest, which asks VMware Tools in
+  the guest and returns at once (the machine reads STOPPED once the guest is down).
+  Without Tools running vSphere refuses (ToolsUnavailable) and so do we: Conflict, stop
+  with force. A suspended machine is always powered off. vcsim simulates no Tools: its
+  ShutdownGuest powers the VM off at once.
+* restart: ``force`` -> ResetVM_Task; otherwise RebootGuest (needs Tools, as above); an
+  endpoint that does not implement RebootGuest at all (vcsim) gets a guest shutdown then a
+  power-on. A stopped machine is powered on.
+* pause: vSphere has none; left unimplemented (Unsupported, absent from capabilities).
+* Volume = virtual disk file ``[datastore] sirocco-volumes/NAME.vmdk`` (option
+  ``volume_folder``) [that datastore path], made by VirtualDiskManager, attached as a disk
+  device by ReconfigVM_Task and detached without deleting its file. A plain disk file has
+  no room for a description or properties: they are not kept. Deleting a machine detaches
+  its volumes first, so they outlive it.
+* Network = network or (distributed) port group [managed object id]; listed only.
+* Meter = PerformanceManager real-time counter (``METERS``), its latest sample.
+
+Placement: options ``datacenter``, ``cluster`` or ``host``, ``resource_pool``, ``folder``
+(a path under the datacenter's VM folder), ``datastore``; a MachineSpec's ``location``
+names a cluster or host (see ``capabilities().locations``). Otherwise the first of each.
+
+Listings go through the PropertyCollector over container views and retrieve only the
+properties they need. Every vSphere fault becomes an error of ``cimi.errors`` in one place,
+``_translate`` (table ``_fault_table``). The password is never logged nor part of a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import re
+import time
+from contextlib import contextmanager
+from urllib.parse import urlparse
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OperationTimeout,
+    ProviderUnavailable,
+    SiroccoError,
+    Unsupported,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    Disk,
+    Machine,
+    MachineImage,
+    MachineVolume,
+    Meter,
+    Network,
+    NetworkInterface,
+    Sample,
+    Volume,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    KIB_PER_MIB,
+    Capabilities,
+    Connector,
+    Page,
+    Range,
+    sizes_from_options,
+)
+
+try:
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim, vmodl
+except ImportError as exc:  # the connector reports it when used, not when imported
+    vim = vmodl = SmartConnect = Disconnect = None
+    PYVMOMI_IMPORT_ERROR = exc
+else:
+    PYVMOMI_IMPORT_ERROR = None
+
+# The one table of native states. A connection state saying the VM cannot be managed
+# (runtime.connectionState) wins over its power state (runtime.powerState).
+STATES = {
+    "poweredOn": states.STARTED,
+    "poweredOff": states.STOPPED,
+    "suspended": states.SUSPENDED,
+    "disconnected": states.ERROR,
+    "inaccessible": states.ERROR,
+    "invalid": states.ERROR,
+    "orphaned": states.ERROR,
+}
+
+# Metered aspects: (CIMI aspect, vSphere counter "group.name.rollup", units, scale of the raw value).
+ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
+METERS = (
+    (ASPECT + "cpu", "cpu.usage.average", "%", 0.01),
+    (ASPECT + "memory", "mem.usage.average", "%", 0.01),
+    (ASPECT + "disk", "disk.usage.average", "KBps", 1),
+    (ASPECT + "inputBandwidth", "net.received.average", "KBps", 1),
+    (ASPECT + "outputBandwidth", "net.transmitted.average", "KBps", 1),
+)
+REALTIME_INTERVAL = 20  # seconds: the real-time statistics interval of ESX
+
+# Properties retrieved for a machine, an image, a host.
+VM_PROPS = (
+    "name", "config.template", "config.instanceUuid", "config.uuid", "config.annotation", "config.extraConfig",
+    "config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device", "config.createDate",
+    "config.files.vmPathName", "runtime.powerState", "runtime.connectionState", "runtime.host",
+)
+HOST_PROPS = ("name", "summary.hardware.numCpuThreads", "summary.hardware.memorySize", "summary.hardware.cpuMhz",
+              "capability.maxSupportedVcpus", "runtime.connectionState")
+
+DEFAULT_VOLUME_FOLDER = "sirocco-volumes"
+DEFAULT_IMAGE_FOLDER = "sirocco-images"
+ORIGIN_KEY = "sirocco-origin.image"  # extraConfig: the image a machine was made from (not a property)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_DS_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\] ?(?P<path>.*)$")
+PROPERTY_PREFIX = "sirocco."
+GUEST_ID = "otherGuest64"
+MAX_DISK_UNIT = 16  # units per SCSI controller; unit 7 is the controller's own
+
+
+def parse_uri(uri):
+    """(protocol, host, port, path) of ``https://host[:port][/sdk]`` or a bare host name."""
+    if not uri or not isinstance(uri, str):
+        raise InvalidInput("provider 'vsphere' needs a uri such as https://vcenter.example.com/sdk", attribute="uri")
+    parsed = urlparse(uri if "://" in uri else "https://" + uri)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise InvalidInput("uri: expected https://HOST[:PORT]/sdk, got '%s'" % uri, attribute="uri")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidInput("uri: bad port in '%s'" % uri, attribute="uri") from None
+    return parsed.scheme, parsed.hostname, port, parsed.path.rstrip("/") or "/sdk"
+
+
+def machine_state(power_state, connection_state=None):
+    """CIMI state of a VM from its native power and connection states."""
+    if connection_state in STATES and STATES[connection_state] == states.ERROR:
+        return states.ERROR
+    return STATES.get(power_state, states.ERROR)
+
+
+def memory_mb(memory_kib):
+    """vSphere memory size in MB (a multiple of 4) holding ``memory_kib`` KiB."""
+    mib = -(-int(memory_kib) // KIB_PER_MIB)
+    return max(4, -(-mib // 4) * 4)
+
+
+def split_ds_path(path):
+    """(datastore, path inside it) of ``[datastore] path``, or None."""
+    match = _DS_PATH.match(path or "")
+    return (match.group("datastore"), match.group("path")) if match else None
+
+
+def properties_from_extra_config(options):
+    """CIMI properties from extraConfig OptionValues: ``sirocco.KEY`` entries, last one wins, empty is unset."""
+    props = {}
+    for opt in options or ():
+        key = getattr(opt, "key", "") or ""
+        if key.startswith(PROPERTY_PREFIX):
+            value = "" if opt.value is None else str(opt.value)
+            if value:
+                props[key[len(PROPERTY_PREFIX):]] = value
+            else:
+                props.pop(key[len(PROPERTY_PREFIX):], None)
+    return props
+
+
+def extra_config_items(properties=None, user_data=None):
+    """(key, value) pairs of extraConfig for CIMI properties and user data; bad keys are refused."""
+    items = []
+    for key, value in sorted((properties or {}).items()):
+        if not isinstance(key, str) or not _SAFE_KEY.match(key):
+            raise InvalidInput("properties: key '%s' must use only letters, digits and . _ : -" % key,
+                               attribute="properties")
+        items.append((PROPERTY_PREFIX + key, "" if value is None else str(value)))
+    if user_data:
+        encoded = base64.b64encode(user_data.encode("utf-8")).decode("ascii")
+        items += [("guestinfo.userdata", encoded), ("guestinfo.userdata.encoding", "base64")]
+    return items
+
+
+def free_unit(used):
+    """The first free unit number on a SCSI controller (unit 7 is the controller's), or None."""
+    for unit in range(MAX_DISK_UNIT):
+        if unit != 7 and unit not in used:
+            return unit
+    return None
+
+
+class VSphereConnector(Connector):
+    """Machines on an ESX host or a vCenter."""
+
+    name = "vsphere"
+    option_names = ("datacenter", "cluster", "host", "resource_pool", "folder", "datastore", "network",
+                    "volume_folder", "image_folder", "sizes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._scheme, self._host, self._port, self._path = parse_uri(self.uri)
+        self._si = None
+        self._content = None
+        self._cache = {}
+        self.volume_folder = str(self.options.get("volume_folder") or DEFAULT_VOLUME_FOLDER).strip("/")
+        self.image_folder = str(self.options.get("image_folder") or DEFAULT_IMAGE_FOLDER).strip("/")
+
+    def __repr__(self):
+        return "<vsphere connector uri=%r user=%r>" % (self.uri, self.username)
+
+    # -- session ---------------------------------------------------------------
+    @property
+    def content(self):
+        if self._content is None:
+            self._connect()
+        return self._content
+
+    def _connect(self):
+        if PYVMOMI_IMPORT_ERROR is not None:
+            raise ProviderUnavailable("provider 'vsphere' needs the Python package pyvmomi (%s)" % PYVMOMI_IMPORT_ERROR)
+        try:
+            self._si = SmartConnect(protocol=self._scheme, host=self._host, port=self._port, path=self._path,
+                                    user=self.username or "", pwd=self._password or "",
+                                    disableSslCertValidation=not self.validate_certs,
+                                    httpConnectionTimeout=self.timeout)
+            self._content = self._si.RetrieveContent()
+        except vim.fault.InvalidLogin:
+            raise AuthError("provider 'vsphere': login refused for user '%s' at %s"
+                            % (self.username, self.uri)) from None
+        except (OSError, http.client.HTTPException, vmodl.MethodFault) as exc:
+            raise ProviderUnavailable("provider 'vsphere': cannot connect to %s: %s"
+                                      % (self.uri, _fault_text(exc))) from None
+        except Exception as exc:  # pyvmomi raises bare Exceptions for non-vSphere endpoints
+            raise ProviderUnavailable("provider 'vsphere': %s does not answer as a vSphere endpoint: %s"
+                                      % (self.uri, exc)) from None
+
+    def close(self):
+        if self._si is not None:
+            try:
+                Disconnect(self._si)
+            except Exception:  # noqa: BLE001 - closing a dead session must not fail the caller
+                pass
+        self._si = self._content = None
+        self._cache.clear()
+
+    @property
+    def is_esx(self):
+        return self.content.about.apiType == "HostAgent"
+
+    # -- errors: the one place where vSphere faults become Sirocco errors -------
+    @contextmanager
+    def _faults(self, operation, subject=""):
+        try:
+            yield
+        except SiroccoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            raise self._translate(exc, operation, subject) from exc
+
+    def _translate(self, exc, operation, subject=""):
+        where = "provider 'vsphere': %s%s" % (operation, " of %s" % subject if subject else "")
+        text = _fault_text(exc)
+        if isinstance(exc, OSError | http.client.HTTPException):
+            return ProviderUnavailable("%s: connection failed (%s)" % (where, text))
+        error = next((error for faults, error in _fault_table() if isinstance(exc, faults)), None)
+        if error is None:
+            return ProviderUnavailable("%s: failed (%s)" % (where, text))
+        if error is Unsupported:
+            return Unsupported(self.name, operation, "%s: not supported by this endpoint (%s)" % (where, text))
+        if isinstance(exc, vim.fault.InvalidPowerState):
+            text = "the machine is %s" % (exc.existingState or "in another power state")
+        elif isinstance(exc, vim.fault.ToolsUnavailable):
+            text = "VMware Tools are not running in the guest; use force"
+        return error("%s: %s" % (where, text))
+
+    # -- property collector --------------------------------------------------------
+    def _retrieve(self, vimtype, props, objs=None, root=None):
+        """[(object, {property: value})] of every ``vimtype`` under ``root`` (or of ``objs``)."""
+        pc = vmodl.query.PropertyCollector
+        content = self.content
+        view = None
+        if objs is None:
+            view = content.viewManager.CreateContainerView(root or content.rootFolder, [vimtype], True)
+            traversal = pc.TraversalSpec(name="view", path="view", skip=False, type=vim.view.ContainerView)
+            object_set = [pc.ObjectSpec(obj=view, skip=True, selectSet=[traversal])]
+        else:
+            object_set = [pc.ObjectSpec(obj=obj, skip=False) for obj in objs]
+        out = []
+        try:
+            if not object_set:
+                return out
+            spec = pc.FilterSpec(objectSet=object_set, propSet=[pc.PropertySpec(type=vimtype, pathSet=list(props))])
+            result = content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions(maxObjects=500))
+            while result is not None:
+                out += [(o.obj, {p.name: p.val for p in o.propSet}) for o in result.objects]
+                if not result.token:
+                    break
+                result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+        finally:
+            if view is not None:
+                view.Destroy()
+        return out
+
+    def _props(self, obj, props):
+        found = self._retrieve(type(obj), props, objs=[obj])
+        if not found:
+            raise NotFound("provider 'vsphere': %s is gone" % obj._moId)
+        return found[0][1]
+
+    def _wait(self, task, operation, subject="", timeout=None):
+        """Wait for a vSphere task; its result, or its fault raised (and translated by the caller)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        delay = 0.01
+        while True:
+            # info.state/.result/.error, not all of info (vcsim's info.entity of a disk task is ill-typed)
+            info = self._props(task, ["info.state", "info.result", "info.error"])
+            if info.get("info.state") == "success":
+                return info.get("info.result")
+            if info.get("info.state") == "error":
+                raise info["info.error"]
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("provider 'vsphere': %s of %s still running after %ss"
+                                       % (operation, subject or "the request", self.timeout))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    # -- inventory: datacenter, placement --------------------------------------------
+    def _datacenter(self):
+        """(ref, properties) of the datacenter in scope (option ``datacenter``, else the first)."""
+        if "dc" not in self._cache:
+            wanted = self.options.get("datacenter")
+            dcs = sorted(self._retrieve(vim.Datacenter, ["name", "vmFolder", "hostFolder", "datastoreFolder"]),
+                         key=lambda item: item[1]["name"])
+            if wanted:
+                dcs = [item for item in dcs if item[1]["name"] == wanted]
+            if not dcs:
+                raise NotFound("provider 'vsphere': datacenter '%s' not found" % (wanted or "(any)"))
+            self._cache["dc"] = dcs[0]
+        return self._cache["dc"]
+
+    def _compute_resources(self):
+        dc = self._datacenter()[1]
+        return sorted(self._retrieve(vim.ComputeResource, ["name", "resourcePool", "host", "datastore"],
+                                     root=dc["hostFolder"]), key=lambda item: item[1]["name"])
+
+    def _placement(self, location=None):
+        """Where a new machine goes: dict(datacenter, folder, pool, host, datastore name)."""
+        dc_ref, dc = self._datacenter()
+        host = None
+        wanted = location or self.options.get("cluster")
+        computes = self._compute_resources()
+        if not location and self.options.get("host"):
+            hosts = [ref for ref, p in self._retrieve(vim.HostSystem, ["name"], root=dc["hostFolder"])
+                     if p["name"] == self.options["host"]]
+            if not hosts:
+                raise NotFound("provider 'vsphere': host '%s' not found" % self.options["host"])
+            host = hosts[0]
+            computes = [item for item in computes if host in item[1].get("host", [])]
+        elif wanted:
+            by_name = [item for item in computes if item[1]["name"] == wanted]
+            if not by_name:  # a host of a cluster, by its name
+                hosts = [ref for ref, p in self._retrieve(vim.HostSystem, ["name"], root=dc["hostFolder"])
+                         if p["name"] == wanted]
+                if hosts:
+                    host = hosts[0]
+                    by_name = [item for item in computes if host in item[1].get("host", [])]
+            if not by_name:
+                raise NotFound("provider 'vsphere': no cluster or host named '%s' in datacenter '%s'"
+                               % (wanted, dc["name"]), attribute="location")
+            computes = by_name
+        if not computes:
+            raise NotFound("provider 'vsphere': datacenter '%s' has no hosts" % dc["name"])
+        compute = computes[0][1]
+        pool = compute["resourcePool"]
+        if self.options.get("resource_pool"):
+            pools = [ref for ref, p in self._retrieve(vim.ResourcePool, ["name"], root=computes[0][0])
+                     if p["name"] == self.options["resource_pool"]]
+            if not pools:
+                raise NotFound("provider 'vsphere': resource pool '%s' not found in '%s'"
+                               % (self.options["resource_pool"], compute["name"]))
+            pool = pools[0]
+        return dict(datacenter=dc_ref, folder=self._folder(), pool=pool, host=host,
+                    datastore=self._datastore_name(compute.get("datastore", [])))
+
+    def _folder(self):
+        dc = self._datacenter()[1]
+        folder = dc["vmFolder"]
+        for part in [p for p in str(self.options.get("folder") or "").split("/") if p]:
+            child = self.content.searchIndex.FindChild(folder, part)
+            if child is None:
+                raise NotFound("provider 'vsphere': folder '%s' not found" % self.options["folder"])
+            folder = child
+        return folder
+
+    def _datastores(self):
+        """[(ref, props)] of the accessible datastores in scope."""
+        dc = self._datacenter()[1]
+        found = self._retrieve(vim.Datastore, ["name", "browser", "summary.accessible", "summary.freeSpace"],
+                               root=dc["datastoreFolder"])
+        wanted = self.options.get("datastore")
+        return [(ref, p) for ref, p in found
+                if p.get("summary.accessible", True) and (not wanted or p["name"] == wanted)]
+
+    def _datastore_name(self, candidates=()):
+        datastores = self._datastores()
+        if candidates:
+            datastores = [item for item in datastores if item[0] in candidates] or datastores
+        if not datastores:
+            raise NotFound("provider 'vsphere': datastore '%s' not found"
+                           % (self.options.get("datastore") or "(any accessible)"))
+        return max(datastores, key=lambda item: item[1].get("summary.freeSpace") or 0)[1]["name"]
+
+    # -- machines: lookup and conversion ---------------------------------------------------
+    def _vm_root(self):
+        return self._datacenter()[1]["vmFolder"] if self.options.get("datacenter") else self.content.rootFolder
+
+    def _find_vm(self, uuid, template=False):
+        """(ref, properties) of the VM (or template) with this id, else NotFound."""
+        what = "machine image" if template else "machine"
+        if not isinstance(uuid, str) or not uuid:
+            raise NotFound("%s '%s' not found on provider 'vsphere'" % (what, uuid))
+        dc = self._datacenter()[0] if self.options.get("datacenter") else None
+        index = self.content.searchIndex
+        ref = (index.FindByUuid(datacenter=dc, uuid=uuid, vmSearch=True, instanceUuid=True)
+               or index.FindByUuid(datacenter=dc, uuid=uuid, vmSearch=True, instanceUuid=False))
+        if ref is not None:
+            try:
+                props = self._props(ref, VM_PROPS)
+            except (NotFound, vmodl.fault.ManagedObjectNotFound):
+                props = None
+            if props is not None and bool(props.get("config.template")) == template:
+                return ref, props
+        raise NotFound("%s '%s' not found on provider 'vsphere'" % (what, uuid))
+
+    @staticmethod
+    def _vm_id(props, ref=None):
+        return props.get("config.instanceUuid") or props.get("config.uuid") or (ref._moId if ref else None)
+
+    def _in_folder(self, path, folder):
+        """True when a datastore path names a disk file right in ``folder``."""
+        parts = split_ds_path(path) if isinstance(path, str) else None
+        return bool(parts) and parts[1].rsplit("/", 1)[0] == folder and parts[1].endswith(".vmdk")
+
+    def _is_volume(self, path):
+        return self._in_folder(path, self.volume_folder)
+
+    def _own_disks(self, props):
+        """The machine's own disk devices (not our volumes), in device order."""
+        return [d for d in props.get("config.hardware.device") or []
+                if isinstance(d, vim.vm.device.VirtualDisk) and not self._is_volume(_file_name(d))]
+
+    def _to_machine(self, ref, props):
+        devices = props.get("config.hardware.device") or []
+        controllers = {d.key: d for d in devices if isinstance(d, vim.vm.device.VirtualController)}
+        disks, volumes, interfaces = [], [], []
+        for dev in devices:
+            if isinstance(dev, vim.vm.device.VirtualDisk):
+                path = _file_name(dev)
+                if self._is_volume(path):
+                    slot = "scsi%s:%s" % (getattr(controllers.get(dev.controllerKey), "busNumber", 0), dev.unitNumber)
+                    volumes.append(MachineVolume(volume={"href": path}, initialLocation=slot))
+                else:
+                    disks.append(Disk(capacity=int(dev.capacityInKB or 0), format="vmdk"))
+            elif isinstance(dev, vim.vm.device.VirtualEthernetCard):
+                network = _nic_network(dev.backing)
+                connected = bool(dev.connectable and dev.connectable.connected)
+                interfaces.append(NetworkInterface(
+                    network={"href": network} if network else None, macAddress=dev.macAddress or None,
+                    state=states.STARTED if connected else states.STOPPED))
+        created = props.get("config.createDate")
+        return Machine(
+            id=self._vm_id(props, ref), name=props.get("name"), description=props.get("config.annotation") or None,
+            state=machine_state(props.get("runtime.powerState"), props.get("runtime.connectionState")),
+            cpu=props.get("config.hardware.numCPU"),
+            memory=(props.get("config.hardware.memoryMB") or 0) * KIB_PER_MIB or None,
+            cpuArch="x86_64", disks=disks, volumes=volumes, interfaces=interfaces,
+            created=created.isoformat() if created else None,
+            properties=properties_from_extra_config(props.get("config.extraConfig")) or None)
+
+    def _vm_keys(self, template):
+        """Sorted [(id, ref)] of every VM (or template) in scope: the cheap first pass of a listing."""
+        found = self._retrieve(vim.VirtualMachine, ["config.template", "config.instanceUuid", "config.uuid"],
+                               root=self._vm_root())
+        return sorted((self._vm_id(p, ref), ref) for ref, p in found if bool(p.get("config.template")) == template)
+
+    def _vm_names(self):
+        return {p.get("name") for _, p in self._retrieve(vim.VirtualMachine, ["name"], root=self._vm_root())}
+
+    # -- machines: contract ----------------------------------------------------------------
+    def list_machines(self, limit=None, marker=None):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInput("limit must be a positive integer", attribute="limit")
+        with self._faults("machine.list"):
+            keys = self._vm_keys(template=False)
+            if marker is not None:
+                keys = [item for item in keys if item[0] > marker]
+            page, rest = (keys, []) if limit is None else (keys[:limit], keys[limit:])
+            found = dict(self._retrieve(vim.VirtualMachine, VM_PROPS, objs=[ref for _, ref in page]))
+            items = [self._to_machine(ref, found[ref]) for _, ref in page
+                     if ref in found and not found[ref].get("config.template")]
+            return Page(items=items, marker=page[-1][0] if rest and page else None)
+
+    def get_machine(self, machine_id):
+        with self._faults("machine.get", "machine '%s'" % machine_id):
+            return self._to_machine(*self._find_vm(machine_id))
+
+    def create_machine(self, spec):
+        spec.validate()
+        subject = "machine '%s'" % spec.name
+        with self._faults("machine.create", subject):
+            caps = self.capabilities()
+            misfit = caps.fits(cpu=spec.config.cpu, memory_mib=-(-spec.config.memory // KIB_PER_MIB),
+                               arch=spec.config.cpuArch, cpu_mhz=spec.config.cpuSpeed)
+            if misfit:
+                raise InvalidInput("machine '%s' does not fit provider 'vsphere': %s" % (spec.name, "; ".join(misfit)),
+                                   attribute="machineConfig")
+            if spec.location and spec.location not in caps.locations:
+                raise InvalidInput("location '%s' is none of %s" % (spec.location, ", ".join(caps.locations)),
+                                   attribute="location")
+            if spec.name in self._vm_names():
+                raise Conflict("provider 'vsphere': a machine or image named '%s' exists already" % spec.name)
+            image = self.get_machine_image(spec.image) if spec.image else None
+            for volume_id in spec.volumes:  # refuse before anything is made
+                self._free_volume(volume_id)
+            if image is not None and not self.is_esx:
+                ref = self._clone_template(spec, image)
+            else:
+                ref = self._create_blank(spec, image)
+            props = self._props(ref, VM_PROPS)
+            machine_id = self._vm_id(props, ref)
+            try:
+                for volume_id in spec.volumes:
+                    self.attach_volume(machine_id, volume_id)
+                if spec.initial_state == states.STARTED:
+                    self._wait(ref.PowerOnVM_Task(), "machine.create", subject)
+            except SiroccoError:
+                self._destroy(ref, self._props(ref, VM_PROPS), spec.name)
+                raise
+            return self.get_machine(machine_id)
+
+    def _config_spec(self, spec, image=None, devices=(), clear=()):
+        """ConfigSpec of a new machine; ``clear``: extraConfig keys to remove (inherited from a template)."""
+        items = extra_config_items(spec.properties, spec.user_data)
+        if image is not None:
+            items.append((ORIGIN_KEY, image.id))
+        keys = {k for k, _ in items}
+        items += [(k, "") for k in sorted(set(clear) - keys)]
+        return vim.vm.ConfigSpec(numCPUs=int(spec.config.cpu), memoryMB=memory_mb(spec.config.memory),
+                                 annotation=spec.description or "", deviceChange=list(devices),
+                                 extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in items])
+
+    def _create_blank(self, spec, image=None):
+        """CreateVM_Task with the size's CPUs, memory and disks; on ESX, a copy of ``image`` as first disk."""
+        subject = "machine '%s'" % spec.name
+        where = self._placement(spec.location)
+        scsi = vim.vm.device.ParaVirtualSCSIController(key=-100, busNumber=0, sharedBus="noSharing")
+        changes = [_device_add(scsi)]
+        unit = 1 if image is not None else 0  # the image's copy goes to unit 0, once the VM folder exists
+        for i, disk in enumerate(spec.config.disks or []):
+            capacity = disk.get("capacity") if isinstance(disk, dict) else disk.capacity
+            if capacity:
+                device = _disk_device(-200 - i, -100, unit, int(capacity), "[%s]" % where["datastore"])
+                changes.append(_device_add(device, create=True))
+                unit = free_unit(set(range(unit + 1)))
+        changes += self._nic_changes(spec.networks)
+        config = self._config_spec(spec, image, changes)
+        config.name, config.guestId = spec.name, GUEST_ID
+        config.files = vim.vm.FileInfo(vmPathName="[%s]" % where["datastore"])
+        ref = self._wait(where["folder"].CreateVM_Task(config=config, pool=where["pool"], host=where["host"]),
+                         "machine.create", subject)
+        if image is None:
+            return ref
+        try:
+            props = self._props(ref, VM_PROPS)
+            vm_dir = props["config.files.vmPathName"].rsplit("/", 1)[0]
+            disk_path = "%s/%s-disk0.vmdk" % (vm_dir, spec.name)
+            dc_ref = self._datacenter()[0]
+            copy_spec = vim.VirtualDiskManager.VirtualDiskSpec(diskType="thin", adapterType="lsiLogic")
+            self._wait(self.content.virtualDiskManager.CopyVirtualDisk_Task(
+                sourceName=image.id, sourceDatacenter=dc_ref, destName=disk_path, destDatacenter=dc_ref,
+                destSpec=copy_spec), "machine.create", subject)
+            ctrl = [d.key for d in props["config.hardware.device"]
+                    if isinstance(d, vim.vm.device.VirtualSCSIController)]
+            capacity = self._disk_capacity(image.id)
+            device = _disk_device(-1, ctrl[0], 0, capacity, disk_path)
+            self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[_device_add(device)])),
+                       "machine.create", subject)
+        except BaseException:
+            self._destroy(ref, self._props(ref, VM_PROPS), spec.name)
+            raise
+        return ref
+
+    def _clone_template(self, spec, image):
+        """CloneVM_Task of a template (vCenter), then what the clone did not apply."""
+        subject = "machine '%s'" % spec.name
+        template, template_props = self._find_vm(image.id, template=True)
+        where = self._placement(spec.location)
+        datastore = [ref for ref, p in self._datastores() if p["name"] == where["datastore"]]
+        relocate = vim.vm.RelocateSpec(pool=where["pool"], host=where["host"],
+                                       datastore=datastore[0] if datastore else None)
+        inherited = [o.key for o in template_props.get("config.extraConfig") or []
+                     if o.key.startswith(PROPERTY_PREFIX) or o.key.startswith("guestinfo.userdata")]
+        wanted = self._config_spec(spec, image, self._nic_changes(spec.networks), clear=inherited)
+        clone = vim.vm.CloneSpec(location=relocate, powerOn=False, template=False, config=wanted)
+        ref = self._wait(template.CloneVM_Task(folder=where["folder"], name=spec.name, spec=clone),
+                         "machine.create", subject)
+        # vcsim copies the template's hardware and ignores the rest of the config: apply what is missing.
+        got = self._props(ref, VM_PROPS)
+        fix, needed = vim.vm.ConfigSpec(), False
+        if got.get("config.hardware.numCPU") != wanted.numCPUs:
+            fix.numCPUs, needed = wanted.numCPUs, True
+        if got.get("config.hardware.memoryMB") != wanted.memoryMB:
+            fix.memoryMB, needed = wanted.memoryMB, True
+        if (got.get("config.annotation") or "") != wanted.annotation:
+            fix.annotation, needed = wanted.annotation, True
+        have = {o.key: o.value for o in got.get("config.extraConfig") or []}
+        missing = [o for o in wanted.extraConfig if (have.get(o.key) or "") != o.value]
+        if missing:
+            fix.extraConfig, needed = missing, True
+        if needed:
+            self._wait(ref.ReconfigVM_Task(spec=fix), "machine.create", subject)
+        return ref
+
+    def _nic_changes(self, network_ids):
+        ids = list(network_ids or [])
+        if not ids and self.options.get("network"):
+            ids = [self.get_network(self.options["network"]).id]
+        changes = []
+        for i, net_id in enumerate(ids):
+            net = self._network_ref(net_id)
+            if isinstance(net, vim.dvs.DistributedVirtualPortgroup):
+                p = self._props(net, ["key", "config.distributedVirtualSwitch"])
+                switch = self._props(p["config.distributedVirtualSwitch"], ["uuid"])["uuid"]
+                backing = vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
+                    port=vim.dvs.PortConnection(portgroupKey=p["key"], switchUuid=switch))
+            else:
+                backing = vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
+                    deviceName=self._props(net, ["name"])["name"], network=net)
+            nic = vim.vm.device.VirtualVmxnet3(key=-300 - i, backing=backing, addressType="generated",
+                                               connectable=vim.vm.device.VirtualDevice.ConnectInfo(
+                                                   startConnected=True, allowGuestControl=True))
+            changes.append(_device_add(nic))
+        return changes
+
+    def _act(self, machine_id, action):
+        """(ref, properties, CIMI state) of a machine whose state allows ``action``, else Conflict."""
+        ref, props = self._find_vm(machine_id)
+        state = machine_state(props.get("runtime.powerState"), props.get("runtime.connectionState"))
+        states.check_allowed(state, action, "machine '%s'" % props.get("name"))
+        return ref, props, state
+
+    def _power(self, machine_id, action, method):
+        operation, subject = "machine." + action, "machine '%s'" % machine_id
+        with self._faults(operation, subject):
+            ref, _, _ = self._act(machine_id, action)
+            self._wait(getattr(ref, method)(), operation, subject)
+            return self.get_machine(machine_id)
+
+    def start_machine(self, machine_id):
+        return self._power(machine_id, states.START, "PowerOnVM_Task")
+
+    def suspend_machine(self, machine_id):
+        return self._power(machine_id, states.SUSPEND, "SuspendVM_Task")
+
+    def stop_machine(self, machine_id, force=False):
+        subject = "machine '%s'" % machine_id
+        with self._faults("machine.stop", subject):
+            ref, _, state = self._act(machine_id, states.STOP)
+            if force or state != states.STARTED:  # a suspended guest cannot shut itself down
+                self._wait(ref.PowerOffVM_Task(), "machine.stop", subject)
+            else:
+                ref.ShutdownGuest()  # asks VMware Tools; returns before the guest is down
+            return self.get_machine(machine_id)
+
+    def restart_machine(self, machine_id, force=False):
+        subject = "machine '%s'" % machine_id
+        with self._faults("machine.restart", subject):
+            ref, _, state = self._act(machine_id, states.RESTART)
+            if state != states.STARTED:
+                self._wait(ref.PowerOnVM_Task(), "machine.restart", subject)
+            elif force:
+                self._wait(ref.ResetVM_Task(), "machine.restart", subject)
+            else:
+                try:
+                    ref.RebootGuest()
+                except vmodl.fault.MethodNotFound:  # the endpoint has no guest reboot: shut down, power on
+                    ref.ShutdownGuest()
+                    self._wait_power(ref, "poweredOff", "machine.restart", subject)
+                    self._wait(ref.PowerOnVM_Task(), "machine.restart", subject)
+            return self.get_machine(machine_id)
+
+    def _wait_power(self, ref, wanted, operation, subject):
+        deadline = time.monotonic() + self.timeout
+        while self._props(ref, ["runtime.powerState"])["runtime.powerState"] != wanted:
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("provider 'vsphere': %s of %s: not %s after %ss"
+                                       % (operation, subject, wanted, self.timeout))
+            time.sleep(0.2)
+
+    def delete_machine(self, machine_id):
+        with self._faults("machine.delete", "machine '%s'" % machine_id):
+            ref, props, _ = self._act(machine_id, states.DELETE)
+            self._destroy(ref, props, machine_id)
+
+    def _destroy(self, ref, props, subject):
+        """Power off, detach our volumes (so they outlive the machine), destroy with its own disks."""
+        subject = "machine '%s'" % subject
+        if props.get("runtime.powerState") != "poweredOff":
+            self._wait(ref.PowerOffVM_Task(), "machine.delete", subject)
+        ours = [d for d in props.get("config.hardware.device") or []
+                if isinstance(d, vim.vm.device.VirtualDisk) and self._is_volume(_file_name(d))]
+        if ours:
+            change = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in ours]
+            self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=change)), "machine.delete", subject)
+        self._wait(ref.Destroy_Task(), "machine.delete", subject)
+
+    def capture_machine(self, machine_id, name, description=None):
+        subject = "machine '%s'" % machine_id
+        with self._faults("machine.capture", subject):
+            ref, props, state = self._act(machine_id, states.CAPTURE)
+            if not isinstance(name, str) or not _SAFE_NAME.match(name):
+                raise InvalidInput("image name '%s': 1-80 letters, digits, '.', '_' or '-', starting with a letter "
+                                   "or digit" % (name,), attribute="name")
+            disks = self._own_disks(props)
+            if not disks:
+                raise Conflict("provider 'vsphere': machine '%s' has no disk to capture" % props.get("name"))
+            if name in {i.name for i in self.list_machine_images()} | self._vm_names():
+                raise Conflict("provider 'vsphere': an image or machine named '%s' exists already" % name)
+            if self.is_esx:
+                return self._capture_disk(ref, props, state, disks[0], name, description)
+            # A template keeps the machine's configuration but not its properties nor its origin.
+            clear = [o.key for o in props.get("config.extraConfig") or []
+                     if o.key.startswith(PROPERTY_PREFIX) or o.key in (ORIGIN_KEY, "guestinfo.userdata")]
+            config = vim.vm.ConfigSpec(annotation=description or "",
+                                       extraConfig=[vim.option.OptionValue(key=k, value="") for k in clear])
+            clone = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(), powerOn=False, template=True, config=config)
+            folder = self._props(ref, ["parent"])["parent"]
+            image_ref = self._wait(ref.CloneVM_Task(folder=folder, name=name, spec=clone), "machine.capture", subject)
+            got = self._props(image_ref, VM_PROPS)
+            if description and got.get("config.annotation") != description:  # vcsim drops it on clone
+                self._wait(image_ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(annotation=description)),
+                           "machine.capture", subject)
+                got = self._props(image_ref, VM_PROPS)
+            return self._template_image(image_ref, got)
+
+    def _capture_disk(self, ref, props, state, disk, name, description):
+        """ESX: copy the machine's first disk into the image folder (from a snapshot while it runs)."""
+        subject = "machine '%s'" % props.get("name")
+        dc_ref = self._datacenter()[0]
+        source = _file_name(disk)
+        datastore = split_ds_path(source)[0]
+        folder = "[%s] %s" % (datastore, self.image_folder)
+        self._mkdir(folder, dc_ref)
+        snapshot = None
+        if state != states.STOPPED:  # the running disk is locked; a snapshot freezes the base disk for the copy
+            snapshot = self._wait(ref.CreateSnapshot_Task(name="sirocco-capture", memory=False, quiesce=False),
+                                  "machine.capture", subject)
+        try:
+            copy_spec = vim.VirtualDiskManager.VirtualDiskSpec(diskType="thin", adapterType="lsiLogic")
+            path = "%s/%s.vmdk" % (folder, name)
+            self._wait(self.content.virtualDiskManager.CopyVirtualDisk_Task(
+                sourceName=source, sourceDatacenter=dc_ref, destName=path, destDatacenter=dc_ref,
+                destSpec=copy_spec), "machine.capture", subject)
+        finally:
+            if snapshot is not None:
+                self._wait(snapshot.RemoveSnapshot_Task(removeChildren=False), "machine.capture", subject)
+        return self._disk_image(path, int(disk.capacityInKB or 0), description)
+
+    # -- configurations, images ---------------------------------------------------------------
+    def list_machine_configs(self):
+        return sizes_from_options(self.options.get("sizes"))
+
+    def _template_image(self, ref, props):
+        created = props.get("config.createDate")
+        return MachineImage(id=self._vm_id(props, ref), name=props.get("name"),
+                            description=props.get("config.annotation") or None, state="AVAILABLE", type="IMAGE",
+                            imageLocation=props.get("config.files.vmPathName"),
+                            created=created.isoformat() if created else None)
+
+    def _disk_image(self, path, capacity_kb, description=None):
+        name = path.rsplit("/", 1)[-1][:-len(".vmdk")]
+        return MachineImage(id=path, name=name, description=description or None, state="AVAILABLE", type="IMAGE",
+                            imageLocation=path, properties={"capacity": str(capacity_kb)})
+
+    def list_machine_images(self):
+        with self._faults("machine_image.list"):
+            if self.is_esx:
+                return [self._disk_image(path, capacity) for path, capacity in self._search_disks(self.image_folder)]
+            refs = [ref for _, ref in self._vm_keys(template=True)]
+            return [self._template_image(ref, props)
+                    for ref, props in self._retrieve(vim.VirtualMachine, VM_PROPS, objs=refs)
+                    if props.get("config.template")]
+
+    def delete_machine_image(self, image_id):
+        subject = "machine image '%s'" % image_id
+        with self._faults("machine_image.delete", subject):
+            if self.is_esx:
+                if not self._in_folder(image_id, self.image_folder):
+                    raise NotFound("machine image '%s' not found on provider 'vsphere'" % image_id)
+            else:
+                ref, _ = self._find_vm(image_id, template=True)
+            users = self._image_users(image_id)
+            if users:
+                raise Conflict("provider 'vsphere': machine image '%s' is in use by machine(s) %s"
+                               % (image_id, ", ".join(users)))
+            if self.is_esx:
+                self._wait(self.content.virtualDiskManager.DeleteVirtualDisk_Task(
+                    name=image_id, datacenter=self._datacenter()[0]), "machine_image.delete", subject)
+            else:
+                self._wait(ref.Destroy_Task(), "machine_image.delete", subject)
+
+    def _image_users(self, image_id):
+        found = self._retrieve(vim.VirtualMachine, ["config.template", "config.extraConfig", "config.instanceUuid",
+                                                    "config.uuid"], root=self._vm_root())
+        return sorted(self._vm_id(p, ref) for ref, p in found if not p.get("config.template")
+                      and any(o.key == ORIGIN_KEY and o.value == image_id for o in p.get("config.extraConfig") or []))
+
+    # -- disk files: volumes (and ESX images) ---------------------------------------------------
+    def _mkdir(self, folder, dc_ref):
+        try:
+            self.content.fileManager.MakeDirectory(name=folder, datacenter=dc_ref, createParentDirectories=True)
+        except vim.fault.FileAlreadyExists:
+            pass
+
+    def _search_disks(self, folder):
+        """Sorted [(datastore path, capacity KiB)] of the disk files right in ``folder`` of every datastore."""
+        browser = vim.host.DatastoreBrowser
+        query = browser.VmDiskQuery(details=browser.VmDiskQuery.Details(capacityKb=True, diskType=True))
+        search = browser.SearchSpec(matchPattern=["*.vmdk"], query=[query],
+                                    details=browser.FileInfo.Details(fileSize=True, fileType=True))
+        out = []
+        for _, ds in self._datastores():
+            try:
+                result = self._wait(ds["browser"].SearchDatastore_Task(
+                    datastorePath="[%s] %s" % (ds["name"], folder), searchSpec=search), "disk search")
+            except vim.fault.FileNotFound:
+                continue
+            for info in getattr(result, "file", None) or []:
+                if info.path.endswith("-flat.vmdk"):
+                    continue
+                # Real ESX reports capacityKb; vcsim's files carry the capacity as their size (see its main.go).
+                capacity = getattr(info, "capacityKb", None) or (info.fileSize or 0) // 1024
+                out.append(("[%s] %s/%s" % (ds["name"], folder, info.path), int(capacity)))
+        return sorted(out)
+
+    def _disk_capacity(self, path):
+        folder = split_ds_path(path)[1].rsplit("/", 1)[0]
+        for found, capacity in self._search_disks(folder):
+            if found == path:
+                return capacity
+        raise NotFound("disk '%s' not found on provider 'vsphere'" % path)
+
+    def _attachments(self):
+        """{volume datastore path: [machine ids]} over every VM in scope."""
+        found = self._retrieve(vim.VirtualMachine, ["config.hardware.device", "config.instanceUuid", "config.uuid"],
+                               root=self._vm_root())
+        out = {}
+        for ref, props in found:
+            for dev in props.get("config.hardware.device") or []:
+                if isinstance(dev, vim.vm.device.VirtualDisk) and self._is_volume(_file_name(dev)):
+                    out.setdefault(_file_name(dev), []).append(self._vm_id(props, ref))
+        return out
+
+    def list_volumes(self):
+        with self._faults("volume.list"):
+            attached = self._attachments()
+            return [self._to_volume(path, capacity, attached.get(path))
+                    for path, capacity in self._search_disks(self.volume_folder)]
+
+    def _to_volume(self, path, capacity, attached=None):
+        name = path.rsplit("/", 1)[-1][:-len(".vmdk")]
+        return Volume(id=path, name=name, state="AVAILABLE", capacity=capacity, bootable=False,
+                      attachedTo=[{"href": m} for m in attached or []] or None)
+
+    def _free_volume(self, volume_id):
+        """The volume, if it exists and is attached nowhere (NotFound, Conflict otherwise)."""
+        if not self._is_volume(volume_id):
+            raise NotFound("volume '%s' not found on provider 'vsphere'" % volume_id)
+        volume = self.get_volume(volume_id)
+        users = [ref["href"] for ref in volume.get("attachedTo") or []]
+        if users:
+            raise Conflict("provider 'vsphere': volume '%s' is attached to machine(s) %s"
+                           % (volume_id, ", ".join(users)))
+        return volume
+
+    def create_volume(self, name, capacity_kb, description=None, properties=None):
+        if not isinstance(name, str) or not _SAFE_NAME.match(name):
+            raise InvalidInput("volume name '%s': 1-80 letters, digits, '.', '_' or '-', starting with a letter "
+                               "or digit" % (name,), attribute="name")
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of kilobytes", attribute="capacity")
+        subject = "volume '%s'" % name
+        with self._faults("volume.create", subject):
+            if any(v.name == name for v in self.list_volumes()):
+                raise Conflict("provider 'vsphere': a volume named '%s' exists already" % name)
+            dc_ref = self._datacenter()[0]
+            folder = "[%s] %s" % (self._datastore_name(), self.volume_folder)
+            self._mkdir(folder, dc_ref)
+            path = "%s/%s.vmdk" % (folder, name)
+            spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(capacityKb=capacity_kb, adapterType="lsiLogic",
+                                                                    diskType="thin")
+            self._wait(self.content.virtualDiskManager.CreateVirtualDisk_Task(name=path, datacenter=dc_ref, spec=spec),
+                       "volume.create", subject)
+            return self._to_volume(path, capacity_kb)
+
+    def delete_volume(self, volume_id):
+        subject = "volume '%s'" % volume_id
+        with self._faults("volume.delete", subject):
+            self._free_volume(volume_id)
+            self._wait(self.content.virtualDiskManager.DeleteVirtualDisk_Task(
+                name=volume_id, datacenter=self._datacenter()[0]), "volume.delete", subject)
+
+    def attach_volume(self, machine_id, volume_id, initial_location=None):
+        subject = "volume '%s' to machine '%s'" % (volume_id, machine_id)
+        with self._faults("volume.attach", subject):
+            ref, props = self._find_vm(machine_id)
+            volume = self._free_volume(volume_id)
+            devices = props.get("config.hardware.device") or []
+            changes, ctrl_key, unit = [], None, None
+            for ctrl in devices:
+                if isinstance(ctrl, vim.vm.device.VirtualSCSIController):
+                    unit = free_unit({d.unitNumber for d in devices if d.controllerKey == ctrl.key})
+                    if unit is not None:
+                        ctrl_key = ctrl.key
+                        break
+            if ctrl_key is None:  # add a controller on a free bus
+                buses = sorted(set(range(4)) - {d.busNumber for d in devices
+                                                if isinstance(d, vim.vm.device.VirtualSCSIController)})
+                if not buses:
+                    raise Conflict("provider 'vsphere': machine '%s' has no free disk slot" % machine_id)
+                ctrl_key, unit = -100, 0
+                changes.append(_device_add(vim.vm.device.ParaVirtualSCSIController(
+                    key=ctrl_key, busNumber=buses[0], sharedBus="noSharing")))
+            changes.append(_device_add(_disk_device(-1, ctrl_key, unit, volume.capacity, volume_id)))
+            self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=changes)), "volume.attach", subject)
+            return self.get_machine(machine_id)
+
+    def detach_volume(self, machine_id, volume_id):
+        subject = "volume '%s' from machine '%s'" % (volume_id, machine_id)
+        with self._faults("volume.detach", subject):
+            ref, props = self._find_vm(machine_id)
+            if not self._is_volume(volume_id):
+                raise NotFound("volume '%s' not found on provider 'vsphere'" % volume_id)
+            found = [d for d in props.get("config.hardware.device") or []
+                     if isinstance(d, vim.vm.device.VirtualDisk) and _file_name(d) == volume_id]
+            if not found:
+                self.get_volume(volume_id)  # NotFound when there is no such volume at all
+                raise Conflict("provider 'vsphere': volume '%s' is not attached to machine '%s'"
+                               % (volume_id, machine_id))
+            change = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in found]
+            self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=change)), "volume.detach", subject)
+            return self.get_machine(machine_id)
+
+    # -- networks -------------------------------------------------------------------------------
+    def list_networks(self):
+        with self._faults("network.list"):
+            root = self._datacenter()[0] if self.options.get("datacenter") else None
+            found = self._retrieve(vim.Network, ["name", "summary.accessible"], root=root)
+            dvpgs = [ref for ref, _ in found if isinstance(ref, vim.dvs.DistributedVirtualPortgroup)]
+            uplinks = {ref for ref, p in self._retrieve(vim.dvs.DistributedVirtualPortgroup,
+                                                        ["config.uplink", "tag"], objs=dvpgs)
+                       if p.get("config.uplink") or any(t.key == "SYSTEM/DVS.UPLINKPG" for t in p.get("tag") or [])}
+            networks = {}
+            for ref, props in found:
+                if ref in uplinks:
+                    continue
+                kind = ("dvportgroup" if isinstance(ref, vim.dvs.DistributedVirtualPortgroup)
+                        else "opaque" if isinstance(ref, vim.OpaqueNetwork) else "portgroup")
+                networks[ref._moId] = Network(
+                    id=ref._moId, name=props.get("name"), properties={"type": kind},
+                    state=states.STARTED if props.get("summary.accessible", True) else states.STOPPED)
+            return [networks[k] for k in sorted(networks)]
+
+    def _network_ref(self, network_id):
+        """The managed object of a network, by id or name."""
+        found = self._retrieve(vim.Network, ["name"])
+        for ref, _ in found:
+            if ref._moId == network_id:
+                return ref
+        wanted = self.get_network(network_id).id  # by name; NotFound or Conflict otherwise
+        return next(ref for ref, _ in found if ref._moId == wanted)
+
+    # -- meters --------------------------------------------------------------------------------
+    def _counters(self):
+        """{counter "group.name.rollup": id} of the PerformanceManager."""
+        if "counters" not in self._cache:
+            counters = self._props(self.content.perfManager, ["perfCounter"]).get("perfCounter") or []
+            self._cache["counters"] = {"%s.%s.%s" % (c.groupInfo.key, c.nameInfo.key, c.rollupType): c.key
+                                       for c in counters}
+        return self._cache["counters"]
+
+    def _meters(self):
+        counters = self._counters()
+        return [(aspect, counters[counter], units, scale) for aspect, counter, units, scale in METERS
+                if counter in counters]
+
+    def list_meters(self, machine_id):
+        with self._faults("meter.list", "machine '%s'" % machine_id):
+            ref, _ = self._find_vm(machine_id)
+            meters = self._meters()
+            metric = vim.PerformanceManager.MetricId
+            query = vim.PerformanceManager.QuerySpec(
+                entity=ref, intervalId=REALTIME_INTERVAL, maxSample=1,
+                metricId=[metric(counterId=counter, instance="") for _, counter, _, _ in meters])
+            latest = {}
+            for entity in (self.content.perfManager.QueryPerf(querySpec=[query]) if meters else None) or []:
+                times = [info.timestamp for info in entity.sampleInfo or []]
+                for series in entity.value or []:
+                    values = list(getattr(series, "value", None) or [])
+                    if values and times:  # a powered-off VM has no real-time samples on real vSphere
+                        latest[series.id.counterId] = (times[-1], values[-1])
+            out = []
+            for aspect, counter, units, scale in meters:
+                sample = latest.get(counter)
+                out.append(Meter(
+                    id="%s/%s" % (machine_id, aspect.rsplit("/", 1)[-1]), name=aspect.rsplit("/", 1)[-1],
+                    targetResource={"href": machine_id}, aspect=aspect, units=units,
+                    sampleInterval=REALTIME_INTERVAL, timeScope="Point", isContinuous=True,
+                    samples=[Sample(timestamp=sample[0].isoformat(), value=_number(sample[1] * scale))]
+                    if sample else None))
+            return out
+
+    # -- capabilities -----------------------------------------------------------------------------
+    def capabilities(self):
+        if "caps" in self._cache:
+            return self._cache["caps"]
+        with self._faults("capabilities"):
+            dc = self._datacenter()[1]
+            hosts = [p for _, p in self._retrieve(vim.HostSystem, HOST_PROPS, root=dc["hostFolder"])
+                     if p.get("runtime.connectionState", "connected") == "connected"]
+            cpus = [min(p.get("summary.hardware.numCpuThreads") or 1, p.get("capability.maxSupportedVcpus") or 4096)
+                    for p in hosts]
+            mems = [(p.get("summary.hardware.memorySize") or 0) // (1024 * 1024) for p in hosts]
+            mhz = [p.get("summary.hardware.cpuMhz") or 0 for p in hosts]
+            about = self.content.about
+            caps = Capabilities(
+                provider=self.name, operations=self.implemented_operations(),
+                cpu=Range(1, max(cpus) if cpus else None), memory_mib=Range(4, max(mems) if mems else None),
+                cpu_mhz=Range(None, max(mhz) if mhz else None), archs=("x86_64",),
+                meters=tuple(aspect for aspect, _, _, _ in self._meters()),
+                locations=tuple(p["name"] for _, p in self._compute_resources()),
+                extras={"apiType": about.apiType, "apiVersion": about.apiVersion, "product": about.fullName,
+                        "images": "disk files" if self.is_esx else "templates"})
+            self._cache["caps"] = caps
+            return caps
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _fault_table():
+    """vSphere faults -> Sirocco errors, first match wins (a subclass before its base)."""
+    return (
+        ((vim.fault.InvalidLogin, vim.fault.NotAuthenticated), AuthError),
+        ((vim.fault.NoPermission,), Forbidden),
+        ((vmodl.fault.ManagedObjectNotFound, vim.fault.FileNotFound), NotFound),
+        ((vim.fault.InvalidState, vim.fault.TaskInProgress, vim.fault.ToolsUnavailable, vim.fault.DuplicateName,
+          vim.fault.FileAlreadyExists, vim.fault.AlreadyExists, vim.fault.InsufficientResourcesFault), Conflict),
+        ((vmodl.fault.NotSupported, vmodl.fault.MethodNotFound), Unsupported),
+        ((vmodl.fault.InvalidArgument, vim.fault.InvalidDeviceSpec, vim.fault.InvalidVmConfig,
+          vim.fault.InvalidDatastorePath, vim.fault.InvalidName), InvalidInput),
+    )
+
+
+def _fault_text(exc):
+    msg = getattr(exc, "msg", None) or str(exc) or ""
+    name = type(exc).__name__
+    return "%s: %s" % (name, msg) if msg and name not in msg else (msg or name)
+
+
+def _number(value):
+    return ("%.2f" % value).rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def _file_name(device):
+    return getattr(getattr(device, "backing", None), "fileName", None)
+
+
+def _nic_network(backing):
+    if isinstance(backing, vim.vm.device.VirtualEthernetCard.NetworkBackingInfo) and backing.network is not None:
+        return backing.network._moId
+    port = getattr(backing, "port", None)
+    return getattr(port, "portgroupKey", None)
+
+
+def _device_add(device, create=False):
+    return vim.vm.device.VirtualDeviceSpec(operation="add", device=device, fileOperation="create" if create else None)
+
+
+def _disk_device(key, controller_key, unit, capacity_kb, file_name, thin=True):
+    """A VirtualDisk on ``file_name``: an existing file, or ``[datastore]`` for a new one (fileOperation create)."""
+    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=file_name, diskMode="persistent",
+                                                            thinProvisioned=thin)
+    return vim.vm.device.VirtualDisk(key=key, controllerKey=controller_key, unitNumber=unit,
+                                     capacityInKB=int(capacity_kb), backing=backing)

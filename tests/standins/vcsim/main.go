@@ -1,0 +1,140 @@
+// Sirocco's vSphere stand-in: govmomi's simulator (vcsim) as an ESX host or a vCenter.
+//
+//	vcsim -mode esx|vc -listen 127.0.0.1:PORT -username U -password P [-images N]
+//
+// Prints "VCSIM_URL=https://127.0.0.1:PORT/sdk" once it serves (TLS, self-signed),
+// and runs until SIGTERM/SIGINT, removing its datastore directories on the way out.
+// The inventory is the simulator's stock ESX() or VPX() model plus N seed images, made
+// through the API as a user would: in vc mode templates "template0"... cloned from the
+// first VM; in esx mode (ESX has no templates) 16 MiB disk images
+// "[LocalDS_0] sirocco-images/image0.vmdk"..., where Sirocco's connector looks for them.
+// One faithful touch: a disk created by VirtualDiskManager gets its capacity as file size
+// (sparse), so a datastore browser's fileSize shows it, as real ESX reports capacityKb
+// (vcsim leaves such files empty).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// sizedDisks sizes the files of new virtual disks to their capacity (see above).
+// (Embedded by value: the simulator finds the mo type by walking first struct fields.)
+type sizedDisks struct{ simulator.VirtualDiskManager }
+
+func (m *sizedDisks) CreateVirtualDiskTask(ctx *simulator.Context, req *types.CreateVirtualDisk_Task) soap.HasFault {
+	res := m.VirtualDiskManager.CreateVirtualDiskTask(ctx, req)
+	spec, ok := req.Spec.(*types.FileBackedVirtualDiskSpec)
+	var p object.DatastorePath
+	if ok && p.FromString(req.Name) {
+		for _, e := range simulator.Map.All("Datastore") {
+			if ds := e.(*simulator.Datastore); ds.Name == p.Datastore {
+				_ = os.Truncate(filepath.Join(ds.Info.GetDatastoreInfo().Url, p.Path), spec.CapacityKb*1024)
+			}
+		}
+	}
+	return res
+}
+
+func main() {
+	mode := flag.String("mode", "esx", "esx (a standalone host) or vc (a vCenter)")
+	listen := flag.String("listen", "127.0.0.1:0", "address to serve on")
+	user := flag.String("username", "user", "login user name")
+	pass := flag.String("password", "pass", "login password")
+	images := flag.Int("images", 1, "seed images to create: templates (vc) or disk images (esx)")
+	flag.Parse()
+
+	model := simulator.ESX()
+	if *mode == "vc" {
+		model = simulator.VPX()
+	} else if *mode != "esx" {
+		log.Fatalf("unknown -mode %q", *mode)
+	}
+	defer model.Remove()
+	if err := model.Create(); err != nil {
+		log.Fatal(err)
+	}
+	vdm := simulator.Map.VirtualDiskManager().(*simulator.VirtualDiskManager)
+	simulator.Map.Put(&sizedDisks{*vdm})
+
+	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
+	model.Service.TLS = new(tls.Config)
+	server := model.Service.NewServer()
+	defer server.Close()
+
+	if err := makeImages(server.URL, *mode, *images); err != nil {
+		log.Fatal(err)
+	}
+	u := *server.URL
+	u.User = nil
+	fmt.Printf("VCSIM_URL=%s\n", u.String())
+	_ = os.Stdout.Sync()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+}
+
+// makeImages makes n seed images through the API: templates (vc) or disk images (esx).
+func makeImages(u *url.URL, mode string, n int) error {
+	if n < 1 {
+		return nil
+	}
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Logout(ctx) }()
+	if mode == "esx" {
+		dc := object.NewDatacenter(c.Client, simulator.Map.Any("Datacenter").Reference())
+		dir := fmt.Sprintf("[%s] sirocco-images", simulator.Map.Any("Datastore").Entity().Name)
+		if err := object.NewFileManager(c.Client).MakeDirectory(ctx, dir, dc, true); err != nil {
+			return err
+		}
+		spec := &types.FileBackedVirtualDiskSpec{CapacityKb: 16 << 10} // 16 MiB: vcsim copies files byte by byte
+		spec.AdapterType, spec.DiskType = "lsiLogic", "thin"
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("%s/image%d.vmdk", dir, i)
+			task, err := object.NewVirtualDiskManager(c.Client).CreateVirtualDisk(ctx, name, dc, spec)
+			if err == nil {
+				err = task.Wait(ctx)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	vms := simulator.Map.All("VirtualMachine")
+	sort.Slice(vms, func(i, j int) bool { return vms[i].Entity().Name < vms[j].Entity().Name })
+	src := vms[0].(*simulator.VirtualMachine)
+	vm := object.NewVirtualMachine(c.Client, src.Reference())
+	folder := object.NewFolder(c.Client, *src.Parent)
+	for i := 0; i < n; i++ {
+		spec := types.VirtualMachineCloneSpec{Template: true}
+		task, err := vm.Clone(ctx, folder, fmt.Sprintf("template%d", i), spec)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
