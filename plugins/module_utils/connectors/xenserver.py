@@ -515,7 +515,13 @@ class XenServerConnector(Connector):
                            operation="machine.create", subject=subject)
             for vdi in volumes:
                 self._new_vbd(vm, vdi, None)
-            if spec.initial_state == states.STARTED:
+            host = None
+            if spec.location:  # the host it prefers (XAPI's affinity) and starts on
+                host = self._call("host.get_by_name_label", spec.location)[0]
+                self._call("VM.set_affinity", vm, host, operation="machine.create", subject=subject)
+            if spec.initial_state == states.STARTED and host is not None:
+                self._call("VM.start_on", vm, host, False, False, operation="machine.create", subject=subject)
+            elif spec.initial_state == states.STARTED:
                 self._call("VM.start", vm, False, False, operation="machine.create", subject=subject)
         except BaseException:
             if vm is not None:

@@ -164,3 +164,17 @@ def test_connector_errors_have_one_shape(server):
         with pytest.raises(NotFound):  # a template is an image, not a machine
             conn.get_machine(conn.get_machine_image("tiny-linux").id)
         assert conn.capabilities().locations == ("xs-host-1", "xs-host-2")
+
+
+def test_location_pins_the_host(server, api):
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.registry import connect
+
+    with connect("xenserver", uri=server.url, password="s3cret") as conn:
+        spec = MachineSpec(name="unit-located", config=conn.get_machine_config("tiny"), location="xs-host-2",
+                           initial_state="STARTED")
+        machine = conn.create_machine(spec)
+        vm = api.VM.get_by_uuid(machine.id)
+        assert api.host.get_name_label(api.VM.get_resident_on(vm)) == "xs-host-2"
+        assert api.host.get_name_label(api.VM.get_affinity(vm)) == "xs-host-2"
+        conn.delete_machine(machine.id)
