@@ -45,6 +45,7 @@ class Daemon:
     runner: JobRunner
     recovery: Recovery
     worker: Worker
+    server_errors: int = 0  # 5xx replies sent (bad input must never cause one)
 
     def close(self):
         self.runner.stop()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
@@ -37,6 +37,10 @@ def error_document(status, message, kind=None, attribute=None):
 
 
 def error_response(status, message, kind=None, attribute=None, headers=None):
+    if status >= 500:
+        daemon = current_app.extensions.get("siroccod")
+        if daemon is not None:
+            daemon.server_errors += 1
     response = jsonify(error_document(status, message, kind, attribute))
     response.status_code = status
     for key, value in (headers or {}).items():

@@ -61,6 +61,11 @@ class Api:
     def delete(self, url, **kw):
         return self._go("delete", url, **kw)
 
+    def patch(self, url, body=None, **kw):
+        if body is not None:
+            kw["json"] = body
+        return self._go("patch", url, **kw)
+
     # -- CIMI helpers -------------------------------------------------------------------
     def cep(self):
         return self.get("/cimi/cloudEntryPoint").json

@@ -96,6 +96,8 @@ def collection(key):
 
 @bp.post("/<key>")
 def create(key):
+    if key in ("cloudEntryPoint", METADATA_KEY):
+        raise MethodNotAllowed(["GET"], "%s is read-only" % key)
     kind = _kind(key)
     if kind.create_cls is None:
         raise MethodNotAllowed(["GET"], "resources of %s are made by the daemon, not created by clients" % key)
@@ -176,6 +178,6 @@ def detach(uuid, volume):
     return respond(doc, status, headers)
 
 
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
 def unknown(rest):
     raise NotFound("nothing at /cimi/%s" % rest)
