@@ -817,7 +817,7 @@ def test_integer_filter_agrees_with_python(docs, op, n, reverse):
     negate=st.booleans(),
 )
 def test_string_filter_agrees_with_python(docs, text, negate):
-    literal = "'" + text.replace("'", "''") + "'"
+    literal = "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
     op = "!=" if negate else "="
     got, _count = apply_query(docs, {"$filter": f"s{op}{literal}"})
     assert got == [d for d in docs if isinstance(d.get("s"), str) and (d["s"] != text if negate else d["s"] == text)]
