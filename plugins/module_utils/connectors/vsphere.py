@@ -505,7 +505,7 @@ class VSphereConnector(Connector):
         return sorted((self._vm_id(p, ref), ref) for ref, p in found if bool(p.get("config.template")) == template)
 
     def _vm_names(self):
-        return {p.get("name") for _, p in self._retrieve(vim.VirtualMachine, ["name"], root=self._vm_root())}
+        return {p.get("name") for _ref, p in self._retrieve(vim.VirtualMachine, ["name"], root=self._vm_root())}
 
     # -- machines: contract ----------------------------------------------------------------
     def list_machines(self, limit=None, marker=None):
@@ -516,8 +516,8 @@ class VSphereConnector(Connector):
             if marker is not None:
                 keys = [item for item in keys if item[0] > marker]
             page, rest = (keys, []) if limit is None else (keys[:limit], keys[limit:])
-            found = dict(self._retrieve(vim.VirtualMachine, VM_PROPS, objs=[ref for _, ref in page]))
-            items = [self._to_machine(ref, found[ref]) for _, ref in page
+            found = dict(self._retrieve(vim.VirtualMachine, VM_PROPS, objs=[ref for _key, ref in page]))
+            items = [self._to_machine(ref, found[ref]) for _key, ref in page
                      if ref in found and not found[ref].get("config.template")]
             return Page(items=items, marker=page[-1][0] if rest and page else None)
 
@@ -564,7 +564,7 @@ class VSphereConnector(Connector):
         items = extra_config_items(spec.properties, spec.user_data)
         if image is not None:
             items.append((ORIGIN_KEY, image.id))
-        keys = {k for k, _ in items}
+        keys = {k for k, _value in items}
         items += [(k, "") for k in sorted(set(clear) - keys)]
         return vim.vm.ConfigSpec(numCPUs=int(spec.config.cpu), memoryMB=memory_mb(spec.config.memory),
                                  annotation=spec.description or "", deviceChange=list(devices),
@@ -673,7 +673,7 @@ class VSphereConnector(Connector):
     def _power(self, machine_id, action, method):
         operation, subject = "machine." + action, "machine '%s'" % machine_id
         with self._faults(operation, subject):
-            ref, _, _ = self._act(machine_id, action)
+            ref = self._act(machine_id, action)[0]
             self._wait(getattr(ref, method)(), operation, subject)
             return self.get_machine(machine_id)
 
@@ -686,7 +686,7 @@ class VSphereConnector(Connector):
     def stop_machine(self, machine_id, force=False):
         subject = "machine '%s'" % machine_id
         with self._faults("machine.stop", subject):
-            ref, _, state = self._act(machine_id, states.STOP)
+            ref, _props, state = self._act(machine_id, states.STOP)
             if force or state != states.STARTED:  # a suspended guest cannot shut itself down
                 self._wait(ref.PowerOffVM_Task(), "machine.stop", subject)
             else:
@@ -696,7 +696,7 @@ class VSphereConnector(Connector):
     def restart_machine(self, machine_id, force=False):
         subject = "machine '%s'" % machine_id
         with self._faults("machine.restart", subject):
-            ref, _, state = self._act(machine_id, states.RESTART)
+            ref, _props, state = self._act(machine_id, states.RESTART)
             if state != states.STARTED:
                 self._wait(ref.PowerOnVM_Task(), "machine.restart", subject)
             elif force:
@@ -720,7 +720,7 @@ class VSphereConnector(Connector):
 
     def delete_machine(self, machine_id):
         with self._faults("machine.delete", "machine '%s'" % machine_id):
-            ref, props, _ = self._act(machine_id, states.DELETE)
+            ref, props = self._act(machine_id, states.DELETE)[:2]
             self._destroy(ref, props, machine_id)
 
     def _destroy(self, ref, props, subject):
@@ -807,7 +807,7 @@ class VSphereConnector(Connector):
         with self._faults("machine_image.list"):
             if self.is_esx:
                 return [self._disk_image(path, capacity) for path, capacity in self._search_disks(self.image_folder)]
-            refs = [ref for _, ref in self._vm_keys(template=True)]
+            refs = [ref for _key, ref in self._vm_keys(template=True)]
             return [self._template_image(ref, props)
                     for ref, props in self._retrieve(vim.VirtualMachine, VM_PROPS, objs=refs)
                     if props.get("config.template")]
@@ -819,7 +819,7 @@ class VSphereConnector(Connector):
                 if not self._in_folder(image_id, self.image_folder):
                     raise NotFound("machine image '%s' not found on provider 'vsphere'" % image_id)
             else:
-                ref, _ = self._find_vm(image_id, template=True)
+                ref = self._find_vm(image_id, template=True)[0]
             users = self._image_users(image_id)
             if users:
                 raise Conflict("provider 'vsphere': machine image '%s' is in use by machine(s) %s"
@@ -850,7 +850,7 @@ class VSphereConnector(Connector):
         search = browser.SearchSpec(matchPattern=["*.vmdk"], query=[query],
                                     details=browser.FileInfo.Details(fileSize=True, fileType=True))
         out = []
-        for _, ds in self._datastores():
+        for _ref, ds in self._datastores():
             try:
                 result = self._wait(ds["browser"].SearchDatastore_Task(
                     datastorePath="[%s] %s" % (ds["name"], folder), searchSpec=search), "disk search")
@@ -977,7 +977,7 @@ class VSphereConnector(Connector):
         with self._faults("network.list"):
             root = self._datacenter()[0] if self.options.get("datacenter") else None
             found = self._retrieve(vim.Network, ["name", "summary.accessible"], root=root)
-            dvpgs = [ref for ref, _ in found if isinstance(ref, vim.dvs.DistributedVirtualPortgroup)]
+            dvpgs = [ref for ref, _props in found if isinstance(ref, vim.dvs.DistributedVirtualPortgroup)]
             uplinks = {ref for ref, p in self._retrieve(vim.dvs.DistributedVirtualPortgroup,
                                                         ["config.uplink", "tag"], objs=dvpgs)
                        if p.get("config.uplink") or any(t.key == "SYSTEM/DVS.UPLINKPG" for t in p.get("tag") or [])}
@@ -995,11 +995,11 @@ class VSphereConnector(Connector):
     def _network_ref(self, network_id):
         """The managed object of a network, by id or name."""
         found = self._retrieve(vim.Network, ["name"])
-        for ref, _ in found:
+        for ref, _props in found:
             if ref._moId == network_id:
                 return ref
         wanted = self.get_network(network_id).id  # by name; NotFound or Conflict otherwise
-        return next(ref for ref, _ in found if ref._moId == wanted)
+        return next(ref for ref, _props in found if ref._moId == wanted)
 
     # -- meters --------------------------------------------------------------------------------
     def _counters(self):
@@ -1017,12 +1017,12 @@ class VSphereConnector(Connector):
 
     def list_meters(self, machine_id):
         with self._faults("meter.list", "machine '%s'" % machine_id):
-            ref, _ = self._find_vm(machine_id)
+            ref = self._find_vm(machine_id)[0]
             meters = self._meters()
             metric = vim.PerformanceManager.MetricId
             query = vim.PerformanceManager.QuerySpec(
                 entity=ref, intervalId=REALTIME_INTERVAL, maxSample=1,
-                metricId=[metric(counterId=counter, instance="") for _, counter, _, _ in meters])
+                metricId=[metric(counterId=counter, instance="") for _aspect, counter, _units, _scale in meters])
             latest = {}
             for entity in (self.content.perfManager.QueryPerf(querySpec=[query]) if meters else None) or []:
                 times = [info.timestamp for info in entity.sampleInfo or []]
@@ -1047,7 +1047,7 @@ class VSphereConnector(Connector):
             return self._cache["caps"]
         with self._faults("capabilities"):
             dc = self._datacenter()[1]
-            hosts = [p for _, p in self._retrieve(vim.HostSystem, HOST_PROPS, root=dc["hostFolder"])
+            hosts = [p for _ref, p in self._retrieve(vim.HostSystem, HOST_PROPS, root=dc["hostFolder"])
                      if p.get("runtime.connectionState", "connected") == "connected"]
             cpus = [min(p.get("summary.hardware.numCpuThreads") or 1, p.get("capability.maxSupportedVcpus") or 4096)
                     for p in hosts]
@@ -1058,8 +1058,8 @@ class VSphereConnector(Connector):
                 provider=self.name, operations=self.implemented_operations(),
                 cpu=Range(1, max(cpus) if cpus else None), memory_mib=Range(4, max(mems) if mems else None),
                 cpu_mhz=Range(None, max(mhz) if mhz else None), archs=("x86_64",),
-                meters=tuple(aspect for aspect, _, _, _ in self._meters()),
-                locations=tuple(p["name"] for _, p in self._compute_resources()),
+                meters=tuple(meter[0] for meter in self._meters()),
+                locations=tuple(p["name"] for _ref, p in self._compute_resources()),
                 extras={"apiType": about.apiType, "apiVersion": about.apiVersion, "product": about.fullName,
                         "images": "disk files" if self.is_esx else "templates"})
             self._cache["caps"] = caps

@@ -30,7 +30,7 @@ fi
 mkdir -p "$out/gopath"
 echo "vcsim: building $bin from $here/main.go" >&2
 cd "$here"
-GOPATH="$out/gopath:$gocode" GO111MODULE=off GOPROXY=off GOFLAGS= GOCACHE="$out/gocache" \
+GOPATH="$out/gopath:$gocode" GO111MODULE=off GOPROXY=off GOFLAGS='' GOCACHE="$out/gocache" \
     go build -o "$bin.tmp" .
 mv "$bin.tmp" "$bin"
 echo "$sum" > "$out/main.go.sha256"

@@ -60,7 +60,7 @@ class Vcsim:
             while not line.startswith("VCSIM_URL="):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("vcsim (%s) did not start:\n%s" % (self.mode, self.log()))
-                ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+                ready = select.select([self.proc.stdout], [], [], 0.2)[0]
                 if ready:
                     line = self.proc.stdout.readline().strip()
             self.url = line.split("=", 1)[1]

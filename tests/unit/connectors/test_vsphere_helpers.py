@@ -110,7 +110,7 @@ def test_free_unit_skips_the_controller_slot():
 def test_faults_map_to_one_hierarchy(fault, error):
     conn = VSphereConnector(uri="https://vc.example.com/sdk", username="admin", password="s3cret")
     got = conn._translate(fault, "machine.stop", "machine 'm1'")
-    assert type(got) is error
+    assert got.__class__ is error
     assert "machine.stop" in str(got) and "s3cret" not in str(got)
     if error is Unsupported:
         assert got.provider == "vsphere" and got.operation == "machine.stop"
@@ -136,4 +136,4 @@ def test_construction_checks_options_and_hides_the_password():
 def test_registered_and_pause_not_advertised():
     assert registry.connector_class("vsphere") is VSphereConnector
     assert "machine.pause" not in VSphereConnector.implemented_operations(VSphereConnector(uri="vc"))
-    assert vsphere.METERS and all(aspect.startswith(vsphere.ASPECT) for aspect, *_ in vsphere.METERS)
+    assert vsphere.METERS and all(meter[0].startswith(vsphere.ASPECT) for meter in vsphere.METERS)
