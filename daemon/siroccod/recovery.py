@@ -4,8 +4,9 @@
 its connection closes, so at start the daemon re-creates, on each simulated
 host, the volumes, networks and machines the CMDB records there, and brings
 each machine back to its recorded state (STARTED, PAUSED, SUSPENDED, STOPPED;
-a machine caught in a transition is brought to where it was going or, if
-unknown, left STOPPED). Native ids change (new domain UUIDs); CIMI ids do not.
+a machine caught in a transition goes back to the state it had before: its
+job is either still queued, and will redo the transition, or was interrupted
+and ended FAILED). Native ids change (new domain UUIDs); CIMI ids do not.
 
 *Reconcile* (every host, at start and on POST /admin/reconcile). The hosts are
 the truth about what runs:
@@ -34,7 +35,7 @@ from siroccod.store import Job, Resource, iso, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
 GONE = "sirocco.gone"
-# Where a machine caught in a transition was going.
+# Where a machine caught in a transition was going (used when its state before is unknown).
 _TARGET = {states.STARTING: states.STARTED, states.STOPPING: states.STOPPED, states.PAUSING: states.PAUSED,
            states.SUSPENDING: states.SUSPENDED, states.CAPTURING: None, states.RESTORING: None,
            states.DELETING: None}
@@ -64,7 +65,6 @@ class Recovery:
         with self.store.read() as session:
             rows = list(session.scalars(select(Resource).where(Resource.host_id == handle.id)
                                         .order_by(Resource.created)))
-            busy = set(session.scalars(select(Job.target_uuid).where(Job.state.in_(ACTIVE))))
             by_type = {}
             for row in rows:
                 by_type.setdefault(row.type, []).append(row)
@@ -114,10 +114,10 @@ class Recovery:
                 for vol, location in attached:
                     if vol is not None and vol.native_id:
                         handle.call("attach_volume", machine.id, vol.native_id, location)
-                if row.uuid in busy:  # a queued job will act on it: restore it as the job expects it
-                    wanted = row.private.get("before") or row.state
-                else:
-                    wanted = row.state if row.state in states.STABLE_MACHINE_STATES else _TARGET.get(row.state)
+                if row.state in states.STABLE_MACHINE_STATES:
+                    wanted = row.state
+                else:  # caught in a transition: a queued job will redo it, an interrupted one failed
+                    wanted = row.private.get("before") or _TARGET.get(row.state)
                 for op in states.path_to(states.STOPPED, wanted) if wanted in (
                         states.STARTED, states.PAUSED, states.SUSPENDED) else ():
                     handle.call("%s_machine" % op, machine.id)

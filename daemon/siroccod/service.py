@@ -507,7 +507,8 @@ class Service:
             meta["name"] = name
         plan = self.machine_request(session, p, template, "MachineCreate.machineTemplate")
         config = plan["config"]
-        host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY)
+        host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY) or (
+            template.get("properties") or {}).get(placing.HOST_PROPERTY)
         request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
                                            host=host_name, hosts_allowed=plan["allowed"])
         loads = self.host_loads(session)

@@ -201,8 +201,7 @@ class Store:
         try:
             yield session
         finally:
-            session.rollback()
-            session.close()
+            session.close()  # ends the transaction; loaded objects stay readable (detached)
 
     def dispose(self):
         self.engine.dispose()

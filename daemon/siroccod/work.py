@@ -366,8 +366,8 @@ class Worker:
     # -- volumes and networks -----------------------------------------------------------------
     def volume_create(self, job_uuid):
         params, uuid, native, private, doc, host = self._load(job_uuid)
-        volume = host.call("create_volume", private["native_name"], int(doc.get("capacity") or 0),
-                           description=doc.get("description"), properties=doc.get("properties"))
+        # name, description and properties live in the CMDB; the host only gets a unique name
+        volume = host.call("create_volume", private["native_name"], int(doc.get("capacity") or 0))
 
         def done(session, job):
             row = session.get(Resource, uuid)
@@ -394,8 +394,7 @@ class Worker:
 
     def network_create(self, job_uuid):
         params, uuid, native, private, doc, host = self._load(job_uuid)
-        network = host.call("create_network", private["native_name"], description=doc.get("description"),
-                            properties=doc.get("properties"))
+        network = host.call("create_network", private["native_name"])
 
         def done(session, job):
             row = session.get(Resource, uuid)

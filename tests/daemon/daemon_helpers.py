@@ -92,10 +92,12 @@ class Api:
                 return cfg["id"]
         raise AssertionError("no machine config %s" % name)
 
-    def create_machine(self, name="m", state="STOPPED", config="tiny", ok=True, **template):
+    def create_machine(self, name="m", state="STOPPED", config="tiny", ok=True, properties=None, **template):
         template = dict({"machineConfig": {"href": self.config_href(config)}, "initialState": state}, **template)
-        r = self.post(self.collection("machines"), {"resourceURI": CIMI + "MachineCreate", "name": name,
-                                                     "machineTemplate": template})
+        body = {"resourceURI": CIMI + "MachineCreate", "name": name, "machineTemplate": template}
+        if properties:
+            body["properties"] = properties
+        r = self.post(self.collection("machines"), body)
         assert r.status_code == 202, r.json
         job = self.wait(r.headers["CIMI-Job-URI"])
         if ok:
