@@ -120,6 +120,7 @@ METERS = (
     (ASPECT + "outputBandwidth", "net.transmitted.average", "KBps", 1),
 )
 REALTIME_INTERVAL = 20  # seconds: the real-time statistics interval of ESX
+SESSION_CHECK_AFTER = 300  # seconds idle after which a session is checked (vCenter expires idle ones)
 
 # Properties retrieved for a machine, an image, a host.
 VM_PROPS = (
@@ -223,6 +224,7 @@ class VSphereConnector(Connector):
         self._si = None
         self._content = None
         self._cache = {}
+        self._used = 0.0
         self.volume_folder = str(self.options.get("volume_folder") or DEFAULT_VOLUME_FOLDER).strip("/")
         self.image_folder = str(self.options.get("image_folder") or DEFAULT_IMAGE_FOLDER).strip("/")
 
@@ -232,9 +234,21 @@ class VSphereConnector(Connector):
     # -- session ---------------------------------------------------------------
     @property
     def content(self):
+        """The ServiceContent of a live session: (re)connects when there is none or it expired while idle."""
+        now, idle = time.monotonic(), time.monotonic() - self._used
+        self._used = now
+        if self._content is not None and idle > SESSION_CHECK_AFTER and not self._session_alive():
+            self.close()
         if self._content is None:
             self._connect()
         return self._content
+
+    def _session_alive(self):
+        try:
+            manager = self._content.sessionManager
+            return self._props(manager, ["currentSession"]).get("currentSession") is not None
+        except Exception:  # noqa: BLE001 - any failure here means: log in again
+            return False
 
     def _connect(self):
         if PYVMOMI_IMPORT_ERROR is not None:
@@ -1082,8 +1096,12 @@ def _fault_table():
 
 
 def _fault_text(exc):
-    msg = getattr(exc, "msg", None) or str(exc) or ""
-    name = type(exc).__name__
+    """A one-line text for an exception: a vSphere fault's name and message (never its whole dump)."""
+    name = type(exc).__name__.rsplit(".", 1)[-1]
+    if vmodl is not None and isinstance(exc, vmodl.MethodFault):
+        msg = (exc.msg or "").strip() or (getattr(exc, "file", None) or getattr(exc, "name", None) or "")
+    else:
+        msg = str(exc).strip()
     return "%s: %s" % (name, msg) if msg and name not in msg else (msg or name)
 
 

@@ -137,3 +137,9 @@ def test_registered_and_pause_not_advertised():
     assert registry.connector_class("vsphere") is VSphereConnector
     assert "machine.pause" not in VSphereConnector.implemented_operations(VSphereConnector(uri="vc"))
     assert vsphere.METERS and all(meter[0].startswith(vsphere.ASPECT) for meter in vsphere.METERS)
+
+
+def test_fault_text_is_one_line():
+    assert vsphere._fault_text(vim.fault.FileNotFound(file="[ds] x.vmdk")) == "FileNotFound: [ds] x.vmdk"
+    assert vsphere._fault_text(vim.fault.NotAuthenticated()) == "NotAuthenticated"
+    assert "\n" not in vsphere._fault_text(vim.fault.InvalidPowerState(existingState="poweredOn"))
