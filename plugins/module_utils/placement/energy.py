@@ -71,6 +71,9 @@ FULL_MILP_VARS = 25000  # x variables allowed in the full MILP
 LINK_VARS = 15000  # add x <= y rows up to this many x variables
 SUB_TIME = 2.0  # seconds per neighbourhood MILP at most
 LARGE_ITEMS = 2000  # above this, greedies are skipped when time runs short
+COVER_COLUMNS = 20000  # columns of the covering MILP at most
+COVER_ITEMS = 1500  # the covering MILP runs on instances up to this many items
+QUICK_FULL_VARS = 3000  # up to this size the full MILP runs first, and mostly proves the optimum
 
 
 class SolverUnavailable(RuntimeError):
@@ -82,6 +85,11 @@ def _pulp():
         import pulp  # only this module needs PuLP, and only when a MILP is built
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise SolverUnavailable("the placement optimizer needs PuLP (pip install 'PuLP>=2.8,<4')") from exc
+    try:  # PuLP 3.x warns about its 4.0 API; we stay below 4 for the bundled CBC (PULP_CBC_CMD)
+        from pulp.v4_migration import set_v4_migration_warnings
+        set_v4_migration_warnings(False)
+    except ImportError:
+        pass
     return pulp
 
 
@@ -192,7 +200,7 @@ class _Milp:
     def solve(self, seconds, gap=1e-6, warm=True, gap_abs=None):
         pulp = self.pulp
         solver = pulp.PULP_CBC_CMD(timeLimit=max(0.2, seconds), gapRel=gap, gapAbs=gap_abs, warmStart=warm,
-                                   msg=False, threads=1)
+                                   msg=False, threads=1, timeMode="elapsed")
         self.prob.solve(solver)
         self.status, self.sol_status = self.prob.status, self.prob.sol_status
         if self.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
@@ -212,6 +220,104 @@ class _Milp:
     @property
     def proven_infeasible(self):
         return self.status == self.pulp.LpStatusInfeasible
+
+
+# ---------------------------------------------------------------------------
+# set covering over host contents seen so far (Monaci & Toth style)
+# ---------------------------------------------------------------------------
+
+class _Pool:
+    """Distinct host contents (item sets) per symmetry class: the columns of the covering MILP."""
+
+    def __init__(self, inst, limit=COVER_COLUMNS):
+        self.inst, self.limit = inst, limit
+        self.cols = {}
+
+    def add_host(self, pack, j):
+        items = pack.items[j]
+        if not items or len(self.cols) >= 4 * self.limit:
+            return
+        key = (self.inst.host_class[j], frozenset(items))
+        if key not in self.cols:
+            inst = self.inst
+            self.cols[key] = (inst.idle[j] + sum(inst.item_cost(k, j) for k in items),
+                              sum(inst.size[k] for k in items) / inst.hsize[j])
+
+    def add(self, pack):
+        for j in range(self.inst.m):
+            if pack.items[j]:
+                self.add_host(pack, j)
+
+
+def _cover(pulp, inst, pool, best, seconds):
+    """min cost of host contents covering every item; True if ``best`` was improved (and updated)."""
+    current = {(inst.host_class[j], frozenset(best.items[j])) for j in range(inst.m) if best.items[j]}
+    for j in range(inst.m):
+        pool.add_host(best, j)
+    cols = list(pool.cols.items())
+    if len(cols) > pool.limit:  # keep the fullest host contents, and the current ones
+        cols.sort(key=lambda kv: (kv[0] not in current, -kv[1][1]))
+        cols = cols[: pool.limit]
+    prob = pulp.LpProblem("cover", pulp.LpMinimize)
+    lam = [pulp.LpVariable("p%d" % i, cat="Binary") for i in range(len(cols))]
+    prob += pulp.LpAffineExpression([(v, cost) for v, (_key, (cost, _fill)) in zip(lam, cols, strict=True)])
+    rows = [[] for _ in range(inst.n)]
+    per_class = {}
+    for v, ((c, items), _val) in zip(lam, cols, strict=True):
+        for k in items:
+            rows[k].append((v, 1))
+        per_class.setdefault(c, []).append((v, 1))
+    for k, row in enumerate(rows):
+        if not row:
+            return False
+        prob += pulp.LpAffineExpression(row) >= 1, "i%d" % k
+    for c, row in per_class.items():
+        if len(row) > len(inst.classes[c]):
+            prob += pulp.LpAffineExpression(row) <= len(inst.classes[c]), "n%d" % c
+    for o, (hs, amount) in enumerate(inst.maxon):
+        row = [t for c, r in per_class.items() if inst.classes[c][0] in hs for t in r]
+        if len(row) > amount:
+            prob += pulp.LpAffineExpression(row) <= amount, "o%d" % o
+    if inst.budget is not None:
+        # an upper bound on the moves: an item covered twice is counted twice
+        row = [(v, sum(inst.moves(k, inst.classes[c][0]) for k in items))
+               for v, ((c, items), _val) in zip(lam, cols, strict=True)]
+        prob += pulp.LpAffineExpression([t for t in row if t[1]]) <= inst.budget, "budget"
+    for v, (key, _val) in zip(lam, cols, strict=True):
+        v.setInitialValue(1 if key in current else 0)
+    base = min((i for i in inst.idle if i > 0), default=1.0)
+    solver = pulp.PULP_CBC_CMD(timeLimit=max(0.5, seconds), gapRel=1e-6, gapAbs=0.5 * base if inst.pure_hosts
+                               else None, warmStart=True, msg=False, threads=1, timeMode="elapsed")
+    prob.solve(solver)
+    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        return False
+    chosen = [key for v, (key, _val) in zip(lam, cols, strict=True) if (v.varValue or 0) > 0.5]
+    # an item covered twice stays where it costs least; host contents go to hosts of their class
+    owner = {}
+    for i, (c, items) in enumerate(chosen):
+        j = inst.classes[c][0]
+        for k in items:
+            if k not in owner or inst.item_cost(k, j) < owner[k][1]:
+                owner[k] = (i, inst.item_cost(k, j))
+    hosts_of = {c: sorted(js, key=lambda j: (not best.items[j], not inst.on[j], j)) for c, js in
+                enumerate(inst.classes)}
+    used = {}
+    target = {}
+    for i, (c, _items) in enumerate(chosen):
+        if any(owner[k][0] == i for k in _items):
+            n = used.get(c, 0)
+            used[c] = n + 1
+            target[i] = hosts_of[c][n]
+    plan = heuristics.Packing(inst)
+    for k in sorted(owner, key=lambda k: inst.pin[k] < 0):
+        j = target[owner[k][0]]
+        if not plan.can(k, j):
+            return False
+        plan.place(k, j)
+    if plan.cost < best.cost - 1e-9 * max(1.0, abs(best.cost)):
+        _apply(best, {k: plan.host[k] for k in range(inst.n) if plan.host[k] != best.host[k]} or {})
+        return abs(best.cost - plan.cost) <= 1e-6 * max(1.0, abs(plan.cost))
+    return False
 
 
 def _apply(pack, assignment):
@@ -371,6 +477,14 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     if inst.explanations:
         return _infeasible(inst, start, inst.explanations, proven=True)
 
+    pulp = None
+    if use_milp:
+        try:
+            pulp = _pulp()
+        except SolverUnavailable as exc:
+            notes.append(str(exc))
+    pool = _Pool(inst) if pulp is not None and not inst.amongs and inst.n <= COVER_ITEMS else None
+
     # 1. greedy plans
     names = list(heuristic_names or ("ffd", "bfd", "dot"))
     if inst.has_current and heuristic_names is None:
@@ -385,19 +499,16 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
             failures.append(err)
             continue
         heuristics.evacuate(pack, deadline)
+        if pool is not None:
+            pool.add(pack)
         if best is None or pack.cost < best.cost - 1e-9:
             best, best_name = pack, name
-    pulp = None
-    if use_milp:
-        try:
-            pulp = _pulp()
-        except SolverUnavailable as exc:
-            notes.append(str(exc))
     if best is None:
         return _no_greedy_plan(inst, start, deadline, pulp, failures, notes)
     best = best.copy()
     rng = random.Random(seed)
-    if localsearch.repack(best, deadline, rng):
+    on_bin = (lambda j: pool.add_host(best, j)) if pool is not None else None
+    if localsearch.repack(best, start + 0.3 * limit, rng, on_bin=on_bin):
         best_name += "+ls"
     warm = best.cost
     status, method = "heuristic", best_name
@@ -407,44 +518,61 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     if pulp is None:
         return _result(inst, best, "heuristic", start, best_name, warm, notes, stats)
 
-    # 2. neighbourhood search (MILP steps, local search in between), then 3. the full MILP when small
-    small = _full_size(inst, best) <= FULL_MILP_VARS
+    # 2. tiny instances: the full MILP, warm-started, usually proves the optimum at once
+    size = _full_size(inst, best)
+    stats.update(cover_gains=0, cover_runs=0, cbc_crashes=0)
+    if size <= QUICK_FULL_VARS:
+        improved, proven = _full(pulp, inst, best, min(deadline, time.monotonic() + max(1.0, 0.3 * limit)), stats)
+        if proven:
+            method = best_name + ("+full" if improved else "")
+            return _result(inst, best, "optimal", start, method + " (milp proved)", warm, notes, stats)
+
+    # 3. covering MILP over the host contents seen, local search and neighbourhood MILPs, in turn
+    small = size <= FULL_MILP_VARS
     now = time.monotonic()
-    phase_end = now + 0.7 * (deadline - now) if small else deadline
+    phase_end = now + 0.85 * (deadline - now) if small else deadline
     search = _Search(pulp, inst, best, phase_end, rng)
     idle = 0
-    while time.monotonic() < phase_end - 0.1:
+    while time.monotonic() < phase_end - 0.2:
         before = best.cost
+        if pool is not None:
+            for _ in range(4):  # diversify the columns with randomised greedy plans
+                pack, _err = (heuristics.first_fit_decreasing_packing if rng.random() < 0.5 else
+                              heuristics.best_fit_decreasing_packing)(inst, rng, 0.3)
+                if pack is not None:
+                    localsearch.repack(pack, min(phase_end, time.monotonic() + 0.05 * limit), rng, patience=10,
+                                       on_bin=lambda j, p=pack: pool.add_host(p, j))
+                    pool.add(pack)
+            stats["cover_runs"] += 1
+            try:
+                if _cover(pulp, inst, pool, best, min(phase_end - time.monotonic(), max(1.0, 0.2 * limit))):
+                    stats["cover_gains"] += 1
+            except pulp.PulpSolverError:
+                stats["cbc_crashes"] += 1
+            if inst.pure_hosts and best.active <= inst.lb_hosts:
+                break
+        localsearch.repack(best, phase_end, rng, on_bin=on_bin)
+        if inst.pure_hosts and best.active <= inst.lb_hosts:
+            break
         search.deadline = min(phase_end, time.monotonic() + max(1.0, 0.1 * limit))
         gave_up = search.run()
         if inst.pure_hosts and best.active <= inst.lb_hosts:
             break
-        localsearch.repack(best, phase_end, rng)
         idle = 0 if best.cost < before - 1e-9 * max(1.0, abs(before)) else idle + 1
-        if gave_up and idle >= 2:
+        if idle >= 3 or (gave_up and idle >= 2):
             break
-    stats.update(lns_steps=search.steps, lns_gains=search.gains, cbc_crashes=search.crashes)
+    stats.update(lns_steps=search.steps, lns_gains=search.gains)
+    stats["cbc_crashes"] += search.crashes
     if best.cost < warm - 1e-9 * max(1.0, abs(warm)):
-        status, method = "feasible", best_name + "+lns"
+        status, method = "feasible", best_name + "+milp"
     if inst.pure_hosts and best.active <= inst.lb_hosts:
         return _result(inst, best, "optimal", start, method + " (lower bound reached)", warm, notes, stats)
-    if small and deadline - time.monotonic() > 0.5:
-        model = _Milp(pulp, best, _full_hosts(inst, best), list(range(inst.n)))
-        model.warm_start()
-        try:
-            out = model.solve(deadline - time.monotonic() - 0.1)
-        except pulp.PulpSolverError:
-            out, model = None, None
-            stats["cbc_crashes"] += 1
-        if out is not None:
-            before = best.cost
-            old = _apply(best, {k: j for k, j in out.items() if best.host[k] != j})
-            if old is not False and best.cost > before + 1e-9 * max(1.0, before):
-                _undo(best, old)  # never worse than what we had
-            elif old is not False and best.cost < before - 1e-9 * max(1.0, before):
-                status, method = "feasible", method + "+milp"
-            if model.proven_optimal:
-                status, method = "optimal", method + " (milp proved)"
+    if small and deadline - time.monotonic() > 1.5:
+        improved, proven = _full(pulp, inst, best, deadline, stats)
+        if improved:
+            status, method = "feasible", method + "+full"
+        if proven:
+            status, method = "optimal", method + " (milp proved)"
     return _result(inst, best, status, start, method, warm, notes, stats)
 
 
@@ -494,6 +622,32 @@ def power(problem: Problem, placement):
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+def _full(pulp, inst, best, deadline, stats):
+    """The full MILP warm-started from ``best`` until ``deadline``; (improved best?, proven optimal?)."""
+    model = _Milp(pulp, best, _full_hosts(inst, best), list(range(inst.n)))
+    model.warm_start()
+    left = deadline - time.monotonic() - 0.2
+    if left < 0.5:  # CBC needs a moment to read the model; too short a limit is not worth it
+        return False, False
+    try:
+        out = model.solve(left)
+    except pulp.PulpSolverError:
+        stats["cbc_crashes"] = stats.get("cbc_crashes", 0) + 1
+        return False, False
+    improved = False
+    if out is not None:
+        before = best.cost
+        old = _apply(best, {k: j for k, j in out.items() if best.host[k] != j})
+        if old is not False and best.cost > before + 1e-9 * max(1.0, before):
+            _undo(best, old)  # never worse than what we had
+        elif old is not False and best.cost < before - 1e-9 * max(1.0, before):
+            improved = True
+    # proven only if the plan we keep is the MILP's optimum
+    proven = out is not None and model.proven_optimal and \
+        best.cost <= model.prob.objective.value() + 1e-6 * max(1.0, abs(best.cost))
+    return improved, proven
+
 
 def _full_hosts(inst, pack):
     """Hosts of the full MILP: all online ones, plus idle ones per symmetry class up to what could pay off."""

@@ -331,9 +331,15 @@ class _Index:
 # the heuristics
 # ---------------------------------------------------------------------------
 
-def _order(inst):
-    """Items to place: pinned first, then constrained ones, then by decreasing weighted size."""
-    return sorted(range(inst.n), key=lambda k: (inst.pin[k] < 0, not inst.constrained[k], -inst.size[k], k))
+def _order(inst, rng=None, noise=0.0):
+    """Items to place: pinned first, then constrained ones, then by decreasing weighted size.
+
+    With ``rng``, sizes are blurred by up to +-``noise`` (randomised restarts)."""
+    if rng is None:
+        size = inst.size
+    else:
+        size = [s * (1.0 + noise * (2.0 * rng.random() - 1.0)) for s in inst.size]
+    return sorted(range(inst.n), key=lambda k: (inst.pin[k] < 0, not inst.constrained[k], -size[k], k))
 
 
 def _place_pinned(pack):
@@ -367,13 +373,13 @@ def _start(inst, forced, tree=False, index=False):
     return pack
 
 
-def first_fit_decreasing_packing(inst):
+def first_fit_decreasing_packing(inst, rng=None, noise=0.0):
     def build(forced):
         pack = _start(inst, forced, tree=True)
         err = _place_pinned(pack)
         if err:
             return None, err
-        for k in _order(inst):
+        for k in _order(inst, rng, noise):
             if pack.host[k] >= 0:
                 continue
             j = pack.first_fit(k)
@@ -384,13 +390,13 @@ def first_fit_decreasing_packing(inst):
     return _with_among_retries(inst, build)
 
 
-def best_fit_decreasing_packing(inst):
+def best_fit_decreasing_packing(inst, rng=None, noise=0.0):
     def build(forced):
         pack = _start(inst, forced, tree=True, index=True)
         err = _place_pinned(pack)
         if err:
             return None, err
-        for k in _order(inst):
+        for k in _order(inst, rng, noise):
             if pack.host[k] >= 0:
                 continue
             j = pack.best_fit(k)
@@ -549,14 +555,29 @@ HEURISTICS = {
 
 
 def run(inst, name, deadline=None):
-    if name == "dot":
-        return dot_product_packing(inst, deadline)
+    """Run greedy ``name`` on an Instance: (Packing, None) or (None, Explanation)."""
     if name == "keep":
         return keep_packing(inst)
     if name == "evacuate":
         pack, err = keep_packing(inst)
         return (evacuate(pack, deadline), None) if pack is not None else (None, err)
-    return HEURISTICS[name](inst)
+    build = (lambda: dot_product_packing(inst, deadline)) if name == "dot" else (lambda: HEURISTICS[name](inst))
+    pack, err = build()
+    if pack is None and inst.maxon:
+        # capped online hosts: the largest hosts first may succeed where the cheapest first did not
+        order, rank = inst.host_order, inst.host_rank
+        inst.host_order = sorted(range(inst.m), key=lambda j: (-inst.hsize[j], rank[j]))
+        inst.host_rank = [0] * inst.m
+        for r, j in enumerate(inst.host_order):
+            inst.host_rank[j] = r
+        try:
+            pack2, _err = build()
+        finally:
+            inst.host_order, inst.host_rank = order, rank
+        if pack2 is not None:
+            pack2.tree = None  # built on the other order
+            return pack2, None
+    return pack, err
 
 
 def _plan(problem, name):

@@ -229,7 +229,8 @@ class Instance:
                 ex.append(Explanation("spread constraints[%d] needs %d distinct hosts, only %d are allowed" % (
                     ci, len(ks), len(hosts)), "spread", ci, "hosts"))
             for c, (hs, amount) in enumerate(self.maxon):
-                if all(self.allowed[k] is not None and self.allowed[k] <= hs for k in ks) and len(ks) > amount:
+                if len(ks) > amount and all(len(hs) == self.m or (self.allowed[k] is not None and self.allowed[k] <= hs)
+                                            for k in ks):
                     ci = self.maxon_index[c]
                     ex.append(Explanation(
                         "spread constraints[%d] needs %d distinct hosts but max_online constraints[%d] allows "
@@ -249,7 +250,9 @@ class Instance:
                                       "among", ci, res))
         for c, (hs, amount) in enumerate(self.maxon):
             ci = self.maxon_index[c]
-            inside = [k for k in range(self.n) if self.allowed[k] is not None and self.allowed[k] <= hs]
+            everywhere = len(hs) == self.m
+            inside = [k for k in range(self.n)
+                      if everywhere or (self.allowed[k] is not None and self.allowed[k] <= hs)]
             pinned_hosts = {self.pin[k] for k in inside if self.pin[k] >= 0}
             if len(pinned_hosts) > amount:
                 ex.append(Explanation("max_online constraints[%d] allows %d online hosts but preserved VMs keep %d "
