@@ -20,15 +20,16 @@ options:
         else C(libvirt).
       - Set it once for every module of the collection with
         C(module_defaults) and the action group C(group/sirocco.cimi.cimi); the group should carry only
-        the options of this fragment, which every module of the group takes (set O(sirocco.cimi.machine#module:wait_timeout)
-        under C(sirocco.cimi.machine) instead).
+        the options of this fragment, which every module of the group takes (set
+        O(sirocco.cimi.machine#module:wait_timeout) under C(sirocco.cimi.machine) instead).
     type: str
-    choices: [libvirt, xenserver]
+    choices: [libvirt, vsphere, xenserver]
     default: libvirt
   uri:
     description:
       - Where the provider is, in the provider's own form.
       - For C(libvirt) a libvirt connection URI; the connector's default is C(qemu:///system).
+      - For C(vsphere) the SDK URL of a vCenter or ESX host, C(https://HOST[:PORT]/sdk).
       - For C(xenserver) the URL of the pool master, like C(https://xenserver.example.org).
       - If not set, the value of the E(SIROCCO_URI) environment variable is used.
     type: str
@@ -62,7 +63,13 @@ options:
     description:
       - Options only one connector understands, as a dictionary.
       - An option the selected provider does not know is an error that lists the ones it knows.
-      - See the connector's documentation for the options it takes (for C(libvirt), for
-        example, the named sizes it offers).
+      - Every connector takes C(sizes), the named sizes O(sirocco.cimi.machine#module:machine_config) accepts, as a
+        list of dictionaries with C(name), C(cpu), C(memory_mib) and C(disk_gib) (default C(tiny), C(small),
+        C(medium), C(large), C(xlarge)).
+      - C(libvirt) also takes C(image_pool) (storage pool of images and of new machines' disks, default C(default)),
+        C(volume_pool), C(network) and C(domain_type) (C(qemu), C(kvm), C(xen) or C(test)).
+      - C(vsphere) also takes C(datacenter), C(cluster), C(host), C(resource_pool), C(folder), C(datastore),
+        C(network) and more; C(xenserver) takes C(sr) and C(network). Each connector's file under
+        C(plugins/module_utils/connectors) documents its options.
     type: dict
 """

@@ -104,6 +104,15 @@ def option_for(attribute, options=None):
     return None
 
 
+def connect_error(exc):
+    """An InvalidInput from opening a connector: unless it names a provider option, it is about
+    one of the connector's own options (``sizes``, ``image_pool``...), which the user wrote
+    under ``provider_options``."""
+    if exc.attribute in PROVIDER_OPTIONS or re.search(r"(?<![\w$])provider_options(?!\w)", exc.message):
+        return exc
+    return InvalidInput("provider_options: %s" % exc.message, attribute="provider_options")
+
+
 class Deadline:
     """The time left to wait, shared by every wait of one module run."""
 
@@ -167,10 +176,13 @@ class SiroccoModule:
         """The connector of the selected provider, opened on first use."""
         if self._connector is None:
             p = self.params
-            self._connector = registry.connect(
-                p["provider"], uri=p["uri"], username=p["username"], password=p["password"],
-                region=p["region"], validate_certs=p["validate_certs"], timeout=p["timeout"],
-                options=p["provider_options"] or {})
+            try:
+                self._connector = registry.connect(
+                    p["provider"], uri=p["uri"], username=p["username"], password=p["password"],
+                    region=p["region"], validate_certs=p["validate_certs"], timeout=p["timeout"],
+                    options=p["provider_options"] or {})
+            except InvalidInput as exc:
+                raise connect_error(exc) from None
         return self._connector
 
     def close(self):

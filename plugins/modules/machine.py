@@ -177,7 +177,12 @@ provider:
 """
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound, Unsupported
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    InvalidInput,
+    NotFound,
+    SiroccoError,
+    Unsupported,
+)
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import KIB_PER_MIB, MachineSpec
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule, diff_view, string_map
@@ -259,14 +264,14 @@ def resolve_config(connector, capabilities, value):
     if isinstance(value, str):
         try:
             return connector.get_machine_config(value)
-        except NotFound:
-            known = ", ".join(c.name or c.id for c in connector.list_machine_configs()) or "none"
-            raise InvalidInput("machine_config: unknown size '%s' on provider '%s' (known: %s)"
-                               % (value, connector.name, known), attribute="machineConfig") from None
         except Unsupported:
             raise InvalidInput("machine_config: provider '%s' offers no named sizes; give machine_config as a "
                                "dictionary (%s)" % (connector.name, ", ".join(CONFIG_KEYS)),
                                attribute="machineConfig") from None
+        except NotFound:
+            known = ", ".join(c.name or c.id for c in connector.list_machine_configs()) or "none"
+        raise InvalidInput("machine_config: unknown size '%s' on provider '%s' (known: %s)"
+                           % (value, connector.name, known), attribute="machineConfig")
     if not isinstance(value, dict):
         raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
                            attribute="machineConfig")
@@ -282,13 +287,18 @@ def resolve_image(connector, ref):
     """The native id of the image ``machine_image`` names."""
     try:
         return connector.get_machine_image(ref).id
-    except NotFound:
-        known = ", ".join(i.name or i.id for i in connector.list_machine_images()) or "none"
-        raise InvalidInput("machine_image: unknown image '%s' on provider '%s' (known: %s)"
-                           % (ref, connector.name, known), attribute="machineImage") from None
     except Unsupported:
         raise InvalidInput("machine_image: provider '%s' does not list images" % connector.name,
                            attribute="machineImage") from None
+    except NotFound as exc:
+        missing = exc
+    try:
+        known = ", ".join(i.name or i.id for i in connector.list_machine_images()) or "none"
+    except SiroccoError:  # the listing itself fails (e.g. no image store): that is the message
+        raise InvalidInput("machine_image: cannot look up image '%s': %s" % (ref, missing.message),
+                           attribute="machineImage") from None
+    raise InvalidInput("machine_image: unknown image '%s' on provider '%s' (known: %s)"
+                       % (ref, connector.name, known), attribute="machineImage")
 
 
 def machine_spec(params, config, image_id, initial_state):

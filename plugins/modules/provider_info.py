@@ -63,7 +63,7 @@ capabilities:
     metering: true
 machine_configs:
   description: The machine sizes, as CIMI MachineConfiguration documents (C(memory) in KiB, disk C(capacity) in KB).
-  returned: when the provider lists machine configurations
+  returned: when the provider lists machine configurations (a listing that fails is a warning instead)
   type: list
   elements: dict
   sample:
@@ -74,12 +74,12 @@ machine_configs:
       memory: 65536
 machine_images:
   description: The machine images, as CIMI MachineImage documents.
-  returned: when the provider lists machine images
+  returned: when the provider lists machine images (a listing that fails is a warning instead)
   type: list
   elements: dict
 networks:
   description: The networks, as CIMI Network documents.
-  returned: when the provider lists networks
+  returned: when the provider lists networks (a listing that fails is a warning instead)
   type: list
   elements: dict
 provider:
@@ -89,6 +89,7 @@ provider:
   sample: libvirt
 """
 
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule
 
 # result key -> (contract operation, connector method)
@@ -105,7 +106,10 @@ def run(module):
     result = dict(changed=False, capabilities=capabilities.to_json())
     for key, (operation, method) in LISTINGS.items():
         if capabilities.supports(operation):
-            result[key] = [item.to_json() for item in getattr(connector, method)()]
+            try:
+                result[key] = [item.to_json() for item in getattr(connector, method)()]
+            except SiroccoError as exc:  # one listing failing (e.g. a missing image pool) spoils not the rest
+                module.warn("%s not listed: %s" % (key, exc.message))
     return result
 
 

@@ -134,3 +134,14 @@ def test_string_map():
         mu.string_map({"a": {}}, "properties")
     with pytest.raises(InvalidInput, match="properties: expected a dictionary"):
         mu.string_map(["a"], "properties")
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (InvalidInput("sizes[0]: needs name, cpu and memory_mib", attribute="sizes"),
+     "provider_options: sizes[0]: needs name, cpu and memory_mib"),
+    (InvalidInput("provider_options.domain_type: 'z' is not one of qemu", attribute="domain_type"),
+     "provider_options.domain_type: 'z' is not one of qemu"),
+    (InvalidInput("provider: unknown provider 'x'", attribute="provider"), "provider: unknown provider 'x'"),
+])
+def test_connect_errors_about_connector_options_name_provider_options(exc, expected):
+    assert mu.error_message(mu.connect_error(exc)) == expected
