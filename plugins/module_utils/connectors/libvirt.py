@@ -18,6 +18,15 @@ Mapping (native id in brackets):
   and are neither.
 * Network = libvirt network [UUID]; ``create_network`` makes an isolated one.
 * MachineConfiguration = named size (option ``sizes``, else base.DEFAULT_SIZES).
+  A machine created without an image is diskless; with one, its disk is a qcow2
+  overlay on the image (a full copy on pools without backing files).
+
+Options: ``sizes``, ``image_pool``, ``volume_pool``, ``domain_type`` (qemu, kvm,
+xen, test; default from the URI scheme, qemu otherwise) and ``network`` (the
+libvirt network new machines plug into; ``user`` for QEMU user-mode networking,
+``none`` for no interface; default: the active network ``default`` if any,
+else user-mode). An absent default pool means no images or volumes; a pool
+named in the options must exist.
 
 No libvirtError leaves this module: ``_Op`` turns each into the one error
 hierarchy of ``cimi.errors``.
