@@ -77,7 +77,7 @@ def create_app(config=None, placer=None, **overrides):
     runner = JobRunner(store, worker, workers=config.workers, poll_interval=config.job_poll_interval,
                        instance_timeout=config.instance_timeout)
     runner.register()
-    service = Service(store, pool, users, placer or placing.place, wake=runner.wake)
+    service = Service(store, pool, users, placer or placing.PLACERS[config.placement], wake=runner.wake)
     recovery = Recovery(store, pool, worker, admin_tenant_id)
     runner.fail_interrupted()
     recovery.restore_simulated()

@@ -11,6 +11,7 @@ YAML file (every key optional)::
     tls: {cert: /etc/siroccod/cert.pem, key: /etc/siroccod/key.pem}
     max_body: 1048576                    # bytes; larger requests get 413
     workers: 2                           # job worker threads per process
+    placement: first-fit                 # or least-power, optimizer (energy-aware)
     log_level: INFO
     hosts:                               # omit for the three simulated hosts
       - name: kvm1
@@ -49,7 +50,7 @@ DEFAULT_HOSTS = (
 _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "simulated",
               "power_idle", "power_max", "cpu", "memory_mib", "enabled"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
-             "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds"}
+             "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
@@ -85,6 +86,7 @@ class Config:
     instance_timeout: float = 30.0  # a process silent that long is dead: its running jobs fail
     auth_cache_seconds: float = 60.0  # verified Basic credentials are remembered that long
     start_workers: bool = True  # tests may run jobs by hand
+    placement: str = "first-fit"  # a key of placing.PLACERS
 
     @property
     def listen_host(self):
@@ -213,7 +215,10 @@ def load_config(path=None, env=None, overrides=None):
         max_body=_int(raw.get("max_body", 1024 * 1024), "max_body", 1024),
         workers=_int(raw.get("workers", 1), "workers", 0), log_level=str(raw.get("log_level", "INFO")).upper(),
         hosts=hosts, admin_password=raw.get("admin_password"),
-        start_workers=bool(raw.get("start_workers", True)))
+        start_workers=bool(raw.get("start_workers", True)), placement=str(raw.get("placement", "first-fit")))
+    from siroccod.placing import PLACERS
+    if config.placement not in PLACERS:
+        raise InvalidInput("config: placement must be one of %s" % ", ".join(PLACERS), attribute="placement")
     for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
         if raw.get(key) is not None:
             setattr(config, key, float(raw[key]))
