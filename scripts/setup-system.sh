@@ -14,6 +14,8 @@ PACKAGES=(
     gcc libvirt-dev pkg-config
     # real libvirtd + QEMU (TCG) stand-in, see tests/standins/start-libvirtd.sh
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+    # libvirtd sets up its network firewall once at start: without iptables, creating a network fails
+    iptables
     # vSphere stand-in: govmomi's simulator built from Debian's Go source, see tests/standins/vcsim/
     golang-go golang-github-vmware-govmomi-dev
     # lets the `shellcheck` test of ansible-test sanity run instead of skipping

@@ -355,6 +355,9 @@ class Connector:
         method = getattr(self, OPERATIONS[operation])
         if action in (states.STOP, states.RESTART):
             return method(machine_id, force=bool(force))
+        if action == states.CAPTURE:
+            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+            return method(machine_id, name="%s-%s" % (machine.name or machine_id, stamp))
         return method(machine_id)
 
     def wait_for_machine(self, machine_id, wanted, timeout=None, interval=0.2):
