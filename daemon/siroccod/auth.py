@@ -164,7 +164,7 @@ class Users:
         """The Principal for an ``Authorization`` header value, or AuthError."""
         if not authorization:
             raise AuthError("authentication required (HTTP Basic or Bearer token)")
-        scheme, _, credentials = authorization.partition(" ")
+        scheme, _sep, credentials = authorization.partition(" ")
         scheme = scheme.lower()
         credentials = credentials.strip()
         if scheme == "bearer" and credentials:

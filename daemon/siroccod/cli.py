@@ -214,8 +214,8 @@ def hosts(ctx, as_json):
     if not rows:
         click.echo("no hosts recorded yet: start the daemon once (siroccod serve)")
         return
-    click.echo("%-10s %-8s %-7s %9s %13s %8s %11s" % ("HOST", "PROVIDER", "STATE", "CPU", "MEMORY MiB", "VMS",
-                                                     "POWER W"))
+    header = ("HOST", "PROVIDER", "STATE", "CPU", "MEMORY MiB", "VMS", "POWER W")
+    click.echo("%-10s %-8s %-7s %9s %13s %8s %11s" % header)
     for r in rows:
         power = "%s-%s" % (_num(r["powerIdle"]), _num(r["powerMax"])) if r["powerIdle"] is not None else "-"
         click.echo("%-10s %-8s %-7s %4d/%-4d %6d/%-6d %8d %11s" % (

@@ -90,7 +90,7 @@ class Config:
 
     @property
     def listen_host(self):
-        host, _, _ = self.listen.rpartition(":")
+        host = self.listen.rpartition(":")[0]
         return host.strip("[]") or "127.0.0.1"
 
     @property

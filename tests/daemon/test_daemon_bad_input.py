@@ -99,8 +99,8 @@ def test_wrong_types_and_values(alice, world):
         check(alice, world, "post", machines, 400, body=body)
     # other collections and verbs
     check(alice, world, "post", alice.collection("machineConfigs"), 400, body={"name": "c", "cpu": "1", "memory": 1})
-    check(alice, world, "post", alice.collection("machineConfigs"), 400, body={"name": "c", "cpuArch": "Z80",
-                                                                              "cpu": 1, "memory": 1})
+    check(alice, world, "post", alice.collection("machineConfigs"), 400,
+          body={"name": "c", "cpuArch": "Z80", "cpu": 1, "memory": 1})
     check(alice, world, "post", alice.collection("volumes"), 400, body={"volumeTemplate": {"volumeConfig": {}}})
     check(alice, world, "post", alice.collection("volumes"), 400, body={"volumeTemplate": {}})
     check(alice, world, "post", alice.collection("systems"), 400, body={"systemTemplate": {"componentDescriptors": [
@@ -115,7 +115,7 @@ def test_wrong_types_and_values(alice, world):
 
 def test_unknown_hrefs(alice, world):
     machines = alice.collection("machines")
-    image = [i for i in alice.items("machineImages")][0]["id"]
+    image = alice.items("machineImages")[0]["id"]
     for href in ("http://localhost/cimi/machineConfigs/00000000-0000-0000-0000-000000000000", image,
                  "not a uri at all", "http://elsewhere.example/foo/bar", "", "/cimi/", "machineConfigs",
                  "http://localhost/cimi/machineConfigs/../../etc/passwd", "x" * 5000):

@@ -93,8 +93,7 @@ def test_reconcile_adopts_outside_domains_and_marks_vanished_ones(admin, alice, 
     from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
     daemon = app.extensions["siroccod"]
     sim2 = daemon.pool.by_name("sim2")
-    sim2.call("create_machine", MachineSpec(name="made-by-hand",
-                                                      config=MachineConfiguration(cpu=1, memory=65536)))
+    sim2.call("create_machine", MachineSpec(name="made-by-hand", config=MachineConfiguration(cpu=1, memory=65536)))
     victim = alice.create_machine("victim", "STARTED", properties={"sirocco.host": "sim2"})
     with daemon.store.read() as session:
         from siroccod.store import Resource

@@ -132,7 +132,7 @@ def test_every_job_runs_exactly_once_across_runners(tmp_path):
         with store.transaction() as session:
             session.get(Job, job_uuid).state = "SUCCESS"
 
-    runners = [JobRunner(store, handler) for _ in range(4)]  # as if four processes shared the CMDB
+    runners = [JobRunner(store, handler) for _i in range(4)]  # as if four processes shared the CMDB
     threads = [threading.Thread(target=r.run_pending) for r in runners]
     for t in threads:
         t.start()
