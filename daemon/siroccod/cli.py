@@ -1,4 +1,4 @@
-"""The ``siroccod`` command: serve, user add/remove/list/password/token, hosts.
+"""The ``siroccod`` command: serve, user add/remove/list/password/token, hosts, place.
 
 Every command reads the same configuration as the daemon (``--config`` or
 $SIROCCOD_CONFIG, environment overrides, else the embedded default), so
@@ -221,6 +221,15 @@ def hosts(ctx, as_json):
         click.echo("%-10s %-8s %-7s %4d/%-4d %6d/%-6d %8d %11s" % (
             r["name"], r["provider"], r["state"], r["usedCpu"], r["cpu"], r["usedMemoryMiB"], r["memoryMiB"],
             r["machines"], power))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def place(args):
+    """The placement optimizer on its own: a problem as JSON (FILE or -) in, the plan as JSON out."""
+    from ansible_collections.sirocco.cimi.plugins.module_utils.placement import cli as placement_cli
+    sys.exit(placement_cli.main(list(args)))
 
 
 def _num(value):

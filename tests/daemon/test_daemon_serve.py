@@ -142,3 +142,17 @@ def test_cli_users_and_hosts(tmp_path, monkeypatch):
     r = runner.invoke(main, ["hosts", "--json"])
     hosts = json.loads(r.output)
     assert [h["powerIdle"] for h in hosts] == [60, 95, 30]
+
+
+def test_cli_place_runs_the_optimizer():
+    from siroccod.cli import main
+    problem = {"hosts": [{"name": "a", "cpu": 8, "memory": 16, "power_idle": 50, "power_max": 150},
+                         {"name": "b", "cpu": 8, "memory": 16, "power_idle": 90, "power_max": 300}],
+               "vms": [{"name": "v1", "cpu": 2, "memory": 2}, {"name": "v2", "cpu": 2, "memory": 2}],
+               "time_limit": 2}
+    r = CliRunner().invoke(main, ["place", "-"], input=json.dumps(problem))
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    assert plan["placement"] == {"v1": "a", "v2": "a"}
+    r = CliRunner().invoke(main, ["place", "-"], input="{not json")
+    assert r.exit_code == 1
