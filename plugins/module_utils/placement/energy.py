@@ -261,7 +261,7 @@ def _cover(pulp, inst, pool, best, seconds):
     prob = pulp.LpProblem("cover", pulp.LpMinimize)
     lam = [pulp.LpVariable("p%d" % i, cat="Binary") for i in range(len(cols))]
     prob += pulp.LpAffineExpression([(v, cost) for v, (_key, (cost, _fill)) in zip(lam, cols, strict=True)])
-    rows = [[] for _ in range(inst.n)]
+    rows = [[] for _i in range(inst.n)]
     per_class = {}
     for v, ((c, items), _val) in zip(lam, cols, strict=True):
         for k in items:
@@ -536,7 +536,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     while time.monotonic() < phase_end - 0.2:
         before = best.cost
         if pool is not None:
-            for _ in range(4):  # diversify the columns with randomised greedy plans
+            for _i in range(4):  # diversify the columns with randomised greedy plans
                 pack, _err = (heuristics.first_fit_decreasing_packing if rng.random() < 0.5 else
                               heuristics.best_fit_decreasing_packing)(inst, rng, 0.3)
                 if pack is not None:

@@ -41,9 +41,9 @@ class Packing:
         self.host = [-1] * n
         self.lc = [0.0] * m
         self.lm = [0.0] * m
-        self.items = [set() for _ in range(m)]
-        self.spread_on = [set() for _ in range(m)] if inst.spreads else None
-        self.among_use = [{} for _ in inst.amongs]
+        self.items = [set() for _i in range(m)]
+        self.spread_on = [set() for _i in range(m)] if inst.spreads else None
+        self.among_use = [{} for _i in inst.amongs]
         self.among_ok = [set(range(len(groups))) for _ks, groups in inst.amongs]
         self.online = [0] * len(inst.maxon)
         self.active = 0

@@ -65,13 +65,13 @@ class Instance:
         for i in range(len(vms)):
             self.vm_item[i] = roots.setdefault(find(i), len(roots))
         n = self.n = len(roots)
-        self.members = [[] for _ in range(n)]
+        self.members = [[] for _i in range(n)]
         for i, k in enumerate(self.vm_item):
             self.members[k].append(i)
         self.cpu = [float(sum(vms[i].cpu for i in mem)) for mem in self.members]
         self.mem = [float(sum(vms[i].memory for i in mem)) for mem in self.members]
         # orig[k]: {host: members currently there}; norig[k]: members with a current host
-        self.orig = [{} for _ in range(n)]
+        self.orig = [{} for _i in range(n)]
         self.norig = [0] * n
         for i, k in enumerate(self.vm_item):
             if cur[i] is not None:
@@ -81,7 +81,7 @@ class Instance:
 
         # allowed hosts per item (None = every host), with the constraints that narrowed it
         allowed = [None] * n
-        why = [[] for _ in range(n)]
+        why = [[] for _i in range(n)]
         self.pin = [-1] * n
 
         def narrow(k, hostset, ci):
@@ -136,15 +136,15 @@ class Instance:
                     k = self.vm_item[vidx[name]]
                     if allowed[k] is not None and len(allowed[k]) == 1:
                         self.pin[k] = next(iter(allowed[k]))
-        self.item_spreads = [[] for _ in range(n)]
+        self.item_spreads = [[] for _i in range(n)]
         for s, ks in enumerate(self.spreads):
             for k in ks:
                 self.item_spreads[k].append(s)
-        self.item_amongs = [[] for _ in range(n)]
+        self.item_amongs = [[] for _i in range(n)]
         for a, (ks, _groups) in enumerate(self.amongs):
             for k in ks:
                 self.item_amongs[k].append(a)
-        self.host_maxon = [[] for _ in range(m)]
+        self.host_maxon = [[] for _i in range(m)]
         for c, (hs, _amount) in enumerate(self.maxon):
             for j in hs:
                 self.host_maxon[j].append(c)
@@ -309,6 +309,7 @@ class Instance:
         # items larger than half the largest host in one dimension cannot share a host
         hc, hm = max(self.capc, default=0) / 2, max(self.capm, default=0) / 2
         lb = max(lb, sum(c > hc + EPS for c in self.cpu), sum(x > hm + EPS for x in self.mem))
+        lb = max(lb, self._cardinality_bound())
         lb = max([lb] + [len(ks) for ks in self.spreads])
         lb = max(lb, len({p for p in self.pin if p >= 0}))
         self.lb_hosts = lb
@@ -318,6 +319,28 @@ class Instance:
         # objective = idle * hosts + constant: reaching lb_hosts proves optimality
         self.pure_hosts = (len(set(self.idle)) <= 1 and max(self.slope, default=0) - min(self.slope, default=0) < 1e-12
                            and not self.migration_aware())
+
+    def _cardinality_bound(self):
+        """ceil(items / k) when no host can take k + 1 items (the k + 1 smallest overflow any host)."""
+        if not self.n or not self.m:
+            return 0
+        cmax, mmax = max(self.capc), max(self.capm)
+        k = self.n
+        for dem, cap in ((self.cpu, cmax), (self.mem, mmax)):
+            total = 0.0
+            for i, d in enumerate(sorted(dem)):
+                total += d
+                if total > cap + EPS:
+                    k = min(k, i)
+                    break
+        # both dimensions at once: on any host, sum(cpu / cmax + memory / mmax) <= 2
+        total = 0.0
+        for i, d in enumerate(sorted(c / cmax + x / mmax for c, x in zip(self.cpu, self.mem, strict=True))):
+            total += d
+            if total > 2 + 1e-9:
+                k = min(k, i)
+                break
+        return -(-self.n // k) if k else self.n
 
     def _orders(self):
         m = self.m

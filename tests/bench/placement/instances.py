@@ -12,7 +12,8 @@
   families, 1:2, 1:4, 1:8 GiB per vCPU, sizes 1-32 vCPU, small ones more
   frequent) on identical 64-core / 256 GiB hosts.
 * ``hetero(n)``: the same catalog on three host generations with different
-  capacities and power curves.
+  capacities, cpu:memory ratios and power curves (none best at everything),
+  1.6 times the cores needed.
 * ``spread_out(n, m, even)``: a current placement to consolidate: VMs already
   spread over every host, each host filled to its own level (uniform 15-85 %,
   as after churn) or, with ``even``, all hosts at the same level.
@@ -34,22 +35,22 @@ def ct(cls, n, seed=0):
     if cls <= 6:
         lo, hi = {1: (100, 400), 2: (1, 1000), 3: (200, 800), 4: (50, 200), 5: (25, 100), 6: (20, 100)}[cls]
         cap = (1000, 1000) if cls <= 5 else (150, 150)
-        items = [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(n)]
+        items = [(rng.randint(lo, hi), rng.randint(lo, hi)) for _i in range(n)]
     elif cls in (7, 8):
         cap = (150, 150)
-        for _ in range(n):
+        for _i in range(n):
             w = rng.randint(20, 100)
             # class 7: positively correlated dimensions, class 8: negatively correlated
             v = rng.randint(w - 10, w + 10) if cls == 7 else rng.randint(110 - w, 130 - w)
             items.append((w, v))
     elif cls == 9:
-        items = [(rng.randint(100, 400), rng.randint(100, 400)) for _ in range(n)]
+        items = [(rng.randint(100, 400), rng.randint(100, 400)) for _i in range(n)]
         total = [sum(d) for d in zip(*items, strict=True)]
         bins = math.ceil(max(total) / 1000)
         cap = tuple(math.ceil(t / bins) for t in total)  # capacities make the bound tight in both dimensions
     elif cls == 10:
         n -= n % 3
-        for _ in range(n // 3):  # perfect triplets: the optimum is n / 3 hosts
+        for _i in range(n // 3):  # perfect triplets: the optimum is n / 3 hosts
             a = (rng.randint(25, 50), rng.randint(25, 50))
             b = (rng.randint(25, 50), rng.randint(25, 50))
             items += [a, b, (100 - a[0] - b[0], 100 - a[1] - b[1])]
@@ -68,6 +69,8 @@ for _family, ratio in (("c", 2), ("m", 4), ("r", 8)):
     for vcpu, weight in ((1, 6), (2, 10), (4, 8), (8, 4), (16, 2), (32, 1)):
         CATALOG.append((vcpu, vcpu * ratio, weight * (2 if ratio == 4 else 1)))
 
+MEAN_VCPU = sum(c * w for c, _g, w in CATALOG) / sum(w for _c, _g, w in CATALOG)
+
 
 def _flavor_vms(rng, n, prefix="v"):
     flavors = [(c, g) for c, g, _w in CATALOG]
@@ -82,18 +85,20 @@ def flavors(n, m, seed=0):
     return Problem(hosts, _flavor_vms(rng, n))
 
 
-GENERATIONS = (  # cores, GiB, idle W, max W
-    (32, 128, 160.0, 320.0),
-    (48, 256, 130.0, 340.0),
-    (64, 512, 95.0, 360.0),
+GENERATIONS = (  # cores, GiB, idle W, max W: none is best at everything
+    (32, 384, 120.0, 250.0),  # old, memory-rich, cheap to keep on
+    (64, 256, 110.0, 360.0),  # balanced
+    (96, 384, 160.0, 480.0),  # dense, cheapest per core at full load
 )
 
 
 def hetero(n, seed=0, m=None):
+    """Flavor mix on the three generations, about 1.6 times the cores needed, in equal numbers."""
     rng = random.Random(seed * 1000 + 23 + n)
     vms = _flavor_vms(rng, n)
     need = sum(v.cpu for v in vms)
-    m = m or max(6, int(need / 48 * 1.5))
+    per_round = sum(g[0] for g in GENERATIONS)
+    m = m or 3 * max(2, math.ceil(1.6 * need / per_round))
     hosts = []
     for j in range(m):
         cores, gib, idle, peak = GENERATIONS[j % 3]
@@ -106,7 +111,7 @@ def spread_out(n, m, seed=0, even=False, migration_cost=0.0):
     rng = random.Random(seed * 1000 + 37 + n + m)
     hosts = [Host("h%d" % j, 64, 256 * 1024, 110.0, 330.0) for j in range(m)]
     vms = _flavor_vms(rng, n)
-    levels = [0.5 if even else rng.uniform(0.15, 0.85) for _ in range(m)]
+    levels = [0.5 if even else rng.uniform(0.15, 0.85) for _i in range(m)]
     total = sum(v.cpu for v in vms)
     target = [lv / sum(levels) * total for lv in levels]
     load, mem = [0.0] * m, [0.0] * m

@@ -11,10 +11,13 @@ def hosts(n, **kw):
 
 
 def test_lower_bound_is_max_over_dimensions():
-    # cpu: 10 x 3 = 30 over 8-core hosts -> 4; memory: 10 x 5000 = 50000 over 16384 -> 4 (3.05)
-    p = problem(hosts(10), [vm("v%d" % i, 3, 5000) for i in range(10)])
+    # cpu: 10 x 2 = 20 over 8-core hosts -> 3; memory: 10 x 5000 = 50000 over 16384 MiB -> 4 (3.05)
+    p = problem(hosts(10), [vm("v%d" % i, 2, 5000) for i in range(10)])
     assert energy.lower_bound(p) == 4
-    p = problem(hosts(10), [vm("v%d" % i, 1, 9000) for i in range(10)])  # memory-bound, > half a host
+    # cpu: 30 cores -> 4 hosts by the sum, but no host takes three 3-core VMs: 5
+    p = problem(hosts(10), [vm("v%d" % i, 3, 1000) for i in range(10)])
+    assert energy.lower_bound(p) == 5
+    p = problem(hosts(10), [vm("v%d" % i, 1, 9000) for i in range(10)])  # more than half a host each
     assert energy.lower_bound(p) == 10
 
 
