@@ -24,26 +24,39 @@ adding rows. CBC runs through ``pulp.PULP_CBC_CMD(timeLimit, gapRel,
 warmStart=True, threads=1)``; ``sol_status`` (not ``status``) tells a proven
 optimum from a plan found at the time limit.
 
-How the time is spent (``solve``), so that any size gets an answer in bounded
-time:
+How the time is spent (``solve``); every step keeps the best plan so far, so
+the answer is never worse than the warm start, and any size is answered in
+bounded time:
 
 1. Greedy plans: first-fit decreasing, best-fit decreasing, dot-product, and
    with a current placement "keep" (current hosts, new VMs first-fit) and
-   "evacuate" (empty the least loaded hosts into the fullest). Each is then
-   passed through ``evacuate``. The cheapest is the warm start. Large
-   instances skip greedies once 40 % of the time limit is gone.
-2. Large neighbourhood search with the same MILP on small sub-problems: free
-   the VMs of a handful of hosts (the emptiest ones plus random ones, plus an
-   idle efficient host when hosts differ) and re-place them on those hosts,
-   everything else fixed. Sub-MILPs are warm-started from the current plan, so
-   a step never makes the plan worse; equal-cost steps are taken only when
-   they concentrate load (a tiny rank-weighted term steers the MILP so), which
-   empties hosts over later steps. Neighbourhoods grow when steps fail.
-   This is how 5,000 or 30,000 VMs are handled: each step costs the same
-   whatever the instance size, and the plan only improves until the deadline.
-3. Instances small enough (items x candidate hosts <= ``FULL_MILP_VARS``) also
-   get the full MILP, warm-started from the best plan so far, for the time
-   left; only it can prove optimality beyond "hosts = lower bound".
+   "evacuate" (empty the least loaded hosts into the fullest), each followed
+   by ``heuristics.evacuate``; then the host-emptying local search
+   (localsearch.py) on the cheapest. That is the warm start. Large instances
+   skip greedies once 40 % of the time limit is gone.
+2. Tiny instances (full MILP of at most ``QUICK_FULL_VARS`` binaries): the
+   full MILP, warm-started, which usually proves the optimum at once.
+3. Rounds until the deadline, or until a round gains nothing:
+   a. a *covering* MILP (up to ``COVER_ITEMS`` VMs): choose, among every host
+      content seen so far (greedy plans, randomised restarts, local-search
+      swaps), the cheapest set that covers each VM (Monaci & Toth's
+      set-covering heuristic for two-constraint bin packing);
+   b. the local search again, with tabu escapes when stuck;
+   c. *neighbourhood* MILPs: the assignment MILP above on a handful of hosts
+      (the emptiest ones plus random ones, plus an idle efficient host when
+      hosts differ), everything else fixed, warm-started from the current
+      plan. Equal-cost steps are kept only when they concentrate load (a
+      tiny rank-weighted term steers the MILP so), which empties hosts over
+      later steps; neighbourhoods grow while steps fail.
+   This is how 5,000 or 30,000 VMs are handled: the greedies run in
+   O(n log m) (segment tree, sorted residuals), and a local-search attempt or
+   neighbourhood MILP costs about the same whatever the instance size.
+4. Instances small enough (items x candidate hosts <= ``FULL_MILP_VARS``) get
+   the full MILP for the time left; besides "hosts = lower bound" only it can
+   prove optimality.
+
+The bundled CBC (2.10.3) may crash when its time limit strikes while it
+reads a MIP start; such a solve counts as "no better plan" (``stats``).
 
 Status: ``optimal`` (proven: full MILP optimal, or lower bound reached when
 the objective is a pure host count), ``feasible`` (a MILP improved the warm
@@ -73,6 +86,7 @@ SUB_TIME = 2.0  # seconds per neighbourhood MILP at most
 LARGE_ITEMS = 2000  # above this, greedies are skipped when time runs short
 COVER_COLUMNS = 20000  # columns of the covering MILP at most
 COVER_ITEMS = 1500  # the covering MILP runs on instances up to this many items
+TABU_STEPS = 40  # tabu swaps per local-search attempt once plain descent is stuck (rounds only)
 QUICK_FULL_VARS = 3000  # up to this size the full MILP runs first, and mostly proves the optimum
 
 
@@ -468,7 +482,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     """Place every VM of ``problem``; returns a ``Result`` (status, placement, figures)."""
     start = time.monotonic()
     limit = float(time_limit if time_limit is not None else (problem.time_limit or DEFAULT_TIME_LIMIT))
-    deadline = start + limit
+    deadline = start + limit - min(1.0, 0.05 * limit)  # room for a solver overrunning its limit, and the result
     if max_migrations is not None and max_migrations != problem.max_migrations:
         problem = Problem(problem.hosts, problem.vms, problem.constraints, problem.migration_cost,
                           problem.time_limit, max_migrations)
@@ -551,7 +565,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
                 stats["cbc_crashes"] += 1
             if inst.pure_hosts and best.active <= inst.lb_hosts:
                 break
-        localsearch.repack(best, phase_end, rng, on_bin=on_bin)
+        localsearch.repack(best, phase_end, rng, on_bin=on_bin, tabu_steps=TABU_STEPS)
         if inst.pure_hosts and best.active <= inst.lb_hosts:
             break
         search.deadline = min(phase_end, time.monotonic() + max(1.0, 0.1 * limit))

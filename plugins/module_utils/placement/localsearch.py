@@ -24,6 +24,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.placement.instance im
 MAX_POOL_PAIRS = 12  # pool sizes above this try single items only
 MAX_HOST_PAIRS = 10  # hosts with more items than this swap them out one at a time
 HOSTS_PER_PASS = 40
+TABU_HOSTS = 12  # hosts examined per tabu step
 
 
 class _Journal:
@@ -52,7 +53,7 @@ def _fill(inst, pack, j):
     return inst.wc * pack.lc[j] / inst.capc[j] + inst.wm * pack.lm[j] / inst.capm[j]
 
 
-def repack(pack, deadline, rng, patience=None, on_bin=None):
+def repack(pack, deadline, rng, patience=None, on_bin=None, tabu_steps=0):
     """Try to switch hosts off until ``deadline`` or ``patience`` attempts in a row fail; returns hosts saved.
 
     ``on_bin(j)`` is called whenever host ``j`` got fuller by a swap (the MILP collects such host contents).
@@ -73,7 +74,7 @@ def repack(pack, deadline, rng, patience=None, on_bin=None):
         targets = sorted(pool, key=lambda j: (tried.get(j, 0), rng.random()))[:r]
         for j in targets:
             tried[j] = tried.get(j, 0) + 1
-        if _attempt(pack, targets, active, deadline, rng, on_bin):
+        if _attempt(pack, targets, active, deadline, rng, on_bin, tabu_steps):
             saved += 1
             fails = 0
             tried.clear()
@@ -82,7 +83,7 @@ def repack(pack, deadline, rng, patience=None, on_bin=None):
     return saved
 
 
-def _attempt(pack, targets, active, deadline, rng, on_bin):
+def _attempt(pack, targets, active, deadline, rng, on_bin, tabu_steps):
     inst = pack.inst
     if any(inst.pin[k] == t for t in targets for k in pack.items[t]):
         return False
@@ -118,11 +119,77 @@ def _attempt(pack, targets, active, deadline, rng, on_bin):
                 if on_bin is not None:
                     on_bin(h)
         if not improved:
+            if tabu_steps:
+                free = _tabu(pack, journal, free, others, targets, deadline, rng, tabu_steps, on_bin)
             break
     if not free and pack.cost < before - 1e-9 * max(1.0, abs(before)):
         return True
     journal.rollback()
     return False
+
+
+def _tabu(pack, journal, free, others, targets, deadline, rng, steps, on_bin):
+    """Stuck: keep swapping, now also when the pool grows (the least growth first), never undoing a
+    recent swap, until the pool finds homes, fits on the other freed hosts, or ``steps`` run out."""
+    inst = pack.inst
+    tenure = 7 + len(free)
+    banned = {}  # (item, host) -> step until which the item may not enter (or leave) that host
+    weight = sum(inst.size[k] for k in free)
+    for step in range(steps):
+        if time.monotonic() > deadline:
+            break
+        ins = _combos(inst, free)
+        best = None
+        hosts = others if len(others) <= TABU_HOSTS else rng.sample(others, TABU_HOSTS)
+        for h in hosts:
+            if not pack.items[h]:
+                continue
+            rc = inst.capc[h] - pack.lc[h] + EPS
+            rm = inst.capm[h] - pack.lm[h] + EPS
+            mine = [k for k in pack.items[h] if inst.pin[k] != h and banned.get((k, h), -1) < step]
+            for out, oc, om, os_ in [((), 0.0, 0.0, 0.0)] + _combos(inst, mine, MAX_HOST_PAIRS):
+                for t, ic, im, is_ in ins:
+                    if ic - oc <= rc and im - om <= rm and (out or t):
+                        gain = is_ - os_ + 1e-6 * rng.random()
+                        if (best is None or gain > best[0]) and all(banned.get((k, h), -1) < step for k in t):
+                            best = (gain, h, out, t)
+        if best is None:
+            break
+        _gain, h, out, t = best
+        mark = len(journal.log)
+        for k in out:
+            journal.take(k)
+        if not all(pack.can(k, h) and (journal.put(k, h) or True) for k in t):
+            tail, journal.log = journal.log[mark:], journal.log[:mark]
+            for k, old in reversed(tail):
+                if pack.host[k] >= 0:
+                    pack.remove(k)
+                if old >= 0:
+                    pack.place(k, old)
+            for k in t:
+                banned[(k, h)] = step + tenure
+            continue
+        for k in t:
+            free.remove(k)
+            banned[(k, h)] = step + tenure  # may not leave h soon
+        for k in out:
+            free.append(k)
+            banned[(k, h)] = step + tenure  # may not come back soon
+        weight = sum(inst.size[k] for k in free)
+        if on_bin is not None:
+            on_bin(h)
+        rest = []
+        for k in sorted(free, key=lambda k: -inst.size[k]):
+            j = _best_home(pack, k, others)
+            if j >= 0:
+                journal.put(k, j)
+            else:
+                rest.append(k)
+        free = rest
+        if not free or (len(targets) > 1 and _fits_on(pack, journal, free, targets[1:])):
+            return []
+    del weight
+    return free
 
 
 def _fits_on(pack, journal, free, hosts):
