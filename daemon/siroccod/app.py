@@ -161,7 +161,8 @@ def _stock(store, pool):
                 name = image.name or image.id
                 row = stock_images.get(name)
                 if row is None:
-                    doc = {k: v for k, v in image.to_json().items() if k in ("type", "description")}
+                    doc = {k: v for k, v in image.to_json().items()
+                           if k in ("type", "description", "imageLocation")}
                     add("MachineImage", name, doc, state="AVAILABLE")
                     row = stock_images[name] = session.scalars(select(Resource).where(
                         Resource.type == "MachineImage", Resource.tenant_id.is_(None),

@@ -810,7 +810,7 @@ class Service:
                                  name=image_meta.get("name") or "%s-capture" % (row.name or "machine"),
                                  state="CREATING",
                                  doc={**{k: image_meta[k] for k in COMMON if image_meta.get(k) is not None},
-                                      "type": "SNAPSHOT", "imageLocation": hrefs.ref("machines", row.uuid)},
+                                      "type": "IMAGE", "imageLocation": hrefs.ref("machines", row.uuid)},
                                  private={"machine": row.uuid})
                 image.private = dict(image.private, native_name=DOMAIN_PREFIX + image.uuid)
                 image.doc.setdefault("name", image.name)

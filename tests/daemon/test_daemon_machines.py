@@ -124,6 +124,7 @@ def test_edit_changes_only_mutable_attributes(alice):
 def test_capture_makes_an_image(alice):
     stock = alice.items("machineImages", "?$filter=name='tiny-linux.qcow2'")
     assert len(stock) == 1 and stock[0]["state"] == "AVAILABLE" and "delete" not in alice.ops(stock[0])
+    assert stock[0]["type"] == "IMAGE" and stock[0]["imageLocation"].endswith("/tiny-linux.qcow2")
     m = alice.create_machine("cap", "STARTED", machineImage={"href": stock[0]["id"]})
     assert m["disks"][0]["capacity"] == 65536
     r = alice.post(alice.ops(m)["capture"], action("capture", image={"name": "golden"}))
@@ -132,7 +133,8 @@ def test_capture_makes_an_image(alice):
     assert job["state"] == "SUCCESS", job
     image_href = [a["href"] for a in job["affectedResources"] if "/machineImages/" in a["href"]][0]
     image = alice.get(image_href).json
-    assert (image["name"], image["state"], image["type"]) == ("golden", "AVAILABLE", "SNAPSHOT")
+    # capture makes an IMAGE; only the snapshot action makes SNAPSHOTs (DSP0263 5.14.7.1)
+    assert (image["name"], image["state"], image["type"]) == ("golden", "AVAILABLE", "IMAGE")
     assert alice.get(m["id"]).json["state"] == "STARTED"
     # the spec's other way: POST a MachineImage whose imageLocation is the machine
     r = alice.post(alice.collection("machineImages"), {"name": "golden2", "imageLocation": m["id"]})
