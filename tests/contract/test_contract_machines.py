@@ -92,7 +92,7 @@ def test_bad_input_creates_nothing(connector, make_spec, caps):
 
 
 def test_list_pages(connector, make_spec):
-    made = {connector.create_machine(make_spec()).id for _ in range(5)}
+    made = {connector.create_machine(make_spec()).id for _attempt in range(5)}
     everything = [m.id for m in connector.list_machines().items]
     seen, marker, pages = [], None, 0
     while True:

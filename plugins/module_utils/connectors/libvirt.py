@@ -761,19 +761,19 @@ class LibvirtConnector(Connector):
 
     def pause_machine(self, machine_id):
         with self._op("machine.pause", "machine '%s'" % machine_id):
-            dom, _ = self._act(machine_id, states.PAUSE)
+            dom, _state = self._act(machine_id, states.PAUSE)
             dom.suspend()
             return self._machine(dom)
 
     def suspend_machine(self, machine_id):
         with self._op("machine.suspend", "machine '%s'" % machine_id):
-            dom, _ = self._act(machine_id, states.SUSPEND)
+            dom, _state = self._act(machine_id, states.SUSPEND)
             dom.managedSave(0)
             return self._machine(dom)
 
     def delete_machine(self, machine_id):
         with self._op("machine.delete", "machine '%s'" % machine_id):
-            dom, _ = self._act(machine_id, states.DELETE)
+            dom, _state = self._act(machine_id, states.DELETE)
             owned = parse_domain_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["meta"]["disks"]
             if dom.isActive():
                 dom.destroy()
@@ -792,7 +792,7 @@ class LibvirtConnector(Connector):
         if name is not None:
             self._check_new_name(name, "image")
         with self._op("machine.capture", "machine '%s'" % machine_id) as op:
-            dom, _ = self._act(machine_id, states.CAPTURE)
+            dom, _state = self._act(machine_id, states.CAPTURE)
             op.subject = "machine '%s'" % dom.name()
             name = name or "%s-%s" % (dom.name(), datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
             facts = self._domain_facts(dom)
@@ -873,7 +873,7 @@ class LibvirtConnector(Connector):
             # In use: as the backing file of a machine's copy-on-write disk, or as a disk itself.
             users = {v.name() for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
                      for v in pool.listAllVolumes(0) if parse_volume_xml(v.XMLDesc(0))["backing"] == facts["path"]}
-            users |= {"of machine '%s'" % d.name() for d, _ in self._attachments().get(facts["path"], [])}
+            users |= {"of machine '%s'" % d.name() for d, _target in self._attachments().get(facts["path"], [])}
             if users:
                 raise Conflict("machine image '%s' is in use by disk(s) %s; delete those machines first"
                                % (facts["name"], ", ".join(sorted(users))))
@@ -892,12 +892,12 @@ class LibvirtConnector(Connector):
     def _volume(self, facts, attachments):
         return Volume(id=facts["key"], name=self._display_name(facts["name"], "volume"), state="AVAILABLE",
                       capacity=facts["capacity_kib"], bootable=False,
-                      attachedTo=[{"href": dom.UUIDString()} for dom, _ in attachments.get(facts["path"], [])])
+                      attachedTo=[{"href": dom.UUIDString()} for dom, _target in attachments.get(facts["path"], [])])
 
     def list_volumes(self):
         with self._op("volume.list", "volumes of pool '%s'" % self.volume_pool):
             attachments = self._attachments()
-            return [self._volume(facts, attachments) for _, facts in self._volumes_of("volume")]
+            return [self._volume(facts, attachments) for _name, facts in self._volumes_of("volume")]
 
     def create_volume(self, name, capacity_kb, description=None, properties=None):
         if description or properties:
@@ -918,7 +918,7 @@ class LibvirtConnector(Connector):
     def _free_volume(self, ref, dom=None):
         """A Volume no machine uses: two guests writing one image file would corrupt it."""
         vol, facts = self._find_volume(ref, "volume")
-        users = sorted({d.name() for d, _ in self._attachments().get(facts["path"], [])})
+        users = sorted({d.name() for d, _target in self._attachments().get(facts["path"], [])})
         if users:
             name = self._display_name(facts["name"], "volume")
             if dom is not None and dom.name() in users:
@@ -928,7 +928,7 @@ class LibvirtConnector(Connector):
 
     def delete_volume(self, volume_id):
         with self._op("volume.delete", "volume '%s'" % volume_id):
-            vol, _ = self._free_volume(volume_id)
+            vol, _facts = self._free_volume(volume_id)
             vol.delete(0)
 
     def attach_volume(self, machine_id, volume_id, initial_location=None):
@@ -1089,4 +1089,3 @@ class LibvirtConnector(Connector):
         if "available" in stats and "unused" in stats:  # the guest's own view, via the balloon driver
             return stats["available"] - stats["unused"]
         return stats.get("rss") or dom.info()[2]
-
