@@ -129,7 +129,8 @@ def _announce_admin_password(data_dir, password):
 
 def _stock(store, pool):
     """Public resources every tenant sees: each host's sizes as MachineConfigs (once per name),
-    stock VolumeConfigs, and the images each host holds."""
+    stock VolumeConfigs, the images each host holds, and what hosts meter as MeterConfigurations."""
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
     with store.transaction() as session:
         existing = {(r.type, r.name) for r in session.scalars(
             select(Resource).where(Resource.tenant_id.is_(None)))}
@@ -150,9 +151,15 @@ def _stock(store, pool):
             try:
                 configs = handle.call("list_machine_configs") if handle.supports("machine_config.list") else []
                 found = handle.call("list_machine_images") if handle.supports("machine_image.list") else []
+                aspects = handle.capabilities().meters
             except SiroccoError as exc:
                 log.warning("host %s: no stock resources: %s", handle.name, exc)
                 continue
+            for aspect in aspects:  # a client learns what machines are metered on before making one
+                name = aspect.rsplit("/", 1)[-1]
+                if ("MeterConfiguration", name) not in existing:
+                    add("MeterConfiguration", name, {"aspect": aspect, "associatedResources": [type_uri("Machine")],
+                                                     "timeScope": "Point"})
             for cfg in configs:
                 if ("MachineConfiguration", cfg.name) not in existing:
                     doc = {k: v for k, v in cfg.to_json().items() if k in ("cpu", "memory", "disks", "cpuArch")}

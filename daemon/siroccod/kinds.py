@@ -41,6 +41,7 @@ KINDS = {k.key: k for k in (
     Kind("systemTemplates", model.SystemTemplate, model.SystemTemplate, SYNC, shared=True),
     Kind("jobs", model.Job, None, READONLY),
     Kind("meters", model.Meter, None, READONLY),
+    Kind("meterConfigs", model.MeterConfiguration, None, READONLY, shared=True),
 )}
 BY_TYPE = {k.type_name: k for k in KINDS.values()}
 # ResourceMetadata is served from the model, not the CMDB.

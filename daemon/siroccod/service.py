@@ -200,7 +200,7 @@ class Service:
             if not (row.type == "Volume" and row.doc.get("attachedTo")):
                 out.append({"rel": "delete", "href": rid})
             return out
-        if row.type == "Meter":
+        if row.type in ("Meter", "MeterConfiguration"):  # written by the daemon only
             return []
         return [{"rel": "edit", "href": rid}, {"rel": "delete", "href": rid}]
 

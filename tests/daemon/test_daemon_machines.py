@@ -222,3 +222,22 @@ def test_meters_follow_machines(alice):
     assert_cimi_error(alice.delete(meter["id"]), 405)
     alice.remove(m)
     assert_cimi_error(alice.get(meter["id"]), 404)
+
+
+def test_meter_configs_say_what_machines_are_metered_on(alice, admin):
+    """meterConfigs (DSP0263 5.17.7): the aspects, known before any machine exists; public and read-only."""
+    cep = alice.cep()
+    configs = alice.items("meterConfigs")
+    aspects = {c["aspect"] for c in configs}
+    assert cep["meterConfigs"]["href"].endswith("/meterConfigs")
+    assert aspects == {CIMI + "aspect/" + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth")}
+    for c in configs:
+        assert c["resourceURI"] == CIMI + "MeterConfiguration" and c["associatedResources"] == [CIMI + "Machine"]
+        assert "operations" not in c and "operations" not in admin.get(c["id"]).json
+    coll = alice.get(cep["meterConfigs"]["href"]).json
+    assert "operations" not in coll  # no add
+    assert_cimi_error(alice.post(cep["meterConfigs"]["href"], {"aspect": CIMI + "aspect/cpu"}), 405)
+    assert_cimi_error(admin.delete(configs[0]["id"]), 405)
+    m = alice.create_machine("metered2", "STOPPED")
+    assert {alice.get(h["href"]).json["aspect"] for h in m["meters"]} == aspects
+    alice.remove(m)

@@ -377,6 +377,19 @@ class Meter(Resource):
     expiresTime = Attr("expiresTime", DATETIME, read_only=True)
 
 
+class MeterConfiguration(Resource):
+    """What a provider can meter (5.17.7): one aspect, on the resource types it applies to."""
+    type_name = "MeterConfiguration"
+    collection_key = "meterConfigs"
+    associatedResources = Attr("associatedResources", STRING, many=True, doc="type URIs of the metered resources")
+    aspect = Attr("aspect", STRING, required=True, doc="aspect URI, e.g. .../aspect/cpu")
+    units = Attr("units", STRING)
+    sampleInterval = Attr("sampleInterval", INTEGER, minimum=1, doc="seconds")
+    timeScope = Attr("timeScope", STRING, choices=("Point", "Interval"))
+    intervalDuration = Attr("intervalDuration", STRING)
+    isContinuous = Attr("isContinuous", BOOLEAN)
+
+
 class Action(Resource):
     """Body of an operation invocation (4.2.1.x): the verb and its parameters."""
     type_name = "Action"
@@ -408,7 +421,7 @@ RESOURCE_TYPES = {cls.type_name: cls for cls in (
     CloudEntryPoint, ResourceMetadata, Machine, MachineConfiguration, MachineImage, MachineTemplate,
     MachineCreate, Credential, Volume, VolumeConfiguration, VolumeImage, VolumeTemplate, VolumeCreate,
     Network, NetworkConfiguration, NetworkTemplate, NetworkCreate, System, SystemTemplate, SystemCreate,
-    Job, Meter, Action,
+    Job, Meter, MeterConfiguration, Action,
 )}
 COLLECTIONS = {cls.collection_key: cls for cls in RESOURCE_TYPES.values() if cls.collection_key}
 

@@ -14,7 +14,7 @@ def test_every_type_has_its_uri_and_collections_their_key():
     assert model.COLLECTIONS["resourceMetadata"] is model.ResourceMetadata
     expected = {"machines", "machineConfigs", "machineImages", "machineTemplates", "credentials", "volumes",
                 "volumeConfigs", "volumeImages", "volumeTemplates", "networks", "networkTemplates",
-                "networkConfigs", "systems", "systemTemplates", "jobs", "meters", "resourceMetadata"}
+                "networkConfigs", "systems", "systemTemplates", "jobs", "meters", "meterConfigs", "resourceMetadata"}
     assert expected == set(model.COLLECTIONS)
 
 
