@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from standins import ec2 as ec2_standins
 from standins import libvirt as libvirt_standins
+from standins import siroccod as siroccod_standins
 from standins import vcsim as vcsim_standins
 from standins import xenserver as xenserver_standins
 
@@ -19,7 +20,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Mac
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
 
 STANDINS = [*libvirt_standins.STANDINS, *vcsim_standins.STANDINS, *xenserver_standins.STANDINS,
-            *ec2_standins.STANDINS]
+            *ec2_standins.STANDINS, *siroccod_standins.STANDINS]
 
 
 def pytest_configure(config):

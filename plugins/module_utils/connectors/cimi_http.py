@@ -1,0 +1,936 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cimi connector: any DMTF CIMI endpoint (DSP0263 2.0.0, JSON), Sirocco's own daemon included.
+
+``uri`` is the endpoint's Cloud Entry Point (``https://cimi.example.org/cimi/cloudEntryPoint``).
+The connector never builds a path: it follows hrefs, as the specification asks.
+
+* Collections come from the Cloud Entry Point's links (``machines``, ``machineImages``, ...);
+  creating posts to the ``add`` operation a collection advertises.
+* Actions (start, stop, ..., capture) post an ``Action`` to the href of the operation whose
+  ``rel`` is the action's URI in the machine's own ``operations``; ``edit`` and ``delete``
+  likewise. An operation the resource does not offer in its current state is a Conflict.
+* Volumes are attached by posting a ``MachineVolume`` to the ``add`` operation of the machine's
+  volumes collection (``volumes: {href}`` in CIMI 2.0, ``machineVolumes: {href}`` on siroccod)
+  and detached by deleting that MachineVolume.
+* A ``202`` reply with a ``CIMI-Job-URI`` header is followed: the Job is polled until it ends
+  (option ``job_timeout``, default 300 s); a FAILED job raises the error class of its
+  ``returnCode`` with its ``statusMessage``. Every method returns when the work is done.
+* Native ids are the resources' ``id`` URIs, opaque. An id that is not a URI of the endpoint
+  (same scheme, host and port as the Cloud Entry Point) is NotFound: credentials are never
+  sent anywhere else, and redirects are followed only within the endpoint, for reads.
+* Listing pages with ``$first``/``$last`` (the marker is the position of the last entry
+  returned); names are looked up with ``$filter=name='...'`` on the endpoint, then checked again
+  here (an endpoint that ignores ``$filter`` still gives the right answer).
+* Capabilities are what the endpoint offers: an operation is advertised when the Cloud Entry
+  Point links its collection (and, for creates, the collection offers ``add``); the machine
+  actions are those of the Machine ResourceMetadata when the endpoint serves it. Hardware
+  ranges are those of the endpoint's MachineConfigurations, metered aspects those of its
+  ``meterConfigs``. Locations are the endpoint's hosts when it shows them (siroccod's ``hosts``
+  link, to administrators; a machine is then pinned with the ``sirocco.host`` property), else the
+  endpoint itself.
+* Names are unique per kind here, as the modules identify resources by name: creating a machine,
+  volume, network or captured image whose name the endpoint already shows is a Conflict.
+
+Authentication: HTTP Basic with ``username``/``password``, or a bearer token (option ``token``,
+or ``password`` without ``username``). TLS certificates are verified unless ``validate_certs`` is
+false. ``timeout`` bounds each request. Standard library only.
+
+Errors: one mapping from HTTP status to the error classes, carrying the CIMI error body's
+``statusMessage``: 400 InvalidInput, 401 AuthError, 403 Forbidden, 404 NotFound, 409 Conflict,
+501 Unsupported, 5xx and unreachable endpoints ProviderUnavailable.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OperationTimeout,
+    ProviderUnavailable,
+    SiroccoError,
+    Unsupported,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    Machine,
+    MachineConfiguration,
+    MachineImage,
+    Meter,
+    Network,
+    Volume,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    KIB_PER_MIB,
+    Capabilities,
+    Connector,
+    Page,
+    Range,
+)
+
+JOB_URI_HEADER = "CIMI-Job-URI"
+HOST_PROPERTY = "sirocco.host"  # siroccod's placement wish: the host a machine goes to
+DEFAULT_JOB_TIMEOUT = 300
+MAX_PAGES = 10000  # continuation requests of one listing: a bound against a looping endpoint
+MAX_REPLY = 64 * 1024 * 1024  # bytes of one reply
+
+# HTTP status -> error class; other 4xx are the request's fault, other 5xx the provider's.
+STATUS_ERRORS = {
+    400: InvalidInput, 401: AuthError, 403: Forbidden, 404: NotFound, 405: Unsupported, 409: Conflict,
+    410: NotFound, 412: Conflict, 413: InvalidInput, 415: InvalidInput, 422: InvalidInput, 501: Unsupported,
+}
+# Contract operation -> the CEP collection it needs.
+COLLECTION_OF = {
+    "machine": "machines", "machine_config": "machineConfigs", "machine_image": "machineImages",
+    "volume": "volumes", "network": "networks", "meter": "meters",
+}
+
+
+def error_class(status):
+    """The Sirocco error class of an HTTP status (or a failed Job's returnCode)."""
+    if status in STATUS_ERRORS:
+        return STATUS_ERRORS[status]
+    if isinstance(status, int) and 400 <= status < 500:
+        return InvalidInput
+    return ProviderUnavailable
+
+
+def redact(uri):
+    """``uri`` without any user information."""
+    if not isinstance(uri, str):
+        return uri
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += ":%d" % parts.port
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def origin(url):
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+
+def filter_literal(text):
+    """``text`` as a $filter string literal, or None when it holds both kinds of quote."""
+    if "'" not in text:
+        return "'%s'" % text
+    if '"' not in text:
+        return '"%s"' % text
+    return None
+
+
+def absolute(value, base):
+    """A copy of a JSON document with ``id`` and every ``href`` resolved against ``base``."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in ("href", "id") and isinstance(item, str) and item:
+                out[key] = urljoin(base, item)
+            elif isinstance(item, (dict, list)):
+                out[key] = absolute(item, base)
+            else:
+                out[key] = item
+        return out
+    if isinstance(value, list):
+        return [absolute(item, base) if isinstance(item, (dict, list)) else item for item in value]
+    return value
+
+
+def links(doc):
+    """rel -> href of a document's ``operations``."""
+    found = {}
+    for op in doc.get("operations") or ():
+        if isinstance(op, dict) and isinstance(op.get("rel"), str) and isinstance(op.get("href"), str):
+            found.setdefault(op["rel"], op["href"])
+    return found
+
+
+def operation_href(doc, rel):
+    """The href of operation ``rel`` (an action URI may also be advertised by its last part)."""
+    found = links(doc)
+    if rel in found:
+        return found[rel]
+    short = rel.rsplit("/", 1)[-1]
+    return found.get(short) if short != rel else None
+
+
+def collection_link(value):
+    """The href of a collection attribute given as ``{"href": ...}``, else None."""
+    if isinstance(value, dict) and isinstance(value.get("href"), str):
+        return value["href"]
+    return None
+
+
+def parse(cls, doc, what):
+    """A model object from an endpoint's document; collection links ({href} in place of a list) are
+    left out, and a document the model refuses is the provider's fault."""
+    doc = {k: v for k, v in doc.items()
+           if not (k in cls.attributes and cls.attributes[k].many and isinstance(v, dict))}
+    try:
+        return cls.from_json(doc, trusted=True)
+    except InvalidInput as exc:
+        raise ProviderUnavailable("the CIMI endpoint sent an invalid %s: %s" % (what, exc.message)) from None
+
+
+class _NoForeignRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only for reads and only within the endpoint: credentials stay home."""
+
+    def __init__(self, home):
+        super().__init__()
+        self.home = home
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.get_method() not in ("GET", "HEAD") or origin(newurl) != self.home:
+            return None  # the 3xx reaches the caller as an HTTPError
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class Reply:
+    def __init__(self, status, headers, doc, url):
+        self.status = status
+        self.headers = headers
+        self.doc = doc
+        self.url = url
+
+    def header(self, name):
+        return self.headers.get(name) if self.headers is not None else None
+
+
+class CimiConnector(Connector):
+    name = "cimi"
+    option_names = ("token", "job_timeout")
+
+    def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
+                 timeout=60, options=None):
+        super().__init__(uri=uri, username=username, password=password, region=region,
+                         validate_certs=validate_certs, timeout=timeout, options=options)
+        if not uri or not isinstance(uri, str):
+            raise InvalidInput("uri: the cimi provider needs the URL of the endpoint's Cloud Entry Point, "
+                               "like https://cimi.example.org/cimi/cloudEntryPoint", attribute="uri")
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput("uri: '%s' is not an http(s) URL of a Cloud Entry Point" % redact(uri),
+                               attribute="uri")
+        if parts.username is not None and self.username is None:  # credentials written into the URL
+            self.username = parts.username
+            self._password = self._password if self._password is not None else parts.password
+        self.uri = redact(uri)
+        self.shown_uri = self.uri
+        self.home = origin(self.uri)
+        self._token = self.options.get("token")
+        if self._token is not None and (not isinstance(self._token, str) or not self._token):
+            raise InvalidInput("provider_options.token: expected a non-empty string", attribute="token")
+        if self._token is None and self.username is None and self._password:
+            self._token = self._password  # a password without a user name is a bearer token
+        job_timeout = self.options.get("job_timeout", DEFAULT_JOB_TIMEOUT)
+        if isinstance(job_timeout, bool) or not isinstance(job_timeout, (int, float)) or job_timeout <= 0:
+            raise InvalidInput("provider_options.job_timeout: expected a positive number of seconds",
+                               attribute="job_timeout")
+        self.job_timeout = job_timeout
+        handlers = [_NoForeignRedirect(self.home)]
+        if parts.scheme == "https":
+            context = ssl.create_default_context()
+            if not validate_certs:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
+        self._cep = None
+        self._base = self.uri
+        self._caps = None
+        self._hosts = None
+
+    def __repr__(self):
+        return "<cimi connector uri=%r>" % self.shown_uri
+
+    # -- HTTP ----------------------------------------------------------------------
+    def _headers(self, body):
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self._token:
+            headers["Authorization"] = "Bearer " + self._token
+        elif self.username is not None:
+            pair = "%s:%s" % (self.username, self._password or "")
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        return headers
+
+    def _own(self, href):
+        """Whether ``href`` (absolute) is a URI of this endpoint."""
+        if not isinstance(href, str) or "://" not in href:
+            return False
+        try:
+            return origin(href) == self.home
+        except ValueError:  # e.g. a port that is not a number
+            return False
+
+    def _request(self, method, url, operation, subject, body=None, query=None):
+        """One HTTP exchange; a Reply, or the error class of the status with the endpoint's message."""
+        url = urljoin(self._base, url)
+        if not self._own(url):
+            raise ProviderUnavailable("%s (%s): the CIMI endpoint %s links outside itself (%s); not followed"
+                                      % (subject, operation, self.shown_uri, redact(url)))
+        if query:
+            url += ("&" if "?" in url else "?") + urlencode(query, quote_via=quote, safe="")
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers=self._headers(body))
+        try:
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                status, headers, raw = resp.status, resp.headers, resp.read(MAX_REPLY + 1)
+        except urllib.error.HTTPError as exc:
+            status, headers = exc.code, exc.headers
+            try:
+                raw = exc.read(MAX_REPLY + 1)
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            finally:
+                exc.close()
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            raise ProviderUnavailable("cannot reach the CIMI endpoint %s (%s): %s"
+                                      % (self.shown_uri, operation, reason)) from None
+        except TimeoutError:
+            raise ProviderUnavailable("the CIMI endpoint %s did not answer within %ss (%s)"
+                                      % (self.shown_uri, self.timeout, operation)) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise ProviderUnavailable("the CIMI endpoint %s failed (%s): %s"
+                                      % (self.shown_uri, operation, exc)) from None
+        if len(raw) > MAX_REPLY:
+            raise ProviderUnavailable("the CIMI endpoint %s sent more than %d bytes (%s)"
+                                      % (self.shown_uri, MAX_REPLY, operation))
+        doc = self._decode(raw, status, operation)
+        if status >= 300:
+            raise self._error(status, doc, operation, subject)
+        if isinstance(doc, dict):
+            doc = absolute(doc, url)
+        return Reply(status, headers, doc, url)
+
+    def _decode(self, raw, status, operation):
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            if status >= 300:
+                return None  # an error page that is not JSON: the status says enough
+            raise ProviderUnavailable("the CIMI endpoint %s sent a reply that is not JSON (%s)"
+                                      % (self.shown_uri, operation)) from None
+
+    def _error(self, status, doc, operation, subject, reason=None):
+        """The error for an HTTP status or a failed Job's returnCode, with the endpoint's message."""
+        message = reason
+        attribute = None
+        if isinstance(doc, dict):
+            if isinstance(doc.get("statusMessage"), str) and doc["statusMessage"]:
+                message = doc["statusMessage"]
+            props = doc.get("properties") if isinstance(doc.get("properties"), dict) else {}
+            attribute = props.get("attribute")
+        if not message:
+            message = http.client.responses.get(status, "HTTP %s" % status) if status >= 400 else "HTTP %s" % status
+        if 300 <= status < 400:
+            message = "the endpoint redirected elsewhere (%s); give that URI" % message
+        text = "%s (%s on cimi endpoint %s): %s" % (subject, operation, self.shown_uri, message)
+        cls = error_class(status) if status >= 400 else ProviderUnavailable
+        if cls is Unsupported:
+            return Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s for %s: %s"
+                               % (self.shown_uri, operation, subject, message))
+        if cls is InvalidInput:
+            return InvalidInput(text, attribute=attribute)
+        return cls(text)
+
+    def _get(self, url, operation, subject, query=None):
+        doc = self._request("GET", url, operation, subject, query=query).doc
+        if not isinstance(doc, dict):
+            raise ProviderUnavailable("%s (%s): the CIMI endpoint %s sent no JSON object"
+                                      % (subject, operation, self.shown_uri))
+        return doc
+
+    # -- jobs ------------------------------------------------------------------------
+    def _submit(self, method, url, operation, subject, body=None):
+        """A change: the reply and, when the endpoint made it asynchronous, the Job it ended with."""
+        reply = self._request(method, url, operation, subject, body=body)
+        job_uri = reply.header(JOB_URI_HEADER)
+        job = None
+        if reply.status == 202 and job_uri:
+            job = self._wait_job(urljoin(reply.url, job_uri), operation, subject)
+        return reply, job
+
+    def _wait_job(self, job_uri, operation, subject):
+        """Poll a Job until it ends; its document when it succeeded, else its error raised."""
+        deadline = time.monotonic() + self.job_timeout
+        delay = 0.02
+        while True:
+            job = self._get(job_uri, operation, subject)
+            state = job.get("state")
+            if state == "SUCCESS":
+                return job
+            if state in states.JOB_FINAL_STATES:
+                raise self._job_error(job, operation, subject)
+            if time.monotonic() + delay > deadline:
+                raise OperationTimeout("%s (%s): job %s still %s after %ss on cimi endpoint %s"
+                                       % (subject, operation, job_uri, state, self.job_timeout, self.shown_uri))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def _job_error(self, job, operation, subject):
+        code = job.get("returnCode")
+        if isinstance(code, bool) or not isinstance(code, int) or code < 400:
+            code = 500
+        error = self._error(code, job, operation, subject, reason="job %s" % job.get("state"))
+        error.job = job
+        return error
+
+    # -- the Cloud Entry Point and its collections ---------------------------------------
+    @property
+    def cep(self):
+        if self._cep is None:
+            doc = self._get(self.uri, "cloudEntryPoint", "Cloud Entry Point")
+            if doc.get("resourceURI") not in (None, type_uri("CloudEntryPoint")):
+                raise ProviderUnavailable("%s is not a CIMI Cloud Entry Point (resourceURI %s)"
+                                          % (self.shown_uri, doc.get("resourceURI")))
+            base = doc.get("baseURI")
+            if isinstance(base, str) and base and self._own(urljoin(self.uri, base)):
+                self._base = urljoin(self.uri, base)
+            self._cep = absolute(doc, self._base)
+        return self._cep
+
+    def _link(self, key):
+        return collection_link(self.cep.get(key))
+
+    def _collection(self, key, operation):
+        href = self._link(key)
+        if href is None:
+            raise Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s: the endpoint "
+                              "links no '%s' collection" % (self.shown_uri, operation, key))
+        return href
+
+    def _list(self, key, operation, subject, query=None):
+        """Every entry of a collection (following on when the endpoint sent fewer than its count)
+        and the count."""
+        href = self._collection(key, operation)
+        query = dict(query or {})
+        doc = self._get(href, operation, subject, query=query)
+        items = [i for i in doc.get(key) or [] if isinstance(i, dict)]
+        count = doc.get("count")
+        if "$first" in query or "$last" in query or not isinstance(count, int):
+            return items, count
+        for _ in range(MAX_PAGES):
+            if len(items) >= count:
+                break
+            query["$first"] = len(items) + 1
+            more = [i for i in self._get(href, operation, subject, query=query).get(key) or [] if isinstance(i, dict)]
+            if not more:
+                break
+            items += more
+        return items, count
+
+    def _fetch(self, ref, cls, what, operation):
+        """The document of the ``cls`` resource at ``ref`` (one of its ids); NotFound otherwise."""
+        if not self._own(ref):
+            raise NotFound("%s '%s' not found on provider cimi (%s): ids are the endpoint's resource URIs"
+                           % (what, ref, self.shown_uri))
+        doc = self._get(ref, operation, "%s '%s'" % (what, ref))
+        if doc.get("resourceURI") != type_uri(cls.type_name):
+            raise NotFound("%s '%s' not found on provider cimi (%s): that URI is a %s"
+                           % (what, ref, self.shown_uri, str(doc.get("resourceURI")).rsplit("/", 1)[-1]))
+        return doc
+
+    def _named(self, key, cls, name, operation, what):
+        """Every ``cls`` resource called ``name`` ($filter on the endpoint, checked here again)."""
+        literal = filter_literal(name) if isinstance(name, str) else None
+        query = {"$filter": "name=%s" % literal} if literal else None
+        items, _count = self._list(key, operation, "%ss named '%s'" % (what, name), query=query)
+        return [parse(cls, d, what) for d in items if d.get("name") == name]
+
+    def _by_ref(self, key, cls, ref, operation, what):
+        """A resource by its id (URI) or its name."""
+        if self._own(ref):
+            return parse(cls, self._fetch(ref, cls, what, operation), what)
+        self._collection(key, operation)
+        named = self._named(key, cls, ref, operation, what)
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise Conflict("%d %ss are named '%s' on provider 'cimi'; use an id" % (len(named), what, ref))
+        raise NotFound("%s '%s' not found on provider cimi (%s)" % (what, ref, self.shown_uri))
+
+    def _check_new_name(self, key, cls, name, operation, what):
+        if not name or not isinstance(name, str):
+            raise InvalidInput("%s name must be a non-empty string" % what, attribute="name")
+        if self._named(key, cls, name, operation, what):
+            raise Conflict("a %s named '%s' already exists on cimi endpoint %s" % (what, name, self.shown_uri))
+
+    def _created(self, reply, job, cls, what, operation, subject):
+        """The resource a create made: its Location (or the reply's own document)."""
+        location = reply.header("Location")
+        if location:
+            return parse(cls, self._fetch(urljoin(reply.url, location), cls, what, operation), what)
+        if isinstance(reply.doc, dict) and reply.doc.get("resourceURI") == type_uri(cls.type_name):
+            if job is None:
+                return parse(cls, reply.doc, what)
+            return parse(cls, self._fetch(reply.doc["id"], cls, what, operation), what)
+        for ref in (job or {}).get("affectedResources") or []:
+            href = collection_link(ref)
+            if href and self._own(href):
+                doc = self._get(href, operation, subject)
+                if doc.get("resourceURI") == type_uri(cls.type_name):
+                    return parse(cls, doc, what)
+        raise ProviderUnavailable("%s (%s): the CIMI endpoint %s did not say where the new %s is"
+                                  % (subject, operation, self.shown_uri, what))
+
+    def _undo(self, href, operation):
+        """Best effort: delete what a failed create left behind (the original error is what counts)."""
+        try:
+            self._submit("DELETE", href, operation, "cleanup of %s" % href)
+        except SiroccoError:
+            pass
+
+    # -- capabilities --------------------------------------------------------------------
+    def _offers_add(self, key, operation):
+        href = self._link(key)
+        if href is None:
+            return False
+        doc = self._get(href, operation, "collection %s" % key, query={"$first": 1, "$last": 1})
+        return "add" in links(doc)
+
+    def _machine_actions(self):
+        """Action verbs of Machines, from the Machine ResourceMetadata when the endpoint serves it."""
+        href = self._link("resourceMetadata")
+        if href is not None:
+            try:
+                doc = self._get(href, "capabilities", "resource metadata",
+                                query={"$filter": "typeURI='%s'" % type_uri("Machine")})
+            except (NotFound, InvalidInput):
+                doc = {}
+            for meta in doc.get("resourceMetadata") or []:
+                if isinstance(meta, dict) and meta.get("typeURI") == type_uri("Machine"):
+                    verbs = [a.get("uri", "").rsplit("/", 1)[-1] or a.get("name")
+                             for a in meta.get("actions") or [] if isinstance(a, dict)]
+                    return tuple(v for v in states.MACHINE_ACTIONS if v in verbs)
+        return states.MACHINE_ACTIONS  # no metadata: each machine's operations will tell
+
+    def _meter_aspects(self):
+        href = self._link("meterConfigs")
+        if href is None:
+            return ()
+        items, _count = self._list("meterConfigs", "capabilities", "meter configurations")
+        return tuple(dict.fromkeys(i["aspect"] for i in items if isinstance(i.get("aspect"), str)))
+
+    def hosts(self):
+        """Names of the endpoint's hosts when it shows them (siroccod, to administrators), else ()."""
+        if self._hosts is None:
+            self._hosts = ()
+            href = self._link("hosts")
+            if href is not None:
+                try:
+                    doc = self._get(href, "capabilities", "hosts")
+                except (Forbidden, NotFound, AuthError):
+                    doc = {}
+                self._hosts = tuple(h["name"] for h in doc.get("hosts") or []
+                                    if isinstance(h, dict) and isinstance(h.get("name"), str))
+        return self._hosts
+
+    def capabilities(self):
+        if self._caps is not None:
+            return self._caps
+        ops = set()
+        has = self._link
+        if has("machines"):
+            ops |= {"machine.list", "machine.get", "machine.delete"}
+            if self._offers_add("machines", "capabilities"):
+                ops.add("machine.create")
+            for verb in self._machine_actions():
+                if verb != states.CAPTURE or has("machineImages"):
+                    ops.add("machine." + verb)
+            if has("meters"):
+                ops.add("meter.list")
+        if has("machineConfigs"):
+            ops.add("machine_config.list")
+        if has("machineImages"):
+            ops |= {"machine_image.list", "machine_image.delete"}
+        if has("volumes"):
+            ops |= {"volume.list", "volume.delete"}
+            if self._offers_add("volumes", "capabilities"):
+                ops.add("volume.create")
+            if has("machines"):  # CIMI machines have a volumes collection (checked per machine)
+                ops |= {"volume.attach", "volume.detach"}
+        if has("networks"):
+            ops |= {"network.list", "network.delete"}
+            if self._offers_add("networks", "capabilities"):
+                ops.add("network.create")
+        cpu = mhz = memory = Range()
+        archs = ()
+        if "machine_config.list" in ops:
+            configs = self._configs()
+            cpus = [c.cpu for c in configs if c.cpu]
+            mibs = [-(-c.memory // KIB_PER_MIB) for c in configs if c.memory]
+            speeds = [c.cpuSpeed for c in configs if c.cpuSpeed]
+            if cpus:
+                cpu = Range(min(cpus), max(cpus))
+            if mibs:
+                memory = Range(min(mibs), max(mibs))
+            if speeds and len(speeds) == len(configs):
+                mhz = Range(min(speeds), max(speeds))
+            if configs and all(c.cpuArch for c in configs):
+                archs = tuple(dict.fromkeys(c.cpuArch for c in configs))
+        meters = self._meter_aspects() if "meter.list" in ops else ()
+        self._caps = Capabilities(
+            provider=self.name, operations=frozenset(ops), cpu=cpu, cpu_mhz=mhz, memory_mib=memory, archs=archs,
+            meters=meters, locations=self.hosts() or (self.cep.get("id") or self.uri,),
+            extras={"endpoint": self.cep.get("id") or self.uri, "endpointName": self.cep.get("name")})
+        return self._caps
+
+    # -- machines ------------------------------------------------------------------------
+    def _machine_doc(self, machine_id, operation):
+        return self._fetch(machine_id, Machine, "machine", operation)
+
+    @staticmethod
+    def _label(doc):
+        return "machine '%s'" % (doc.get("name") or doc.get("id"))
+
+    def list_machines(self, limit=None, marker=None):
+        self.require("machine.list")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInput("limit must be a positive integer", attribute="limit")
+        position = 0
+        if marker is not None:
+            try:
+                position = int(marker)
+            except (TypeError, ValueError):
+                position = -1
+            if position < 0:
+                raise InvalidInput("marker '%s' is not a position this connector gave" % marker, attribute="marker")
+        if limit is None and not position:
+            items, _count = self._list("machines", "machine.list", "machines")
+            return Page(items=[parse(Machine, d, "machine") for d in items])
+        query = {"$first": position + 1}
+        if limit is not None:
+            query["$last"] = position + limit
+        href = self._collection("machines", "machine.list")
+        doc = self._get(href, "machine.list", "machines", query=query)
+        items = [d for d in doc.get("machines") or [] if isinstance(d, dict)]
+        if limit is not None:
+            items = items[:limit]
+        count = doc.get("count")
+        reached = position + len(items)
+        more = limit is not None and bool(items) and (reached < count if isinstance(count, int)
+                                                      else len(items) == limit)
+        return Page(items=[parse(Machine, d, "machine") for d in items], marker=str(reached) if more else None)
+
+    def find_machines(self, name):
+        self.require("machine.list")
+        return self._named("machines", Machine, name, "machine.list", "machine")
+
+    def get_machine(self, machine_id):
+        self.require("machine.get")
+        return parse(Machine, self._machine_doc(machine_id, "machine.get"), "machine")
+
+    def create_machine(self, spec):
+        spec.validate()
+        self.require("machine.create")
+        caps = self.capabilities()
+        properties = dict(spec.properties or {})
+        if spec.location:
+            if spec.location in self.hosts():
+                properties[HOST_PROPERTY] = spec.location
+            elif spec.location not in caps.locations:
+                raise InvalidInput("location '%s' is not offered by cimi endpoint %s (offers: %s)"
+                                   % (spec.location, self.shown_uri, ", ".join(caps.locations)), attribute="location")
+        reasons = caps.fits(cpu=spec.config.cpu, memory_mib=-(-spec.config.memory // KIB_PER_MIB),
+                            arch=spec.config.cpuArch, cpu_mhz=spec.config.cpuSpeed)
+        if reasons:
+            raise InvalidInput("machine '%s' does not fit cimi endpoint %s: %s"
+                               % (spec.name, self.shown_uri, "; ".join(reasons)), attribute="machineConfig")
+        template = {"initialState": spec.initial_state, "machineConfig": self._config_ref(spec.config)}
+        if spec.image:
+            template["machineImage"] = {"href": self.get_machine_image(spec.image).id}
+        if spec.credential:
+            template["credential"] = {k: v for k, v in spec.credential.items()
+                                      if k in ("username", "password", "key") and v is not None}
+        if spec.user_data:
+            template["userData"] = spec.user_data
+        if spec.volumes:
+            template["volumes"] = [{"volume": {"href": self.get_volume(ref).id}} for ref in spec.volumes]
+        if spec.networks:
+            template["interfaceTemplates"] = [{"network": {"href": self.get_network(ref).id}}
+                                              for ref in spec.networks]
+        self._check_new_name("machines", Machine, spec.name, "machine.create", "machine")
+        body = {"resourceURI": type_uri("MachineCreate"), "name": spec.name, "machineTemplate": template}
+        if spec.description is not None:
+            body["description"] = spec.description
+        if properties:
+            body["properties"] = properties
+        return self._create("machines", body, Machine, "machine", "machine.create", "machine '%s'" % spec.name)
+
+    def _config_ref(self, config):
+        """A configuration of this endpoint by reference, any other by value."""
+        if config.id and self._own(config.id):
+            return {"href": config.id}
+        value = {k: v for k, v in config.to_json().items()
+                 if k in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed")}
+        return value
+
+    def _create(self, key, body, cls, what, operation, subject):
+        """POST to the collection's add href, wait for the Job, return the new resource. A create whose
+        Job failed leaves nothing behind: what the endpoint recorded is deleted again."""
+        href = self._collection(key, operation)
+        add = operation_href(self._get(href, operation, subject, query={"$first": 1, "$last": 1}), "add")
+        if add is None:
+            raise Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s: collection %s "
+                              "offers no 'add'" % (self.shown_uri, operation, key))
+        reply = self._request("POST", add, operation, subject, body=body)
+        job = None
+        job_uri = reply.header(JOB_URI_HEADER)
+        if reply.status == 202 and job_uri:
+            try:
+                job = self._wait_job(urljoin(reply.url, job_uri), operation, subject)
+            except SiroccoError as exc:
+                location = reply.header("Location")
+                if location and getattr(exc, "job", None) is not None:
+                    self._undo(urljoin(reply.url, location), operation)
+                raise
+        return self._created(reply, job, cls, what, operation, subject)
+
+    def _act(self, machine_id, verb, force=None, extra=None):
+        """POST an Action to the href the machine offers for ``verb``; the final Job (or None)."""
+        operation = "machine." + verb
+        self.require(operation)
+        doc = self._machine_doc(machine_id, operation)
+        label = self._label(doc)
+        href = operation_href(doc, action_uri(verb))
+        if href is None:
+            raise Conflict("cannot %s %s in state %s: the endpoint offers %s"
+                           % (verb, label, doc.get("state"), ", ".join(sorted(
+                               r.rsplit("/", 1)[-1] for r in links(doc))) or "nothing"))
+        body = {"resourceURI": type_uri("Action"), "action": action_uri(verb)}
+        if force is not None:
+            body["force"] = bool(force)
+        body.update(extra or {})
+        _reply, job = self._submit("POST", href, operation, label, body=body)
+        return job
+
+    def _action(self, machine_id, verb, force=None):
+        self._act(machine_id, verb, force)
+        return self.get_machine(machine_id)
+
+    def start_machine(self, machine_id):
+        return self._action(machine_id, states.START)
+
+    def stop_machine(self, machine_id, force=False):
+        return self._action(machine_id, states.STOP, force=force)
+
+    def restart_machine(self, machine_id, force=False):
+        return self._action(machine_id, states.RESTART, force=force)
+
+    def pause_machine(self, machine_id):
+        return self._action(machine_id, states.PAUSE)
+
+    def suspend_machine(self, machine_id):
+        return self._action(machine_id, states.SUSPEND)
+
+    def delete_machine(self, machine_id):
+        self.require("machine.delete")
+        doc = self._machine_doc(machine_id, "machine.delete")
+        self._delete(doc, "machine.delete", self._label(doc))
+
+    def _delete(self, doc, operation, label):
+        href = operation_href(doc, "delete")
+        if href is None:
+            state = doc.get("state")
+            raise Conflict("cannot delete %s%s: the endpoint does not offer it now"
+                           % (label, " in state %s" % state if state else ""))
+        self._submit("DELETE", href, operation, label)
+
+    def capture_machine(self, machine_id, name=None, description=None):
+        self.require("machine.capture")
+        if name is not None:
+            self._check_new_name("machineImages", MachineImage, name, "machine.capture", "machine image")
+        image = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+        subject = "capture of machine '%s'" % machine_id
+        try:
+            job = self._act(machine_id, states.CAPTURE, extra={"image": image} if image else None)
+        except SiroccoError as exc:
+            # A refused capture may leave an image in ERROR behind: it is removed again.
+            for ref in (getattr(exc, "job", None) or {}).get("affectedResources") or []:
+                href = collection_link(ref)
+                if href and self._own(href) and href != machine_id:
+                    self._remove_failed_image(href)
+            raise
+        for ref in (job or {}).get("affectedResources") or []:
+            href = collection_link(ref)
+            if href and self._own(href) and href != machine_id:
+                doc = self._get(href, "machine.capture", subject)
+                if doc.get("resourceURI") == type_uri("MachineImage"):
+                    return parse(MachineImage, doc, "machine image")
+        if name is not None:
+            found = self._named("machineImages", MachineImage, name, "machine.capture", "machine image")
+            if len(found) == 1:
+                return found[0]
+        raise ProviderUnavailable("%s: the CIMI endpoint %s did not say which image it made"
+                                  % (subject, self.shown_uri))
+
+    def _remove_failed_image(self, href):
+        try:
+            doc = self._get(href, "machine.capture", "image %s" % href)
+            if doc.get("resourceURI") == type_uri("MachineImage") and doc.get("state") == "ERROR":
+                self._delete(doc, "machine.capture", "machine image '%s'" % href)
+        except SiroccoError:
+            pass  # best effort: the capture's own error is what the caller sees
+
+    # -- configurations and images ------------------------------------------------------
+    def list_machine_configs(self):
+        self.require("machine_config.list")
+        return self._configs()
+
+    def _configs(self):
+        items, _count = self._list("machineConfigs", "machine_config.list", "machine configurations")
+        return [parse(MachineConfiguration, d, "machine configuration") for d in items]
+
+    def get_machine_config(self, ref):
+        self.require("machine_config.list")
+        return self._by_ref("machineConfigs", MachineConfiguration, ref, "machine_config.list", "machine configuration")
+
+    def list_machine_images(self):
+        self.require("machine_image.list")
+        items, _count = self._list("machineImages", "machine_image.list", "machine images")
+        return [parse(MachineImage, d, "machine image") for d in items]
+
+    def get_machine_image(self, ref):
+        self.require("machine_image.list")
+        return self._by_ref("machineImages", MachineImage, ref, "machine_image.list", "machine image")
+
+    def delete_machine_image(self, image_id):
+        self.require("machine_image.delete")
+        doc = self._fetch(image_id, MachineImage, "machine image", "machine_image.delete")
+        self._delete(doc, "machine_image.delete", "machine image '%s'" % (doc.get("name") or image_id))
+
+    # -- volumes ---------------------------------------------------------------------------
+    def list_volumes(self):
+        self.require("volume.list")
+        items, _count = self._list("volumes", "volume.list", "volumes")
+        return [parse(Volume, d, "volume") for d in items]
+
+    def get_volume(self, ref):
+        self.require("volume.list")
+        return self._by_ref("volumes", Volume, ref, "volume.list", "volume")
+
+    def create_volume(self, name, capacity_kb, description=None, properties=None):
+        self.require("volume.create")
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        self._check_new_name("volumes", Volume, name, "volume.create", "volume")
+        body = {"resourceURI": type_uri("VolumeCreate"), "name": name,
+                "volumeTemplate": {"volumeConfig": {"capacity": capacity_kb}}}
+        if description is not None:
+            body["description"] = description
+        if properties:
+            body["properties"] = dict(properties)
+        return self._create("volumes", body, Volume, "volume", "volume.create", "volume '%s'" % name)
+
+    def delete_volume(self, volume_id):
+        self.require("volume.delete")
+        doc = self._fetch(volume_id, Volume, "volume", "volume.delete")
+        label = "volume '%s'" % (doc.get("name") or volume_id)
+        attached = doc.get("attachedTo")
+        users = [collection_link(r) for r in attached] if isinstance(attached, list) else []
+        if users:
+            raise Conflict("%s is attached to machine(s) %s; detach it first" % (label, ", ".join(map(str, users))))
+        self._delete(doc, "volume.delete", label)
+
+    def _machine_volumes(self, doc, operation):
+        """The href of a machine's volumes collection (CIMI ``volumes: {href}``, siroccod ``machineVolumes``)."""
+        href = collection_link(doc.get("machineVolumes")) or collection_link(doc.get("volumes"))
+        if href is None:
+            raise Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s: %s has no volumes "
+                              "collection" % (self.shown_uri, operation, self._label(doc)))
+        return href
+
+    def attach_volume(self, machine_id, volume_id, initial_location=None):
+        self.require("volume.attach")
+        doc = self._machine_doc(machine_id, "volume.attach")
+        label = self._label(doc)
+        volume = self.get_volume(volume_id)
+        users = [collection_link(r) for r in volume.attachedTo or []]
+        if users:
+            where = "this machine" if doc["id"] in users else "machine(s) %s" % ", ".join(map(str, users))
+            raise Conflict("volume '%s' is already attached to %s" % (volume.name or volume.id, where))
+        collection = self._get(self._machine_volumes(doc, "volume.attach"), "volume.attach", label)
+        add = operation_href(collection, "add")
+        if add is None:
+            raise Conflict("%s accepts no volume now (state %s)" % (label, doc.get("state")))
+        body = {"resourceURI": type_uri("MachineVolume"), "volume": {"href": volume.id}}
+        if initial_location:
+            body["initialLocation"] = initial_location
+        self._submit("POST", add, "volume.attach", label, body=body)
+        return self.get_machine(doc["id"])
+
+    def detach_volume(self, machine_id, volume_id):
+        self.require("volume.detach")
+        doc = self._machine_doc(machine_id, "volume.detach")
+        label = self._label(doc)
+        volume = self.get_volume(volume_id)
+        collection = self._get(self._machine_volumes(doc, "volume.detach"), "volume.detach", label)
+        for item in collection.get("machineVolumes") or []:
+            if isinstance(item, dict) and collection_link(item.get("volume")) == volume.id:
+                self._delete(item, "volume.detach", "volume '%s' of %s" % (volume.name or volume.id, label))
+                return self.get_machine(doc["id"])
+        raise Conflict("volume '%s' is not attached to %s" % (volume.name or volume.id, label))
+
+    # -- networks ---------------------------------------------------------------------------
+    def list_networks(self):
+        self.require("network.list")
+        items, _count = self._list("networks", "network.list", "networks")
+        return [parse(Network, d, "network") for d in items]
+
+    def get_network(self, ref):
+        self.require("network.list")
+        return self._by_ref("networks", Network, ref, "network.list", "network")
+
+    def create_network(self, name, description=None, properties=None):
+        self.require("network.create")
+        self._check_new_name("networks", Network, name, "network.create", "network")
+        body = {"resourceURI": type_uri("NetworkCreate"), "name": name, "networkTemplate": {"networkConfig": {}}}
+        if description is not None:
+            body["description"] = description
+        if properties:
+            body["properties"] = dict(properties)
+        return self._create("networks", body, Network, "network", "network.create", "network '%s'" % name)
+
+    def delete_network(self, network_id):
+        self.require("network.delete")
+        doc = self._fetch(network_id, Network, "network", "network.delete")
+        self._delete(doc, "network.delete", "network '%s'" % (doc.get("name") or network_id))
+
+    # -- meters -------------------------------------------------------------------------------
+    def list_meters(self, machine_id):
+        self.require("meter.list")
+        doc = self._machine_doc(machine_id, "meter.list")
+        label = self._label(doc)
+        refs = doc.get("meters")
+        if isinstance(refs, dict):  # CIMI 2.0: a collection of the machine's meters
+            items = self._get(refs["href"], "meter.list", label).get("meters") or []
+            refs = [{"href": i["id"]} for i in items if isinstance(i, dict) and i.get("id")]
+        meters = []
+        for ref in refs or []:
+            href = collection_link(ref)
+            if href:
+                meters.append(parse(Meter, self._fetch(href, Meter, "meter", "meter.list"), "meter"))
+        return meters
