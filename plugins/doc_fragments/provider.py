@@ -23,7 +23,7 @@ options:
         the options of this fragment, which every module of the group takes (set
         O(sirocco.cimi.machine#module:wait_timeout) under C(sirocco.cimi.machine) instead).
     type: str
-    choices: [libvirt, vsphere, xenserver]
+    choices: [cimi, libvirt, vsphere, xenserver]
     default: libvirt
   uri:
     description:
@@ -31,6 +31,9 @@ options:
       - For C(libvirt) a libvirt connection URI; the connector's default is C(qemu:///system).
       - For C(vsphere) the SDK URL of a vCenter or ESX host, C(https://HOST[:PORT]/sdk).
       - For C(xenserver) the URL of the pool master, like C(https://xenserver.example.org).
+      - For C(cimi) the URL of a CIMI endpoint's Cloud Entry Point, like
+        C(https://cimi.example.org/cimi/cloudEntryPoint) (a C(siroccod) daemon serves it at
+        C(http://HOST:8080/cimi/cloudEntryPoint)); every other URL is found by following its links.
       - If not set, the value of the E(SIROCCO_URI) environment variable is used.
     type: str
   username:
@@ -68,6 +71,10 @@ options:
         C(medium), C(large), C(xlarge)).
       - C(libvirt) also takes C(image_pool) (storage pool of images and of new machines' disks, default C(default)),
         C(volume_pool), C(network) and C(domain_type) (C(qemu), C(kvm), C(xen) or C(test)).
+      - C(cimi) takes C(token) (a bearer token used instead of O(username) and O(password); a O(password)
+        given without O(username) is sent as a bearer token too, and stays out of the results) and
+        C(job_timeout) (seconds to wait for the endpoint's Jobs, default 300); its sizes are the
+        endpoint's MachineConfigurations, so it takes no C(sizes).
       - C(vsphere) also takes C(datacenter), C(cluster), C(host), C(resource_pool), C(folder), C(datastore),
         C(network) and more; C(xenserver) takes C(sr) and C(network). Each connector's file under
         C(plugins/module_utils/connectors) documents its options.
