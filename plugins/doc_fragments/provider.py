@@ -23,7 +23,7 @@ options:
         the options of this fragment, which every module of the group takes (set
         O(sirocco.cimi.machine#module:wait_timeout) under C(sirocco.cimi.machine) instead).
     type: str
-    choices: [cimi, libvirt, vsphere, xenserver]
+    choices: [cimi, ec2, libcloud, libvirt, vsphere, xenserver]
     default: libvirt
   uri:
     description:
@@ -34,6 +34,10 @@ options:
       - For C(cimi) the URL of a CIMI endpoint's Cloud Entry Point, like
         C(https://cimi.example.org/cimi/cloudEntryPoint) (a C(siroccod) daemon serves it at
         C(http://HOST:8080/cimi/cloudEntryPoint)); every other URL is found by following its links.
+      - For C(ec2) the endpoint URL of an EC2-compatible cloud or stand-in (EC2 and CloudWatch are both asked
+        there), like C(http://127.0.0.1:5000); unset, AWS's own endpoints.
+      - For C(libcloud) the provider's URL, given to the driver as C(host), C(port) and C(secure) (for
+        C(openstack), as C(ex_force_auth_url)); unset, the driver's default.
       - If not set, the value of the E(SIROCCO_URI) environment variable is used.
     type: str
   username:
@@ -76,7 +80,15 @@ options:
         C(job_timeout) (seconds to wait for the endpoint's Jobs, default 300); its sizes are the
         endpoint's MachineConfigurations, so it takes no C(sizes).
       - C(vsphere) also takes C(datacenter), C(cluster), C(host), C(resource_pool), C(folder), C(datastore),
-        C(network) and more; C(xenserver) takes C(sr) and C(network). Each connector's file under
+        C(network) and more; C(xenserver) takes C(sr) and C(network).
+      - C(ec2) sizes are instance types, so it takes no C(sizes); it takes C(regions) (several regions; ids become
+        C(REGION:ID)), C(image) (AMI of requests naming none), C(image_owners) (default C([self])),
+        C(instance_types) (names or patterns offered), C(subnet), C(key_name), C(security_groups) and
+        C(max_attempts) (of each API call, retried with backoff; default 5). O(username) and O(password) are an
+        access key id and its secret key.
+      - C(libcloud) takes C(driver) (required; a libcloud compute driver such as C(ec2), C(openstack),
+        C(cloudstack), C(vcloud)), C(driver_kwargs), C(create_kwargs), C(list_images_kwargs), C(image) and
+        C(size_filter); its sizes are the driver's, so it takes no C(sizes). Each connector's file under
         C(plugins/module_utils/connectors) documents its options.
     type: dict
 """

@@ -10,11 +10,14 @@ Ansible packs a module's module_utils by following its imports.
 from __future__ import annotations
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cimi_http, libvirt, vsphere, xenserver
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cimi_http, ec2, libvirt, vsphere, xenserver
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import libcloud as libcloud_connector
 
 # One entry per provider: the value of the ``provider`` option -> its connector class.
 PROVIDERS = {
     "cimi": cimi_http.CimiConnector,
+    "ec2": ec2.EC2Connector,
+    "libcloud": libcloud_connector.LibcloudConnector,
     "libvirt": libvirt.LibvirtConnector,
     "vsphere": vsphere.VSphereConnector,
     "xenserver": xenserver.XenServerConnector,
