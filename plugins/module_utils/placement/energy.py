@@ -85,7 +85,7 @@ LINK_VARS = 15000  # add x <= y rows up to this many x variables
 SUB_TIME = 2.0  # seconds per neighbourhood MILP at most
 LARGE_ITEMS = 2000  # above this, greedies are skipped when time runs short
 COVER_COLUMNS = 20000  # columns of the covering MILP at most
-COVER_ITEMS = 1500  # the covering MILP runs on instances up to this many items
+COVER_ITEMS = 400  # the covering MILP runs on instances up to this many items
 TABU_STEPS = 40  # tabu swaps per local-search attempt once plain descent is stuck (rounds only)
 QUICK_FULL_VARS = 3000  # up to this size the full MILP runs first, and mostly proves the optimum
 
@@ -502,7 +502,8 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     # 1. greedy plans
     names = list(heuristic_names or ("ffd", "bfd", "dot"))
     if inst.has_current and heuristic_names is None:
-        names = ["keep", "evacuate"] + names
+        # from-scratch greedies move nearly every VM: useless under a migration budget
+        names = ["keep", "evacuate", "evacuate-count"] + (names if inst.budget is None else [])
     best, best_name, failures = None, None, []
     for name in names:
         if best is not None and inst.n > LARGE_ITEMS and time.monotonic() - start > 0.4 * limit:
@@ -512,21 +513,24 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
         if pack is None:
             failures.append(err)
             continue
-        heuristics.evacuate(pack, deadline)
+        heuristics.evacuate(pack, deadline, by_count=inst.budget is not None)
         if pool is not None:
             pool.add(pack)
         if best is None or pack.cost < best.cost - 1e-9:
             best, best_name = pack, name
     if best is None:
         return _no_greedy_plan(inst, start, deadline, pulp, failures, notes)
+    clock = {"greedy": time.monotonic() - start}
     best = best.copy()
     rng = random.Random(seed)
     on_bin = (lambda j: pool.add_host(best, j)) if pool is not None else None
-    if localsearch.repack(best, start + 0.3 * limit, rng, on_bin=on_bin):
+    floor = inst.lb_hosts if inst.pure_hosts else 0  # a pure host count cannot go below the bound
+    if localsearch.repack(best, start + 0.3 * limit, rng, on_bin=on_bin, floor=floor):
         best_name += "+ls"
     warm = best.cost
     status, method = "heuristic", best_name
-    stats = {}
+    clock["local search"] = time.monotonic() - start
+    stats = {"clock": clock}
     if inst.pure_hosts and best.active <= inst.lb_hosts:
         return _result(inst, best, "optimal", start, best_name + " (lower bound reached)", warm, notes, stats)
     if pulp is None:
@@ -555,17 +559,26 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
                               heuristics.best_fit_decreasing_packing)(inst, rng, 0.3)
                 if pack is not None:
                     localsearch.repack(pack, min(phase_end, time.monotonic() + 0.05 * limit), rng, patience=10,
-                                       on_bin=lambda j, p=pack: pool.add_host(p, j))
+                                       on_bin=lambda j, p=pack, q=pool: q.add_host(p, j))
                     pool.add(pack)
             stats["cover_runs"] += 1
+            t = time.monotonic()
+            allowed = min(phase_end - t, max(1.0, 0.2 * limit))
             try:
-                if _cover(pulp, inst, pool, best, min(phase_end - time.monotonic(), max(1.0, 0.2 * limit))):
+                if _cover(pulp, inst, pool, best, allowed):
                     stats["cover_gains"] += 1
             except pulp.PulpSolverError:
                 stats["cbc_crashes"] += 1
+            took = time.monotonic() - t
+            clock["cover seconds"] = clock.get("cover seconds", 0.0) + took
+            if took > 2 * allowed + 1.0:
+                # CBC does not watch the clock while it solves the first LP; a slow one is not retried
+                notes.append("covering MILP dropped: its first LP took %.1f s" % took)
+                pool = on_bin = None
             if inst.pure_hosts and best.active <= inst.lb_hosts:
                 break
-        localsearch.repack(best, phase_end, rng, on_bin=on_bin, tabu_steps=TABU_STEPS)
+        localsearch.repack(best, min(phase_end, time.monotonic() + max(1.0, 0.25 * limit)), rng, on_bin=on_bin,
+                           tabu_steps=TABU_STEPS, floor=floor)
         if inst.pure_hosts and best.active <= inst.lb_hosts:
             break
         search.deadline = min(phase_end, time.monotonic() + max(1.0, 0.1 * limit))
@@ -575,6 +588,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
         idle = 0 if best.cost < before - 1e-9 * max(1.0, abs(before)) else idle + 1
         if idle >= 3 or (gave_up and idle >= 2):
             break
+    clock["rounds"] = time.monotonic() - start
     stats.update(lns_steps=search.steps, lns_gains=search.gains)
     stats["cbc_crashes"] += search.crashes
     if best.cost < warm - 1e-9 * max(1.0, abs(warm)):
@@ -593,16 +607,18 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
 def consolidate(problem: Problem, max_migrations=None, time_limit=None, seed=0):
     """Switch hosts off from the current placement, moving at most ``max_migrations`` VMs.
 
-    Moves that save nothing are not made: when ``problem.migration_cost`` is 0 a
-    tiny cost (a thousandth of the smallest idle power) is charged per move.
+    Moves that save little are not made: when ``problem.migration_cost`` is 0,
+    each move is charged 1 % of the mean idle power (a host switched off is
+    worth about a hundred migrations).
     The plan reports ``migrations`` and ``switch_off``; it is a dry run, the
     caller executes it (live migrations) after ``check.check`` passes.
     """
     if not any(v.host for v in problem.vms):
         raise ValueError("consolidation needs a current placement (vms with 'host')")
     cost = problem.migration_cost
-    if not cost:
-        cost = 1e-3 * min((h.power_idle for h in problem.hosts if h.power_idle > 0), default=1.0)
+    if not cost:  # a host switched off is worth about a hundred migrations
+        idle = [h.power_idle for h in problem.hosts if h.power_idle > 0]
+        cost = 0.01 * (sum(idle) / len(idle) if idle else 1.0)
     budget = max_migrations if max_migrations is not None else problem.max_migrations
     sub = Problem(problem.hosts, problem.vms, problem.constraints, cost, problem.time_limit, budget)
     res = solve(sub, time_limit=time_limit, seed=seed)

@@ -498,18 +498,23 @@ def keep_packing(inst):
     return pack, None
 
 
-def evacuate(pack, deadline=None):
+def evacuate(pack, deadline=None, by_count=False):
     """Consolidation greedy: empty the least loaded hosts into the fullest ones that take their VMs.
 
     A host is emptied only if all its VMs find room elsewhere and the objective
     (power + migration cost) drops; the migration budget is enforced by ``can``.
+    ``by_count`` empties the hosts with the fewest VMs first (fewest migrations
+    per host switched off, for a tight budget).
     """
     inst = pack.inst
     if pack.index is None:
         pack.index = _Index(pack)
+
+    def load(j):
+        return inst.wc * pack.lc[j] / inst.refc + inst.wm * pack.lm[j] / inst.refm
+
     order = sorted((j for j in range(inst.m) if pack.items[j]),
-                   key=lambda j: (inst.wc * pack.lc[j] / inst.refc + inst.wm * pack.lm[j] / inst.refm,
-                                  len(pack.items[j])))
+                   key=lambda j: (len(pack.items[j]), load(j)) if by_count else (load(j), len(pack.items[j])))
     for h in order:
         if deadline is not None and time.monotonic() > deadline:
             break
@@ -558,9 +563,9 @@ def run(inst, name, deadline=None):
     """Run greedy ``name`` on an Instance: (Packing, None) or (None, Explanation)."""
     if name == "keep":
         return keep_packing(inst)
-    if name == "evacuate":
+    if name in ("evacuate", "evacuate-count"):
         pack, err = keep_packing(inst)
-        return (evacuate(pack, deadline), None) if pack is not None else (None, err)
+        return (evacuate(pack, deadline, name == "evacuate-count"), None) if pack is not None else (None, err)
     build = (lambda: dot_product_packing(inst, deadline)) if name == "dot" else (lambda: HEURISTICS[name](inst))
     pack, err = build()
     if pack is None and inst.maxon:

@@ -25,6 +25,7 @@ MAX_POOL_PAIRS = 12  # pool sizes above this try single items only
 MAX_HOST_PAIRS = 10  # hosts with more items than this swap them out one at a time
 HOSTS_PER_PASS = 40
 TABU_HOSTS = 12  # hosts examined per tabu step
+TABU_HOST_PAIRS = 6  # tabu swaps pairs of items only from hosts (and pools) this small
 
 
 class _Journal:
@@ -53,8 +54,9 @@ def _fill(inst, pack, j):
     return inst.wc * pack.lc[j] / inst.capc[j] + inst.wm * pack.lm[j] / inst.capm[j]
 
 
-def repack(pack, deadline, rng, patience=None, on_bin=None, tabu_steps=0):
-    """Try to switch hosts off until ``deadline`` or ``patience`` attempts in a row fail; returns hosts saved.
+def repack(pack, deadline, rng, patience=None, on_bin=None, tabu_steps=0, floor=0):
+    """Try to switch hosts off until ``deadline`` or ``patience`` attempts in a row fail, or only ``floor`` hosts
+    are left on; returns hosts saved.
 
     ``on_bin(j)`` is called whenever host ``j`` got fuller by a swap (the MILP collects such host contents).
     """
@@ -63,7 +65,7 @@ def repack(pack, deadline, rng, patience=None, on_bin=None, tabu_steps=0):
     patience = patience or max(30, 3 * min(pack.active, 60))
     tried = {}
     attempt = 0
-    while fails < patience and time.monotonic() < deadline:
+    while fails < patience and pack.active > floor and time.monotonic() < deadline:
         active = sorted((j for j in range(inst.m) if pack.items[j]), key=lambda j: _fill(inst, pack, j))
         if len(active) < 2:
             break
@@ -138,7 +140,7 @@ def _tabu(pack, journal, free, others, targets, deadline, rng, steps, on_bin):
     for step in range(steps):
         if time.monotonic() > deadline:
             break
-        ins = _combos(inst, free)
+        ins = _combos(inst, free, TABU_HOST_PAIRS)
         best = None
         hosts = others if len(others) <= TABU_HOSTS else rng.sample(others, TABU_HOSTS)
         for h in hosts:
@@ -147,7 +149,7 @@ def _tabu(pack, journal, free, others, targets, deadline, rng, steps, on_bin):
             rc = inst.capc[h] - pack.lc[h] + EPS
             rm = inst.capm[h] - pack.lm[h] + EPS
             mine = [k for k in pack.items[h] if inst.pin[k] != h and banned.get((k, h), -1) < step]
-            for out, oc, om, os_ in [((), 0.0, 0.0, 0.0)] + _combos(inst, mine, MAX_HOST_PAIRS):
+            for out, oc, om, os_ in [((), 0.0, 0.0, 0.0)] + _combos(inst, mine, TABU_HOST_PAIRS):
                 for t, ic, im, is_ in ins:
                     if ic - oc <= rc and im - om <= rm and (out or t):
                         gain = is_ - os_ + 1e-6 * rng.random()
