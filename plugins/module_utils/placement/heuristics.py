@@ -68,9 +68,6 @@ class Packing:
         return {inst.vm_names[i]: inst.host_names[self.host[k]]
                 for k, mem in enumerate(inst.members) if self.host[k] >= 0 for i in mem}
 
-    def complete(self):
-        return all(j >= 0 for j in self.host)
-
     # -- feasibility ---------------------------------------------------------
     def can(self, k, j):
         """Whether unplaced item ``k`` may go on host ``j`` now."""

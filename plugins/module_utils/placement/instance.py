@@ -313,9 +313,6 @@ class Instance:
         lb = max([lb] + [len(ks) for ks in self.spreads])
         lb = max(lb, len({p for p in self.pin if p >= 0}))
         self.lb_hosts = lb
-        # power: each cpu unit costs at least the cheapest (idle + dynamic) per capacity unit
-        per_cpu = min(((i + s * c) / c for i, s, c in zip(self.idle, self.slope, self.capc, strict=True)), default=0.0)
-        self.lb_watts = sum(self.cpu) * per_cpu
         # objective = idle * hosts + constant: reaching lb_hosts proves optimality
         self.pure_hosts = (len(set(self.idle)) <= 1 and max(self.slope, default=0) - min(self.slope, default=0) < 1e-12
                            and not self.migration_aware())

@@ -1,5 +1,8 @@
 """The optimizer: statuses, lower bound, explanations of infeasible requests, degraded modes."""
 
+import subprocess
+import sys
+
 import pytest
 from placement_helpers import host, problem, vm
 
@@ -129,3 +132,12 @@ def test_consolidation_switches_hosts_off_within_budget():
     assert check.check(problem(hs, vms, max_migrations=6), capped.placement) == []
     with pytest.raises(ValueError):
         energy.consolidate(problem(hs, [vm("x")]))
+
+
+def test_pulp_is_imported_only_to_build_a_milp():
+    code = ("import sys\n"
+            "from ansible_collections.sirocco.cimi.plugins.module_utils.placement import cli, energy, check, migrate\n"
+            "assert 'pulp' not in sys.modules, 'pulp imported at module load'\n"
+            "assert not any(m.startswith(('ansible.', 'flask')) for m in sys.modules), 'framework imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
