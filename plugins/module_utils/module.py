@@ -15,6 +15,11 @@ This file and the module files are the only ones that import Ansible.
     def main():
         module = SiroccoModule(argument_spec=dict(name=dict(type="str")), wait=True)
         module.run(handler)     # handler(module) -> dict of results, or raises SiroccoError
+
+With ``placement=True`` the module also takes ``provider: auto`` with ``providers`` (a list
+of provider option dicts, each with a ``label``) and ``placement_policy`` (doc fragment
+``placement``); its handler calls ``module.place(name, request)``, which surveys every listed
+provider concurrently and keeps the connector of the one chosen (placement/match.py).
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
     OperationTimeout,
+    ProviderUnavailable,
     SiroccoError,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
 
 DEFAULT_PROVIDER = "libvirt"
+AUTO = "auto"
+DEFAULT_POLICY = "first"
 
 
 def provider_argument_spec():
@@ -57,7 +66,27 @@ def wait_argument_spec():
     )
 
 
-PROVIDER_OPTIONS = tuple(provider_argument_spec())
+def placement_argument_spec():
+    """The options of ``provider: auto``, paired with doc_fragments/placement.py."""
+    entry = dict(
+        label=dict(type="str", required=True),
+        provider=dict(type="str", default=DEFAULT_PROVIDER),  # checked by the registry: one list of names
+        uri=dict(type="str"),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        region=dict(type="str"),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="int", default=60),
+        provider_options=dict(type="dict"),
+        prices=dict(type="dict"),
+    )
+    return dict(
+        providers=dict(type="list", elements="dict", options=entry),
+        placement_policy=dict(type="str", choices=match.policy_names(), default=DEFAULT_POLICY),
+    )
+
+
+PROVIDER_OPTIONS = tuple(provider_argument_spec()) + tuple(placement_argument_spec())
 MASK = "********"
 _URI_USERINFO = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")
 
@@ -137,15 +166,20 @@ class SiroccoModule:
     """
 
     def __init__(self, argument_spec=None, wait=False, supports_check_mode=True, attribute_options=None,
-                 **kwargs):
+                 placement=False, **kwargs):
         spec = provider_argument_spec()
         if wait:
             spec.update(wait_argument_spec())
+        if placement:
+            spec["provider"]["choices"] = [AUTO] + spec["provider"]["choices"]
+            spec.update(placement_argument_spec())
+            kwargs["required_if"] = list(kwargs.get("required_if") or []) + [("provider", AUTO, ("providers",))]
         spec.update(argument_spec or {})
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **kwargs)
         self.attribute_options = dict(attribute_options or {})
         self._connector = None
         self._deadline = None
+        self._placement = None
 
     # -- AnsibleModule passthrough --------------------------------------------
     @property
@@ -161,20 +195,31 @@ class SiroccoModule:
         return bool(self.module._diff)
 
     @property
+    def auto(self):
+        """True when the provider is chosen by ``place()`` among ``providers``."""
+        return self.params["provider"] == AUTO
+
+    @property
     def provider(self):
+        """The provider used: with ``provider: auto``, the label of the one chosen (None before)."""
+        if self.auto:
+            return self._placement.label if self._placement is not None else None
         return self.params["provider"]
 
     def warn(self, message):
         self.module.warn(scrub(message, self._secrets()))
 
     def _secrets(self):
-        return [self.params.get("password")]
+        return [self.params.get("password")] + [entry.get("password") for entry in self.params.get("providers") or []]
 
     # -- connector ---------------------------------------------------------------
     @property
     def connector(self):
         """The connector of the selected provider, opened on first use."""
         if self._connector is None:
+            if self.auto:
+                raise InvalidInput("provider: auto chooses a provider in place(), which was not called",
+                                   attribute="provider")
             p = self.params
             try:
                 self._connector = registry.connect(
@@ -184,6 +229,54 @@ class SiroccoModule:
             except InvalidInput as exc:
                 raise connect_error(exc) from None
         return self._connector
+
+    # -- provider: auto ------------------------------------------------------------
+    def place(self, name, request=None):
+        """Choose among ``providers`` (``provider: auto``) and use the chosen one's connector.
+
+        Every listed provider is surveyed concurrently; the one where machine ``name`` exists wins
+        (never a second machine of that name elsewhere), else ``request`` (a match.Request) is matched
+        by ``placement_policy``. Without a request only an existing machine is looked for: the
+        Placement then has no label when the machine exists nowhere. Returns the match.Placement.
+        """
+        entries = self.params["providers"] or []
+        price_lists = {entry["label"]: prices(entry) for entry in entries}  # bad input fails before any connection
+        connectors, failed = {}, {}
+        try:
+            for entry in entries:
+                label = entry["label"]
+                if label in connectors or label in failed:
+                    raise InvalidInput("providers: label '%s' is used twice" % label, attribute="providers")
+                try:
+                    connectors[label] = registry.connect(
+                        entry["provider"], uri=entry["uri"], username=entry["username"], password=entry["password"],
+                        region=entry["region"], validate_certs=entry["validate_certs"], timeout=entry["timeout"],
+                        options=entry["provider_options"] or {})
+                except InvalidInput as exc:
+                    option = exc.attribute if exc.attribute in PROVIDER_OPTIONS else "provider_options"
+                    message = re.sub(r"^%s: " % option, "", connect_error(exc).message)
+                    raise InvalidInput("providers[%s].%s: %s" % (label, option, message),
+                                       attribute="providers") from None
+                except ProviderUnavailable as exc:
+                    failed[label] = match.Offer(label=label, provider=entry["provider"], error=exc.message)
+            images = request is not None and request.image is not None
+            surveyed = {o.label: o for o in match.survey_all(connectors, name=name, images=images)}
+            offers = [surveyed.get(e["label"]) or failed[e["label"]] for e in entries]
+            for offer in offers:
+                offer.prices = price_lists[offer.label]
+            if request is not None:
+                placement = match.choose(offers, request, self.params["placement_policy"], name=name)
+            else:
+                placement = match.locate(offers, name) or match.Placement(
+                    label=None, provider=None, size=None, policy="existing",
+                    why="machine '%s' exists on none of %s" % (name, ", ".join(o.label for o in offers)))
+        except BaseException:
+            _close_all(connectors.values())
+            raise
+        self._connector = connectors.get(placement.label)
+        _close_all(c for label, c in connectors.items() if label != placement.label)
+        self._placement = placement
+        return placement
 
     def close(self):
         connector, self._connector = self._connector, None
@@ -225,15 +318,44 @@ class SiroccoModule:
         self.close()
         if failure is None:
             result.setdefault("provider", self.provider)
+            if self._placement is not None:
+                result.setdefault("placement", self._placement.to_json())
             self.module.exit_json(**result)
+        extra = {}
+        if isinstance(failure, match.NoCandidate):  # which provider was rejected for what, as data
+            extra["placement"] = dict(policy=self.params["placement_policy"], rejected=failure.rejected)
         # Outside the except blocks on purpose: fail_json attaches the pending
         # exception's traceback when it sees one.
         self.fail(error_message(failure, self.attribute_options, self._secrets()),
-                  error_kind=getattr(failure, "kind", "unexpected"))
+                  error_kind=getattr(failure, "kind", "unexpected"), **extra)
 
     def fail(self, msg, **kwargs):
         kwargs.setdefault("changed", False)
         self.module.fail_json(msg=scrub(msg, self._secrets()), **kwargs)
+
+
+def _close_all(connectors):
+    for connector in connectors:
+        try:
+            connector.close()
+        except Exception:  # closing must never hide the result or the real error
+            pass
+
+
+def prices(entry):
+    """Prices per hour of one ``providers`` entry: ``price_per_hour`` of its own ``provider_options.sizes``,
+    then its ``prices`` (size name or id -> price)."""
+    found = {}
+    sizes = (entry.get("provider_options") or {}).get("sizes")
+    for size in sizes if isinstance(sizes, list) else ():
+        if isinstance(size, dict) and size.get("price_per_hour") is not None and size.get("name") is not None:
+            found[str(size["name"])] = size["price_per_hour"]
+    found.update(entry.get("prices") or {})
+    for size, price in found.items():
+        if isinstance(price, bool) or not isinstance(price, (int, float, str)) or match.as_number(price) is None:
+            raise InvalidInput("providers[%s]: the price of size '%s' must be a number (per hour), got %r"
+                               % (entry.get("label"), size, price), attribute="providers")
+    return found
 
 
 def diff_view(doc, fields):

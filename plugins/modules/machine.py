@@ -19,6 +19,8 @@ description:
   - Resizing is not part of the connector contract; when the existing machine differs from
     O(machine_config), O(description) or O(properties), the module leaves it as it is and warns.
   - Every input is checked before anything is changed; a bad size, image or option changes nothing.
+  - With O(provider=auto) the module chooses the provider itself among O(providers) (see O(placement_policy)),
+    and returns the one chosen in RV(provider) and why in RV(placement).
 author:
   - Sirocco engineers (@sirocco-cimi)
 options:
@@ -38,11 +40,19 @@ options:
     type: str
     choices: [present, absent, started, stopped, paused, suspended, restarted]
     default: present
+  provider:
+    description:
+      - The provider (connector) to talk to, or V(auto) to choose one of O(providers) by O(placement_policy).
+      - If not set, the value of the E(SIROCCO_PROVIDER) environment variable is used, else C(libvirt).
+    choices: [auto, cimi, ec2, libcloud, libvirt, vsphere, xenserver]
   machine_config:
     description:
       - The hardware of a new machine, either the name of a size the provider offers
         (see M(sirocco.cimi.provider_info)), or a dictionary giving it by value.
       - Required to create a machine. Ignored when O(state=absent).
+      - With O(provider=auto), a dictionary is what the machine needs at least; it gets the smallest fitting size
+        of the chosen provider (exactly this hardware on a provider that lists no sizes). A size name limits the
+        choice to providers offering a size of that name.
       - An unknown size name is an error that lists the provider's sizes.
       - A dictionary may hold C(cpu) (number of virtual CPUs, required), C(memory_mib) (memory in MiB,
         required), C(disk_gib) (size of the first disk in GiB, default 0 for none) and C(cpu_arch)
@@ -72,6 +82,7 @@ options:
 extends_documentation_fragment:
   - sirocco.cimi.provider
   - sirocco.cimi.wait
+  - sirocco.cimi.placement
   - ansible.builtin.action_common_attributes
 attributes:
   action_group:
@@ -114,6 +125,35 @@ EXAMPLES = r"""
     name: web-1
     state: stopped
     force: true
+
+- name: Whichever provider has room for 2 vCPUs and 1 GiB and can pause, the cheapest known
+  sirocco.cimi.machine:
+    name: batch-1
+    provider: auto
+    providers:
+      - label: lab
+        uri: qemu:///system
+        provider_options:
+          sizes:
+            - {name: m2, cpu: 2, memory_mib: 1024, price_per_hour: 0.01}
+      - label: xen-pool
+        provider: xenserver
+        uri: https://xenserver.example.org
+        username: root
+        password: "{{ xen_password }}"
+        prices: {large: 0.02, xlarge: 0.04}
+    placement_policy: cheapest
+    machine_config:
+      cpu: 2
+      memory_mib: 1024
+    properties:
+      sirocco.operations: machine.pause
+    state: started
+  register: batch
+
+- name: Where it went, and why
+  ansible.builtin.debug:
+    msg: "{{ batch.provider }}: {{ batch.placement.why }}"
 
 - name: Provider options set once for every module of the collection
   module_defaults:
@@ -170,10 +210,48 @@ actions:
   elements: str
   sample: [create, start]
 provider:
-  description: The provider used.
+  description:
+    - The provider used; with O(provider=auto), the label of the one chosen.
+    - With O(provider=auto) and O(state=absent), null when the machine exists on none of O(providers).
   returned: always
   type: str
   sample: libvirt
+placement:
+  description:
+    - With O(provider=auto), how the provider was chosen. Also returned on failure when no provider fits.
+  returned: when O(provider=auto)
+  type: dict
+  contains:
+    provider:
+      description: Label of the chosen provider (null when none).
+      type: str
+      sample: lab
+    connector:
+      description: The chosen provider's connector.
+      type: str
+      sample: libvirt
+    policy:
+      description: The O(placement_policy) applied, or C(existing) when the machine existed already on that provider.
+      type: str
+      sample: first
+    why:
+      description: The choice in one sentence, with the reasons of every rejected provider.
+      type: str
+      sample: "lab chosen by policy first: the only provider that fits; size 'small' (1 vCPU, 128 MiB, 1 GiB disk).
+        Rejected: box: no size with ≥ 96 MiB memory (largest: 'mini' (1 vCPU, 32 MiB))"
+    size:
+      description: Name of the size the machine is (or would be) created with; null when by value.
+      type: str
+      sample: small
+    candidates:
+      description: Labels of the providers that could take the machine.
+      type: list
+      elements: str
+      sample: [lab]
+    rejected:
+      description: The other providers, each with the reasons it was rejected.
+      type: dict
+      sample: {"box": ["no size with ≥ 96 MiB memory (largest: 'mini' (1 vCPU, 32 MiB))"]}
 """
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
@@ -186,6 +264,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import KIB_PER_MIB, MachineSpec
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule, diff_view, string_map
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement.match import WISH_LOCATION, Request
 
 POWER_STATES = {"started": states.STARTED, "stopped": states.STOPPED,
                 "paused": states.PAUSED, "suspended": states.SUSPENDED}
@@ -337,15 +416,43 @@ def predicted_machine(machine, spec, state):
                    cpu=config.cpu, memory=config.memory, cpuArch=config.cpuArch, disks=config.disks).to_json()
 
 
+def placement_request(value, state, properties, image=None):
+    """The match.Request of ``machine_config`` (a size name or a dictionary) for ``provider: auto``."""
+    operations = ["machine." + op for op in plan(None, state)[1] if op != CREATE]
+    if isinstance(value, str):
+        return Request.build(size=value, properties=properties, operations=operations, image=image)
+    if not isinstance(value, dict):
+        raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
+                           attribute="machineConfig")
+    return Request.build(config=config_by_value(value), properties=properties, operations=operations, image=image)
+
+
+def place(module, properties):
+    """``provider: auto``: the Placement chosen among ``providers``; the module now uses its connector."""
+    p = module.params
+    request = None
+    if p["state"] != "absent" and p["machine_config"] is not None:
+        request = placement_request(p["machine_config"], p["state"], properties, p["machine_image"] or None)
+    placement = module.place(p["name"], request)
+    if placement.label is None and p["state"] != "absent":
+        raise InvalidInput("machine_config is required to create machine '%s'" % p["name"], attribute="machineConfig")
+    return placement
+
+
 def run(module):
     p = module.params
     state = p["state"]
     properties = string_map(p["properties"], "properties")
+    placement = place(module, properties) if module.auto else None
+    if placement is not None and placement.label is None:  # absent, and on none of the providers
+        return dict(changed=False, actions=[], **(dict(diff=dict(before={}, after={})) if module.diff_mode else {}))
     connector = module.connector
     capabilities = connector.capabilities()
     config = image_id = None
     if state != "absent":
-        if p["machine_config"] is not None:
+        if placement is not None and placement.size is not None:
+            config = placement.size
+        elif p["machine_config"] is not None:
             config = resolve_config(connector, capabilities, p["machine_config"])
         if p["machine_image"]:
             image_id = resolve_image(connector, p["machine_image"])
@@ -362,6 +469,8 @@ def run(module):
             raise InvalidInput("machine_config is required to create machine '%s'" % p["name"],
                                attribute="machineConfig")
         spec = machine_spec(p, config, image_id, initial)
+        if placement is not None:
+            spec.location = (properties or {}).get(WISH_LOCATION)
     for op in operations:
         capabilities.require("machine." + op)
     if machine is not None and state != "absent":
@@ -416,6 +525,7 @@ def main():
             force=dict(type="bool", default=False),
         ),
         wait=True,
+        placement=True,
         attribute_options=ATTRIBUTE_OPTIONS,
     )
     module.run(run)

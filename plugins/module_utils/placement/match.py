@@ -49,7 +49,7 @@ No Ansible and no Flask here: the modules and the daemon share this file.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Conflict,
@@ -103,11 +103,13 @@ class Request:
     operations: frozenset = BASE_OPERATIONS
     size: str | None = None
     providers: tuple = ()  # wished provider labels (or connector names), in order of preference
+    image: str | None = None  # name or id of a MachineImage the provider must have
 
     @classmethod
-    def build(cls, config=None, size=None, properties=None, operations=(), location=None):
+    def build(cls, config=None, size=None, properties=None, operations=(), location=None, image=None):
         """A Request from a MachineConfiguration (hardware by value) or a size name, the machine's
-        ``properties`` (whose ``sirocco.*`` wishes are read) and the operations it will need."""
+        ``properties`` (whose ``sirocco.*`` wishes are read), the operations it will need and the
+        image it boots from."""
         properties = properties or {}
         if config is None and size is None:
             raise InvalidInput("a machine request needs hardware (cpu and memory) or a size name",
@@ -124,6 +126,7 @@ class Request:
             operations=frozenset(BASE_OPERATIONS) | frozenset(operations) | frozenset(wished_ops),
             size=size,
             providers=_csv(properties.get(WISH_PROVIDER)),
+            image=image,
         )
 
     def describe(self):
@@ -138,6 +141,8 @@ class Request:
                 parts.append("%d GiB disk" % self.disk_gib)
             if self.arch:
                 parts.append(self.arch)
+        if self.image:
+            parts.append("image '%s'" % self.image)
         if self.location:
             parts.append("at %s" % self.location)
         return ", ".join(parts)
@@ -159,18 +164,21 @@ class Offer:
     prices: dict = field(default_factory=dict)
     existing: object = None  # cimi.model.Machine
     error: str | None = None
+    images: list | None = None  # MachineImages, when the survey was asked for them and could list them
+    images_error: str | None = None  # why they could not be listed
 
     def price(self, size):
         """Price per hour of ``size`` here, None when unknown."""
         if size is None:
-            return _number(self.prices.get("*"))
+            return as_number(self.prices.get("*"))
         for key in (size.id, size.name):
             if key is not None and key in self.prices:
-                return _number(self.prices[key])
-        return _number((size.properties or {}).get(PRICE_PROPERTY))
+                return as_number(self.prices[key])
+        return as_number((size.properties or {}).get(PRICE_PROPERTY))
 
 
-def _number(value):
+def as_number(value):
+    """``value`` as a float, None when it is not a number."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -179,8 +187,9 @@ def _number(value):
         return None
 
 
-def survey(label, connector, name=None):
-    """The Offer of one provider: capabilities, sizes, machine count, the machine called ``name``.
+def survey(label, connector, name=None, images=False):
+    """The Offer of one provider: capabilities, sizes, machine count, the machine called ``name``
+    and, when ``images``, its images.
 
     Never raises for a provider fault: the Offer carries the error instead.
     """
@@ -197,21 +206,30 @@ def survey(label, connector, name=None):
             if len(found) > 1:
                 raise Conflict("%d machines are named '%s' there; use their ids" % (len(found), name))
             existing = found[0] if found else None
-        return Offer(label=label, provider=connector.name, capabilities=caps, sizes=sizes, machines=count,
-                     existing=existing)
+        offer = Offer(label=label, provider=connector.name, capabilities=caps, sizes=sizes, machines=count,
+                      existing=existing)
+        if images:
+            if not caps.supports("machine_image.list"):
+                offer.images_error = "it lists no images"
+            else:
+                try:
+                    offer.images = connector.list_machine_images()
+                except SiroccoError as exc:  # no image store: no image there, but the provider still answers
+                    offer.images_error = exc.message
+        return offer
     except SiroccoError as exc:
         return Offer(label=label, provider=connector.name, error=exc.message)
     except Exception as exc:  # noqa: BLE001 - a library error the connector let through: reported, not raised
         return Offer(label=label, provider=connector.name, error="unexpected %s: %s" % (type(exc).__name__, exc))
 
 
-def survey_all(connectors, name=None, workers=8):
+def survey_all(connectors, name=None, images=False, workers=8):
     """Offers of every provider (``connectors``: label -> connector), surveyed concurrently, in order."""
     items = list(connectors.items())
     if len(items) <= 1 or workers <= 1:
-        return [survey(label, conn, name) for label, conn in items]
+        return [survey(label, conn, name, images) for label, conn in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="sirocco-survey") as pool:
-        futures = [pool.submit(survey, label, conn, name) for label, conn in items]
+        futures = [pool.submit(survey, label, conn, name, images) for label, conn in items]
         return [f.result() for f in futures]
 
 
@@ -290,17 +308,26 @@ def _pick_size(offer, request):
         alone = [dim for dim in ("cpu", "memory", "disk", "arch", "mhz")
                  if all(dim in misses[id(s)] for s in sizes)]
         if alone:
-            largest = max(sizes, key=size_key)
-            return None, ["no size with %s (largest: %s)" % (" and ".join(_SHORT[d](request) for d in alone),
-                                                            size_text(largest))]
-        return None, ["no single size has %s" % ", ".join(_SHORT[d](request) for d in _SHORT
-                                                         if any(d in m for m in misses.values()))]
+            wanted = " and ".join(_SHORT[d](request) for d in alone)
+            return None, ["no size with %s (largest: %s)" % (wanted, size_text(max(sizes, key=size_key)))]
+        short = [_SHORT[d](request) for d in _SHORT if any(d in m for m in misses.values())]
+        return None, ["no single size has %s" % ", ".join(short)]
     usable = [s for s in fitting if not _within_ranges(caps, s)]
     if not usable:
         smallest = min(fitting, key=size_key)
         return None, ["the sizes that fit exceed what the provider admits: %s: %s"
                       % (size_text(smallest), "; ".join(_within_ranges(caps, smallest)))]
     return min(usable, key=size_key), []
+
+
+def _image_reasons(offer, image):
+    if offer.images is None:
+        return ["cannot look up image '%s': %s" % (image, offer.images_error or "images were not listed")]
+    if any(image in (i.id, i.name) for i in offer.images):
+        return []
+    names = [i.name or i.id for i in offer.images]
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return ["no image '%s' (offers: %s)" % (image, shown or "none")]
 
 
 def _wished(offer, request):
@@ -324,6 +351,8 @@ def check(offer, request):
     if request.location and request.location not in caps.locations:
         reasons.append("location '%s' not offered (offers: %s)"
                        % (request.location, ", ".join(caps.locations) or "none"))
+    if request.image:
+        reasons += _image_reasons(offer, request.image)
     if reasons:
         return None, reasons
     return _pick_size(offer, request)
@@ -438,7 +467,7 @@ def _price(value):
 def free_capacity(offer):
     """(free vCPUs, free MiB) the provider advertises, None when it does not."""
     extras = offer.capabilities.extras or {}
-    cpu, mem = _number(extras.get(EXTRA_FREE_CPU)), _number(extras.get(EXTRA_FREE_MEMORY))
+    cpu, mem = as_number(extras.get(EXTRA_FREE_CPU)), as_number(extras.get(EXTRA_FREE_MEMORY))
     if cpu is not None and mem is not None:
         return cpu, mem
     hosts = _power_hosts(offer)
@@ -481,7 +510,7 @@ def _power_hosts(offer):
                           "usedCpu": float(row.get("usedCpu") or 0),
                           "usedMemoryMiB": float(row.get("usedMemoryMiB") or 0),
                           "machines": int(row.get("machines") or 0),
-                          "powerIdle": _number(row.get("powerIdle")), "powerMax": _number(row.get("powerMax"))})
+                          "powerIdle": as_number(row.get("powerIdle")), "powerMax": as_number(row.get("powerMax"))})
         except (AttributeError, KeyError, TypeError, ValueError):
             continue  # a row without capacity says nothing usable
     return hosts
@@ -506,7 +535,7 @@ def added_watts(offer, cpu, memory_mib):
             best = (watts, "host %s" % h["name"])
     if best is not None:
         return best
-    per_cpu = _number((offer.capabilities.extras or {}).get(EXTRA_WATTS_PER_CPU))
+    per_cpu = as_number((offer.capabilities.extras or {}).get(EXTRA_WATTS_PER_CPU))
     if per_cpu is not None:
         return per_cpu * cpu, "%g W per vCPU" % per_cpu
     return None
@@ -628,9 +657,20 @@ def locate(offers, name):
 
 
 def choose(offers, request, policy_name="first", name=None):
-    """Where machine ``name`` lives (when it exists on a provider), else where ``request`` goes."""
+    """Where machine ``name`` lives (when it exists on a provider), else where ``request`` goes.
+
+    For an existing machine, ``size`` is the one ``request`` maps to on its provider (None when it
+    does not fit there any more, or is made by value), so callers compare the machine with what a
+    new one would be.
+    """
+    if policy_name not in POLICIES:
+        raise InvalidInput("unknown placement policy '%s' (known: %s)" % (policy_name, ", ".join(POLICIES)),
+                           attribute="placement_policy")
     if name is not None:
         placement = locate(offers, name)
         if placement is not None:
+            offer = next(o for o in offers if o.label == placement.label)
+            size, reasons = check(offer, replace(request, providers=())) if request is not None else (None, [])
+            placement.size = None if reasons else size
             return placement
     return match(offers, request, policy_name)

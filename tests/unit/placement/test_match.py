@@ -17,7 +17,11 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
     ProviderUnavailable,
 )
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine, MachineConfiguration
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    Machine,
+    MachineConfiguration,
+    MachineImage,
+)
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     OPERATIONS,
     Capabilities,
@@ -52,9 +56,9 @@ def offer(label, provider="libvirt", capabilities=None, offered=(), machines=0, 
                    sizes=sizes(*offered) if offered is not None else None, machines=machines, **kw)
 
 
-def req(cpu=1, memory_mib=64, properties=None, operations=(), size=None, **config):
+def req(cpu=1, memory_mib=64, properties=None, operations=(), size=None, image=None, **config):
     conf = None if size else MachineConfiguration(cpu=cpu, memory=memory_mib * 1024, **config)
-    return m.Request.build(config=conf, size=size, properties=properties, operations=operations)
+    return m.Request.build(config=conf, size=size, properties=properties, operations=operations, image=image)
 
 
 # -- the request ------------------------------------------------------------------------------------
@@ -120,6 +124,18 @@ def test_disk_arch_and_speed_of_sizes():
         "no size with ≥ 50 GiB disk (largest: 'd20' (2 vCPUs, 128 MiB, 20 GiB disk))"]
 
 
+def test_images():
+    images = [MachineImage(id="/pool/img-%d" % i, name="img-%d" % i) for i in range(10)]
+    stocked = offer("a", images=images)
+    assert m.check(stocked, req(image="img-3"))[1] == []
+    assert m.check(stocked, req(image="/pool/img-9"))[1] == []
+    assert m.check(stocked, req(image="debian"))[1] == [
+        "no image 'debian' (offers: img-0, img-1, img-2, img-3, img-4, img-5, img-6, img-7, ...)"]
+    assert m.check(offer("b", images_error="it lists no images"), req(image="debian"))[1] == [
+        "cannot look up image 'debian': it lists no images"]
+    assert req(image="debian").describe() == "1 vCPU, 64 MiB, image 'debian'"
+
+
 def test_named_sizes_and_by_value_providers():
     assert m.check(offer("a"), req(size="large"))[0].name == "large"
     assert m.check(offer("a"), req(size="huge"))[1] == [
@@ -173,8 +189,8 @@ def test_placement_json_and_why():
     placed = m.match(offers, req(1, 96))
     assert placed.to_json() == {
         "provider": "big-box", "connector": "libvirt", "policy": "first", "size": "small",
-        "candidates": ["big-box"], "rejected": {"tiny-box": ["no size with ≥ 96 MiB memory (largest: 'mini' "
-                                                              "(1 vCPU, 32 MiB))"]},
+        "candidates": ["big-box"],
+        "rejected": {"tiny-box": ["no size with ≥ 96 MiB memory (largest: 'mini' (1 vCPU, 32 MiB))"]},
         "why": "big-box chosen by policy first: the only provider that fits; size 'small' (1 vCPU, 128 MiB, "
                "1 GiB disk). Rejected: tiny-box: no size with ≥ 96 MiB memory (largest: 'mini' (1 vCPU, 32 MiB))"}
 
@@ -233,8 +249,8 @@ def power_hosts(*rows):
 def test_lowest_energy_from_advertised_power():
     # A daemon whose busy host adds (250-70)/8 = 22.5 W per vCPU, another whose only host is off (idle 30 W
     # to switch on + 65/4 per vCPU), a provider that says 10 W per vCPU, and one that says nothing.
-    daemon1 = offer("daemon1", "cimi", caps("cimi", powerHosts=power_hosts(("h1", 8, 2, 3, 70, 250),
-                                                                          ("h2", 16, 0, 0, 95, 320))))
+    hosts1 = power_hosts(("h1", 8, 2, 3, 70, 250), ("h2", 16, 0, 0, 95, 320))
+    daemon1 = offer("daemon1", "cimi", caps("cimi", powerHosts=hosts1))
     daemon2 = offer("daemon2", "cimi", caps("cimi", powerHosts=power_hosts(("s3", 4, 0, 0, 30, 95))))
     rated = offer("rated", capabilities=caps(wattsPerCpu=10))
     silent = offer("silent")
@@ -288,6 +304,13 @@ TEST_HOST_XML = """<node>
   <domain type='test'>
     <name>resident</name><memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os>
   </domain>
+  <pool type='dir'>
+    <name>default</name>
+    <target><path>/sirocco-match-pool</path></target>
+    <volume type='file'>
+      <name>seed.qcow2</name><capacity unit='MiB'>16</capacity><target><format type='qcow2'/></target>
+    </volume>
+  </pool>
 </node>
 """
 
@@ -377,6 +400,16 @@ def test_real_matching(connectors):
     loaded = m.match(offers, req(1, 64), "least-loaded")
     assert "fewest machines" in loaded.why
     assert "no fitting provider advertises power figures" in m.match(offers, req(1, 64), "lowest-energy").why
+
+
+def test_real_images(connectors):
+    offers = m.survey_all(connectors, images=True)
+    placed = m.match(offers, req(1, 64, image="seed.qcow2"))
+    assert placed.label == "lab" and placed.candidates == ["lab"]
+    assert placed.rejected["xen"][0].startswith("no image 'seed.qcow2' (offers: ")
+    assert "tiny-linux" in placed.rejected["xen"][0]
+    assert m.match(offers, req(1, 64, image="tiny-linux")).label == "xen"
+    assert "image 'tiny-linux'" in m.match(offers, req(1, 64, image="tiny-linux")).why
 
 
 def test_real_existing_machine_on_the_xapi_standin(connectors):
