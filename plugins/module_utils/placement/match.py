@@ -170,7 +170,7 @@ class Offer:
     def price(self, size):
         """Price per hour of ``size`` here, None when unknown."""
         if size is None:
-            return as_number(self.prices.get("*"))
+            return None  # made by value: no price list applies
         for key in (size.id, size.name):
             if key is not None and key in self.prices:
                 return as_number(self.prices[key])
@@ -271,7 +271,7 @@ def _size_misses(size, request):
 
 
 _SHORT = {
-    "cpu": lambda r: "≥ %d vCPUs" % r.cpu,
+    "cpu": lambda r: "≥ %d vCPU%s" % (r.cpu, "" if r.cpu == 1 else "s"),
     "memory": lambda r: "≥ %d MiB memory" % r.memory_mib,
     "disk": lambda r: "≥ %d GiB disk" % r.disk_gib,
     "arch": lambda r: "architecture %s" % r.arch,
