@@ -1,9 +1,13 @@
 """Run every integration target (tests/integration/targets/<name>/tasks/main.yml) with ansible-playbook.
 
 Each target is applied as a role to localhost by a playbook generated here, one pytest test per
-target, against the REAL libvirtd at qemu:///system (see tests/standins/start-libvirtd.sh). The
-collection under test is this working tree, linked into a temporary ANSIBLE_COLLECTIONS_PATH.
-On failure the test shows the playbook's output.
+target, against the REAL libvirtd at qemu:///system (see tests/standins/start-libvirtd.sh). Targets
+named ``*_siroccod`` run against a real ``siroccod serve`` process started here instead (the daemon's
+embedded default, a normal user of its own tenant), whose Cloud Entry Point and credentials they get
+as the variables ``sirocco_it_cimi_uri``, ``sirocco_it_cimi_username``, ``sirocco_it_cimi_password``
+and ``sirocco_it_cimi_token`` (a bearer token of that user). The collection under test is this
+working tree, linked into a temporary ANSIBLE_COLLECTIONS_PATH. On failure the test shows the
+playbook's output.
 
     pytest tests/integration                     every target
     pytest tests/integration -k machine_info     one target
@@ -23,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 TARGETS = Path(__file__).resolve().parent / "targets"
 URI = os.environ.get("SIROCCO_IT_URI", "qemu:///system")
 TIMEOUT = int(os.environ.get("SIROCCO_IT_TIMEOUT", "900"))  # seconds per target
+SIROCCOD_SUFFIX = "_siroccod"  # targets run against a siroccod daemon rather than libvirtd
 
 
 def targets():
@@ -49,6 +54,21 @@ def libvirtd():
 
 
 @pytest.fixture(scope="session")
+def siroccod(tmp_path_factory):
+    """A real `siroccod serve` for the *_siroccod targets: playbook variables to reach it as a normal user."""
+    sys.path.insert(0, str(REPO / "tests" / "contract"))
+    from standins.siroccod import Daemon  # the contract suite's stand-in starts it the same way
+
+    daemon = Daemon(tmp_path_factory.mktemp("siroccod") / "data").start()
+    try:
+        name, password = daemon.add_user("it", "it-tenant")
+        yield {"sirocco_it_cimi_uri": daemon.cep, "sirocco_it_cimi_username": name,
+               "sirocco_it_cimi_password": password, "sirocco_it_cimi_token": daemon.token(name)}
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
 def collections_path(tmp_path_factory):
     """A collections path whose ansible_collections/sirocco/cimi is this working tree."""
     root = tmp_path_factory.mktemp("collections")
@@ -59,8 +79,12 @@ def collections_path(tmp_path_factory):
 
 
 @pytest.mark.parametrize("target", targets())
-def test_target(target, libvirtd, collections_path, tmp_path):
+def test_target(target, request, collections_path, tmp_path):
     run_id = "%s-%s" % (time.strftime("%H%M%S"), uuid.uuid4().hex[:6])
+    if target.endswith(SIROCCOD_SUFFIX):
+        peer = request.getfixturevalue("siroccod")
+    else:
+        peer = {"sirocco_it_uri": request.getfixturevalue("libvirtd")}
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "integration target %s" % target,
@@ -69,8 +93,8 @@ def test_target(target, libvirtd, collections_path, tmp_path):
         "gather_facts": False,
         "vars": {
             "ansible_python_interpreter": sys.executable,
-            "sirocco_it_uri": libvirtd,
             "sirocco_it_id": run_id,
+            **peer,
         },
         "roles": [target],
     }], sort_keys=False))
