@@ -381,6 +381,7 @@ class EC2Connector(Connector):
         self._zones = {}
         self._home = {}
         self._extra_types = {}
+        self._type_index = {}
 
     def _list_option(self, key):
         value = self.options.get(key)
@@ -465,9 +466,10 @@ class EC2Connector(Connector):
 
     def _type_info(self, region, name):
         """DescribeInstanceTypes' item for one type, also outside the ``instance_types`` option."""
-        for item in self._type_items(region):
-            if item["InstanceType"] == name:
-                return item
+        if region not in self._type_index:
+            self._type_index[region] = {item["InstanceType"]: item for item in self._type_items(region)}
+        if name in self._type_index[region]:
+            return self._type_index[region][name]
         if (region, name) not in self._extra_types:
             found = self._call(region, "describe_instance_types", "machine_config.list", InstanceTypes=[name])
             self._extra_types[(region, name)] = (found.get("InstanceTypes") or [None])[0]
@@ -674,8 +676,10 @@ class EC2Connector(Connector):
                                attribute="credential")
         region, zone = self._location(spec.location)
         subject = "machine '%s'" % spec.name
+        named = {}
         for other in self.regions:
-            if any(cimi_state(i["State"]["Name"]) is not None for i in self._named(other, spec.name, "machine.create")):
+            named[other] = self._named(other, spec.name, "machine.create")
+            if any(cimi_state(i["State"]["Name"]) is not None for i in named[other]):
                 raise Conflict("a machine named '%s' already exists on provider ec2 (%s)" % (spec.name, other))
         image_ref = spec.image or self.options.get("image")
         if not image_ref:
@@ -728,7 +732,7 @@ class EC2Connector(Connector):
             params["UserData"] = spec.user_data
         request = {k: v for k, v in params.items() if k not in ("MinCount", "MaxCount")}
         request.update(region=region, volumes=volumes, initial_state=spec.initial_state)
-        instance = self._run(region, spec.name, params, request, subject)
+        instance = self._run(region, named[region], params, request, subject)
         machine_id = self.qualify(region, instance["InstanceId"])
         try:
             self._wait(region, "instance_running", "machine.create", subject, InstanceIds=[instance["InstanceId"]])
@@ -742,10 +746,10 @@ class EC2Connector(Connector):
             raise
         return self.get_machine(machine_id)
 
-    def _run(self, region, name, params, request, subject):
-        """RunInstances with the request's ClientToken; a token of a deleted instance moves to the next one."""
-        spent = {i.get("ClientToken") for i in self._named(region, name, "machine.create")
-                 if cimi_state(i["State"]["Name"]) in (None, states.DELETING)}
+    def _run(self, region, named, params, request, subject):
+        """RunInstances with the request's ClientToken; a token of a deleted instance (among ``named``, the
+        instances with the machine's name) moves to the next one."""
+        spent = {i.get("ClientToken") for i in named if cimi_state(i["State"]["Name"]) in (None, states.DELETING)}
         generation = 0
         while client_token(request, generation) in spent:
             generation += 1

@@ -305,6 +305,7 @@ class LibcloudConnector(Connector):
                                attribute="provider_options") from None
         self._driver = None
         self._sizes = None
+        self._size_index = None
         self._locations = None
 
     def __repr__(self):
@@ -422,10 +423,10 @@ class LibcloudConnector(Connector):
         return [self._config(s) for s in self._size_list()]
 
     def _size(self, size_id):
-        for size in self._size_list() if "machine_config.list" in self.implemented_operations() else []:
-            if str(size.id) == str(size_id):
-                return size
-        return None
+        if self._size_index is None:
+            sizes = self._size_list() if "machine_config.list" in self.implemented_operations() else []
+            self._size_index = {str(size.id): size for size in sizes}
+        return self._size_index.get(str(size_id))
 
     # -- nodes --------------------------------------------------------------------------------
     def _nodes(self, operation="machine.list"):
@@ -473,18 +474,16 @@ class LibcloudConnector(Connector):
     def _is_root(self, node_root_devices, volume):
         return any(node_root_devices.get(node) == device and device for node, device in self._attachments(volume))
 
-    def _machine(self, node, volumes, root_devices):
+    def _machine(self, node, attached_here, root_devices):
+        """A Machine of a node; ``attached_here``: [(volume, device)] attached to it."""
         meta = self._metadata(node)
         size = self._size(_first(node.extra or {}, self.traits["size"]) or getattr(node.size, "id", None))
         disks, attached = [], []
-        for volume in volumes:
-            for node_id, device in self._attachments(volume):
-                if node_id != str(node.id):
-                    continue
-                if device and device == root_devices.get(node_id):
-                    disks.append(Disk(capacity=int(volume.size or 0) * KIB_PER_GIB, initialLocation=device))
-                else:
-                    attached.append(MachineVolume(volume={"href": str(volume.id)}, initialLocation=device))
+        for volume, device in attached_here:
+            if device and device == root_devices.get(str(node.id)):
+                disks.append(Disk(capacity=int(volume.size or 0) * KIB_PER_GIB, initialLocation=device))
+            else:
+                attached.append(MachineVolume(volume={"href": str(volume.id)}, initialLocation=device))
         if not disks and size is not None and size.disk:
             disks.append(Disk(capacity=int(size.disk) * KIB_PER_GIB))
         addresses = [{"address": a} for a in list(node.private_ips or []) + list(node.public_ips or []) if a]
@@ -500,9 +499,12 @@ class LibcloudConnector(Connector):
         return {str(n.id): _first(n.extra or {}, self.traits["root_device"]) for n in nodes}
 
     def _machines(self, nodes):
-        volumes = self._volumes_raw() if nodes else []
+        by_node = {}
+        for volume in self._volumes_raw() if nodes else []:
+            for node_id, device in self._attachments(volume):
+                by_node.setdefault(node_id, []).append((volume, device))
         roots = self._root_devices(nodes)
-        return [self._machine(n, volumes, roots) for n in nodes]
+        return [self._machine(n, by_node.get(str(n.id), []), roots) for n in nodes]
 
     def list_machines(self, limit=None, marker=None):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
