@@ -142,6 +142,8 @@ class Users:
 
     def new_token(self, session, name, label=None):
         """A new API token for user ``name``; returned once, only its hash is kept."""
+        if label is not None and (not isinstance(label, str) or len(label) > 64):
+            raise InvalidInput("label must be a string of at most 64 characters", attribute="label")
         user = self.get(session, name)
         token = "sct_" + secrets.token_urlsafe(32)
         session.add(Token(user_id=user.id, token_hash=token_digest(token), label=label))

@@ -28,7 +28,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict
 
 
 def utcnow():
@@ -192,6 +195,9 @@ class Store:
         try:
             with session.begin():
                 yield session
+        except StaleDataError:
+            # a row this transaction changes was deleted (or changed) by a concurrent one
+            raise Conflict("changed by another request at the same time: try again") from None
         finally:
             session.close()
 

@@ -91,12 +91,16 @@ def _string(body, key, required=False):
     return value
 
 
-@bp.post("/users")
-def add_user():
-    body = json_body()
-    unknown = sorted(set(body) - {"name", "tenant", "role", "password"})
+def _only(body, *allowed):
+    unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise InvalidInput("unknown attribute(s): %s" % ", ".join(unknown), attribute=unknown[0])
+    return body
+
+
+@bp.post("/users")
+def add_user():
+    body = _only(json_body(), "name", "tenant", "role", "password")
     d = daemon()
     with d.store.transaction() as session:
         user, generated = d.users.add(session, _string(body, "name", True), _string(body, "tenant", True),
@@ -124,7 +128,7 @@ def remove_user(name):
 
 @bp.put("/users/<name>/password")
 def set_password(name):
-    body = json_body()
+    body = _only(json_body(), "password")
     d = daemon()
     with d.store.transaction() as session:
         generated = d.users.set_password(session, name, _string(body, "password"))
@@ -133,7 +137,7 @@ def set_password(name):
 
 @bp.post("/users/<name>/tokens")
 def new_token(name):
-    body = json_body()
+    body = _only(json_body(), "label")
     d = daemon()
     with d.store.transaction() as session:
         token = d.users.new_token(session, name, _string(body, "label"))

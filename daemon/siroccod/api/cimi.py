@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
-from werkzeug.exceptions import MethodNotAllowed
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
@@ -14,8 +13,28 @@ from siroccod.kinds import ASYNC, BY_TYPE, KINDS, METADATA_KEY, READONLY
 
 bp = Blueprint("cimi", __name__, url_prefix="/cimi")
 bp.before_request(authenticate)
+
+
+@bp.before_app_request
+def _authenticate_unrouted():
+    """A path under /cimi or /admin that no route takes (404), or not with this method (405),
+    asks for credentials first like every routed one: anonymous callers learn nothing."""
+    if request.url_rule is None and request.path.startswith(("/cimi", "/admin")):
+        authenticate()
 ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
 SINGLE = ("$select", "$expand")
+
+
+def _any(name, values):
+    """A URL part matching exactly ``values``: each URL has exactly the methods it serves, so
+    any other method gets 405 with a true ``Allow`` header, and unknown paths 404."""
+    return "<any(%s):%s>" % (", ".join(values), name)
+
+
+# the routes, derived from kinds.KINDS
+ALL_KEYS = _any("key", KINDS)
+CREATABLE_KEYS = _any("key", [k for k, kind in KINDS.items() if kind.create_cls is not None])
+WRITABLE_KEYS = _any("key", [k for k, kind in KINDS.items() if kind.lifecycle != READONLY])
 
 
 def _kind(key):
@@ -83,7 +102,7 @@ def metadata_one(type_name):
 
 
 # -- collections ------------------------------------------------------------------------
-@bp.get("/<key>")
+@bp.get("/" + ALL_KEYS)
 def collection(key):
     kind = _kind(key)
     base = base_uri()
@@ -94,19 +113,14 @@ def collection(key):
     return respond(model.collection_json(kind.cls, base + key, items, count, ops))
 
 
-@bp.post("/<key>")
+@bp.post("/" + CREATABLE_KEYS)
 def create(key):
-    if key in ("cloudEntryPoint", METADATA_KEY):
-        raise MethodNotAllowed(["GET"], "%s is read-only" % key)
-    kind = _kind(key)
-    if kind.create_cls is None:
-        raise MethodNotAllowed(["GET"], "resources of %s are made by the daemon, not created by clients" % key)
     body = json_body()
     status, doc, headers = daemon().service.create(g.principal, key, body, base_uri())
     return respond(doc, status, headers)
 
 
-@bp.get("/<key>/<uuid>")
+@bp.get("/%s/<uuid>" % ALL_KEYS)
 def read(key, uuid):
     _kind(key)
     base = base_uri()
@@ -114,31 +128,21 @@ def read(key, uuid):
     return respond(_single(doc, _resolver(base)))
 
 
-@bp.put("/<key>/<uuid>")
+@bp.put("/%s/<uuid>" % WRITABLE_KEYS)
 def update(key, uuid):
-    kind = _kind(key)
-    if kind.lifecycle == READONLY:
-        raise MethodNotAllowed(["GET"], "%s cannot be changed by clients" % key)
     body = json_body()
     return respond(daemon().service.update(g.principal, key, uuid, body, base_uri()))
 
 
-@bp.delete("/<key>/<uuid>")
+@bp.delete("/%s/<uuid>" % WRITABLE_KEYS)
 def delete(key, uuid):
-    kind = _kind(key)
-    if kind.lifecycle == READONLY:
-        raise MethodNotAllowed(["GET"], "%s cannot be deleted by clients" % key)
     status, doc, headers = daemon().service.delete(g.principal, key, uuid, base_uri())
     if doc is None:
         return current_app.response_class(status=status)
     return respond(doc, status, headers)
 
 
-@bp.post("/<key>/<uuid>/<verb>")
 def act(key, uuid, verb):
-    kind = _kind(key)
-    if kind.lifecycle != ASYNC or verb not in ACTIONS.get(key, ()):
-        raise NotFound("no operation '%s' on %s" % (verb, key))
     body = json_body()
     status, doc, headers = daemon().service.action(g.principal, key, uuid, verb, body, base_uri())
     return respond(doc, status, headers)
@@ -178,6 +182,7 @@ def detach(uuid, volume):
     return respond(doc, status, headers)
 
 
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
-def unknown(rest):
-    raise NotFound("nothing at /cimi/%s" % rest)
+for _key, _verbs in ACTIONS.items():
+    if KINDS[_key].lifecycle == ASYNC:
+        bp.add_url_rule("/%s/<uuid>/%s" % (_any("key", [_key]), _any("verb", _verbs)), "act_" + _key, act,
+                        methods=["POST"])

@@ -137,7 +137,7 @@ class Attr:
         # By value (attributes) or by reference (href) with attribute overrides.
         body = {k: v for k, v in value.items() if k != "href"}
         parsed = {}
-        if body:
+        if body or href is None:  # by value, even empty: its required attributes are checked
             partial = href is not None or trusted
             parsed = self.of.from_json(body, path=path, partial=partial, trusted=trusted).to_json()
             parsed.pop("resourceURI", None)
