@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
-from siroccod import errors, placing
+from siroccod import errors, openapi, placing
 from siroccod.auth import Users
 from siroccod.config import Config, load_config
 from siroccod.hosts import HostPool
@@ -95,6 +95,7 @@ def create_app(config=None, placer=None, **overrides):
     from siroccod.api import admin, cimi
     app.register_blueprint(cimi.bp)
     app.register_blueprint(admin.bp)
+    openapi.register(app)
 
     @app.get("/")
     def root():
