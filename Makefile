@@ -41,7 +41,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd vcsim unit daemon contract integration sanity lint test demo build clean
+.PHONY: help venv system packages libvirtd vcsim unit daemon fuzz contract integration sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -50,6 +50,7 @@ help:
 	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
 	@echo "make unit         pytest tests/unit (no services)"
 	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver)"
+	@echo "make fuzz         schemathesis against a running siroccod, from its OpenAPI description (~2.5 min)"
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
 	@echo "make sanity       ansible-test sanity"
@@ -108,6 +109,12 @@ unit: venv
 daemon: venv
 	$(call run_pytest,tests/daemon)
 
+# schemathesis against `siroccod serve` (a real process), driven by the /cimi/openapi.json it serves;
+# bounded (FUZZ_MAX_TIME seconds, FUZZ_EXAMPLES per operation) and deterministic (FUZZ_SEED);
+# output and JUnit reports in tests/output/fuzz/
+fuzz: venv
+	$(call run_pytest,tests/fuzz)
+
 # the vSphere stand-in (vcsim) is compiled from main.go when it changed (the tests would do it too)
 vcsim: $(SYS_STAMP)
 	bash tests/standins/vcsim/build.sh
@@ -137,7 +144,7 @@ sanity: venv $(GET_PIP)
 	cd $(COLL_LINK) && ANSIBLE_TEST_CONTENT_ROOT=$(COLL_LINK) \
 		$(BIN)/ansible-test sanity --python 3.11 --color no $(SANITY_ARGS)
 
-test: lint unit daemon contract integration sanity
+test: lint unit daemon fuzz contract integration sanity
 
 # ---------------------------------------------------------------------------
 # demo, build, clean
