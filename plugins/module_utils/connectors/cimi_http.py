@@ -432,7 +432,7 @@ class CimiConnector(Connector):
         count = doc.get("count")
         if "$first" in query or "$last" in query or not isinstance(count, int):
             return items, count
-        for _ in range(MAX_PAGES):
+        for _page in range(MAX_PAGES):
             if len(items) >= count:
                 break
             query["$first"] = len(items) + 1

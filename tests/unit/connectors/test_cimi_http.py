@@ -134,8 +134,8 @@ CONFIGS = [{"resourceURI": CIMI + "MachineConfiguration", "id": "/cimi/machineCo
 def endpoint():
     ep = Endpoint()
     ep.routes[("GET", "/cimi/cloudEntryPoint")] = (200, {}, cep(ep.url))
-    ep.routes[("GET", "/cimi/machineConfigs")] = (200, {}, collection("machineConfigs", "MachineConfiguration",
-                                                                     CONFIGS, add=False))
+    configs = collection("machineConfigs", "MachineConfiguration", CONFIGS, add=False)
+    ep.routes[("GET", "/cimi/machineConfigs")] = (200, {}, configs)
     for key, type_name in (("machines", "Machine"), ("volumes", "Volume"), ("networks", "Network"),
                            ("machineImages", "MachineImage"), ("meters", "Meter")):
         ep.routes[("GET", "/cimi/" + key)] = (200, {}, collection(key, type_name, []))
@@ -452,8 +452,8 @@ def test_an_action_the_machine_does_not_offer_is_a_conflict_without_a_request(en
 
 def test_a_create_posts_to_the_add_href_and_a_failed_one_leaves_nothing(endpoint):
     add = endpoint.url + "/cimi/machines/add-here"
-    endpoint.routes[("GET", "/cimi/machines")] = (200, {}, dict(collection("machines", "Machine", []),
-                                                               operations=[{"rel": "add", "href": add}]))
+    listing = dict(collection("machines", "Machine", []), operations=[{"rel": "add", "href": add}])
+    endpoint.routes[("GET", "/cimi/machines")] = (200, {}, listing)
     new = machine(endpoint.url, "m9", "web", states.CREATING)
     headers = {"Location": new["id"], "CIMI-Job-URI": "/cimi/jobs/j4"}
     endpoint.routes[("POST", "/cimi/machines/add-here")] = (202, headers, new)
@@ -581,8 +581,8 @@ def test_a_refused_capture_leaves_no_image_behind(endpoint):
              "state": "ERROR", "operations": [{"rel": "delete", "href": url + "/cimi/machineImages/i1"}]}
     endpoint.routes[("GET", "/cimi/machines/m1")] = (200, {}, m)
     endpoint.routes[("POST", "/cimi/machines/m1/capture")] = (202, {"CIMI-Job-URI": "/cimi/jobs/j5"}, None)
-    endpoint.routes[("GET", "/cimi/jobs/j5")] = (200, {}, _job(url, "j5", "FAILED", 409, "no disk to capture",
-                                                                affected=(m["id"], image["id"])))
+    failed = _job(url, "j5", "FAILED", 409, "no disk to capture", affected=(m["id"], image["id"]))
+    endpoint.routes[("GET", "/cimi/jobs/j5")] = (200, {}, failed)
     endpoint.routes[("GET", "/cimi/machineImages/i1")] = (200, {}, image)
     endpoint.routes[("DELETE", "/cimi/machineImages/i1")] = (200, {}, None)
     with pytest.raises(Conflict) as info:
