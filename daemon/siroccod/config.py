@@ -23,6 +23,10 @@ YAML file (every key optional)::
         simulated: {cpu: 8, memory_mib: 16384, mhz: 2400}
         power_idle: 60
         power_max: 180
+      - name: shared                     # a host other tools use too:
+        uri: qemu+ssh://root@kvm2/system
+        name_prefix: siroccod-a-         # what this daemon names what it makes (default sirocco-)
+        manage: ["siroccod-a-*", "legacy-*"]   # the only machines it sees (globs; default all)
 
 Environment overrides (they win over the file): SIROCCOD_CONFIG (the file),
 SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_TLS_CERT,
@@ -32,6 +36,7 @@ SIROCCOD_ADMIN_PASSWORD (password of the admin user created on first start).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -48,10 +53,12 @@ DEFAULT_HOSTS = (
     {"name": "sim3", "simulated": {"cpu": 4, "memory_mib": 8192, "mhz": 2000}, "power_idle": 30, "power_max": 95},
 )
 _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "simulated",
-              "power_idle", "power_max", "cpu", "memory_mib", "enabled"}
+              "power_idle", "power_max", "cpu", "memory_mib", "enabled", "name_prefix", "manage"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+DEFAULT_NAME_PREFIX = "sirocco-"
 
 
 @dataclass
@@ -68,6 +75,14 @@ class HostConfig:
     cpu: int | None = None  # capacity overrides (default: what the host reports)
     memory_mib: int | None = None
     enabled: bool = True
+    # native names of what the daemon makes there: <name_prefix><uuid> (found again after a crash)
+    name_prefix: str = DEFAULT_NAME_PREFIX
+    # the host's machines this daemon manages (fnmatch globs of their names; None: all): a host that
+    # other tools or daemons use too; the others are invisible to it (never adopted, never marked gone)
+    manage: list | None = None
+
+    def manages(self, name):
+        return self.manage is None or any(fnmatch.fnmatchcase(name or "", glob) for glob in self.manage)
 
 
 @dataclass
@@ -152,6 +167,19 @@ def _hosts(items):
         options = item.get("options") or {}
         if not isinstance(options, dict):
             raise InvalidInput("config: %s.options must be a mapping" % where, attribute=where + ".options")
+        prefix = item.get("name_prefix", DEFAULT_NAME_PREFIX)
+        if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+            raise InvalidInput("config: %s.name_prefix must be up to 32 letters, digits, . _ -" % where,
+                               attribute=where + ".name_prefix")
+        manage = item.get("manage")
+        if isinstance(manage, str):
+            manage = [manage]
+        if manage is not None and (not isinstance(manage, list) or not manage
+                                   or not all(isinstance(g, str) and g for g in manage)):
+            raise InvalidInput("config: %s.manage must be a list of name globs" % where, attribute=where + ".manage")
+        if manage is not None and not any(fnmatch.fnmatchcase(prefix + "0" * 36, glob) for glob in manage):
+            raise InvalidInput("config: %s.manage must cover the machines the daemon makes (%s<uuid>)"
+                               % (where, prefix), attribute=where + ".manage")
         power = {}
         for key in ("power_idle", "power_max"):
             if item.get(key) is not None:
@@ -164,7 +192,7 @@ def _hosts(items):
             username=item.get("username"), password=item.get("password"), options=options,
             simulated=simulated, cpu=_int(item["cpu"], where + ".cpu", 1) if item.get("cpu") else None,
             memory_mib=_int(item["memory_mib"], where + ".memory_mib", 1) if item.get("memory_mib") else None,
-            enabled=bool(item.get("enabled", True)), **power))
+            enabled=bool(item.get("enabled", True)), name_prefix=prefix, manage=manage, **power))
     return hosts
 
 

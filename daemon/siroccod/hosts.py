@@ -92,6 +92,15 @@ class HostHandle:
     def __repr__(self):
         return "<host %s %s>" % (self.name, self.uri)
 
+    def native_name(self, uuid):
+        """The name on this host of what the daemon makes for resource ``uuid``: found again by it
+        after a crash (see recovery.py)."""
+        return self.cfg.name_prefix + uuid
+
+    def manages(self, name):
+        """Whether the host's machine named ``name`` is this daemon's business (config ``manage``)."""
+        return self.cfg.manages(name)
+
     def connector(self):
         with self.lock:
             if self._connector is None:

@@ -16,8 +16,9 @@ the truth about what runs:
   property ``sirocco.gone`` saying when and on which host (only delete is then
   allowed, which just forgets it);
 * a domain the CMDB does not know is adopted: if it is named ``sirocco-<uuid>``
-  after a machine whose creation was interrupted it is linked to that machine,
-  otherwise it appears as a new Machine of the *admin* tenant;
+  (the host's ``name_prefix``) after a machine whose creation was interrupted it
+  is linked to that machine, otherwise it appears as a new Machine of the
+  *admin* tenant; only the machines a host's ``manage`` globs match are seen;
 * a machine left CREATING with no domain and no queued job ends FAILED.
 """
 
@@ -26,11 +27,11 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
 from siroccod.jobs import ACTIVE
-from siroccod.service import DOMAIN_PREFIX
 from siroccod.store import Job, Resource, iso, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
@@ -141,20 +142,33 @@ class Recovery:
 
     # ------------------------------------------------------------------------------------
     def reconcile(self):
-        """Make the CMDB agree with the hosts; returns counts of what changed."""
+        """Make the CMDB agree with the hosts; returns counts of what changed.
+
+        Safe while jobs run, in this process or another one sharing the CMDB: a machine with an
+        unfinished job, or changed after its host was listed, is left to that job (or to the next
+        reconcile); a domain is adopted by one record at most (unique host + native id)."""
         report = {"updated": 0, "gone": 0, "adopted": 0, "failed": 0}
         for handle in self.pool.handles.values():
+            listed_at = utcnow()
             try:
-                found = {m.id: m for m in _all_machines(handle)}
+                found = {m.id: m for m in _all_machines(handle) if handle.manages(m.name)}
             except SiroccoError as exc:
                 log.warning("host %s: cannot list machines, not reconciled: %s", handle.name, exc)
                 continue
-            self._reconcile_host(handle, found, report)
+            counts = dict.fromkeys(report, 0)
+            try:
+                self._reconcile_host(handle, found, counts, listed_at)
+            except IntegrityError as exc:  # another process adopted the same domain at the same time
+                log.info("host %s: reconcile raced with another process, left to the next one: %s",
+                         handle.name, exc.orig)
+                continue
+            for key, value in counts.items():
+                report[key] += value
         if any(report.values()):
             log.info("reconciled with the hosts: %s", report)
         return report
 
-    def _reconcile_host(self, handle, found, report):
+    def _reconcile_host(self, handle, found, report, listed_at):
         now = utcnow()
         with self.store.transaction() as session:
             busy = set(session.scalars(select(Job.target_uuid).where(Job.state.in_(ACTIVE))))
@@ -162,15 +176,20 @@ class Recovery:
                                                                Resource.host_id == handle.id)))
             known = {row.native_id for row in rows if row.native_id}
             by_domain = {m.name: m for m in found.values() if m.id not in known}
+            ours = {handle.native_name(row.uuid) for row in rows}
+            # A domain named after one of our records whose id the CMDB lacks (a creation interrupted
+            # after the host made it) or no longer finds (a host that renumbers) is that machine:
+            # linked first, even when a job is pending (that job then finds it).
             for row in rows:
-                if row.uuid in busy:
-                    continue  # a queued job will bring it where it goes
-                machine = found.get(row.native_id) if row.native_id else None
-                if machine is None and row.native_id is None:
-                    machine = by_domain.pop(DOMAIN_PREFIX + row.uuid, None)  # creation interrupted
+                if row.native_id is None or row.native_id not in found:
+                    machine = by_domain.pop(handle.native_name(row.uuid), None)
                     if machine is not None:
                         row.native_id = machine.id
                         report["adopted"] += 1
+            for row in rows:
+                if row.uuid in busy or row.updated >= listed_at:
+                    continue  # a job will bring it where it goes, or it changed after the listing
+                machine = found.get(row.native_id) if row.native_id else None
                 if machine is not None:
                     if row.state != machine.state:
                         row.state, row.updated = machine.state, now
@@ -196,9 +215,10 @@ class Recovery:
                     row.state, row.updated = states.FAILED, now
                     row.private = dict(row.private, gone=True)
                     report["gone"] += 1
+            linked = {row.native_id for row in rows if row.native_id}
             for machine in found.values():
-                if machine.id in known or any(r.native_id == machine.id for r in rows):
-                    continue
+                if machine.id in linked or machine.name in ours:
+                    continue  # ours (a record may be on its way to it), or already adopted
                 doc = {k: v for k, v in machine.to_json().items()
                        if k in ("name", "description", "cpu", "memory", "disks", "cpuArch", "cpuSpeed")}
                 doc.setdefault("name", machine.id)

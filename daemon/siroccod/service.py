@@ -8,9 +8,11 @@ to the hosts are in work.py.
 
 from __future__ import annotations
 
+import json
 import logging
+from types import SimpleNamespace
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
@@ -28,19 +30,15 @@ from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYS
 from siroccod.store import Host, Job, Resource, iso, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
-DOMAIN_PREFIX = "sirocco-"
 # Machine action verb -> connector method.
 ACTION_METHODS = {"start": "start_machine", "stop": "stop_machine", "restart": "restart_machine",
                   "pause": "pause_machine", "suspend": "suspend_machine", "capture": "capture_machine"}
 COMMON = ("name", "description", "properties")
+# doc as its stored text: decoded only when the rendered document is not cached yet
 LIST_COLUMNS = (Resource.uuid, Resource.tenant_id, Resource.type, Resource.host_id, Resource.native_id,
-                Resource.state, Resource.doc, Resource.created, Resource.updated)
+                Resource.state, cast(Resource.doc, Text).label("doc"), Resource.created, Resource.updated)
+RENDERED_MAX = 50000  # rendered documents kept (one per resource and base URI)
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
-
-
-def domain_name(uuid):
-    """The name of a machine's domain on its host: unique, and found again after a crash."""
-    return DOMAIN_PREFIX + uuid
 
 
 def image_natives(row):
@@ -49,6 +47,14 @@ def image_natives(row):
     if row.host_id is not None and row.native_id is not None and row.host is not None:
         natives[row.host.name] = row.native_id
     return natives
+
+
+def _decoded(row):
+    """A listed row (doc as stored text) with its doc decoded, for rendering."""
+    values = dict(row._mapping)
+    if isinstance(values["doc"], str):
+        values["doc"] = json.loads(values["doc"])
+    return SimpleNamespace(**values)
 
 
 def _uri_verb(action):
@@ -63,6 +69,7 @@ class Service:
         self.users = users
         self.placer = placer or placing.place
         self.wake = wake or (lambda: None)
+        self.rendered = {}  # (base URI, uuid) -> (version, document): see list_docs
 
     # ================================================================================
     # reading
@@ -106,11 +113,32 @@ class Service:
         return list(session.execute(query.order_by(Resource.created, Resource.uuid)))
 
     def list_docs(self, p, key, base):
+        """The rendered documents of a collection. Rendering is cached per resource and base URI,
+        keyed by everything it reads (stored text, state, host, native id, updated): a row that
+        did not change is not decoded or rendered again. The documents returned are shared:
+        callers copy before changing one (query.apply_query does)."""
         with self.store.read() as session:
             rows = self.list_rows(session, p, key)
-            render = self.render_job if key == "jobs" else self.render
-            extra = self._render_context(session, rows) if key in ("machines", "systems") else None
-            return [render(row, base, p, session, extra) for row in rows]
+            if key == "jobs":
+                return [self.render_job(row, base, p, session) for row in rows]
+            if key == "systems":  # a system's state and operations follow its machines': not cached
+                rows = [_decoded(row) for row in rows]
+                extra = self._render_context(session, rows)
+                return [self.render(row, base, p, session, extra) for row in rows]
+            extra = {"ops": {}}
+            cache = self.rendered
+            out = []
+            for row in rows:
+                version = (row.doc, row.state, row.host_id, row.native_id, row.updated,
+                           row.tenant_id is None and p.is_admin)
+                hit = cache.get((base, row.uuid))
+                if hit is None or hit[0] != version:
+                    hit = (version, self.render(_decoded(row), base, p, session, extra))
+                    if len(cache) >= RENDERED_MAX:
+                        cache.clear()
+                    cache[(base, row.uuid)] = hit
+                out.append(hit[1])
+            return out
 
     def get_doc(self, p, key, uuid, base):
         with self.store.read() as session:
@@ -534,7 +562,8 @@ class Service:
                 doc[key] = config[key]
         if plan["volumes"]:
             doc["volumes"] = []
-        private = {"domain": domain_name(uuid), "spec": {k: v for k, v in plan.items() if k != "allowed"}}
+        private = {"domain": self.pool.get(chosen.id).native_name(uuid),
+                   "spec": {k: v for k, v in plan.items() if k != "allowed"}}
         row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
                        name=doc["name"], host_id=chosen.id, state=states.CREATING, doc=doc, private=private)
         row.created = row.updated = utcnow()
@@ -591,7 +620,8 @@ class Service:
             doc["bootable"] = True
         row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Volume",
                        name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
-                       private={"native_name": DOMAIN_PREFIX + uuid, "format": checked.get("format")})
+                       private={"native_name": self.pool.get(host.id).native_name(uuid),
+                                "format": checked.get("format")})
         row.created = row.updated = utcnow()
         session.add(row)
         session.flush()
@@ -630,7 +660,7 @@ class Service:
         doc.update({k: config[k] for k in ("networkType", "mtu", "classOfService") if config.get(k) is not None})
         row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Network",
                        name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
-                       private={"native_name": DOMAIN_PREFIX + uuid[:18]})
+                       private={"native_name": self.pool.get(host.id).native_name(uuid[:18])})
         row.created = row.updated = utcnow()
         session.add(row)
         session.flush()
@@ -812,7 +842,8 @@ class Service:
                                  doc={**{k: image_meta[k] for k in COMMON if image_meta.get(k) is not None},
                                       "type": "IMAGE", "imageLocation": hrefs.ref("machines", row.uuid)},
                                  private={"machine": row.uuid})
-                image.private = dict(image.private, native_name=DOMAIN_PREFIX + image.uuid)
+                image.private = dict(image.private,
+                                     native_name=self.pool.get(row.host_id).native_name(image.uuid))
                 image.doc.setdefault("name", image.name)
                 image.created = image.updated = utcnow()
                 session.add(image)
