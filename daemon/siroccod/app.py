@@ -65,24 +65,25 @@ def create_app(config=None, placer=None, **overrides):
 
     store = Store(config.database)
     users = Users(store, config.auth_cache_seconds)
-    with store.transaction() as session:
-        generated = users.ensure_admin(session, config.admin_password)
-        admin_tenant_id = users.admin_tenant_id(session)
-    if generated:
-        _announce_admin_password(data_dir, generated)
+    with store.startup_lock():  # several processes on one PostgreSQL start one at a time
+        with store.transaction() as session:
+            generated = users.ensure_admin(session, config.admin_password)
+            admin_tenant_id = users.admin_tenant_id(session)
+        if generated:
+            _announce_admin_password(data_dir, generated)
 
-    pool = HostPool(config, store)
-    pool.open()
-    worker = Worker(store, pool)
-    runner = JobRunner(store, worker, workers=config.workers, poll_interval=config.job_poll_interval,
-                       instance_timeout=config.instance_timeout)
-    runner.register()
-    service = Service(store, pool, users, placer or placing.PLACERS[config.placement], wake=runner.wake)
-    recovery = Recovery(store, pool, worker, admin_tenant_id)
-    runner.fail_interrupted()
-    recovery.restore_simulated()
-    recovery.reconcile()
-    _stock(store, pool)
+        pool = HostPool(config, store)
+        pool.open()
+        worker = Worker(store, pool)
+        runner = JobRunner(store, worker, workers=config.workers, poll_interval=config.job_poll_interval,
+                           instance_timeout=config.instance_timeout, resumable=worker.resumable)
+        runner.register()
+        service = Service(store, pool, users, placer or placing.PLACERS[config.placement], wake=runner.wake)
+        recovery = Recovery(store, pool, worker, admin_tenant_id)
+        runner.fail_interrupted()
+        recovery.restore_simulated()
+        recovery.reconcile()
+        _stock(store, pool)
     daemon = Daemon(config, store, pool, users, service, runner, recovery, worker)
     if config.start_workers and config.workers:
         runner.start()

@@ -14,8 +14,10 @@ Each process records itself in ``instances`` and beats every few seconds. A
 RUNNING job whose claimer is gone (its heartbeat older than
 ``instance_timeout``, or any other process on SQLite, which is single-process)
 is ended FAILED with a status message saying it was interrupted; the resource
-it touched is re-read from its host by the reconciliation (recovery.py).
-QUEUED jobs never started, so they are simply run later: they are resumed.
+it touched is re-read from its host by the reconciliation (recovery.py) --
+unless the handler can safely run it again (``resumable``: a machine's
+creation, found again on its host by name), in which case it is queued again,
+once. QUEUED jobs never started, so they are simply run later: they are resumed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 QUEUED, RUNNING, SUCCESS, FAILED = "QUEUED", "RUNNING", "SUCCESS", "FAILED"
 ACTIVE = (QUEUED, RUNNING)
 INTERRUPTED = "interrupted: the daemon process running this job stopped before it finished"
+RESUMED = "resumed: the daemon process running this job stopped before it finished; running it again"
+MAX_RESUMES = 1
 
 
 class JobFailed(SiroccoError):
@@ -45,9 +49,11 @@ class JobFailed(SiroccoError):
 
 
 class JobRunner:
-    def __init__(self, store, handler, workers=1, poll_interval=0.5, instance_timeout=30.0, exclusive=None):
+    def __init__(self, store, handler, workers=1, poll_interval=0.5, instance_timeout=30.0, exclusive=None,
+                 resumable=None):
         self.store = store
         self.handler = handler  # handler(job_uuid) runs a claimed job to its end
+        self.resumable = resumable  # resumable(job) -> True if an interrupted run may simply be redone
         self.workers = workers
         self.poll_interval = poll_interval
         self.instance_timeout = instance_timeout
@@ -95,7 +101,8 @@ class JobRunner:
 
     # -- recovery ----------------------------------------------------------------------
     def fail_interrupted(self):
-        """End FAILED the RUNNING jobs of dead processes; returns their uuids."""
+        """End FAILED the RUNNING jobs of dead processes (or queue again the resumable ones, once);
+        returns the uuids of the failed ones."""
         now = utcnow()
         stale = now - timedelta(seconds=self.instance_timeout)
         with self.store.transaction() as session:
@@ -107,10 +114,18 @@ class JobRunner:
                 query = query.where(or_(Job.claimed_by.is_(None), Job.claimed_by != self.instance_id))
             else:
                 query = query.where(or_(Job.claimed_by.is_(None), Job.claimed_by.not_in(alive)))
-            failed = []
+            failed, resumed = [], 0
             for job in session.scalars(query.with_for_update(skip_locked=True)):
-                job.state, job.status_message, job.return_code = FAILED, INTERRUPTED, 500
                 job.updated = job.status_changed = now
+                count = int((job.params or {}).get("resumed") or 0)
+                if (job.parent_uuid is None and count < MAX_RESUMES and self.resumable is not None
+                        and self.resumable(job)):
+                    job.state, job.status_message, job.progress = QUEUED, RESUMED, 0
+                    job.claimed_by = job.claimed_at = None
+                    job.params = dict(job.params or {}, resumed=count + 1)
+                    resumed += 1
+                    continue
+                job.state, job.status_message, job.return_code = FAILED, INTERRUPTED, 500
                 failed.append(job.uuid)
             for instance_id in dead:
                 row = session.get(Instance, instance_id)
@@ -118,6 +133,9 @@ class JobRunner:
                     session.delete(row)
         if failed:
             log.warning("%d job(s) interrupted by a dead daemon process ended FAILED", len(failed))
+        if resumed:
+            log.warning("%d job(s) interrupted by a dead daemon process queued again", resumed)
+            self.wake()
         return failed
 
     # -- claiming ------------------------------------------------------------------------

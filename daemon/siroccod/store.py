@@ -26,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -167,6 +168,10 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state_created", "state", "created"), Index("ix_jobs_tenant", "tenant_id"))
 
 
+# pg_advisory_lock key held while a daemon process starts (any constant of our own)
+STARTUP_LOCK_KEY = 0x51_52_6F_63
+
+
 class Store:
     """The engine and its transactions."""
 
@@ -182,7 +187,8 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        with self.startup_lock():  # processes starting together would race to create the tables
+            Base.metadata.create_all(self.engine)
 
     @property
     def dialect(self):
@@ -200,6 +206,23 @@ class Store:
             raise Conflict("changed by another request at the same time: try again") from None
         finally:
             session.close()
+
+    @contextmanager
+    def startup_lock(self):
+        """Held while a process starts (tables, admin user, hosts, interrupted jobs, reconcile, stock
+        rows): processes sharing one PostgreSQL start one after the other (a session-level advisory
+        lock, released with its connection if the process dies). SQLite serves one process: no-op."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+                conn.commit()
 
     @contextmanager
     def read(self):

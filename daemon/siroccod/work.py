@@ -58,6 +58,12 @@ class Worker:
             log.exception("job %s (%s %s) failed", job_uuid, op, target_type)
             self._failed(job_uuid, op, target_type, GENERIC_FAILURE, 500)
 
+    @staticmethod
+    def resumable(job):
+        """Whether an interrupted run of ``job`` may simply be redone: a machine's creation is (its
+        domain, if the first run made it, is found again by its name)."""
+        return job.target_type == "Machine" and (job.params or {}).get("op") == "create"
+
     def _run_parent(self, job_uuid, op, target_type, nested):
         failures = 0
         for child in nested:
@@ -201,8 +207,15 @@ class Worker:
             host = self.pool.get(row.host_id)
             spec = self.machine_spec(session, row)
             volumes = list(row.private.get("spec", {}).get("volumes") or [])
+            resumed = bool(job.params.get("resumed"))
         spec.validate()
-        machine = host.call("create_machine", spec)
+        # run again after an interruption: the first run may have made the domain already
+        machine = host.call("find_machine", spec.name) if resumed else None
+        if machine is None:
+            machine = host.call("create_machine", spec)
+        else:
+            for verb in states.path_to(machine.state, spec.initial_state):
+                host.call(ACTION_METHODS[verb], machine.id)
         self.progress(job_uuid, 70)
         if machine.state not in (spec.initial_state,):
             machine = self.wait_state(host, machine.id, (spec.initial_state, states.ERROR))
@@ -247,7 +260,8 @@ class Worker:
                 doc["meters"] = meters
             row.doc = doc
             row.updated = utcnow()
-        self.finish(job_uuid, SUCCESS, "machine created in state %s" % machine.state, 201, done)
+        self.finish(job_uuid, SUCCESS, "machine created in state %s%s" % (
+            machine.state, " (run again after an interruption)" if resumed else ""), 201, done)
 
     def _machine_action(self, job_uuid, verb):
         params, uuid, native, private, doc, host = self._load(job_uuid)
