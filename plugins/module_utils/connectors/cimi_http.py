@@ -257,6 +257,7 @@ class CimiConnector(Connector):
         self._base = self.uri
         self._caps = None
         self._hosts = None
+        self._adds = {}  # collection -> the href of its "add" operation, seen by capabilities()
 
     def __repr__(self):
         return "<cimi connector uri=%r>" % self.shown_uri
@@ -282,8 +283,9 @@ class CimiConnector(Connector):
         except ValueError:  # e.g. a port that is not a number
             return False
 
-    def _request(self, method, url, operation, subject, body=None, query=None):
-        """One HTTP exchange; a Reply, or the error class of the status with the endpoint's message."""
+    def _request(self, method, url, operation, subject, body=None, query=None, resolve=True):
+        """One HTTP exchange; a Reply, or the error class of the status with the endpoint's message.
+        Relative URIs in the reply are made absolute against the base URI (DSP0263 4.1.2)."""
         url = urljoin(self._base, url)
         if not self._own(url):
             raise ProviderUnavailable("%s (%s): the CIMI endpoint %s links outside itself (%s); not followed"
@@ -319,8 +321,8 @@ class CimiConnector(Connector):
         doc = self._decode(raw, status, operation)
         if status >= 300:
             raise self._error(status, doc, operation, subject)
-        if isinstance(doc, dict):
-            doc = absolute(doc, url)
+        if isinstance(doc, dict) and resolve:
+            doc = absolute(doc, self._base)
         return Reply(status, headers, doc, url)
 
     def _decode(self, raw, status, operation):
@@ -356,8 +358,8 @@ class CimiConnector(Connector):
             return InvalidInput(text, attribute=attribute)
         return cls(text)
 
-    def _get(self, url, operation, subject, query=None):
-        doc = self._request("GET", url, operation, subject, query=query).doc
+    def _get(self, url, operation, subject, query=None, resolve=True):
+        doc = self._request("GET", url, operation, subject, query=query, resolve=resolve).doc
         if not isinstance(doc, dict):
             raise ProviderUnavailable("%s (%s): the CIMI endpoint %s sent no JSON object"
                                       % (subject, operation, self.shown_uri))
@@ -370,7 +372,7 @@ class CimiConnector(Connector):
         job_uri = reply.header(JOB_URI_HEADER)
         job = None
         if reply.status == 202 and job_uri:
-            job = self._wait_job(urljoin(reply.url, job_uri), operation, subject)
+            job = self._wait_job(urljoin(self._base, job_uri), operation, subject)
         return reply, job
 
     def _wait_job(self, job_uri, operation, subject):
@@ -402,7 +404,7 @@ class CimiConnector(Connector):
     @property
     def cep(self):
         if self._cep is None:
-            doc = self._get(self.uri, "cloudEntryPoint", "Cloud Entry Point")
+            doc = self._get(self.uri, "cloudEntryPoint", "Cloud Entry Point", resolve=False)
             if doc.get("resourceURI") not in (None, type_uri("CloudEntryPoint")):
                 raise ProviderUnavailable("%s is not a CIMI Cloud Entry Point (resourceURI %s)"
                                           % (self.shown_uri, doc.get("resourceURI")))
@@ -509,7 +511,8 @@ class CimiConnector(Connector):
         if href is None:
             return False
         doc = self._get(href, operation, "collection %s" % key, query={"$first": 1, "$last": 1})
-        return "add" in links(doc)
+        self._adds[key] = operation_href(doc, "add")
+        return self._adds[key] is not None
 
     def _machine_actions(self):
         """Action verbs of Machines, from the Machine ResourceMetadata when the endpoint serves it."""
@@ -691,8 +694,9 @@ class CimiConnector(Connector):
     def _create(self, key, body, cls, what, operation, subject):
         """POST to the collection's add href, wait for the Job, return the new resource. A create whose
         Job failed leaves nothing behind: what the endpoint recorded is deleted again."""
-        href = self._collection(key, operation)
-        add = operation_href(self._get(href, operation, subject, query={"$first": 1, "$last": 1}), "add")
+        self.require(operation)
+        self._collection(key, operation)
+        add = self._adds.get(key)
         if add is None:
             raise Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s: collection %s "
                               "offers no 'add'" % (self.shown_uri, operation, key))
@@ -701,7 +705,7 @@ class CimiConnector(Connector):
         job_uri = reply.header(JOB_URI_HEADER)
         if reply.status == 202 and job_uri:
             try:
-                job = self._wait_job(urljoin(reply.url, job_uri), operation, subject)
+                job = self._wait_job(urljoin(self._base, job_uri), operation, subject)
             except SiroccoError as exc:
                 location = reply.header("Location")
                 if location and getattr(exc, "job", None) is not None:

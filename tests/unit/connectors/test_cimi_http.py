@@ -219,9 +219,17 @@ def test_relative_hrefs_are_resolved_against_the_base_uri(endpoint):
     endpoint.routes[("GET", "/cimi/cloudEntryPoint")] = (200, {}, relative)
     endpoint.routes[("GET", "/cimi/machines")] = (200, {}, collection("machines", "Machine", [
         dict(machine("", "m1", "one"), id="machines/m1")]))
+    one = dict(machine("", "m1", "one"), id="machines/m1",
+               operations=[{"rel": "delete", "href": "machines/m1"}, {"rel": "edit", "href": "machines/m1"}])
+    endpoint.routes[("GET", "/cimi/machines/m1")] = (200, {}, one)  # relative to the base, not to this URL
+    endpoint.routes[("DELETE", "/cimi/machines/m1")] = (202, {"CIMI-Job-URI": "jobs/j0"}, None)
+    endpoint.routes[("GET", "/cimi/jobs/j0")] = (200, {}, {"resourceURI": CIMI + "Job", "state": "SUCCESS"})
     conn = connect(endpoint)
     [m] = conn.list_machines().items
     assert m.id == endpoint.url + "/cimi/machines/m1"
+    assert conn.get_machine(m.id).operations[0]["href"] == m.id
+    conn.delete_machine(m.id)
+    assert endpoint.hits("DELETE", "/cimi/machines/m1") and endpoint.hits("GET", "/cimi/jobs/j0")
 
 
 def test_paging_positions_and_name_lookup_on_the_endpoint(endpoint):
