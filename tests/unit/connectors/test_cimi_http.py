@@ -598,3 +598,20 @@ def test_a_refused_capture_leaves_no_image_behind(endpoint):
     assert "no disk to capture" in str(info.value)
     assert endpoint.hits("POST")[0]["body"]["image"] == {"name": "img", "description": "golden"}
     assert endpoint.hits("DELETE", "/cimi/machineImages/i1")
+
+
+def test_hosts_shown_to_administrators_are_the_locations(endpoint):
+    url = endpoint.url
+    endpoint.routes[("GET", "/cimi/cloudEntryPoint")] = (200, {}, dict(cep(url), hosts={"href": url + "/admin/hosts"}))
+    endpoint.routes[("GET", "/admin/hosts")] = (200, {}, {"hosts": [{"name": "sim1"}, {"name": "sim2"}]})
+    new = machine(url, "m7", "pinned")
+    endpoint.routes[("POST", "/cimi/machines")] = (201, {"Location": new["id"]}, new)
+    endpoint.routes[("GET", "/cimi/machines/m7")] = (200, {}, new)
+    conn = connect(endpoint)
+    assert conn.capabilities().locations == ("sim1", "sim2")
+    spec = MachineSpec(name="pinned", config=MachineConfiguration(cpu=1, memory=65536), location="sim2")
+    assert conn.create_machine(spec).id == new["id"]
+    assert endpoint.hits("POST")[0]["body"]["properties"] == {"sirocco.host": "sim2"}
+    with pytest.raises(InvalidInput) as info:
+        conn.create_machine(MachineSpec(name="x", config=MachineConfiguration(cpu=1, memory=65536), location="sim9"))
+    assert info.value.attribute == "location" and "sim1, sim2" in str(info.value)
