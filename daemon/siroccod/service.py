@@ -12,7 +12,7 @@ import json
 import logging
 from types import SimpleNamespace
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import Text, bindparam, cast, func, or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
@@ -70,6 +70,7 @@ class Service:
         self.placer = placer or placing.place
         self.wake = wake or (lambda: None)
         self.rendered = {}  # (base URI, uuid) -> (version, document): see list_docs
+        self._statements = {}  # (collection, one?) -> SELECT: see _statement
 
     # ================================================================================
     # reading
@@ -105,12 +106,24 @@ class Service:
             raise InvalidInput("%s.href: no %s at '%s'" % (path, type_name, href), attribute=path + ".href") from None
 
     def list_rows(self, session, p, key):
-        kind = KINDS[key]
         if key == "jobs":
             return list(session.scalars(select(Job).where(Job.tenant_id == p.tenant_id).order_by(Job.created)))
-        # plain rows, not ORM objects: listing 1,000 machines must stay cheap
-        query = self._visible(select(*LIST_COLUMNS).where(Resource.type == kind.type_name), p, kind)
-        return list(session.execute(query.order_by(Resource.created, Resource.uuid)))
+        # plain rows, not ORM objects, on the session's connection (Core), from a statement built
+        # once: listing 1,000 machines must stay cheap
+        return session.connection().execute(self._statement(key, False), {"tenant": p.tenant_id}).all()
+
+    def _statement(self, key, one):
+        """SELECT LIST_COLUMNS of a collection the caller (:tenant) sees, ordered; ``one``: of :uuid."""
+        stmt = self._statements.get((key, one))
+        if stmt is None:
+            kind = KINDS[key]
+            tenant = Resource.tenant_id == bindparam("tenant")
+            query = select(*LIST_COLUMNS).where(
+                Resource.type == kind.type_name, or_(tenant, Resource.tenant_id.is_(None)) if kind.shared else tenant)
+            if one:
+                query = query.where(Resource.uuid == bindparam("uuid"))
+            stmt = self._statements[(key, one)] = query.order_by(Resource.created, Resource.uuid)
+        return stmt
 
     def list_docs(self, p, key, base):
         """The rendered documents of a collection. Rendering is cached per resource and base URI,
@@ -126,24 +139,29 @@ class Service:
                 extra = self._render_context(session, rows)
                 return [self.render(row, base, p, session, extra) for row in rows]
             extra = {"ops": {}}
-            cache = self.rendered
-            out = []
-            for row in rows:
-                version = (row.doc, row.state, row.host_id, row.native_id, row.updated,
-                           row.tenant_id is None and p.is_admin)
-                hit = cache.get((base, row.uuid))
-                if hit is None or hit[0] != version:
-                    hit = (version, self.render(_decoded(row), base, p, session, extra))
-                    if len(cache) >= RENDERED_MAX:
-                        cache.clear()
-                    cache[(base, row.uuid)] = hit
-                out.append(hit[1])
-            return out
+            return [self._rendered(row, base, p, session, extra) for row in rows]
+
+    def _rendered(self, row, base, p, session, extra):
+        """The rendered document of a listed row, from the cache while the row is unchanged."""
+        version = (row.doc, row.state, row.host_id, row.native_id, row.updated, row.tenant_id is None and p.is_admin)
+        hit = self.rendered.get((base, row.uuid))
+        if hit is None or hit[0] != version:
+            hit = (version, self.render(_decoded(row), base, p, session, extra))
+            if len(self.rendered) >= RENDERED_MAX:
+                self.rendered.clear()
+            self.rendered[(base, row.uuid)] = hit
+        return hit[1]
 
     def get_doc(self, p, key, uuid, base):
         with self.store.read() as session:
             if key == "jobs":
                 return self.render_job(self.find_job(session, p, uuid), base, p, session)
+            if key not in ("meters", "systems"):  # one row as listed (no ORM object), rendered once
+                row = session.connection().execute(self._statement(key, True), {
+                    "tenant": p.tenant_id, "uuid": uuid}).first() if isinstance(uuid, str) and len(uuid) <= 64 else None
+                if row is None:
+                    raise NotFound("%s: no %s '%s'" % (key, KINDS[key].type_name, uuid))
+                return self._rendered(row, base, p, session, None)
             row = self.find(session, p, KINDS[key].type_name, uuid)
             if key == "meters":
                 return self.render(row, base, p, session, live=True)
