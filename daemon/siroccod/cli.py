@@ -48,8 +48,10 @@ def main(ctx, config):
 @main.command()
 @click.option("--listen", "-l", help="HOST:PORT to listen on (default from the configuration, 127.0.0.1:8080)")
 @click.option("--threads", default=8, show_default=True, help="request threads")
+@click.option("--server", "server_name", type=click.Choice(["cheroot", "waitress", "werkzeug"]), default="cheroot",
+              show_default=True, help="WSGI server (waitress: no TLS; werkzeug: the development server)")
 @click.pass_context
-def serve(ctx, listen, threads):
+def serve(ctx, listen, threads, server_name):
     """Serve the CIMI endpoint until interrupted."""
     config = _config(ctx)
     if listen:
@@ -64,9 +66,13 @@ def serve(ctx, listen, threads):
     scheme = "https" if ssl_context else "http"
     click.echo("siroccod %s: serving %s://%s:%d/cimi/cloudEntryPoint (data in %s)"
                % (__version__, scheme, config.listen_host, config.listen_port, config.data_dir), err=True)
-    from werkzeug.serving import make_server
-    server = make_server(config.listen_host, config.listen_port, app, threaded=True, ssl_context=ssl_context)
-    server.daemon_threads = True
+    from siroccod.serving import Server
+    try:
+        server = Server(app, config.listen_host, config.listen_port, threads=threads, server=server_name,
+                        tls=ssl_context)
+    except (OSError, ValueError) as exc:
+        daemon.close()
+        raise click.ClickException(str(exc)) from None
     import signal
 
     def stop(_signum, _frame):
@@ -77,7 +83,7 @@ def serve(ctx, listen, threads):
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.shutdown()
         daemon.close()
         click.echo("siroccod: stopped", err=True)
 

@@ -1,0 +1,67 @@
+"""The HTTP server of ``siroccod serve``: a production WSGI server, not werkzeug's development one.
+
+``cheroot`` (CherryPy's server; the default): a pool of request threads, keep-alive, TLS through
+the standard ssl module. ``waitress`` (no TLS) and ``werkzeug`` (the development server) remain
+available with ``--server``. Every choice serves the one Flask app in this process, beside the
+job worker threads, so the CMDB, the host connections and the caches are shared.
+"""
+
+from __future__ import annotations
+
+import logging
+
+SERVERS = ("cheroot", "waitress", "werkzeug")
+log = logging.getLogger(__name__)
+
+
+class Server:
+    """``serve_forever()`` until ``shutdown()`` (from a signal handler) or KeyboardInterrupt."""
+
+    def __init__(self, app, host, port, threads=8, server="cheroot", tls=None):
+        if server not in SERVERS:
+            raise ValueError("unknown server %r: one of %s" % (server, ", ".join(SERVERS)))
+        if server == "waitress" and tls:
+            raise ValueError("waitress does not do TLS: use cheroot (the default) or werkzeug")
+        self.name = server
+        if server == "cheroot":
+            from cheroot import wsgi
+            self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="siroccod")
+            if tls:
+                from cheroot.ssl.builtin import BuiltinSSLAdapter
+                self._server.ssl_adapter = BuiltinSSLAdapter(tls[0], tls[1])
+            self._server.prepare()  # binds now: errors (port in use) surface before serving
+        elif server == "waitress":
+            from waitress.server import create_server
+            self._server = create_server(app, host=host, port=port, threads=threads, ident="siroccod",
+                                         clear_untrusted_proxy_headers=True)
+        else:
+            from werkzeug.serving import make_server
+            self._server = make_server(host, port, app, threaded=True, ssl_context=tuple(tls) if tls else None)
+            self._server.daemon_threads = True
+
+    def serve_forever(self):
+        if self.name == "cheroot":
+            self._server.serve()
+        elif self.name == "waitress":
+            self._server.run()
+        else:
+            self._server.serve_forever()
+
+    def shutdown(self):
+        if self.name == "cheroot":
+            self._server.stop()
+        elif self.name == "waitress":
+            self._server.close()
+        else:
+            self._server.server_close()
+
+
+def serve(app, host, port, threads=8, server="cheroot", tls=None):
+    """Serve ``app`` until interrupted (the benchmark serves its bare Flask ceiling with this)."""
+    srv = Server(app, host, port, threads=threads, server=server, tls=tls)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.shutdown()
