@@ -76,20 +76,22 @@ class QemuHost:
             pytest.fail("libvirtd is not reachable at %s (%s): run `make system` as root"
                         % (QEMU_URI, exc.get_error_message()), pytrace=False)
         self.prefix = "sirocco-dt-%d-%s-" % (os.getpid(), secrets.token_hex(2))
+        # domains made behind the daemon's back, named outside its <prefix><uuid> scheme
+        self.outside = "handmade-" + self.prefix
         self.sweep_dead_runs()
 
     def host_config(self, name="kvm"):
         """The daemon's host entry: only this run's domains, room for many 64 MiB machines."""
         return {"name": name, "provider": "libvirt", "uri": QEMU_URI, "name_prefix": self.prefix,
-                "manage": [self.prefix + "*"], "cpu": 64, "memory_mib": 16384, "power_idle": 70, "power_max": 250,
-                "options": {"domain_type": "qemu", "network": "none"}}
+                "manage": [self.prefix + "*", self.outside + "*"], "cpu": 64, "memory_mib": 16384,
+                "power_idle": 70, "power_max": 250, "options": {"domain_type": "qemu", "network": "none"}}
 
     def domains(self):
         """name -> (UUID, libvirt state) of this run's domains."""
         out = {}
         for dom in self.conn.listAllDomains(0):
             try:
-                if dom.name().startswith(self.prefix):
+                if dom.name().startswith((self.prefix, self.outside)):
                     out[dom.name()] = (dom.UUIDString(), dom.state()[0])
             except self.libvirt.libvirtError:
                 continue  # vanished while listed
@@ -111,9 +113,10 @@ class QemuHost:
         dom.undefine()
 
     def clean(self, prefix=None):
+        prefix = prefix or self.prefix
         for dom in self.conn.listAllDomains(0):
             try:
-                if dom.name().startswith(prefix or self.prefix):
+                if dom.name().startswith((prefix, "handmade-" + prefix)):
                     if dom.isActive():
                         dom.destroy()
                     dom.undefine()
@@ -122,7 +125,7 @@ class QemuHost:
 
     def sweep_dead_runs(self):
         for dom in self.conn.listAllDomains(0):
-            m = re.match(r"^(sirocco-dt-(\d+)-[0-9a-f]{4}-)", dom.name())
+            m = re.match(r"^(?:handmade-)?(sirocco-dt-(\d+)-[0-9a-f]{4}-)", dom.name())
             if m and not Path("/proc", m.group(2)).exists():
                 self.clean(m.group(1))
 
