@@ -16,7 +16,7 @@ PYTHON      ?= python3.11
 VENV        := $(CURDIR)/.venv
 BIN         := $(VENV)/bin
 # extras of pyproject.toml installed into the dev venv
-EXTRAS      := test placement daemon
+EXTRAS      := test placement daemon postgres
 # the working tree, seen as an installed collection (ansible-test needs a path
 # ending in ansible_collections/<namespace>/<name>)
 SITE         = $(VENV)/lib/python3.11/site-packages
@@ -49,7 +49,7 @@ help:
 	@echo "make venv         .venv with the dependencies of pyproject.toml; the tree linked in as the collection"
 	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
 	@echo "make unit         pytest tests/unit (no services)"
-	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver)"
+	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver; real QEMU, PostgreSQL, XAPI, vcsim)"
 	@echo "make fuzz         schemathesis against a running siroccod, from its OpenAPI description (~2.5 min)"
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
@@ -105,8 +105,15 @@ lint: venv
 unit: venv
 	$(call run_pytest,tests/unit)
 
-# the daemon against the libvirt test driver (no libvirtd needed): app.test_client() and one real `siroccod serve`
-daemon: venv
+# a throwaway PostgreSQL cluster (Debian's package) on 127.0.0.1; prints its URL. Left running, like
+# libvirtd; `bash tests/standins/postgres/start.sh --stop` stops it.
+postgres: packages
+	bash tests/standins/postgres/start.sh
+
+# the embedded default (libvirt test driver) through app.test_client(), `siroccod serve` processes;
+# real QEMU domains behind libvirtd (kill -9 and restart), two processes on one PostgreSQL,
+# XenServer (XAPI stand-in) and ESX (vcsim) hosts
+daemon: venv libvirtd vcsim postgres
 	$(call run_pytest,tests/daemon)
 
 # schemathesis against `siroccod serve` (a real process), driven by the /cimi/openapi.json it serves;
