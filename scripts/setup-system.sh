@@ -20,6 +20,8 @@ PACKAGES=(
     golang-go golang-github-vmware-govmomi-dev
     # lets the `shellcheck` test of ansible-test sanity run instead of skipping
     shellcheck
+    # the daemon's CMDB on PostgreSQL: a throwaway cluster, see tests/standins/postgres/start.sh
+    postgresql
 )
 # Debian's own python3.11 (rather than a separately built one) needs its venv
 # module and headers split out into packages.
