@@ -22,8 +22,8 @@ LOG=$DIR/postgres.log
 log() { echo "postgres stand-in: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-if [[ -z "$bindir" || ! -x "$bindir/initdb" ]]; then
+bindir=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+if [[ ! -x "$bindir/initdb" ]]; then
     die "no PostgreSQL server under /usr/lib/postgresql/*/bin: run scripts/setup-system.sh as root (package postgresql)"
 fi
 
