@@ -180,15 +180,23 @@ class Packing:
                 return j
         return -1
 
-    def best_fit(self, k, exclude=-1, scan=None):
-        """The online host left with the least (weighted) room after taking ``k``, or -1."""
+    def best_fit(self, k, exclude=-1, scan=None, wide=False):
+        """The online host left with the least (weighted) room after taking ``k``, or -1.
+
+        On large instances only the ``SCAN`` tightest candidates are tried; ``wide``
+        then also tries ``SCAN`` more spread over the roomier ones (one dimension
+        may be short on the tightest)."""
         idx = self.index
         keys = idx.keys
         size = self.inst.size[k] - 1e-12
         start = bisect.bisect_left(keys, (size, -1))
         if scan is None:
             scan = len(keys) if len(keys) <= EXACT_SCAN else SCAN
-        for pos in range(start, min(len(keys), start + scan)):
+        positions = range(start, min(len(keys), start + scan))
+        if wide and start + scan < len(keys):
+            step = max(1, (len(keys) - start - scan) // SCAN)
+            positions = list(positions) + list(range(start + scan, len(keys), step))
+        for pos in positions:
             j = keys[pos][1]
             if j != exclude and self.can(k, j):
                 return j
@@ -452,8 +460,9 @@ def dot_product_packing(inst, deadline=None):
 def _buckets(inst, ks, limit=512):
     """Group items that behave alike (same constraints, similar size), largest first within a group."""
     def signature(k):
+        # the current hosts matter to the verdict only through the migration budget
         return (inst.allowed[k], tuple(inst.item_spreads[k]), tuple(inst.item_amongs[k]),
-                inst.norig[k] and tuple(sorted(inst.orig[k].items())))
+                inst.budget is not None and inst.norig[k] and tuple(sorted(inst.orig[k].items())))
 
     def group(q):
         out = {}
@@ -522,7 +531,7 @@ def evacuate(pack, deadline=None, by_count=False):
         moved = []
         for k in ks:
             pack.remove(k)
-            j = pack.best_fit(k, exclude=h)
+            j = pack.best_fit(k, exclude=h, wide=True)
             if j < 0:
                 pack.place(k, h)
                 break
