@@ -3,6 +3,16 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Energy-aware placement: a PuLP MILP warm-started from the best greedy plan.
 
+Entry points (the daemon's):
+
+* ``model.parse_problem(json_dict) -> Problem`` (raises ``PlacementInputError``, an ``InvalidInput``);
+* ``solve(problem, time_limit=None, max_migrations=None) -> Result``: place every VM;
+* ``consolidate(problem, max_migrations, time_limit=None) -> Result``: switch hosts off from the current
+  placement with a bounded number of migrations (a dry run);
+* ``check.check(problem, result.placement) -> [violation, ...]``: verify before applying anything;
+* ``migrate.order(problem, result.placement) -> (moves, blocked)``: the live migrations, in a safe order;
+* ``Result.to_json()``: the output of ``siroccod place`` (``cli.main(argv, stdin, stdout)``).
+
 Objective: total power of the online hosts, ``power_idle + (power_max -
 power_idle) * cpu utilisation`` each, plus ``migration_cost`` per VM moved
 away from its current host; ``max_migrations`` caps the moves.
