@@ -715,7 +715,7 @@ def _full_size(inst, pack):
 
 def _result(inst, pack, status, start, method, warm, notes, stats=None):
     placement = pack.placement()
-    watts = sum(inst.idle[j] + inst.slope[j] * pack.lc[j] for j in range(inst.m) if pack.items[j])
+    watts = float(sum(inst.idle[j] + inst.slope[j] * pack.lc[j] for j in range(inst.m) if pack.items[j]))
     lb = inst.lb_hosts
     return Result(
         status=status, placement=placement, active_hosts=pack.active, power_watts=watts, migrations=pack.moves,

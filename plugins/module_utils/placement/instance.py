@@ -185,6 +185,9 @@ class Instance:
         cons = self.problem.constraints
         ex = self.explanations
         top = {"cpu": max(self.capc, default=0.0), "memory": max(self.capm, default=0.0)}
+        if self.n and not self.m:
+            ex.append(Explanation("there are VMs to place but no hosts", "capacity", None, "hosts"))
+            return
 
         def ctype(ci):
             return cons[ci].type
