@@ -12,6 +12,7 @@ import pytest
 from standins import ec2 as ec2_standins
 from standins import libcloud_ec2 as libcloud_ec2_standins
 from standins import libvirt as libvirt_standins
+from standins import openstack as openstack_standins
 from standins import siroccod as siroccod_standins
 from standins import vcsim as vcsim_standins
 from standins import xenserver as xenserver_standins
@@ -21,7 +22,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Mac
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
 
 STANDINS = [*libvirt_standins.STANDINS, *vcsim_standins.STANDINS, *xenserver_standins.STANDINS,
-            *ec2_standins.STANDINS, *libcloud_ec2_standins.STANDINS, *siroccod_standins.STANDINS]
+            *ec2_standins.STANDINS, *libcloud_ec2_standins.STANDINS, *siroccod_standins.STANDINS,
+            *openstack_standins.STANDINS]
 
 
 def pytest_configure(config):

@@ -1,0 +1,912 @@
+# -*- coding: utf-8 -*-
+# Copyright: Sirocco contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OpenStack connector: Nova, Glance, Neutron and (when the cloud has it) Cinder, through openstacksdk.
+
+Authentication, either way:
+
+* ``cloud``: a cloud of a ``clouds.yaml`` (openstacksdk's usual search path, or the file
+  named by option ``clouds_yaml``); common parameters that are set override its values;
+* or the common parameters: ``uri`` is Keystone's URL (``https://keystone.example.org:5000/v3``),
+  ``username``/``password`` a user (the password is never logged nor returned), ``region``
+  the region; options ``project`` (project name) and ``domain`` (domain of the user and
+  the project, default ``Default``).
+
+Other options (``provider_options``):
+
+* ``image``: the image (id or name) of machines whose request names none: Nova boots
+  nothing without one, so a request without an image and without this option is refused.
+* ``network``: the network (id or name) of machines whose request names none; without it
+  such machines get no network interface (Nova's ``networks: none``).
+* ``key_name``: a Nova key pair given to new machines.
+* ``shelve``: when true, ``stop`` shelves the server (Nova frees its host's resources;
+  ``start`` unshelves it) instead of powering it off. Default false.
+* ``interface``: the catalog's endpoint interface (``public``, ``internal``, ``admin``).
+
+Mapping (native id in brackets):
+
+* Machine = server [server id]; ``properties`` are its metadata, ``description`` its
+  description. States come from ``SERVER_STATES`` and, while Nova runs an action on it,
+  ``TASK_STATES``. SHELVED and SHELVED_OFFLOADED servers are STOPPED (``start`` unshelves).
+  ``stop`` of a paused or suspended server first resumes it (Nova stops only active ones);
+  ``restart`` is a soft reboot, or a hard one when forced; ``pause``/``suspend`` are Nova's.
+  ``cpu``/``memory``/``disks`` come from the server's flavor, ``volumes`` from its attached
+  volumes, ``interfaces`` from its addresses.
+* MachineConfiguration = flavor [flavor id]. A request by cpu/memory gets the flavor that
+  matches exactly, else the smallest that fits.
+* MachineImage = Glance image [image id]; ``capture`` is Nova's createImage (waited for until
+  the image is active); an image that servers were made from is not deleted (Conflict).
+* Network = Neutron network [network id], listed only (creating networks is not offered).
+* Volume = Cinder volume [volume id], only when the catalog has a block-storage service;
+  without one no volume operation is advertised.
+* Meters = Nova's server diagnostics (admin-only under Nova's default policy): cpu (percent,
+  mean of the vCPUs), memory (KiB used), disk (bytes read and written), input/output
+  bandwidth (bytes received/sent); a server that is not running reports zeros.
+
+Capabilities follow the service catalog: an operation whose service is absent is not
+advertised and is refused (Unsupported). Listings page with Nova's limit/marker. No
+openstacksdk or keystoneauth exception leaves this module: ``translate`` maps them in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import itertools
+import time
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OperationTimeout,
+    ProviderUnavailable,
+    SiroccoError,
+    Unsupported,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    CPU_ARCHS,
+    Disk,
+    Machine,
+    MachineConfiguration,
+    MachineImage,
+    MachineVolume,
+    Meter,
+    Network,
+    NetworkInterface,
+    Sample,
+    Volume,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    KIB_PER_MIB,
+    Capabilities,
+    Connector,
+    Page,
+    Range,
+)
+
+try:
+    import keystoneauth1.exceptions
+    import openstack
+    import openstack.config
+    import openstack.connection
+    import openstack.exceptions
+    HAS_OPENSTACKSDK = True
+except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    openstack = None
+    keystoneauth1 = None
+    HAS_OPENSTACKSDK = False
+
+KIB_PER_GIB = 1024 * 1024
+ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
+METERS = tuple(ASPECT + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth"))
+POLL = 0.25  # seconds between two looks at a server or image that is changing
+
+# -- native states: the one table per resource ---------------------------------------
+# Server status -> CIMI state; None: the server is gone.
+SERVER_STATES = {
+    "BUILD": states.CREATING,
+    "REBUILD": states.CREATING,
+    "ACTIVE": states.STARTED,
+    "SHUTOFF": states.STOPPED,
+    "SHELVED": states.STOPPED,
+    "SHELVED_OFFLOADED": states.STOPPED,
+    "PAUSED": states.PAUSED,
+    "SUSPENDED": states.SUSPENDED,
+    "REBOOT": states.STARTING,
+    "HARD_REBOOT": states.STARTING,
+    "RESIZE": states.STARTING,
+    "REVERT_RESIZE": states.STARTING,
+    "VERIFY_RESIZE": states.STARTED,
+    "MIGRATING": states.STARTED,
+    "PASSWORD": states.STARTED,
+    "RESCUE": states.STARTED,
+    "ERROR": states.ERROR,
+    "UNKNOWN": states.ERROR,
+    "DELETED": None,
+    "SOFT_DELETED": None,
+}
+# Task state of an action Nova is running -> the transient CIMI state shown meanwhile
+# (task states not listed leave the status's state as it is).
+TASK_STATES = {
+    "scheduling": states.CREATING, "block_device_mapping": states.CREATING, "networking": states.CREATING,
+    "spawning": states.CREATING, "rebuilding": states.CREATING, "rebuild_spawning": states.CREATING,
+    "powering-off": states.STOPPING, "shelving": states.STOPPING, "shelving_image_pending_upload": states.STOPPING,
+    "shelving_image_uploading": states.STOPPING, "shelving_offloading": states.STOPPING,
+    "powering-on": states.STARTING, "unpausing": states.STARTING, "resuming": states.STARTING,
+    "unshelving": states.STARTING, "restoring": states.STARTING, "rebooting": states.STARTING,
+    "reboot_pending": states.STARTING, "reboot_started": states.STARTING, "rebooting_hard": states.STARTING,
+    "reboot_pending_hard": states.STARTING, "reboot_started_hard": states.STARTING,
+    "pausing": states.PAUSING, "suspending": states.SUSPENDING,
+    "image_snapshot": states.CAPTURING, "image_snapshot_pending": states.CAPTURING,
+    "image_pending_upload": states.CAPTURING, "image_uploading": states.CAPTURING, "image_backup": states.CAPTURING,
+    "deleting": states.DELETING, "soft-deleting": states.DELETING,
+}
+IMAGE_STATES = {"queued": states.CREATING, "saving": states.CREATING, "uploading": states.CREATING,
+                "importing": states.CREATING, "active": "AVAILABLE", "deactivated": states.ERROR,
+                "killed": states.ERROR, "pending_delete": None, "deleted": None}
+VOLUME_STATES = {"creating": states.CREATING, "available": "AVAILABLE", "reserved": "AVAILABLE",
+                 "attaching": "AVAILABLE", "detaching": "AVAILABLE", "in-use": "AVAILABLE",
+                 "maintenance": "AVAILABLE", "deleting": states.DELETING, "error": states.ERROR,
+                 "error_deleting": states.ERROR, "backing-up": "AVAILABLE", "restoring-backup": states.CREATING,
+                 "error_restoring": states.ERROR, "extending": "AVAILABLE", "error_extending": states.ERROR,
+                 "downloading": states.CREATING, "uploading": "AVAILABLE", "retyping": "AVAILABLE",
+                 "awaiting-transfer": "AVAILABLE", "error_backing-up": states.ERROR, "deleted": None}
+NETWORK_STATES = {"ACTIVE": states.STARTED, "DOWN": states.STOPPED, "BUILD": states.CREATING,
+                  "ERROR": states.ERROR}
+# Glance/Nova architecture names -> CIMI cpuArch
+ARCHS = {"x86_64": "x86_64", "amd64": "x86_64", "i686": "x86", "i386": "x86", "aarch64": "aarch64",
+         "arm64": "aarch64", "armv7l": "ARM", "ppc64le": "PowerPC", "ppc64": "PowerPC", "s390x": "z/Architecture"}
+# Service types of the catalog behind each group of operations (aliases included).
+SERVICES = {
+    "compute": ("compute",),
+    "image": ("image",),
+    "network": ("network",),
+    "block-storage": ("block-storage", "volumev3", "volumev2", "volume", "block-store"),
+}
+OPERATION_SERVICES = {
+    "machine_image.list": "image", "machine_image.delete": "image", "machine.capture": "image",
+    "network.list": "network",
+    "volume.list": "block-storage", "volume.create": "block-storage", "volume.delete": "block-storage",
+    "volume.attach": "block-storage", "volume.detach": "block-storage",
+}
+
+
+# -- errors: the one place openstacksdk and keystoneauth errors are translated ---------------
+def translate(exc, operation, subject):
+    """Any openstacksdk / keystoneauth exception as a Sirocco error."""
+    text = "%s (%s): %s" % (subject, operation, _message(exc))
+    if isinstance(exc, openstack.exceptions.ResourceTimeout):
+        return OperationTimeout(text)
+    if isinstance(exc, openstack.exceptions.ConfigException):
+        return InvalidInput(text, attribute="provider_options")
+    if isinstance(exc, keystoneauth1.exceptions.MissingRequiredOptions):
+        return InvalidInput("%s (%s): incomplete credentials: %s" % (subject, operation, exc), attribute="uri")
+    if isinstance(exc, keystoneauth1.exceptions.Unauthorized):
+        return AuthError(text)
+    if isinstance(exc, keystoneauth1.exceptions.Forbidden):
+        return Forbidden(text)
+    if isinstance(exc, openstack.exceptions.HttpException):
+        status = exc.status_code or 0
+        if status == 404 or isinstance(exc, openstack.exceptions.ResourceNotFound):
+            return NotFound(text)
+        if status == 409 or isinstance(exc, openstack.exceptions.ConflictException):
+            return Conflict(text)
+        if status == 400 or isinstance(exc, openstack.exceptions.BadRequestException):
+            return InvalidInput(text)
+        if status == 401:
+            return AuthError(text)
+        if status == 403 or isinstance(exc, openstack.exceptions.ForbiddenException):
+            return Forbidden(text)
+        if status == 413:  # Nova's over-quota answer
+            return Conflict(text)
+        return ProviderUnavailable(text)
+    if isinstance(exc, keystoneauth1.exceptions.EndpointNotFound):
+        return ProviderUnavailable("%s (%s): the service catalog has no endpoint for it: %s"
+                                   % (subject, operation, exc))
+    return ProviderUnavailable(text)
+
+
+def _message(exc):
+    details = getattr(exc, "details", None)
+    message = getattr(exc, "message", None) or str(exc)
+    if details and details not in message:
+        message = "%s: %s" % (message, details)
+    return " ".join(str(message).split())
+
+
+# -- pure helpers ------------------------------------------------------------------------
+def cimi_state(status, task_state=None):
+    """CIMI state of a server status and task state (None: the server is gone)."""
+    state = SERVER_STATES.get((status or "").upper(), states.ERROR)
+    if state is None:
+        return None
+    return TASK_STATES.get(task_state, state)
+
+
+def flavor_config(flavor):
+    """A MachineConfiguration of a flavor."""
+    disks = [Disk(capacity=int(flavor.disk) * KIB_PER_GIB)] if flavor.disk else None
+    return MachineConfiguration(id=flavor.id, name=flavor.name, description=flavor.description or None,
+                                cpu=int(flavor.vcpus), memory=int(flavor.ram) * KIB_PER_MIB, disks=disks)
+
+
+def pick_flavor(configs, cpu, memory_kib, disk_kib=0):
+    """The flavor for a request: an exact cpu/memory match, else the smallest that fits; None if none."""
+    def disk(c):
+        return c.disks[0].capacity if c.disks else 0
+    fitting = [c for c in configs if c.cpu >= cpu and c.memory >= memory_kib and disk(c) >= (disk_kib or 0)]
+    exact = [c for c in fitting if c.cpu == cpu and c.memory == memory_kib]
+    pool = exact or fitting
+    if not pool:
+        return None
+    return min(pool, key=lambda c: (c.memory, c.cpu, disk(c), c.name or "", c.id))
+
+
+def check_properties(properties):
+    """Nova metadata: at most 255 characters per key and value, strings only."""
+    for key, value in (properties or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidInput("properties must map strings to strings", attribute="properties")
+        if not key or len(key) > 255 or len(value) > 255:
+            raise InvalidInput("property '%s': keys of 1 to 255 characters, values of at most 255" % key[:40],
+                               attribute="properties")
+
+
+def iso(stamp):
+    """Nova and Glance's timestamps as CIMI's (UTC, ``Z``)."""
+    if not stamp:
+        return None
+    stamp = str(stamp)
+    if stamp.endswith("+00:00"):
+        stamp = stamp[:-6] + "Z"
+    elif len(stamp) == 19:
+        stamp += "Z"
+    return stamp
+
+
+def interfaces_of(addresses, network_ids):
+    """NetworkInterfaces of a server's ``addresses`` ({network name: [address, ...]})."""
+    found = []
+    for net_name, entries in sorted((addresses or {}).items()):
+        by_mac = {}
+        for entry in entries or []:
+            mac = entry.get("OS-EXT-IPS-MAC:mac_addr")
+            by_mac.setdefault(mac, []).append(entry)
+        for mac, items in by_mac.items():
+            net_id = network_ids.get(net_name)
+            found.append(NetworkInterface(
+                network={"href": net_id} if net_id else None, macAddress=mac, state="STARTED",
+                addresses=[{"address": e.get("addr"), "protocol": "IPv%s" % e.get("version", 4),
+                            "allocation": "dynamic" if e.get("OS-EXT-IPS:type") != "floating" else "static"}
+                           for e in items]))
+    return found
+
+
+def diagnostics_values(diag):
+    """Meter values (units, value) by aspect from Nova's standard server diagnostics (microversion 2.48)."""
+    cpus = [c.get("utilisation") for c in (diag.get("cpu_details") or []) if c.get("utilisation") is not None]
+    memory = diag.get("memory_details") or {}
+    disks = diag.get("disk_details") or []
+    nics = diag.get("nic_details") or []
+    return {
+        "cpu": ("percent", float(sum(cpus)) / len(cpus) if cpus else 0.0),
+        "memory": ("KiB", int(memory.get("used") or 0) * KIB_PER_MIB),
+        "disk": ("bytes read and written since start",
+                 sum(int(d.get("read_bytes") or 0) + int(d.get("write_bytes") or 0) for d in disks)),
+        "inputBandwidth": ("bytes received since start", sum(int(n.get("rx_octets") or 0) for n in nics)),
+        "outputBandwidth": ("bytes sent since start", sum(int(n.get("tx_octets") or 0) for n in nics)),
+    }
+
+
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class OpenStackConnector(Connector):
+    name = "openstack"
+    option_names = ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "shelve",
+                    "interface")
+
+    def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
+                 timeout=60, options=None):
+        super().__init__(uri=uri, username=username, password=password, region=region,
+                         validate_certs=validate_certs, timeout=timeout, options=options)
+        if not HAS_OPENSTACKSDK:
+            raise ProviderUnavailable("the openstacksdk package is required by the openstack provider "
+                                      "(pip install openstacksdk)")
+        for key in ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "interface"):
+            if self.options.get(key) is not None and not isinstance(self.options[key], str):
+                raise InvalidInput("provider option %s must be a string" % key, attribute="provider_options")
+        if not isinstance(self.options.get("shelve", False), bool):
+            raise InvalidInput("provider option shelve must be a boolean", attribute="provider_options")
+        if self.options.get("interface") not in (None, "public", "internal", "admin"):
+            raise InvalidInput("provider option interface must be public, internal or admin",
+                               attribute="provider_options")
+        if not self.options.get("cloud") and not uri:
+            raise InvalidInput("the openstack provider needs Keystone's URL as uri, or provider option cloud "
+                               "naming a cloud of clouds.yaml", attribute="uri")
+        self.conn = None
+        self._catalog = None
+        self._flavor_cache = None
+        self._network_names = None
+        with self._op("connect", "provider 'openstack'"):
+            self.conn = self._connect()
+
+    def _connect(self):
+        overrides = {"api_timeout": self.timeout, "verify": self.validate_certs}
+        if self.options.get("interface"):
+            overrides["interface"] = self.options["interface"]
+        if self.region:
+            overrides["region_name"] = self.region
+        auth = {}
+        if self.uri:
+            auth["auth_url"] = self.uri
+        if self.username:
+            auth["username"] = self.username
+        if self._password:
+            auth["password"] = self._password
+        if self.options.get("project"):
+            auth["project_name"] = self.options["project"]
+        if self.options.get("domain"):
+            auth["user_domain_name"] = auth["project_domain_name"] = self.options["domain"]
+        if self.options.get("cloud"):
+            files = [self.options["clouds_yaml"]] if self.options.get("clouds_yaml") else None
+            loader = openstack.config.OpenStackConfig(config_files=files, load_envvars=False)
+            region = loader.get_one(cloud=self.options["cloud"], **overrides)
+            if auth:
+                region.config["auth"] = dict(region.config.get("auth") or {}, **auth)
+                region = loader.get_one(cloud=self.options["cloud"], auth=region.config["auth"], **overrides)
+            return openstack.connection.Connection(config=region)
+        auth.setdefault("user_domain_name", "Default")
+        auth.setdefault("project_domain_name", "Default")
+        return openstack.connection.Connection(auth=auth, auth_type="password", load_yaml_config=False,
+                                               load_envvars=False, **overrides)
+
+    def __repr__(self):
+        return "<openstack connector uri=%r cloud=%r>" % (self.uri, self.options.get("cloud"))
+
+    def close(self):
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # closing never fails a caller
+                self.conn.close()
+
+    @contextlib.contextmanager
+    def _op(self, operation, subject):
+        """Run provider calls, their errors mapped to Sirocco errors."""
+        try:
+            yield
+        except SiroccoError:
+            raise
+        except (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException) as exc:
+            raise translate(exc, operation, subject) from None
+
+    # -- catalog and capabilities -----------------------------------------------------------
+    def services(self):
+        """Service types of the catalog that have an endpoint in this region (cached)."""
+        if self._catalog is None:
+            with self._op("connect", "provider 'openstack'"):
+                access = self.conn.session.auth.get_access(self.conn.session)
+                region = self.conn.config.get_region_name()
+                endpoints = access.service_catalog.get_endpoints(region_name=region or None)
+            self._catalog = frozenset(kind for kind, found in endpoints.items() if found)
+        return self._catalog
+
+    def has(self, service):
+        return any(kind in self.services() for kind in SERVICES[service])
+
+    def _need(self, operation):
+        """Unsupported unless the catalog has the service behind ``operation``."""
+        service = OPERATION_SERVICES.get(operation, "compute")
+        if not self.has(service):
+            raise Unsupported(self.name, operation, "provider 'openstack' does not support operation '%s': "
+                              "this cloud's catalog has no %s service" % (operation, service))
+
+    def implemented_operations(self):
+        return frozenset(op for op in super().implemented_operations()
+                         if self.has(OPERATION_SERVICES.get(op, "compute")))
+
+    def capabilities(self):
+        configs = self.list_machine_configs()
+        zones = self._zones()
+        return Capabilities(
+            provider=self.name, operations=self.implemented_operations(),
+            cpu=Range(min((c.cpu for c in configs), default=1), max((c.cpu for c in configs), default=None)),
+            memory_mib=Range(min((c.memory for c in configs), default=KIB_PER_MIB) // KIB_PER_MIB,
+                             max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
+            archs=self._archs(), meters=METERS, locations=tuple(zones) or ("nova",), stop_force_default=False,
+            extras={"region": self.conn.config.get_region_name() or None, "services": sorted(self.services()),
+                    "flavors": len(configs)})
+
+    def _zones(self):
+        """Nova's availability zones: the locations of new machines."""
+        with self._op("machine.list", "availability zones"):
+            return tuple(sorted(z.name for z in self.conn.compute.availability_zones() if z.name))
+
+    def _archs(self):
+        if not self.has("image"):
+            return ()
+        with self._op("machine_image.list", "images"):
+            found = {ARCHS.get(getattr(i, "architecture", None)) for i in self.conn.image.images()}
+        return tuple(sorted(a for a in found if a in CPU_ARCHS))
+
+    # -- configurations ------------------------------------------------------------------------
+    def _flavors(self):
+        if self._flavor_cache is None:
+            with self._op("machine_config.list", "flavors"):
+                self._flavor_cache = [flavor_config(f) for f in self.conn.compute.flavors(details=True)]
+        return self._flavor_cache
+
+    def list_machine_configs(self):
+        self._flavor_cache = None
+        return list(self._flavors())
+
+    def _pick_flavor(self, config):
+        disk_kib = max((d.capacity for d in config.disks or []), default=0)
+        chosen = pick_flavor(self._flavors(), config.cpu, config.memory, disk_kib)
+        if chosen is None:
+            raise InvalidInput("no flavor of provider 'openstack' has %d vCPU(s), %d MiB of memory%s (largest: %s)"
+                               % (config.cpu, config.memory // KIB_PER_MIB,
+                                  " and a %d GiB disk" % (disk_kib // KIB_PER_GIB) if disk_kib else "",
+                                  ", ".join(sorted({"%s %d/%d MiB" % (c.name, c.cpu, c.memory // KIB_PER_MIB)
+                                                    for c in self._flavors()})) or "none"),
+                               attribute="machineConfig")
+        return chosen
+
+    # -- machines ---------------------------------------------------------------------------
+    def _server(self, machine_id, operation="machine.get"):
+        """The server with this id, NotFound when absent or deleted."""
+        if not machine_id or not isinstance(machine_id, str):
+            raise NotFound("machine '%s' not found on provider 'openstack'" % (machine_id,))
+        subject = "machine '%s'" % machine_id
+        with self._op(operation, subject):
+            try:
+                server = self.conn.compute.get_server(machine_id)
+            except openstack.exceptions.BadRequestException:
+                server = None  # not a server id at all
+        if server is None or cimi_state(server.status, server.task_state) is None:
+            raise NotFound("machine '%s' not found on provider 'openstack'" % machine_id)
+        return server
+
+    def _network_ids(self):
+        """Neutron network name -> id (servers' addresses are keyed by network name)."""
+        if self._network_names is None:
+            if not self.has("network"):
+                return {}
+            with self._op("network.list", "networks"):
+                self._network_names = {n.name: n.id for n in self.conn.network.networks()}
+        return self._network_names
+
+    def _machine(self, server):
+        flavor = server.flavor
+        disks = None
+        if flavor is not None and flavor.disk:
+            disks = [Disk(capacity=int(flavor.disk) * KIB_PER_GIB)]
+        volumes = [MachineVolume(volume={"href": v["id"]}, initialLocation=v.get("device"))
+                   for v in server.attached_volumes or [] if v.get("id")]
+        interfaces = interfaces_of(server.addresses, self._network_ids() if server.addresses else {})
+        return Machine(id=server.id, name=server.name, description=server.description or None,
+                       created=iso(server.created_at), updated=iso(server.updated_at),
+                       properties=dict(server.metadata or {}) or None,
+                       state=cimi_state(server.status, server.task_state),
+                       cpu=int(flavor.vcpus) if flavor is not None and flavor.vcpus else None,
+                       memory=int(flavor.ram) * KIB_PER_MIB if flavor is not None and flavor.ram else None,
+                       disks=disks, volumes=volumes or None, interfaces=interfaces or None)
+
+    def list_machines(self, limit=None, marker=None):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInput("limit must be a positive integer", attribute="limit")
+        query = {"details": True}
+        if limit is not None:
+            query["limit"] = limit + 1  # one more than asked: tells whether another page follows
+        if marker is not None:
+            query["marker"] = marker
+        with self._op("machine.list", "machines"):
+            servers = self.conn.compute.servers(**query)
+            if limit is not None:
+                servers = itertools.islice(servers, limit + 1)
+            servers = list(servers)
+        following = None
+        if limit is not None and len(servers) > limit:
+            servers = servers[:limit]
+            following = servers[-1].id
+        return Page(items=[self._machine(s) for s in servers if cimi_state(s.status) is not None], marker=following)
+
+    def get_machine(self, machine_id):
+        return self._machine(self._server(machine_id))
+
+    def _act(self, machine_id, action, operation):
+        """The server, after checking that its CIMI state allows ``action``."""
+        self._need(operation)
+        server = self._server(machine_id, operation)
+        states.check_allowed(cimi_state(server.status, server.task_state), action,
+                             "machine '%s'" % (server.name or machine_id))
+        return server
+
+    def _wait_server(self, server_id, done, operation, subject, timeout=None):
+        """Poll the server until ``done(server)``; a server gone meanwhile is NotFound, ERROR is a Conflict."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            with self._op(operation, subject):
+                server = self.conn.compute.get_server(server_id)
+            if done(server):
+                return server
+            if server.status == "ERROR" and server.task_state is None:
+                fault = (server.fault or {}).get("message") or "no reason given"
+                raise Conflict("%s (%s): the server went to ERROR: %s" % (subject, operation, fault))
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("%s (%s): still %s (task %s) after %ss"
+                                       % (subject, operation, server.status, server.task_state,
+                                          self.timeout if timeout is None else timeout))
+            time.sleep(POLL)
+
+    def _settled(self, status):
+        return lambda server: server.status == status and server.task_state is None
+
+    def _named(self, name):
+        with self._op("machine.list", "machines named '%s'" % name):
+            # Nova's name filter is a regular expression: keep the exact matches
+            found = self.conn.compute.servers(details=False, name="^%s$" % _regex_escape(name))
+            return [s for s in found if s.name == name]
+
+    def create_machine(self, spec):
+        self._need("machine.create")
+        spec.validate()
+        check_properties(spec.properties)
+        subject = "machine '%s'" % spec.name
+        if self._named(spec.name):
+            raise Conflict("a machine named '%s' already exists on provider 'openstack'" % spec.name)
+        flavor = self._pick_flavor(spec.config)
+        image_ref = spec.image or self.options.get("image")
+        if not image_ref:
+            raise InvalidInput("the openstack provider needs an image: name one in the request or set provider "
+                               "option image", attribute="machineImage")
+        image = self.get_machine_image(image_ref)
+        params = {"name": spec.name, "flavor_id": flavor.id, "image_id": image.id,
+                  "metadata": dict(spec.properties or {})}
+        if spec.description:
+            params["description"] = spec.description
+        if spec.location:
+            zones = self._zones()
+            if spec.location not in zones:
+                raise InvalidInput("location '%s' is not an availability zone of this cloud (%s)"
+                                   % (spec.location, ", ".join(zones)), attribute="location")
+            params["availability_zone"] = spec.location
+        networks = list(spec.networks) or ([self.options["network"]] if self.options.get("network") else [])
+        params["networks"] = [{"uuid": self.get_network(ref).id} for ref in networks] or "none"
+        if spec.volumes:
+            self._need("volume.attach")
+            volume_ids = [self.get_volume(ref).id for ref in spec.volumes]
+        else:
+            volume_ids = []
+        if spec.user_data:
+            params["user_data"] = base64.b64encode(spec.user_data.encode("utf-8")).decode("ascii")
+        if self.options.get("key_name"):
+            params["key_name"] = self.options["key_name"]
+        if spec.credential:
+            if spec.credential.get("password"):
+                params["admin_password"] = spec.credential["password"]
+            if spec.credential.get("key"):
+                params["key_name"] = self._key_pair(spec.credential["key"])
+        with self._op("machine.create", subject):
+            server = self.conn.compute.create_server(**params)
+        try:
+            self._wait_server(server.id, self._settled("ACTIVE"), "machine.create", subject)
+            for volume_id in volume_ids:
+                self._attach(server.id, volume_id, None, subject)
+            if spec.initial_state == states.STOPPED:
+                self._power_off(server.id, subject, "machine.create")
+        except BaseException:
+            with contextlib.suppress(Exception):  # the failure that brought us here is the one to report
+                self.conn.compute.delete_server(server.id)
+            raise
+        return self.get_machine(server.id)
+
+    def _key_pair(self, public_key):
+        """Name of a Nova key pair holding ``public_key`` (imported once as sirocco-<digest>)."""
+        name = "sirocco-" + hashlib.sha256(public_key.strip().encode("utf-8")).hexdigest()[:16]
+        with self._op("machine.create", "key pair '%s'" % name):
+            if self.conn.compute.find_keypair(name) is None:
+                self.conn.compute.create_keypair(name=name, public_key=public_key.strip())
+        return name
+
+    def _power_off(self, server_id, subject, operation):
+        if self.options.get("shelve"):
+            with self._op(operation, subject):
+                self.conn.compute.shelve_server(server_id)
+            self._wait_server(server_id, lambda s: s.status in ("SHELVED", "SHELVED_OFFLOADED")
+                              and s.task_state is None, operation, subject)
+        else:
+            with self._op(operation, subject):
+                self.conn.compute.stop_server(server_id)
+            self._wait_server(server_id, self._settled("SHUTOFF"), operation, subject)
+
+    def start_machine(self, machine_id):
+        server = self._act(machine_id, states.START, "machine.start")
+        if server.task_state in ("powering-on", "unpausing", "resuming", "unshelving"):
+            return self.get_machine(machine_id)  # already on its way
+        subject = "machine '%s'" % server.name
+        with self._op("machine.start", subject):
+            if server.status in ("SHELVED", "SHELVED_OFFLOADED"):
+                self.conn.compute.unshelve_server(server)
+            elif server.status == "PAUSED":
+                self.conn.compute.unpause_server(server)
+            elif server.status == "SUSPENDED":
+                self.conn.compute.resume_server(server)
+            elif server.status == "ERROR":
+                self.conn.compute.reboot_server(server, "HARD")  # Nova's way out of ERROR
+            else:
+                self.conn.compute.start_server(server)
+        return self.get_machine(machine_id)
+
+    def stop_machine(self, machine_id, force=False):
+        """Power off (or shelve, with option shelve); Nova stops gracefully, then forcibly after its timeout."""
+        server = self._act(machine_id, states.STOP, "machine.stop")
+        subject = "machine '%s'" % server.name
+        if server.task_state in ("powering-off", "shelving", "shelving_offloading"):
+            return self.get_machine(machine_id)  # already on its way
+        if server.status in ("PAUSED", "SUSPENDED"):
+            # Nova stops only active servers: bring this one back first
+            with self._op("machine.stop", subject):
+                if server.status == "PAUSED":
+                    self.conn.compute.unpause_server(server)
+                else:
+                    self.conn.compute.resume_server(server)
+            self._wait_server(server.id, self._settled("ACTIVE"), "machine.stop", subject)
+        with self._op("machine.stop", subject):
+            if self.options.get("shelve"):
+                self.conn.compute.shelve_server(server)
+            else:
+                self.conn.compute.stop_server(server)
+        return self.get_machine(machine_id)
+
+    def restart_machine(self, machine_id, force=False):
+        """A soft reboot (hard when forced); a stopped machine is started."""
+        server = self._act(machine_id, states.RESTART, "machine.restart")
+        if cimi_state(server.status, server.task_state) == states.STOPPED:
+            return self.start_machine(machine_id)
+        with self._op("machine.restart", "machine '%s'" % server.name):
+            self.conn.compute.reboot_server(server, "HARD" if force else "SOFT")
+        return self.get_machine(machine_id)
+
+    def pause_machine(self, machine_id):
+        server = self._act(machine_id, states.PAUSE, "machine.pause")
+        with self._op("machine.pause", "machine '%s'" % server.name):
+            self.conn.compute.pause_server(server)
+        return self.get_machine(machine_id)
+
+    def suspend_machine(self, machine_id):
+        server = self._act(machine_id, states.SUSPEND, "machine.suspend")
+        with self._op("machine.suspend", "machine '%s'" % server.name):
+            self.conn.compute.suspend_server(server)
+        return self.get_machine(machine_id)
+
+    def delete_machine(self, machine_id):
+        """Delete the server and wait until Nova no longer lists it; its volumes stay."""
+        server = self._act(machine_id, states.DELETE, "machine.delete")
+        subject = "machine '%s'" % server.name
+        with self._op("machine.delete", subject):
+            self.conn.compute.delete_server(server, ignore_missing=False)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            with self._op("machine.delete", subject):
+                try:
+                    found = self.conn.compute.get_server(server.id)
+                except openstack.exceptions.NotFoundException:
+                    return
+            if cimi_state(found.status) is None:
+                return
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("%s (machine.delete): still %s after %ss"
+                                       % (subject, found.status, self.timeout))
+            time.sleep(POLL)
+
+    def capture_machine(self, machine_id, name, description=None):
+        """Nova's createImage, waited for until the image is active and the server idle again."""
+        self._need("machine.capture")
+        if not name or not isinstance(name, str):
+            raise InvalidInput("machine image name must be a non-empty string", attribute="name")
+        server = self._act(machine_id, states.CAPTURE, "machine.capture")
+        subject = "machine '%s'" % server.name
+        if self._images_named(name):
+            raise Conflict("a machine image named '%s' already exists on provider 'openstack'" % name)
+        metadata = {"description": description} if description else None
+        with self._op("machine.capture", subject):
+            image_id = server.create_image(self.conn.compute, name, metadata)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            with self._op("machine.capture", subject):
+                image = self.conn.image.get_image(image_id)
+            state = IMAGE_STATES.get(image.status, states.ERROR)
+            if state in ("AVAILABLE", states.ERROR, None):
+                break
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("%s (machine.capture): image '%s' still %s after %ss"
+                                       % (subject, name, image.status, self.timeout))
+            time.sleep(POLL)
+        if state != "AVAILABLE":
+            raise Conflict("%s (machine.capture): the image '%s' ended %s" % (subject, name, image.status))
+        self._wait_server(server.id, lambda s: s.task_state is None, "machine.capture", subject)
+        return self._image(image)
+
+    # -- images -----------------------------------------------------------------------------
+    def _image(self, image):
+        props = image.properties or {}
+        base = props.get("base_image_ref") or getattr(image, "base_image_ref", None)
+        endpoint = self._image_endpoint()
+        return MachineImage(id=image.id, name=image.name, description=props.get("description") or None,
+                            created=iso(image.created_at), updated=iso(image.updated_at),
+                            state=IMAGE_STATES.get(image.status, states.ERROR), type="IMAGE",
+                            imageLocation="%s/v2/images/%s/file" % (endpoint, image.id) if endpoint else image.id,
+                            relatedImage={"href": base} if base else None)
+
+    def _image_endpoint(self):
+        with contextlib.suppress(Exception):  # a location without the endpoint is still a location
+            return self.conn.image.get_endpoint().rstrip("/").removesuffix("/v2")
+        return None
+
+    def _images_named(self, name):
+        with self._op("machine_image.list", "images named '%s'" % name):
+            return [i for i in self.conn.image.images(name=name)
+                    if IMAGE_STATES.get(i.status, states.ERROR) is not None]
+
+    def list_machine_images(self):
+        self._need("machine_image.list")
+        with self._op("machine_image.list", "images"):
+            found = list(self.conn.image.images())
+        return [self._image(i) for i in found if IMAGE_STATES.get(i.status, states.ERROR) is not None]
+
+    def get_machine_image(self, ref):
+        self._need("machine_image.list")
+        with self._op("machine_image.list", "machine image '%s'" % ref):
+            try:
+                image = self.conn.image.get_image(ref)
+            except (openstack.exceptions.NotFoundException, openstack.exceptions.BadRequestException):
+                image = None
+        if image is not None and IMAGE_STATES.get(image.status, states.ERROR) is not None:
+            return self._image(image)
+        return super().get_machine_image(ref)
+
+    def delete_machine_image(self, image_id):
+        self._need("machine_image.delete")
+        image = self.get_machine_image(image_id)
+        subject = "machine image '%s'" % (image.name or image.id)
+        with self._op("machine_image.delete", subject):
+            users = [s for s in self.conn.compute.servers(details=True, image=image.id)
+                     if cimi_state(s.status) is not None]
+        if users:
+            raise Conflict("%s is the image of machine(s) %s; delete those machines first"
+                           % (subject, ", ".join(sorted(s.name or s.id for s in users))))
+        with self._op("machine_image.delete", subject):
+            self.conn.image.delete_image(image.id, ignore_missing=False)
+
+    # -- networks -------------------------------------------------------------------------------
+    def list_networks(self):
+        self._need("network.list")
+        with self._op("network.list", "networks"):
+            found = list(self.conn.network.networks())
+        self._network_names = {n.name: n.id for n in found}
+        return [Network(id=n.id, name=n.name or n.id, description=n.description or None,
+                        created=iso(n.created_at), updated=iso(n.updated_at),
+                        state=NETWORK_STATES.get(n.status, states.ERROR), mtu=n.mtu or None,
+                        networkType=n.provider_network_type or None) for n in found]
+
+    # -- volumes (Cinder) ---------------------------------------------------------------------
+    def _volume(self, vol):
+        return Volume(id=vol.id, name=vol.name or vol.id, description=vol.description or None,
+                      created=iso(vol.created_at), updated=iso(getattr(vol, "updated_at", None)),
+                      properties=dict(vol.metadata or {}) or None,
+                      state=VOLUME_STATES.get(vol.status, states.ERROR), type=vol.volume_type or None,
+                      capacity=int(vol.size or 0) * KIB_PER_GIB, bootable=str(vol.is_bootable).lower() == "true",
+                      attachedTo=[{"href": a["server_id"]} for a in vol.attachments or [] if a.get("server_id")]
+                      or None)
+
+    def list_volumes(self):
+        self._need("volume.list")
+        with self._op("volume.list", "volumes"):
+            found = list(self.conn.block_storage.volumes(details=True))
+        return [self._volume(v) for v in found if VOLUME_STATES.get(v.status, states.ERROR) is not None]
+
+    def _volume_item(self, volume_id, operation):
+        with self._op(operation, "volume '%s'" % volume_id):
+            try:
+                return self.conn.block_storage.get_volume(volume_id)
+            except (openstack.exceptions.NotFoundException, openstack.exceptions.BadRequestException):
+                raise NotFound("volume '%s' not found on provider 'openstack'" % volume_id) from None
+
+    def get_volume(self, ref):
+        self._need("volume.list")
+        with contextlib.suppress(NotFound):
+            return self._volume(self._volume_item(ref, "volume.list"))
+        return super().get_volume(ref)
+
+    def create_volume(self, name, capacity_kb, description=None, properties=None):
+        self._need("volume.create")
+        if not name or not isinstance(name, str):
+            raise InvalidInput("volume name must be a non-empty string", attribute="name")
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of kilobytes", attribute="capacity")
+        check_properties(properties)
+        if any(v.name == name for v in self.list_volumes()):
+            raise Conflict("a volume named '%s' already exists on provider 'openstack'" % name)
+        size_gib = -(-capacity_kb // KIB_PER_GIB)  # Cinder counts whole GiB
+        subject = "volume '%s'" % name
+        with self._op("volume.create", subject):
+            vol = self.conn.block_storage.create_volume(name=name, size=size_gib, description=description,
+                                                        metadata=dict(properties or {}))
+            vol = self.conn.block_storage.wait_for_status(vol, "available", failures=["error"], interval=POLL,
+                                                          wait=self.timeout)
+        return self._volume(vol)
+
+    def delete_volume(self, volume_id):
+        self._need("volume.delete")
+        vol = self._volume_item(volume_id, "volume.delete")
+        if vol.attachments:
+            raise Conflict("volume '%s' is attached to machine(s) %s; detach it first"
+                           % (vol.name or vol.id, ", ".join(a.get("server_id", "?") for a in vol.attachments)))
+        with self._op("volume.delete", "volume '%s'" % (vol.name or vol.id)):
+            self.conn.block_storage.delete_volume(vol, ignore_missing=False)
+            self.conn.block_storage.wait_for_delete(vol, interval=POLL, wait=self.timeout)
+
+    def _attach(self, server_id, volume_id, initial_location, subject):
+        params = {"volume_id": volume_id}
+        if initial_location:
+            params["device"] = initial_location
+        with self._op("volume.attach", subject):
+            self.conn.compute.create_volume_attachment(server_id, **params)
+            vol = self.conn.block_storage.get_volume(volume_id)
+            self.conn.block_storage.wait_for_status(vol, "in-use", failures=["error", "available"],
+                                                    interval=POLL, wait=self.timeout)
+
+    def attach_volume(self, machine_id, volume_id, initial_location=None):
+        self._need("volume.attach")
+        vol = self._volume_item(volume_id, "volume.attach")
+        server = self._server(machine_id, "volume.attach")
+        if any(a.get("server_id") == server.id for a in vol.attachments or []):
+            raise Conflict("volume '%s' is already attached to machine '%s'" % (vol.name, server.name))
+        self._attach(server.id, vol.id, initial_location, "machine '%s'" % server.name)
+        return self.get_machine(server.id)
+
+    def detach_volume(self, machine_id, volume_id):
+        self._need("volume.detach")
+        vol = self._volume_item(volume_id, "volume.detach")
+        server = self._server(machine_id, "volume.detach")
+        if not any(a.get("server_id") == server.id for a in vol.attachments or []):
+            raise Conflict("volume '%s' is not attached to machine '%s'" % (vol.name, server.name))
+        with self._op("volume.detach", "machine '%s'" % server.name):
+            self.conn.compute.delete_volume_attachment(server.id, vol.id, ignore_missing=False)
+            self.conn.block_storage.wait_for_status(vol, "available", failures=["error"], interval=POLL,
+                                                    wait=self.timeout)
+        return self.get_machine(server.id)
+
+    # -- meters ---------------------------------------------------------------------------
+    def list_meters(self, machine_id):
+        server = self._server(machine_id, "meter.list")
+        running = server.status == "ACTIVE"
+        diag = {}
+        if running:
+            with self._op("meter.list", "machine '%s'" % server.name):
+                try:
+                    diag = self.conn.compute.get_server_diagnostics(server).to_dict()
+                except openstack.exceptions.ConflictException:
+                    running = False  # stopped between the two calls
+        values = diagnostics_values(diag)
+        now = _now()
+        return [Meter(id="%s:%s" % (server.id, aspect), name=aspect, targetResource={"href": server.id},
+                      aspect=ASPECT + aspect, units=units, timeScope="Point",
+                      isContinuous=aspect in ("cpu", "memory"),
+                      samples=[Sample(timestamp=now, value=str(round(value, 2)))])
+                for aspect, (units, value) in values.items()]
+
+
+def _regex_escape(name):
+    """``name`` as a literal in the regular expression of Nova's name filter (MySQL and PostgreSQL)."""
+    return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in name)
+
+
+__all__ = ["OpenStackConnector", "HAS_OPENSTACKSDK", "SERVER_STATES", "TASK_STATES", "IMAGE_STATES",
+           "cimi_state", "diagnostics_values", "flavor_config", "interfaces_of", "pick_flavor", "translate"]

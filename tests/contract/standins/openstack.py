@@ -1,0 +1,86 @@
+"""OpenStack stand-in: the real Keystone, Glance, Placement and Nova (fake virt driver) of tests/standins/openstack.
+
+``make openstack`` installs and starts them; otherwise the session does it here
+(install.sh, then start.sh: ~1-2 min) and stops them at its end. A running
+stand-in is reused, and left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.openstack import OpenStackConnector
+
+from .base import StandIn
+
+_DIR = Path(__file__).resolve().parents[2] / "standins" / "openstack"
+STATE = Path(os.environ.get("SIROCCO_OPENSTACK_DIR", "/var/tmp/sirocco-openstack"))
+CLOUD = "sirocco-standin"
+IMAGE = "sirocco-tiny"  # made by bootstrap.py
+
+
+def _run(script, timeout):
+    try:
+        done = subprocess.run(["bash", str(_DIR / script)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tests/standins/openstack/%s took more than %ss" % (script, timeout), pytrace=False)
+    if done.returncode != 0:
+        pytest.fail("tests/standins/openstack/%s failed (run `make openstack` as root to install and start the "
+                    "OpenStack stand-in):\n%s" % (script, (done.stderr or done.stdout)[-3000:]), pytrace=False)
+    return done
+
+
+class OpenStackStandIn(StandIn):
+    """Two fake-driver hypervisors behind the real Nova API; flavors tiny..large, one tiny Glance image."""
+
+    id = "openstack"
+    image = IMAGE
+    size = "tiny"
+    live_attach = True
+
+    def __init__(self):
+        super().__init__()
+        # pid in the prefix: runs sharing the services do not clean each other's machines
+        self.prefix = "sirocco-ct-%d-%s-" % (os.getpid(), secrets.token_hex(2))
+        self.started_here = False
+
+    def start(self, tmpdir):
+        self.started_here = not (STATE / "ready").exists()
+        _run("install.sh", 1800)
+        _run("start.sh", 600)
+
+    def connect(self):
+        return OpenStackConnector(options={"cloud": CLOUD, "clouds_yaml": str(STATE / "clouds.yaml"),
+                                           "image": IMAGE}, timeout=60)
+
+    def clean(self):
+        """Delete every server and image named with the prefix, whatever their state (the SDK, not the contract)."""
+        conn = self.connect()
+        try:
+            sdk = conn.conn
+            servers = [s for s in sdk.compute.servers(details=False) if (s.name or "").startswith(self.prefix)]
+            for server in servers:
+                sdk.compute.delete_server(server)
+            deadline = time.monotonic() + 60
+            while servers and time.monotonic() < deadline:
+                left = {s.id for s in sdk.compute.servers(details=False)}
+                servers = [s for s in servers if s.id in left]
+                time.sleep(0.25)
+            for image in sdk.image.images():
+                if (image.name or "").startswith(self.prefix):
+                    sdk.image.delete_image(image)
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.started_here:
+            subprocess.run(["bash", str(_DIR / "stop.sh")], capture_output=True, timeout=120)
+
+
+STANDINS = [OpenStackStandIn()]
