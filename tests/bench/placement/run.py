@@ -318,6 +318,14 @@ def summary(report):
         report.out("- consolidation, %d hosts, %s: %.1f %% of the repack's host reduction with %.1f %% of its "
                    "migrations (target >= 95 %% with <= 50 %%)" % (r[4]["hosts"], r[2], 100 * r[4]["reduction_share"],
                                                                    100 * r[4]["migration_share"]))
+    allopt = [r for r in rows if r[3] == "opt"]
+    if allopt:
+        counts = {}
+        for r in allopt:
+            counts[r[4]["status"]] = counts.get(r[4]["status"], 0) + 1
+        report.out("- optimizer status over all its runs: %s (feasible = a MILP phase improved on the greedy + local "
+                   "search warm start; optimal = proven, by the bound or by the full MILP)" % ", ".join(
+                       "%s %d" % kv for kv in sorted(counts.items())))
     invalid = [r for r in rows if not r[4].get("valid", True)]
     report.out("- plans rejected by the checker: %d" % len(invalid))
     report.out()
