@@ -23,6 +23,13 @@ YAML file (every key optional)::
         simulated: {cpu: 8, memory_mib: 16384, mhz: 2400}
         power_idle: 60
         power_max: 180
+      - name: esx1
+        provider: vsphere                # or xenserver: https://pool-master
+        uri: https://esx1.example.org/sdk
+        username: root
+        password: secret
+        validate_certs: false            # a self-signed certificate (default true)
+        cpu_allocation_ratio: 4          # vCPUs placed per CPU thread it reports (default 4; or give cpu:)
       - name: shared                     # a host other tools use too:
         uri: qemu+ssh://root@kvm2/system
         name_prefix: siroccod-a-         # what this daemon names what it makes (default sirocco-)
@@ -53,7 +60,8 @@ DEFAULT_HOSTS = (
     {"name": "sim3", "simulated": {"cpu": 4, "memory_mib": 8192, "mhz": 2000}, "power_idle": 30, "power_max": 95},
 )
 _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "simulated",
-              "power_idle", "power_max", "cpu", "memory_mib", "enabled", "name_prefix", "manage"}
+              "power_idle", "power_max", "cpu", "memory_mib", "enabled", "name_prefix", "manage", "validate_certs",
+              "cpu_allocation_ratio"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -74,7 +82,10 @@ class HostConfig:
     power_max: float | None = None
     cpu: int | None = None  # capacity overrides (default: what the host reports)
     memory_mib: int | None = None
+    # vCPUs placed per CPU thread the host reports (not when ``cpu`` is given): hypervisors share CPUs
+    cpu_allocation_ratio: float = 4.0
     enabled: bool = True
+    validate_certs: bool = True  # TLS certificate checks of the host's API (vSphere, XenServer over https)
     # native names of what the daemon makes there: <name_prefix><uuid> (found again after a crash)
     name_prefix: str = DEFAULT_NAME_PREFIX
     # the host's machines this daemon manages (fnmatch globs of their names; None: all): a host that
@@ -180,6 +191,10 @@ def _hosts(items):
         if manage is not None and not any(fnmatch.fnmatchcase(prefix + "0" * 36, glob) for glob in manage):
             raise InvalidInput("config: %s.manage must cover the machines the daemon makes (%s<uuid>)"
                                % (where, prefix), attribute=where + ".manage")
+        ratio = item.get("cpu_allocation_ratio", 4.0)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 64:
+            raise InvalidInput("config: %s.cpu_allocation_ratio must be a number in (0, 64]" % where,
+                               attribute=where + ".cpu_allocation_ratio")
         power = {}
         for key in ("power_idle", "power_max"):
             if item.get(key) is not None:
@@ -192,7 +207,9 @@ def _hosts(items):
             username=item.get("username"), password=item.get("password"), options=options,
             simulated=simulated, cpu=_int(item["cpu"], where + ".cpu", 1) if item.get("cpu") else None,
             memory_mib=_int(item["memory_mib"], where + ".memory_mib", 1) if item.get("memory_mib") else None,
-            enabled=bool(item.get("enabled", True)), name_prefix=prefix, manage=manage, **power))
+            enabled=bool(item.get("enabled", True)),
+            validate_certs=bool(item.get("validate_certs", True)), cpu_allocation_ratio=float(ratio),
+            name_prefix=prefix, manage=manage, **power))
     return hosts
 
 

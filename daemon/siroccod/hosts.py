@@ -108,7 +108,7 @@ class HostHandle:
                 try:
                     self._connector = registry.connect(
                         self.provider, uri=self.uri, username=self.cfg.username, password=self.cfg.password,
-                        options=self.cfg.options or None)
+                        validate_certs=self.cfg.validate_certs, options=self.cfg.options or None)
                 except SiroccoError:
                     raise
                 except Exception as exc:  # a provider library error: say which host, keep details in the log
@@ -185,13 +185,20 @@ class HostPool:
             self.probe(handle)
 
     def probe(self, handle):
-        """Connect, learn what a real host reports, record UP/DOWN."""
-        state, message, cpu, memory_kib = "UP", None, None, None
+        """Connect, learn what a real host reports, record UP/DOWN. Capacity, unless configured: the
+        CPU threads its connector reports times ``cpu_allocation_ratio``, and its memory."""
+        state, message, cpu, memory_kib, mhz, arch = "UP", None, None, None, None, None
         try:
             caps = handle.capabilities()
             if not handle.simulated:
-                cpu = handle.cfg.cpu or caps.cpu.maximum
-                memory_kib = (handle.cfg.memory_mib or caps.memory_mib.maximum or 0) * KIB_PER_MIB or None
+                # a pool behind one endpoint (XenServer) offers its hosts together, each up to the largest
+                members = caps.extras.get("hosts")
+                members = members if isinstance(members, int) and members > 1 else 1
+                threads = caps.extras.get("hostCpus") or caps.cpu.maximum or 0  # libvirt: cpu = vCPUs per domain
+                cpu = handle.cfg.cpu or int(threads * members * handle.cfg.cpu_allocation_ratio) or None
+                memory_kib = (handle.cfg.memory_mib or (caps.memory_mib.maximum or 0) * members) * KIB_PER_MIB or None
+                mhz = caps.cpu_mhz.maximum
+                arch = caps.archs[0] if len(caps.archs) == 1 else None
         except SiroccoError as exc:
             state, message = "DOWN", str(exc)
         with self.store.transaction() as session:
@@ -201,6 +208,10 @@ class HostPool:
                 row.cpu = cpu
             if memory_kib:
                 row.memory_kib = memory_kib
+            if mhz:
+                row.cpu_mhz = mhz
+            if arch:
+                row.arch = arch
         return state
 
     def get(self, host_id):
