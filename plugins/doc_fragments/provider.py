@@ -23,7 +23,7 @@ options:
         the options of this fragment, which every module of the group takes (set
         O(sirocco.cimi.machine#module:wait_timeout) under C(sirocco.cimi.machine) instead).
     type: str
-    choices: [cimi, ec2, libcloud, libvirt, vsphere, xenserver]
+    choices: [cimi, ec2, libcloud, libvirt, openstack, vsphere, xenserver]
     default: libvirt
   uri:
     description:
@@ -36,6 +36,8 @@ options:
         C(http://HOST:8080/cimi/cloudEntryPoint)); every other URL is found by following its links.
       - For C(ec2) the endpoint URL of an EC2-compatible cloud or stand-in (EC2 and CloudWatch are both asked
         there), like C(http://127.0.0.1:5000); unset, AWS's own endpoints.
+      - For C(openstack) Keystone's URL, like C(https://keystone.example.org:5000/v3); or leave it unset and
+        name a cloud of C(clouds.yaml) with the C(cloud) provider option.
       - For C(libcloud) the provider's URL, given to the driver as C(host), C(port) and C(secure) (for
         C(openstack), as C(ex_force_auth_url)); unset, the driver's default.
       - If not set, the value of the E(SIROCCO_URI) environment variable is used.
@@ -86,6 +88,11 @@ options:
         C(instance_types) (names or patterns offered), C(subnet), C(key_name), C(security_groups) and
         C(max_attempts) (of each API call, retried with backoff; default 5). O(username) and O(password) are an
         access key id and its secret key.
+      - C(openstack) sizes are flavors, so it takes no C(sizes); it takes C(cloud) (a cloud of C(clouds.yaml),
+        instead of O(uri), O(username) and O(password), which override its values when set), C(clouds_yaml) (that
+        file's path), C(project), C(domain) (of the user and the project, default C(Default)), C(image) (image of
+        requests naming none), C(network) (network of requests naming none; else no interface), C(key_name),
+        C(shelve) (stop shelves the server, start unshelves it) and C(interface) (of the catalog's endpoints).
       - C(libcloud) takes C(driver) (required; a libcloud compute driver such as C(ec2), C(openstack),
         C(cloudstack), C(vcloud)), C(driver_kwargs), C(create_kwargs), C(list_images_kwargs), C(image) and
         C(size_filter); its sizes are the driver's, so it takes no C(sizes). Each connector's file under

@@ -44,7 +44,7 @@ options:
     description:
       - The provider (connector) to talk to, or V(auto) to choose one of O(providers) by O(placement_policy).
       - If not set, the value of the E(SIROCCO_PROVIDER) environment variable is used, else C(libvirt).
-    choices: [auto, cimi, ec2, libcloud, libvirt, vsphere, xenserver]
+    choices: [auto, cimi, ec2, libcloud, libvirt, openstack, vsphere, xenserver]
   machine_config:
     description:
       - The hardware of a new machine, either the name of a size the provider offers

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cimi_http, ec2, libvirt, vsphere, xenserver
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import libcloud as libcloud_connector
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import openstack as openstack_connector
 
 # One entry per provider: the value of the ``provider`` option -> its connector class.
 PROVIDERS = {
@@ -19,6 +20,7 @@ PROVIDERS = {
     "ec2": ec2.EC2Connector,
     "libcloud": libcloud_connector.LibcloudConnector,
     "libvirt": libvirt.LibvirtConnector,
+    "openstack": openstack_connector.OpenStackConnector,
     "vsphere": vsphere.VSphereConnector,
     "xenserver": xenserver.XenServerConnector,
 }
