@@ -18,6 +18,8 @@ PACKAGES=(
     iptables
     # vSphere stand-in: govmomi's simulator built from Debian's Go source, see tests/standins/vcsim/
     golang-go golang-github-vmware-govmomi-dev
+    # OpenStack stand-in's database and message bus, see tests/standins/openstack/
+    mariadb-server mariadb-client rabbitmq-server
     # lets the `shellcheck` test of ansible-test sanity run instead of skipping
     shellcheck
     # the daemon's CMDB on PostgreSQL: a throwaway cluster, see tests/standins/postgres/start.sh
