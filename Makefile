@@ -52,6 +52,7 @@ help:
 	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver; real QEMU, PostgreSQL, XAPI, vcsim)"
 	@echo "make fuzz         schemathesis against a running siroccod, from its OpenAPI description (~2.5 min)"
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
+	@echo "make openstack    install and start the OpenStack stand-in (tests/standins/openstack), left running"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
 	@echo "make sanity       ansible-test sanity"
 	@echo "make lint         ruff check ."
@@ -126,7 +127,18 @@ fuzz: venv
 vcsim: $(SYS_STAMP)
 	bash tests/standins/vcsim/build.sh
 
-contract: venv libvirtd vcsim
+# The OpenStack stand-in: the real Keystone, Glance, Placement and Nova (fake virt driver) in
+# .venv-openstack, on MariaDB and RabbitMQ. Installed once (stamp file); started unless it already
+# runs (databases recreated, ~1 min); left running for later targets: `make openstack-stop` ends it.
+.PHONY: openstack openstack-stop
+openstack: $(SYS_STAMP)
+	bash tests/standins/openstack/install.sh
+	bash tests/standins/openstack/start.sh
+
+openstack-stop:
+	bash tests/standins/openstack/stop.sh
+
+contract: venv libvirtd vcsim openstack
 	$(call run_pytest,tests/contract)
 
 integration: venv libvirtd
