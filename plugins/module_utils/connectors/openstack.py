@@ -358,14 +358,14 @@ class OpenStackConnector(Connector):
             files = [self.options["clouds_yaml"]] if self.options.get("clouds_yaml") else None
             loader = openstack.config.OpenStackConfig(config_files=files, load_envvars=False)
             region = loader.get_one(cloud=self.options["cloud"], **overrides)
-            if auth:
-                region.config["auth"] = dict(region.config.get("auth") or {}, **auth)
-                region = loader.get_one(cloud=self.options["cloud"], auth=region.config["auth"], **overrides)
-            return openstack.connection.Connection(config=region)
-        auth.setdefault("user_domain_name", "Default")
-        auth.setdefault("project_domain_name", "Default")
-        return openstack.connection.Connection(auth=auth, auth_type="password", load_yaml_config=False,
-                                               load_envvars=False, **overrides)
+            if auth:  # the common parameters that are set win over the cloud's values
+                region = loader.get_one(cloud=self.options["cloud"], auth=dict(region.auth, **auth), **overrides)
+        else:
+            auth.setdefault("user_domain_name", "Default")
+            auth.setdefault("project_domain_name", "Default")
+            loader = openstack.config.OpenStackConfig(load_yaml_config=False, load_envvars=False)
+            region = loader.get_one(auth=auth, auth_type="password", **overrides)
+        return openstack.connection.Connection(config=region)
 
     def __repr__(self):
         return "<openstack connector uri=%r cloud=%r>" % (self.uri, self.options.get("cloud"))
