@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid as uuidlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,8 @@ class QemuHost:
 
     def clean(self, prefix=None):
         prefix = prefix or self.prefix
-        for dom in self.conn.listAllDomains(0):
+
+        def remove(dom):
             try:
                 if dom.name().startswith((prefix, "handmade-" + prefix)):
                     if dom.isActive():
@@ -122,6 +124,9 @@ class QemuHost:
                     dom.undefine()
             except self.libvirt.libvirtError:
                 pass  # already going: cleanup is best effort
+
+        with ThreadPoolExecutor(8) as pool:  # QEMU processes end in parallel
+            list(pool.map(remove, self.conn.listAllDomains(0)))
 
     def sweep_dead_runs(self):
         for dom in self.conn.listAllDomains(0):

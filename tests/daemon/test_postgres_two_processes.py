@@ -85,16 +85,22 @@ def test_claiming_with_row_locks_runs_every_job_once(pg_database):  # noqa: F811
     assert all(seqs == list(range(10)) for seqs in order.values()), "jobs of one resource ran out of order"
 
 
+# seconds without a heartbeat after which a process counts as dead (beats every quarter of it)
+INSTANCE_TIMEOUT = 4
+
+
 def test_two_processes_share_one_postgresql(tmp_path, pg_database, qemu):  # noqa: F811
     hosts = [qemu.host_config()]
     served = []
     try:
         for name in ("a", "b"):  # started together: their start-ups take turns (advisory lock)
-            config = write_config(tmp_path / ("%s.yml" % name), tmp_path / ("data-" + name), hosts, pg_database)
+            config = write_config(tmp_path / ("%s.yml" % name), tmp_path / ("data-" + name), hosts, pg_database,
+                                  instance_timeout=INSTANCE_TIMEOUT)
             served.append(Served(config, tmp_path / ("%s.log" % name), name="siroccod-" + name))
         a, b = (s.wait_ready() for s in served)
         _check_consistency(a, b, qemu)
         _check_jobs_run_once(a, b, qemu, pg_database)
+        _check_takeover(a, b, qemu, pg_database)
     finally:
         for proc in served:
             proc.stop()
@@ -179,3 +185,40 @@ def _check_jobs_run_once(a, b, host, database):
     assert {row.state for row in rows} == {"SUCCESS"}
     claimers = Counter(int(row.claimed_by.rsplit("-", 2)[1]) for row in rows)
     assert set(claimers) == {a.pid, b.pid}, claimers
+
+
+def _check_takeover(a, b, host, database):
+    """kill -9 one process in the middle of creations sent to it: the other runs the queued ones, and
+    the interrupted one again once the dead process's heartbeat is older than instance_timeout."""
+    from siroccod.store import Job, Store
+    alice_a, alice_b = a.api(("alice", "alice-pw-123")), b.api(("alice", "alice-pw-123"))
+    store = Store(database)
+    try:
+        submitted = [alice_a.submit_machine("t%d" % i, "STARTED")[1] for i in range(4)]
+        uuids = {href.rsplit("/", 1)[1] for href in submitted}
+        deadline = time.monotonic() + 30
+        while True:  # kill A while it runs one of them (B claims some too: never mind which)
+            with store.read() as session:
+                running = session.scalars(select(Job.uuid).where(
+                    Job.uuid.in_(uuids), Job.state == "RUNNING",
+                    Job.claimed_by.like("%%-%d-%%" % a.pid))).all()
+                queued = session.scalars(select(Job.uuid).where(Job.uuid.in_(uuids), Job.state == "QUEUED")).all()
+            if running and queued or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        a.kill9()
+        assert running, "process A never ran one of the jobs sent to it"
+        done = [alice_b.wait(alice_b.rebase(href), timeout=60) for href in submitted]
+        assert [job["state"] for job in done] == ["SUCCESS"] * 4, done
+        assert any("run again after an interruption" in job["statusMessage"] for job in done), done
+        with store.read() as session:
+            claimers = {row.uuid: row.claimed_by for row in session.scalars(select(Job).where(Job.uuid.in_(uuids)))}
+        assert all("-%d-" % b.pid in claimers[uuid] for uuid in running)  # B took over what A was running
+    finally:
+        store.dispose()
+    machines = alice_b.items("machines")
+    assert sorted(m["name"] for m in machines) == ["t0", "t1", "t2", "t3"]
+    domains = host.domains()
+    assert sorted(domains) == sorted(host.prefix + m["id"].rsplit("/", 1)[1] for m in machines)
+    assert {m["state"] for m in machines} == {"STARTED"}
+    assert {state for _uuid, state in domains.values()} == {host.libvirt.VIR_DOMAIN_RUNNING}
