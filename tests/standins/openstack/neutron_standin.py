@@ -85,7 +85,7 @@ def application(environ, start_response):
             {"id": "v2.0", "status": "CURRENT", "links": [{"href": base, "rel": "self"}]}]})
     if path.rstrip("/") == "/v2.0":
         return _reply(start_response, "200 OK", {"resources": [
-            {"name": s, "collection": c, "links": []} for c, (s, _) in COLLECTIONS.items()]})
+            {"name": s, "collection": c, "links": []} for c, (s, _items) in COLLECTIONS.items()]})
     match = ROUTE.match(path)
     if match and match.group("coll") == "quotas":
         return _reply(start_response, "200 OK", {"quota": {

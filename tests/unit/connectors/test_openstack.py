@@ -55,8 +55,9 @@ class _Flavor:
 
 
 def test_flavor_config_and_pick():
-    configs = [osc.flavor_config(f) for f in (_Flavor("1", "tiny", 1, 64, 1), _Flavor("2", "small", 1, 128, 1),
-                                             _Flavor("3", "medium", 2, 256, 2), _Flavor("4", "nodisk", 2, 256, 0))]
+    flavors = (_Flavor("1", "tiny", 1, 64, 1), _Flavor("2", "small", 1, 128, 1),
+               _Flavor("3", "medium", 2, 256, 2), _Flavor("4", "nodisk", 2, 256, 0))
+    configs = [osc.flavor_config(f) for f in flavors]
     tiny = configs[0]
     assert (tiny.id, tiny.name, tiny.cpu, tiny.memory) == ("1", "tiny", 1, 64 * 1024)
     assert tiny.disks[0].capacity == 1024 * 1024
@@ -133,7 +134,7 @@ def _http(cls, status):
 ])
 def test_errors_map_in_one_place(exc, expected):
     error = osc.translate(exc, "machine.get", "machine 'x'")
-    assert type(error) is expected
+    assert error.__class__ is expected  # exactly this class, not a parent
     assert "machine 'x'" in str(error) and "machine.get" in str(error)
 
 
