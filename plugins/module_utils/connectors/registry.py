@@ -3,26 +3,61 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which connector serves which ``provider`` value.
 
-Connectors are imported by name here (not discovered at run time) because
-Ansible packs a module's module_utils by following its imports.
+Each connector is imported by its loader on first use: their SDKs (boto3,
+openstacksdk, pyvmomi, libcloud) take up to a second each to import, and a
+module run needs one. The imports stay static statements, because Ansible
+ships a module's module_utils by finding every import in these files.
 """
 
 from __future__ import annotations
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cimi_http, ec2, libvirt, vsphere, xenserver
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import libcloud as libcloud_connector
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import openstack as openstack_connector
 
-# One entry per provider: the value of the ``provider`` option -> its connector class.
+
+def _cimi():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.cimi_http import CimiConnector
+    return CimiConnector
+
+
+def _ec2():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.ec2 import EC2Connector
+    return EC2Connector
+
+
+def _libcloud():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.libcloud import LibcloudConnector
+    return LibcloudConnector
+
+
+def _libvirt():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.libvirt import LibvirtConnector
+    return LibvirtConnector
+
+
+def _openstack():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.openstack import OpenStackConnector
+    return OpenStackConnector
+
+
+def _vsphere():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.vsphere import VSphereConnector
+    return VSphereConnector
+
+
+def _xenserver():
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.xenserver import XenServerConnector
+    return XenServerConnector
+
+
+# One entry per provider: the value of the ``provider`` option -> the loader of its connector class.
 PROVIDERS = {
-    "cimi": cimi_http.CimiConnector,
-    "ec2": ec2.EC2Connector,
-    "libcloud": libcloud_connector.LibcloudConnector,
-    "libvirt": libvirt.LibvirtConnector,
-    "openstack": openstack_connector.OpenStackConnector,
-    "vsphere": vsphere.VSphereConnector,
-    "xenserver": xenserver.XenServerConnector,
+    "cimi": _cimi,
+    "ec2": _ec2,
+    "libcloud": _libcloud,
+    "libvirt": _libvirt,
+    "openstack": _openstack,
+    "vsphere": _vsphere,
+    "xenserver": _xenserver,
 }
 
 
@@ -32,10 +67,11 @@ def provider_names():
 
 def connector_class(provider):
     try:
-        return PROVIDERS[provider]
-    except KeyError:
+        loader = PROVIDERS[provider]
+    except (KeyError, TypeError):
         raise InvalidInput("provider: unknown provider '%s' (known: %s)" % (provider, ", ".join(provider_names())),
                            attribute="provider") from None
+    return loader()
 
 
 def connect(provider, **params):
