@@ -104,9 +104,11 @@ options:
     type: bool
     default: false
   page_size:
-    description: How many machines to ask each provider for at a time.
+    description:
+      - How many machines to ask each provider for at a time; the listing goes on page after page to its end.
+      - If not set, each connector pages through its provider in the provider's own page size (EC2 1000 instances
+        per call, XenServer and libvirt everything at once), which asks the fewest questions.
     type: int
-    default: 1000
 """
 
 EXAMPLES = r"""
@@ -152,6 +154,7 @@ cache_timeout: 600
 """
 
 import os
+import time
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleError, AnsibleParserError
@@ -224,12 +227,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 results[source.label] = cached
             else:
                 wanted.append(source)
+        started = time.monotonic()
         failures = self._fetch(wanted, results, use_cache)
+        self.display.vvv("sirocco.cimi.cimi: %d of %d providers asked in %.2f s"
+                         % (len(wanted), len(sources), time.monotonic() - started))
         if failures and self.get_option("fail_on_errors"):
             raise AnsibleError("; ".join(failures))
         for failure in failures:
             self.display.warning(failure)
+        started = time.monotonic()
         self._populate(sources, results, hostnames)
+        self.display.vvv("sirocco.cimi.cimi: %d hosts added in %.2f s"
+                         % (sum(len(r["machines"]) for r in results.values()), time.monotonic() - started))
 
     # -- configuration ---------------------------------------------------------------------
     def _sources(self, config):
@@ -337,6 +346,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             elif outcome.error is not None:
                 failures.append("%s left out: %s" % (what, error_message(outcome.error, secrets=source.secrets)))
             else:
+                self.display.vvv("sirocco.cimi.cimi: provider '%s' (%s): %d machines in %.2f s"
+                                 % (source.label, source.provider, len(outcome.value["machines"]), outcome.seconds))
                 value = dict(outcome.value, version=CACHE_VERSION)
                 results[source.label] = value
                 if use_cache:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, SiroccoError
 
-DEFAULT_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = None  # the connector pages through its provider in the provider's own page size
 GROUP_KINDS = ("provider", "state", "location", "properties")
 HOSTNAME_KINDS = ("name", "id", "address", "property:<key>")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -176,9 +176,9 @@ def list_provider(connector, page_size=DEFAULT_PAGE_SIZE, deadline=None, region=
     """``{"machines": [Machine JSON...], "location": str|None}`` of one connector: every page of its machine
     listing, in every state. Stops between pages once ``deadline`` (a ``clock()`` value) has passed.
 
-    ``location`` is the provider's when it has one: the region, else the only location its capabilities
-    advertise (a libvirt host, a standalone ESX host); a machine's own ``location`` attribute, when its
-    connector sets one, wins over it."""
+    ``location`` is the provider's when it has one: its region (``region``, else the connector's own default
+    region), else the only location its capabilities advertise (a libvirt host, a standalone ESX host); a
+    machine's own ``location`` attribute, when its connector sets one, wins over it (see the plugin)."""
     machines = []
     marker = None
     while True:
@@ -189,7 +189,7 @@ def list_provider(connector, page_size=DEFAULT_PAGE_SIZE, deadline=None, region=
         marker = page.marker
         if deadline is not None and clock() > deadline:
             raise DeadlineExceeded("gave up after %d machines: past the provider's timeout" % len(machines))
-    location = region or None
+    location = region or getattr(connector, "region", None) or None
     if location is None and want_location:
         try:
             locations = connector.capabilities().locations

@@ -194,3 +194,30 @@ def inventory(collections_path, tmp_path):
 
     run.dir = tmp_path
     return run
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """moto's EC2 server (tests/standins/moto) with 3 instances, one stopped; skipped until the ec2 connector,
+    boto3 and moto are all in this venv."""
+    boto3 = pytest.importorskip("boto3", reason="boto3 is not installed yet (the ec2 connector's dependency)")
+    pytest.importorskip("moto", reason="moto is not installed yet (the EC2 stand-in)")
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
+
+    if "ec2" not in registry.PROVIDERS or not (STANDINS / "moto" / "standin.py").is_file():
+        pytest.skip("the ec2 connector or the moto stand-in has not landed yet")
+    server = _load("sirocco_inv_moto", STANDINS / "moto" / "standin.py").MotoServer().start()
+    try:
+        ec2 = boto3.client("ec2", endpoint_url=server.url, region_name="us-east-1", **server.credentials)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ids = []
+        for name, role in (("app1", "web"), ("app2", "web"), ("web1", "db")):
+            reply = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                      TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                          {"Key": "Name", "Value": name}, {"Key": "role", "Value": role}]}])
+            ids.append(reply["Instances"][0]["InstanceId"])
+        ec2.stop_instances(InstanceIds=ids[1:2])
+        server.instance_ids = ids
+        yield server
+    finally:
+        server.stop()

@@ -333,3 +333,21 @@ def test_demo_source_is_valid():
                           .read_text())
     assert demo["plugin"] == "sirocco.cimi.cimi"
     assert json.dumps(demo)
+
+
+# -- EC2 on moto, with the others ----------------------------------------------------------------------------
+
+def test_ec2_with_the_others(inventory, moto, libvirt_hosts, xapi):
+    config = source(dict(name="aws", provider="ec2", uri=moto.url, region="us-east-1", username=moto.access_key,
+                         password=moto.secret_key),
+                    libvirt("a", libvirt_hosts["a"]), xen("xs", xapi))
+    result = inventory(config)
+    assert result.rc == 0, result.stderr
+    assert result.group("provider_aws") == {"app1", "app2", "web1_aws"}  # web1 is also on libvirt host a
+    assert "web1_a" in result.hosts and len(result.group("provider_xs")) == 4
+    assert result.hostvars["app2"]["cimi_state"] == "STOPPED" and "app2" in result.group("state_stopped")
+    assert result.hostvars["app1"]["cimi_id"] in moto.instance_ids
+    assert result.hostvars["app1"]["cimi_provider_type"] == "ec2"
+    assert result.group("location_us_east_1") == {"app1", "app2", "web1_aws"}
+    assert result.group("prop_role_web") >= {"app1", "app2"}
+    assert moto.secret_key not in result.stdout + result.stderr
