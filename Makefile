@@ -41,7 +41,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd vcsim unit daemon fuzz contract integration sanity lint test demo build clean
+.PHONY: help venv system packages libvirtd vcsim unit daemon fuzz contract integration inventory bench-inventory sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -54,6 +54,8 @@ help:
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make openstack    install and start the OpenStack stand-in (tests/standins/openstack), left running"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
+	@echo "make inventory    pytest tests/integration/inventory (the inventory plugin, every stand-in; part of integration)"
+	@echo "make bench-inventory  ansible-inventory over 2,000 EC2 instances vs amazon.aws.aws_ec2, 4 providers vs 1 (a table)"
 	@echo "make sanity       ansible-test sanity"
 	@echo "make lint         ruff check ."
 	@echo "make build        ansible-galaxy collection build into build/"
@@ -141,8 +143,18 @@ openstack-stop:
 contract: venv libvirtd vcsim openstack
 	$(call run_pytest,tests/contract)
 
-integration: venv libvirtd
+integration: venv libvirtd vcsim
 	$(call run_pytest,tests/integration)
+
+# the inventory plugin alone (make integration runs it too): the real ansible-inventory against libvirt's test
+# driver, the XAPI stand-in, vcsim, moto, a provider that is down and one that never answers (~1 min)
+inventory: venv vcsim
+	$(call run_pytest,tests/integration/inventory)
+
+# seconds of `ansible-inventory --list`: 2,000 EC2 instances on moto beside amazon.aws.aws_ec2 (a separate venv
+# from PyPI, made on first use), four providers at once vs the slowest alone; prints tables (~20 min)
+bench-inventory: venv vcsim
+	$(BIN)/python tests/bench/inventory/run.py $(INVENTORY_BENCH_ARGS)
 
 $(GET_PIP): scripts/get_pip.py
 	@mkdir -p $(dir $@)
