@@ -27,6 +27,7 @@ SYS_STAMP   := $(VENV)/.sirocco-system.stamp
 # pip wheel bundled with ensurepip (scripts/get_pip.py), so no download happens.
 GET_PIP     := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 PYTEST_ARGS ?=
+BENCH_ARGS  ?=
 SANITY_ARGS ?=
 
 export PATH := $(BIN):$(PATH)
@@ -41,7 +42,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd vcsim unit daemon fuzz contract integration inventory bench-inventory sanity lint test demo build clean
+.PHONY: help venv system packages libvirtd vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -51,6 +52,7 @@ help:
 	@echo "make unit         pytest tests/unit (no services)"
 	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver; real QEMU, PostgreSQL, XAPI, vcsim)"
 	@echo "make fuzz         schemathesis against a running siroccod, from its OpenAPI description (~2.5 min)"
+	@echo "make bench-daemon siroccod throughput and latency beside a bare Flask ceiling (a table, no asserts)"
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make openstack    install and start the OpenStack stand-in (tests/standins/openstack), left running"
 	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
@@ -124,6 +126,10 @@ daemon: venv libvirtd vcsim postgres
 # output and JUnit reports in tests/output/fuzz/
 fuzz: venv
 	$(call run_pytest,tests/fuzz)
+
+# a table of requests/s and p50/p99 latencies (listing 1,000 machines, one machine, create->delete)
+bench-daemon: venv
+	$(BIN)/python tests/bench/daemon/run.py $(BENCH_ARGS)
 
 # the vSphere stand-in (vcsim) is compiled from main.go when it changed (the tests would do it too)
 vcsim: $(SYS_STAMP)

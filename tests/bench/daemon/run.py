@@ -1,0 +1,443 @@
+"""siroccod throughput and latency, beside a bare Flask endpoint serving the same JSON (the ceiling).
+
+    python tests/bench/daemon/run.py [--runs 5] [--seconds 4] [--concurrency 2] [--machines 1000]
+
+What runs, all on this machine, over loopback HTTP with keep-alive connections:
+
+* ``siroccod serve`` as a real process: the embedded default (three simulated hosts on libvirt's
+  test driver, SQLite CMDB in a temporary data directory), listening through its own WSGI
+  server (the one ``siroccod serve`` uses; its name is printed).
+* the ceiling: a bare Flask app in its own process under the SAME WSGI server with the same
+  thread count, whose handlers do what any Flask endpoint must at the least: ``json.dumps`` of
+  the same documents (fetched from the daemon before measuring) into a response. No
+  authentication, no database, no rendering.
+
+The CMDB holds ``--machines`` machines of one tenant. One is created through the API (a real
+machine on a simulated host); the others are its clones written straight into the CMDB by this
+script while the daemon is stopped (the fast path: through the API they would need 1,000 jobs and
+more capacity than the three simulated hosts have). Clones keep the real machine's document
+(cpu, memory, disks, state STOPPED, ...) with their own id, name and native id, but record no
+host: they take no capacity from the create->delete cycles and need no domain on a simulated
+host; they are rendered exactly like placed machines (same attributes and operations).
+
+Scenarios (closed loop: ``--concurrency`` client threads, each sending its next request when the
+previous one is answered, for ``--seconds``; daemon and ceiling alternate, ``--runs`` times; the
+table shows medians over runs):
+
+* list: ``GET /cimi/machines`` (all ``--machines`` machines, ~1 KB each);
+* get: ``GET /cimi/machines/<id>``;
+* cycle: create -> delete through the API by another tenant: POST a MachineCreate (tiny config,
+  STOPPED), poll its job to SUCCESS, DELETE, poll to SUCCESS; latency is the whole cycle. The
+  ceiling answers the POST and the DELETE with the same documents (it has no jobs to wait for).
+
+No timed asserts: a table (and --json for machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[3]
+CIMI = "http://schemas.dmtf.org/cimi/2/"
+ADMIN_PASSWORD = "bench-admin-password"
+PASSWORDS = {"bench": "bench-user-password", "cycler": "cycler-user-password"}
+THREADS = 8  # request threads of both servers
+
+
+def loadavg():
+    """1-minute load average (other work on the machine skews every figure)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def basic(name, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (name, password)).encode()).decode()
+
+
+def wait_port(port, proc, what, log_path):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("%s did not start:\n%s" % (what, Path(log_path).read_text()[-3000:]))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP client: one keep-alive connection per thread
+# ---------------------------------------------------------------------------------------------
+class Conn:
+    def __init__(self, port, authorization=None):
+        self.port = port
+        self.headers = {"Authorization": authorization} if authorization else {}
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method, url, body=None):
+        path = urlsplit(url).path if "://" in url else url
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, data, headers)
+                r = self.conn.getresponse()
+                payload = r.read()
+                return r.status, r.headers, payload
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def json(self, method, url, body=None, expect=(200, 201, 202)):
+        status, headers, payload = self.call(method, url, body)
+        if status not in expect:
+            raise SystemExit("%s %s -> %d %s" % (method, url, status, payload[:300]))
+        return headers, (json.loads(payload) if payload else None)
+
+    def wait_job(self, job_uri, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            _h, job = self.json("GET", job_uri)
+            if job["state"] in ("SUCCESS", "FAILED"):
+                if job["state"] != "SUCCESS":
+                    raise SystemExit("job failed: %s" % job.get("statusMessage"))
+                return job
+            if time.monotonic() > deadline:
+                raise SystemExit("job still %s" % job["state"])
+            time.sleep(0.002)
+
+    def close(self):
+        self.conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the daemon and its CMDB
+# ---------------------------------------------------------------------------------------------
+def serve_options(server):
+    """``--server NAME`` when this tree's ``siroccod serve`` has the option."""
+    out = subprocess.run([sys.executable, "-m", "siroccod", "serve", "--help"], env=daemon_env(None),
+                         capture_output=True, text=True).stdout
+    return ["--server", server] if "--server" in out else []
+
+
+def daemon_env(data_dir):
+    env = dict(os.environ, SIROCCOD_ADMIN_PASSWORD=ADMIN_PASSWORD, SIROCCOD_LOG_LEVEL="WARNING",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "daemon"), os.environ.get("PYTHONPATH", "")]))
+    if data_dir:
+        env["SIROCCOD_DATA"] = str(data_dir)
+    env.pop("SIROCCOD_CONFIG", None)
+    return env
+
+
+def start_daemon(work, server):
+    port = free_port()
+    log = work / "siroccod.log"
+    with open(log, "a") as handle:
+        proc = subprocess.Popen([sys.executable, "-m", "siroccod", "serve", "--listen", "127.0.0.1:%d" % port,
+                                 "--threads", str(THREADS), *serve_options(server)],
+                                env=daemon_env(work / "data"), stdout=handle, stderr=subprocess.STDOUT)
+    wait_port(port, proc, "siroccod", log)
+    return proc, port
+
+
+def populate(work, server, machines):
+    """Users, one machine through the API, then its clones straight into the CMDB (daemon stopped)."""
+    proc, port = start_daemon(work, server)
+    try:
+        admin = Conn(port, basic("admin", ADMIN_PASSWORD))
+        for name, tenant in (("bench", "bench"), ("cycler", "cycle")):
+            admin.json("POST", "/admin/users", {"name": name, "tenant": tenant, "password": PASSWORDS[name]})
+        user = Conn(port, basic("bench", PASSWORDS["bench"]))
+        _h, configs = user.json("GET", "/cimi/machineConfigs")
+        tiny = next(c for c in configs["machineConfigs"] if c["name"] == "tiny")
+        headers, _doc = user.json("POST", "/cimi/machines", {
+            "resourceURI": CIMI + "MachineCreate", "name": "bench-0000",
+            "machineTemplate": {"machineConfig": {"href": tiny["id"]}, "initialState": "STOPPED"}})
+        user.wait_job(headers["CIMI-Job-URI"])
+        original = headers["Location"].rsplit("/", 1)[1]
+    finally:
+        stop(proc)
+
+    sys.path.insert(0, str(ROOT / "daemon"))
+    from siroccod.store import Resource, Store, new_uuid
+
+    store = Store("sqlite:///%s" % (work / "data" / "cmdb.sqlite"))
+    try:
+        with store.transaction() as session:
+            row = session.get(Resource, original)
+            for i in range(1, machines):
+                uuid = new_uuid()
+                name = "bench-%04d" % i
+                clone = Resource(uuid=uuid, tenant_id=row.tenant_id, type="Machine", name=name, host_id=None,
+                                 native_id="bench-clone-%d" % i, state=row.state, doc=dict(row.doc, name=name),
+                                 private=dict(row.private))
+                clone.created = clone.updated = row.created + timedelta(microseconds=i)
+                session.add(clone)
+    finally:
+        store.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# the ceiling: a bare Flask app, same documents, same WSGI server
+# ---------------------------------------------------------------------------------------------
+def ceiling_app(docs):
+    from flask import Flask, Response, request
+
+    app = Flask("ceiling")
+
+    def reply(doc, status=200, headers=None):
+        return Response(json.dumps(doc, separators=(",", ":")), status=status, headers=headers,
+                        mimetype="application/json")
+
+    @app.get("/cimi/machines")
+    def listing():
+        return reply(docs["list"])
+
+    @app.get("/cimi/machines/<uuid>")
+    def one(uuid):
+        return reply(docs["one"])
+
+    @app.post("/cimi/machines")
+    def create():
+        request.get_json()
+        return reply(docs["created"], 202, {"Location": docs["one"]["id"], "CIMI-Job-URI": docs["job"]["id"]})
+
+    @app.delete("/cimi/machines/<uuid>")
+    def delete(uuid):
+        return reply(docs["job"], 202, {"CIMI-Job-URI": docs["job"]["id"]})
+
+    return app
+
+
+def wsgi_serve(app, port, server, threads):
+    """Serve ``app`` the way ``siroccod serve`` does (used for the ceiling)."""
+    try:
+        from siroccod.serving import serve  # this tree's server choice, when it has one
+        serve(app, "127.0.0.1", port, threads=threads, server=server)
+        return
+    except ImportError:
+        pass
+    from werkzeug.serving import make_server
+    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    httpd.daemon_threads = True
+    httpd.serve_forever()
+
+
+def start_ceiling(work, docs, server):
+    path = work / "ceiling-docs.json"
+    path.write_text(json.dumps(docs))
+    port = free_port()
+    log = work / "ceiling.log"
+    with open(log, "w") as handle:
+        proc = subprocess.Popen([sys.executable, __file__, "--ceiling", str(path), "--port", str(port),
+                                 "--server", server], env=daemon_env(None), stdout=handle, stderr=subprocess.STDOUT)
+    wait_port(port, proc, "ceiling", log)
+    return proc, port
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------------------------
+def closed_loop(make_conn, step, seconds, concurrency):
+    """``concurrency`` threads repeating ``step(conn)`` for ``seconds``; returns (count/s, latencies)."""
+    latencies = []
+    lock = threading.Lock()
+    start = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def worker():
+        conn = make_conn()
+        step(conn)  # warm the connection (and the auth cache)
+        mine = []
+        start.wait()
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at[0]:
+                break
+            step(conn)
+            mine.append(time.perf_counter() - t0)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + 3600
+    start.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    return len(latencies) / elapsed, latencies
+
+
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, int(round(p / 100.0 * len(values) + 0.5)) - 1))
+    return values[k]
+
+
+def measure(port, auth, scenario, seconds, concurrency, machine_url, tiny_href, ceiling):
+    def make():
+        return Conn(port, auth)
+
+    if scenario == "list":
+        def step(conn):
+            status, _h, payload = conn.call("GET", "/cimi/machines")
+            assert status == 200 and len(payload) > 1000, status
+    elif scenario == "get":
+        def step(conn):
+            status, _h, _p = conn.call("GET", machine_url)
+            assert status == 200, status
+    else:
+        body = {"resourceURI": CIMI + "MachineCreate", "name": "cycle",
+                "machineTemplate": {"machineConfig": {"href": tiny_href}, "initialState": "STOPPED"}}
+
+        def step(conn):
+            headers, _doc = conn.json("POST", "/cimi/machines", body)
+            if not ceiling:
+                conn.wait_job(headers["CIMI-Job-URI"])
+            headers, _doc = conn.json("DELETE", headers["Location"])
+            if not ceiling:
+                conn.wait_job(headers["CIMI-Job-URI"])
+    return closed_loop(make, step, seconds, concurrency)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per scenario, per run, per server")
+    parser.add_argument("--concurrency", type=int, default=2, help="client threads (keep-alive connections)")
+    parser.add_argument("--machines", type=int, default=1000)
+    parser.add_argument("--server", default="cheroot", help="WSGI server of both (when siroccod serve has --server)")
+    parser.add_argument("--scenarios", default="list,get,cycle")
+    parser.add_argument("--json", action="store_true", help="also print the medians as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--ceiling", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.ceiling:  # child process: the bare Flask ceiling
+        sys.path.insert(0, str(ROOT / "daemon"))
+        wsgi_serve(ceiling_app(json.loads(Path(args.ceiling).read_text())), args.port, args.server, THREADS)
+        return 0
+
+    load_before = loadavg()
+    work = Path(tempfile.mkdtemp(prefix="bench-siroccod-"))
+    scenarios = args.scenarios.split(",")
+    print("populating: 1 machine through the API + %d clones in the CMDB (%s)" % (args.machines - 1, work),
+          file=sys.stderr)
+    populate(work, args.server, args.machines)
+    t0 = time.monotonic()
+    daemon, port = start_daemon(work, args.server)
+    ceiling = None
+    try:
+        started = time.monotonic() - t0
+        user = Conn(port, basic("bench", PASSWORDS["bench"]))
+        _h, listing = user.json("GET", "/cimi/machines")
+        assert listing["count"] == args.machines, listing["count"]
+        one = listing["machines"][0]
+        machine_url = one["id"]
+        cycler = Conn(port, basic("cycler", PASSWORDS["cycler"]))
+        _h, configs = cycler.json("GET", "/cimi/machineConfigs")
+        tiny_href = next(c for c in configs["machineConfigs"] if c["name"] == "tiny")["id"]
+        headers, created = cycler.json("POST", "/cimi/machines", {
+            "resourceURI": CIMI + "MachineCreate", "name": "cycle",
+            "machineTemplate": {"machineConfig": {"href": tiny_href}, "initialState": "STOPPED"}})
+        cycler.wait_job(headers["CIMI-Job-URI"])
+        headers, job = cycler.json("DELETE", headers["Location"])
+        cycler.wait_job(headers["CIMI-Job-URI"])
+        docs = {"list": listing, "one": user.json("GET", machine_url)[1], "created": created, "job": job}
+        ceiling, ceiling_port = start_ceiling(work, docs, args.server)
+        print("siroccod up in %.1f s with %d machines; listing %d bytes; %d runs x %.0f s per scenario, "
+              "%d client connections; server: %s" % (started, args.machines, len(json.dumps(listing)), args.runs,
+                                                      args.seconds, args.concurrency, args.server), file=sys.stderr)
+        results = {s: {"siroccod": [], "ceiling": []} for s in scenarios}
+        auths = {"list": basic("bench", PASSWORDS["bench"]), "get": basic("bench", PASSWORDS["bench"]),
+                 "cycle": basic("cycler", PASSWORDS["cycler"])}
+        for run in range(args.runs):
+            for scenario in scenarios:
+                for who, p in (("siroccod", port), ("ceiling", ceiling_port)):
+                    rate, lat = measure(p, auths[scenario], scenario, args.seconds, args.concurrency,
+                                        machine_url, tiny_href, who == "ceiling")
+                    results[scenario][who].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
+            print("run %d/%d done" % (run + 1, args.runs), file=sys.stderr)
+    finally:
+        stop(daemon)
+        if ceiling is not None:
+            stop(ceiling)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    names = {"list": "list %d machines" % args.machines, "get": "get one machine",
+             "cycle": "create->delete cycle"}
+    unit = {"list": "req/s", "get": "req/s", "cycle": "cycles/s"}
+    print()
+    print("| scenario | siroccod | p50 ms | p99 ms | ceiling (bare Flask) | p50 ms | p99 ms | throughput vs ceiling |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    medians = {}
+    for scenario in scenarios:
+        med = {who: tuple(statistics.median(r[i] for r in results[scenario][who]) for i in range(3))
+               for who in ("siroccod", "ceiling")}
+        medians[scenario] = med
+        s, c = med["siroccod"], med["ceiling"]
+        print("| %s | %.0f %s | %.1f | %.1f | %.0f %s | %.1f | %.1f | %.0f %% |" % (
+            names[scenario], s[0], unit[scenario], s[1], s[2], c[0], unit[scenario], c[1], c[2],
+            100.0 * s[0] / c[0] if c[0] else float("nan")))
+    print()
+    print("medians of %d runs of %.0f s; %d client connections; WSGI server of both: %s; %d request threads; "
+          "load average before/after: %s / %s (%d cores)" % (args.runs, args.seconds, args.concurrency, args.server,
+                                                              THREADS, load_before, loadavg(), os.cpu_count()))
+    if args.json:
+        print(json.dumps(medians))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
