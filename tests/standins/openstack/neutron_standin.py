@@ -4,15 +4,21 @@ Sirocco's OpenStack stand-in runs the real Keystone, Glance, Placement and Nova;
 Neutron would add an agent, a message bus topic and OVS or Linux bridges for
 nothing the tests need. This WSGI app answers the read calls Nova and the
 connector make with Neutron's own JSON shapes (API v2.0): one shared network
-``private`` with one subnet, no ports (servers are created with
-``networks: none``), no security groups, no floating IPs. Any write is refused
-with Neutron's error body, so a caller that needs more finds out at once.
-Served by gunicorn (``neutron_standin:application``); it trusts any token.
+``private`` with one subnet and the ``default`` security group; ports are kept in
+memory (created, bound and deleted by Nova when a server is plugged into the network,
+with a MAC and the next free address of the subnet, and nothing behind them); no
+floating IPs or routers. Writes to anything but ports are refused with Neutron's error
+body, so a caller that needs more finds out at once. One tenant: project filters are
+ignored. Served by gunicorn (``neutron_standin:application``); it trusts any token.
 """
 
+import itertools
 import json
 import os
 import re
+import threading
+import time
+import uuid
 from urllib.parse import parse_qs
 
 PROJECT = os.environ.get("SIROCCO_NEUTRON_PROJECT", "")
@@ -35,12 +41,20 @@ SUBNETS = [{
     "host_routes": [], "tenant_id": PROJECT, "project_id": PROJECT, "tags": [], "description": "",
     "created_at": CREATED, "updated_at": CREATED, "revision_number": 1,
 }]
+SECURITY_GROUPS = [{
+    "id": "5f0cd6b9-4a5b-4d84-9e83-6b2a4c1d0a03", "name": "default", "description": "default",
+    "tenant_id": PROJECT, "project_id": PROJECT, "security_group_rules": [], "stateful": True, "tags": [],
+    "created_at": CREATED, "updated_at": CREATED, "revision_number": 1,
+}]
+PORTS = []
+_LOCK = threading.Lock()
+_HOSTS = itertools.count(2)
 # collection name -> (singular, items); the empty ones are what Nova asks about a server
 COLLECTIONS = {
     "networks": ("network", NETWORKS),
     "subnets": ("subnet", SUBNETS),
-    "ports": ("port", []),
-    "security-groups": ("security_group", []),
+    "ports": ("port", PORTS),
+    "security-groups": ("security_group", SECURITY_GROUPS),
     "floatingips": ("floatingip", []),
     "routers": ("router", []),
     "extensions": ("extension", []),
@@ -53,7 +67,7 @@ ROUTE = re.compile(r"^/v2\.0/(?P<coll>[a-z/-]+?)(?:/(?P<id>[0-9a-fA-F-]{36}|[a-z
 def _matches(item, query):
     """Neutron's list filters: every ``key=value`` (repeated keys: any of the values) must match."""
     for key, values in query.items():
-        if key in ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"):
+        if key in ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse", "tenant_id", "project_id"):
             continue
         if key not in item:
             return False
@@ -76,6 +90,66 @@ def _error(start_response, status, kind, message):
     return _reply(start_response, status, {"NeutronError": {"type": kind, "message": message, "detail": ""}})
 
 
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _new_port(body):
+    """A port as Neutron returns it: a fresh MAC, the subnet's next free address, bound nowhere yet."""
+    network = body.get("network_id")
+    if network != NETWORK_ID:
+        raise LookupError("network %s could not be found" % network)
+    host = next(_HOSTS)
+    port = {
+        "id": str(uuid.uuid4()), "name": "", "description": "", "network_id": network,
+        "tenant_id": body.get("tenant_id") or body.get("project_id") or PROJECT,
+        "project_id": body.get("project_id") or body.get("tenant_id") or PROJECT,
+        "mac_address": "fa:16:3e:%02x:%02x:%02x" % (host >> 16 & 255, host >> 8 & 255, host & 255),
+        "admin_state_up": True, "status": "ACTIVE", "device_id": "", "device_owner": "",
+        "fixed_ips": [{"subnet_id": SUBNET_ID, "ip_address": "10.0.%d.%d" % (host // 253, host % 253 + 2)}],
+        "security_groups": [SECURITY_GROUPS[0]["id"]], "allowed_address_pairs": [], "extra_dhcp_opts": [],
+        "binding:host_id": "", "binding:vif_type": "ovs", "binding:vnic_type": "normal",
+        "binding:vif_details": {"port_filter": True}, "binding:profile": {}, "port_security_enabled": True,
+        "dns_name": "", "dns_assignment": [], "tags": [], "created_at": _now(), "updated_at": _now(),
+        "revision_number": 1,
+    }
+    port.update({k: v for k, v in body.items() if k in port and k not in ("id", "fixed_ips", "mac_address")})
+    return port
+
+
+def _write_port(environ, start_response, method, ident):
+    """POST (one port or a list), PUT (update) or DELETE of ports."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+    except ValueError:
+        return _error(start_response, "400 Bad Request", "BadRequest", "the body is not JSON")
+    with _LOCK:
+        if method == "POST" and not ident:
+            try:
+                if "ports" in body:
+                    made = [_new_port(p) for p in body["ports"]]
+                    PORTS.extend(made)
+                    return _reply(start_response, "201 Created", {"ports": made})
+                port = _new_port(body.get("port") or {})
+            except LookupError as exc:
+                return _error(start_response, "404 Not Found", "NetworkNotFound", str(exc))
+            PORTS.append(port)
+            return _reply(start_response, "201 Created", {"port": port})
+        found = [p for p in PORTS if p["id"] == ident]
+        if not found:
+            return _error(start_response, "404 Not Found", "PortNotFound", "Port %s could not be found." % ident)
+        if method == "PUT":
+            changes = {k: v for k, v in (body.get("port") or {}).items() if k not in ("id", "mac_address")}
+            found[0].update(changes, updated_at=_now(), revision_number=found[0]["revision_number"] + 1)
+            return _reply(start_response, "200 OK", {"port": found[0]})
+        if method == "DELETE":
+            PORTS.remove(found[0])
+            start_response("204 No Content", [("Content-Length", "0")])
+            return [b""]
+    return _error(start_response, "405 Method Not Allowed", "HTTPMethodNotAllowed", "%s on a port" % method)
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "/")
     method = environ["REQUEST_METHOD"]
@@ -94,6 +168,8 @@ def application(environ, start_response):
     if not match or match.group("coll") not in COLLECTIONS:
         return _error(start_response, "404 Not Found", "HTTPNotFound", "the Neutron stand-in has no %s" % path)
     singular, items = COLLECTIONS[match.group("coll")]
+    if match.group("coll") == "ports" and method in ("POST", "PUT", "DELETE"):
+        return _write_port(environ, start_response, method, match.group("id"))
     if method != "GET":
         return _error(start_response, "403 Forbidden", "PolicyNotAuthorized",
                       "the Neutron stand-in is read-only (%s %s)" % (method, path))
