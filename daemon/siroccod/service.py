@@ -38,6 +38,8 @@ COMMON = ("name", "description", "properties")
 LIST_COLUMNS = (Resource.uuid, Resource.tenant_id, Resource.type, Resource.host_id, Resource.native_id,
                 Resource.state, cast(Resource.doc, Text).label("doc"), Resource.created, Resource.updated)
 RENDERED_MAX = 50000  # rendered documents kept (one per resource and base URI)
+# SELECT ... FOR UPDATE OF resources: the resource's row only (not its host, an outer join)
+ROW_LOCK = {"of": Resource}
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
 
 
@@ -81,10 +83,15 @@ class Service:
             return query.where(or_(Resource.tenant_id == p.tenant_id, Resource.tenant_id.is_(None)))
         return query.where(Resource.tenant_id == p.tenant_id)
 
-    def find(self, session, p, type_name, uuid, write=False, what=None):
-        """The row of a resource the caller may see, else NotFound (foreign ones look absent)."""
+    def find(self, session, p, type_name, uuid, write=False, what=None, lock=False):
+        """The row of a resource the caller may see, else NotFound (foreign ones look absent).
+        ``write`` or ``lock``: the row is locked until the transaction ends (SELECT ... FOR UPDATE on
+        PostgreSQL), so two requests changing one resource at once, in any processes, take turns and
+        the second sees the state the first left (SQLite serialises writers anyway)."""
         kind = BY_TYPE[type_name]
-        row = session.get(Resource, uuid) if isinstance(uuid, str) and len(uuid) <= 64 else None
+        lock = bool(write or lock) and not self.store.is_sqlite
+        row = session.get(Resource, uuid, with_for_update=ROW_LOCK if lock else None) if isinstance(
+            uuid, str) and len(uuid) <= 64 else None
         if row is None or row.type != type_name or not (
                 row.tenant_id == p.tenant_id or (kind.shared and row.tenant_id is None)):
             raise NotFound("%s: no %s '%s'" % (what or kind.key, type_name, uuid))
@@ -836,7 +843,7 @@ class Service:
             raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (action_uri(verb), act.action),
                                attribute="action")
         with self.store.transaction() as session:
-            row = self.find(session, p, "Machine", uuid)
+            row = self.find(session, p, "Machine", uuid, lock=True)
             if row.tenant_id is None:
                 raise Forbidden("this machine is not yours to act on")
             what = "machine '%s'" % (row.name or row.uuid)
@@ -882,7 +889,7 @@ class Service:
             raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (action_uri(verb), act.action),
                                attribute="action")
         with self.store.transaction() as session:
-            row = self.find(session, p, "System", uuid)
+            row = self.find(session, p, "System", uuid, lock=True)
             machines = [session.get(Resource, h["href"].rsplit("/", 1)[1]) for h in row.doc.get("machines", [])]
             targets = [m for m in machines if m is not None and verb in self.machine_operations(m)]
             if not targets:
@@ -929,8 +936,10 @@ class Service:
                                attribute="resourceURI")
         parsed = model.MachineVolume.from_json(body, path="MachineVolume")
         with self.store.transaction() as session:
-            machine = self.find(session, p, "Machine", uuid)
+            machine = self.find(session, p, "Machine", uuid, lock=True)
             vol = self.find_ref(session, p, parsed.volume["href"], "Volume", "MachineVolume.volume")
+            if not self.store.is_sqlite:  # two machines asking for one volume at once take turns
+                session.refresh(vol, with_for_update=ROW_LOCK)
             if machine.state not in STABLE_FOR_VOLUMES or machine.native_id is None:
                 raise Conflict("cannot attach a volume to machine '%s' in state %s"
                                % (machine.name or machine.uuid, machine.state))
@@ -951,7 +960,7 @@ class Service:
 
     def detach(self, p, uuid, volume_uuid, base):
         with self.store.transaction() as session:
-            machine = self.find(session, p, "Machine", uuid)
+            machine = self.find(session, p, "Machine", uuid, lock=True)
             entries = [e for e in machine.doc.get("volumes", []) if e["volume"]["href"].endswith("/" + volume_uuid)]
             if not entries:
                 raise NotFound("machine '%s' has no volume '%s'" % (machine.name or machine.uuid, volume_uuid))

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from daemon_helpers import TENANTS
+from daemon_helpers import TENANTS, action
 from realhost_helpers import ADMIN, Served, pg_database, postgres_url, qemu, write_config  # noqa: F401
 from sqlalchemy import select
 
@@ -133,9 +133,33 @@ def _check_consistency(a, b, host):
     assert list(host.domains().values())[0][1] == host.libvirt.VIR_DOMAIN_RUNNING
     alice_a.act(doc_a["id"], "stop", force=True)
     assert alice_b.get(href_b).json()["state"] == "STOPPED"
-    alice_a.act(doc_a["id"], "delete")
+    # the same action sent to both at the same instant: one accepted, the other refused (row locks)
+    for verb in ("start", "stop", "start", "stop", "delete"):
+        if verb == "stop":  # may be re-issued while STOPPING: one at a time
+            alice_b.act(href_b, "stop", force=True)
+        else:
+            _both_at_once(alice_a, alice_b, doc_a["id"], verb)
     assert alice_b.get(href_b).status_code == 404
     assert host.domains() == {}
+
+
+def _both_at_once(api_a, api_b, machine, verb):
+    ops = {op["rel"].rsplit("/", 1)[-1]: op["href"] for op in api_a.get(machine).json()["operations"]}
+    barrier = threading.Barrier(2)
+
+    def send(api):
+        href = api.rebase(ops[verb])
+        barrier.wait()
+        if verb == "delete":
+            return api.delete(href)
+        return api.post(href, action(verb, **({"force": True} if verb == "stop" else {})))
+
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(send, (api_a, api_b)))
+    assert sorted(r.status_code for r in replies) == [202, 409], (verb, [(r.status_code, r.text[:300])
+                                                                         for r in replies])
+    accepted = next(r for r in replies if r.status_code == 202)
+    assert api_a.wait(api_a.rebase(accepted.headers["CIMI-Job-URI"]))["state"] == "SUCCESS"
 
 
 def _check_jobs_run_once(a, b, host, database):
@@ -181,7 +205,7 @@ def _check_jobs_run_once(a, b, host, database):
             rows = session.scalars(select(Job)).all()
     finally:
         store.dispose()
-    assert len(rows) == 4 + 3 * count  # create/start/stop/delete of "shared", then these
+    assert len(rows) == 3 + 5 + 3 * count  # "shared": create, start, stop, 5 more; then these
     assert {row.state for row in rows} == {"SUCCESS"}
     claimers = Counter(int(row.claimed_by.rsplit("-", 2)[1]) for row in rows)
     assert set(claimers) == {a.pid, b.pid}, claimers
