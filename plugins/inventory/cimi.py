@@ -222,7 +222,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             p = source.params
             source.cache_key = inv.cache_key(base_key, source.provider, p["uri"], p["username"], p["region"],
                                              p["provider_options"])
-            cached = self._cache.get(source.cache_key) if use_cache and cache else None
+            cached = self._cached(source) if use_cache and cache else None
             if isinstance(cached, Mapping) and cached.get("version") == CACHE_VERSION:
                 results[source.label] = cached
             else:
@@ -239,6 +239,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(sources, results, hostnames)
         self.display.vvv("sirocco.cimi.cimi: %d hosts added in %.2f s"
                          % (sum(len(r["machines"]) for r in results.values()), time.monotonic() - started))
+
+    def _cached(self, source):
+        """A provider's cache entry, or None (absent, expired, of another format, or unreadable: asked again)."""
+        try:
+            return self._cache.get(source.cache_key)
+        except Exception as exc:  # noqa: BLE001 - a broken cache entry must not lose the provider
+            self.display.vvv("sirocco.cimi.cimi: cache entry of provider '%s' unreadable (%s): asking it"
+                             % (source.label, exc))
+            return None
 
     # -- configuration ---------------------------------------------------------------------
     def _sources(self, config):

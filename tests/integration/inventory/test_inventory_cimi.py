@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -249,6 +250,19 @@ def test_cache_off_asks_every_time(inventory, libvirt_hosts, xapi_control, tmp_p
     after = inventory(config, name="nocache.cimi.yml")
     assert "seed-vm-000" not in after.hosts and "provider 'xs' (xenserver) left out" in after.warnings
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_a_corrupt_cache_entry_is_asked_again(inventory, libvirt_hosts, tmp_path):
+    cache_dir = tmp_path / "cache-corrupt"
+    config = source(libvirt("a", libvirt_hosts["a"]), cache=True, cache_plugin="ansible.builtin.jsonfile",
+                    cache_connection=str(cache_dir))
+    assert inventory(config, name="corrupt.cimi.yml").rc == 0
+    [entry] = cache_dir.iterdir()
+    entry.write_text("{not json")
+    again = inventory(config, name="corrupt.cimi.yml")
+    assert again.rc == 0, again.stderr
+    assert again.hosts == {"web1", "db1", "batch1"}
+    assert json.loads(entry.read_text()) and "00000000-0000-4000-8000-00000000000a" in entry.read_text()  # afresh
 
 
 # -- credentials: vault, environment, clouds file; never shown ----------------------------------------------
