@@ -382,6 +382,8 @@ class EC2Connector(Connector):
         self._home = {}
         self._extra_types = {}
         self._type_index = {}
+        self._config_cache = {}
+        self._caps = None
 
     def _list_option(self, key):
         value = self.options.get(key)
@@ -475,8 +477,14 @@ class EC2Connector(Connector):
             self._extra_types[(region, name)] = (found.get("InstanceTypes") or [None])[0]
         return self._extra_types[(region, name)]
 
+    def _configs(self, region):
+        """MachineConfigurations of a region's offered types (made once per connector)."""
+        if region not in self._config_cache:
+            self._config_cache[region] = [type_config(item) for item in self._type_items(region)]
+        return self._config_cache[region]
+
     def list_machine_configs(self):
-        return [type_config(item) for item in self._type_items(self.region)]
+        return list(self._configs(self.region))
 
     def get_machine_config(self, ref):
         for item in self._type_items(self.region):
@@ -488,7 +496,7 @@ class EC2Connector(Connector):
 
     def _resolve_type(self, region, config):
         """The instance type name for a request's MachineConfiguration."""
-        configs = [type_config(item) for item in self._type_items(region)]
+        configs = self._configs(region)
         for ref in (config.get("id"), config.get("name")):
             if ref and any(c.id == ref for c in configs):
                 return ref
@@ -523,7 +531,13 @@ class EC2Connector(Connector):
         return self._home[region]
 
     def capabilities(self):
-        configs = [type_config(item) for item in self._type_items(self.region)]
+        """Read once per connector (machine_action consults them before every action)."""
+        if self._caps is None:
+            self._caps = self._capabilities()
+        return self._caps
+
+    def _capabilities(self):
+        configs = self._configs(self.region)
         speeds = [c.cpuSpeed for c in configs if c.cpuSpeed]
         locations = []
         for region in self.regions:

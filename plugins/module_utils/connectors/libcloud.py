@@ -307,6 +307,8 @@ class LibcloudConnector(Connector):
         self._sizes = None
         self._size_index = None
         self._locations = None
+        self._operations = None
+        self._caps = None
 
     def __repr__(self):
         return "<libcloud connector driver=%s uri=%r>" % (self.driver_name, self.uri)
@@ -360,9 +362,17 @@ class LibcloudConnector(Connector):
     def implemented_operations(self):
         """What the driver's class implements (the class of the driver made: factories such as OpenStack's
         ``get_driver`` class pick a versioned class when instantiated)."""
-        return driver_operations(type(self.driver))
+        if self._operations is None:
+            self._operations = driver_operations(type(self.driver))
+        return self._operations
 
     def capabilities(self):
+        """Read once per connector (machine_action consults them before every action)."""
+        if self._caps is None:
+            self._caps = self._capabilities()
+        return self._caps
+
+    def _capabilities(self):
         ops = self.implemented_operations()
         configs = self.list_machine_configs() if "machine_config.list" in ops else []
         cpus = [c.cpu for c in configs if c.cpu]
