@@ -65,7 +65,13 @@ for port in $(seq "$BASE" $((BASE + 7))); do
     fi
 done
 rm -rf "$STATE"
-mkdir -p "$STATE"/{pids,log,etc,mysql,rabbit,keystone/fernet-keys,keystone/credential-keys,glance/images} \
+# The databases live in memory when /dev/shm is there (they are recreated on every start anyway).
+MYSQL_DATA=$STATE/mysql
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+    MYSQL_DATA=/dev/shm/sirocco-openstack-$BASE/mysql
+fi
+rm -rf "$MYSQL_DATA"
+mkdir -p "$MYSQL_DATA" "$STATE"/{pids,log,etc,rabbit,keystone/fernet-keys,keystone/credential-keys,glance/images} \
     "$STATE"/glance/{staging,tasks} "$STATE"/nova/{api,compute1,compute2,lock}
 chmod 700 "$STATE"
 PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -93,9 +99,10 @@ wait_for() {
 
 # --- MariaDB and RabbitMQ --------------------------------------------------------
 log "MariaDB on :$MYSQL_PORT, RabbitMQ on :$RABBIT_PORT"
-mariadb-install-db --no-defaults --datadir="$STATE/mysql" --user=root --auth-root-authentication-method=normal \
+echo "$MYSQL_DATA" >"$STATE/mysql-data"
+mariadb-install-db --no-defaults --datadir="$MYSQL_DATA" --user=root --auth-root-authentication-method=normal \
     --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1
-spawn mariadb /usr/sbin/mariadbd --no-defaults --datadir="$STATE/mysql" --user=root \
+spawn mariadb /usr/sbin/mariadbd --no-defaults --datadir="$MYSQL_DATA" --user=root --innodb-flush-method=fsync \
     --socket="$STATE/mysql.sock" --port="$MYSQL_PORT" --bind-address=127.0.0.1 --pid-file="$STATE/mysql.pid" \
     --skip-name-resolve --skip-log-bin --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
     --innodb-buffer-pool-size=128M --max-connections=500 --character-set-server=utf8mb4
@@ -210,6 +217,8 @@ vif_plugging_is_fatal = false
 instance_usage_audit = false
 # stop.sh ends the services: no minute-long graceful shutdown
 graceful_shutdown_timeout = 1
+# periodic tasks (the scheduler maps new computes with one) start at once, not up to 60 s later
+periodic_fuzzy_delay = 0
 # the fake driver powers guests off at once
 shutdown_timeout = 0
 [api]

@@ -33,4 +33,8 @@ done
 for pid in "${left[@]}"; do
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 done
+# databases kept in memory (/dev/shm) are freed; the next start makes them anew
+if [[ -f "$STATE/mysql-data" && "$(cat "$STATE/mysql-data")" == /dev/shm/sirocco-openstack-* ]]; then
+    rm -rf "$(dirname "$(cat "$STATE/mysql-data")")"
+fi
 echo "openstack-standin: stopped"
