@@ -5,14 +5,18 @@ a temporary data directory on a free port. Before fuzzing, a regular user and an
 get API tokens and the user gets one resource of every kind (machines STARTED and STOPPED, a
 volume, a network, a system, templates, ...): the description fetched from /cimi/openapi.json
 is then given those ids as candidate values of each ``{uuid}`` path parameter (beside random
-strings), so generated requests reach real resources rather than only 404s. Nothing else of
-the description is changed.
+strings), so generated requests reach real resources rather than only 404s, and OpenAPI links
+from each create to what can be done with what it made (the id taken from the Location header
+with schemathesis' regex extractor) for the stateful phase. Nothing else is changed.
 
-Two bounded, seeded, deterministic schemathesis runs (the CLI, as a user would run it): the
-CIMI endpoint as the regular user, /admin as the administrator. Every response must be free of
-5xx, conform to its documented status codes, headers, content type and schema; schema-violating
-requests must be refused. The daemon's log must hold no traceback. Budget and seed:
-FUZZ_EXAMPLES (per operation and mode), FUZZ_SEED, FUZZ_MAX_TIME (seconds per run).
+Three bounded, deterministic schemathesis runs (the CLI, as a user would run it): the CIMI
+endpoint as the regular user (examples, coverage and fuzzing phases, positive and negative
+data), the same in the stateful phase (sequences along the links: create, read, change, act,
+delete), and /admin as the administrator. Every response must be free of 5xx and conform to its
+documented status codes, headers, content type and schema; schema-violating requests must be
+refused; a method not served must get 405 with a true Allow. The daemon's log must hold no
+traceback. Budget: FUZZ_MAX_TIME (seconds of schemathesis in all, shared by the runs),
+FUZZ_EXAMPLES (per operation); FUZZ_SEED only matters if deterministic mode is dropped.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ ADMIN_PASSWORD = "fuzz-admin-password"
 USER_PASSWORD = "fuzz-user-password"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261124"))
-# seconds: the CIMI run, then the /admin run (9 operations); about 2.5 minutes in all
-MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "110"))
-ADMIN_MAX_TIME = max(10, MAX_TIME // 5)
+# seconds of schemathesis in all (plus ~15 s to start and seed the daemon), shared by the runs below
+MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "135"))
+STATELESS = "examples,coverage,fuzzing"
+# name, who, which paths, phases, share of MAX_TIME
+RUNS = (("cimi", "user", "^/cimi/", STATELESS, 0.6), ("cimi-stateful", "user", "^/cimi/", "stateful", 0.25),
+        ("admin", "root", "^/admin/", STATELESS, 0.15))
 OUTPUT = ROOT / "tests" / "output" / "fuzz"  # schemathesis' full output and JUnit reports
 # Every check that makes sense for this API. Not positive_data_acceptance: a request can be valid
 # by the schema and still be refused with 400 on meaning (a $filter is a grammar, an href must
@@ -167,7 +174,25 @@ def seed(user):
 
 
 def enrich(description, ids):
-    """Each {uuid} parameter may also take the ids of real resources of its collection."""
+    """Each {uuid} parameter may also take the ids of real resources of its collection; and, for the
+    stateful phase, each create links to what can be done with what it made (OpenAPI links, the id
+    taken from the Location header with schemathesis' regex extractor)."""
+    paths = description["paths"]
+    for path, item in list(paths.items()):
+        parts = path.split("/")
+        if len(parts) != 3 or "post" not in item:
+            continue
+        targets = {}
+        for other, other_item in paths.items():
+            if other.startswith(path + "/{uuid}") and other.count("{") == 1:
+                for method, op in other_item.items():
+                    if method in ("get", "put", "post", "delete"):
+                        targets[op["operationId"]] = op["operationId"]
+        links = {name: {"operationId": name, "parameters": {"uuid": "$response.header.Location#regex:/([^/]+)$"}}
+                 for name in targets}
+        for code, response in item["post"]["responses"].items():
+            if code in ("201", "202"):
+                response["links"] = links
     for path, item in description["paths"].items():
         parts = path.split("/")
         if len(parts) < 4 or parts[3] != "{uuid}":
@@ -182,17 +207,18 @@ def enrich(description, ids):
     return description
 
 
-def run_schemathesis(tmp_path, schema_file, base, authorization, name, include, max_time):
+def run_schemathesis(tmp_path, schema_file, base, authorization, name, include, phases, max_time):
     """One schemathesis run; its output is kept in tests/output/fuzz/."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     # deterministic generation (the seed only matters without it); one worker: hypothesis is not
     # thread-safe enough for schemathesis' workers (spurious "AST constructor recursion" errors)
     cmd = [SCHEMATHESIS, "run", str(schema_file), "--url", base, "-H", "Authorization: " + authorization,
-           "--checks", ",".join(CHECKS), "--mode", "all", "--phases", "examples,coverage,fuzzing",
+           "--checks", ",".join(CHECKS), "--mode", "all", "--phases", phases,
            "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--generation-deterministic",
            "--workers", "1", "--max-time", str(max_time),
            "--request-timeout", "30", "--no-color", "--suppress-health-check", "all", "--warnings", "off",
-           "--report", "junit", "--report-junit-path", str(OUTPUT / ("junit-%s.xml" % name)), *include]
+           "--report", "junit", "--report-junit-path", str(OUTPUT / ("junit-%s.xml" % name)),
+           "--include-path-regex", include]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=max_time * 2 + 120,
                           env={k: v for k, v in os.environ.items() if k != "SCHEMATHESIS_HOOKS"})
@@ -231,9 +257,10 @@ def test_fuzz_the_running_daemon(daemon, tmp_path):
     schema_file.write_text(json.dumps(enrich(description, ids), indent=1))
 
     failures = []
-    for name, token, include, budget in (("cimi", user_token, ["--include-path-regex", "^/cimi/"], MAX_TIME),
-                                         ("admin", root_token, ["--include-path-regex", "^/admin/"], ADMIN_MAX_TIME)):
-        code, output = run_schemathesis(tmp_path, schema_file, daemon.base, token, name, include, budget)
+    tokens = {"user": user_token, "root": root_token}
+    for name, who, include, phases, share in RUNS:
+        budget = max(10, int(MAX_TIME * share))
+        code, output = run_schemathesis(tmp_path, schema_file, daemon.base, tokens[who], name, include, phases, budget)
         if code != 0:
             failures.append("schemathesis (%s) exit %d:\n%s" % (name, code, output[-12000:]))
     assert daemon.proc.poll() is None, "siroccod died: %s" % daemon.log_path.read_text()[-5000:]
