@@ -37,7 +37,9 @@ COMMON = ("name", "description", "properties")
 # doc as its stored text: decoded only when the rendered document is not cached yet
 LIST_COLUMNS = (Resource.uuid, Resource.tenant_id, Resource.type, Resource.host_id, Resource.native_id,
                 Resource.state, cast(Resource.doc, Text).label("doc"), Resource.created, Resource.updated)
-RENDERED_MAX = 50000  # rendered documents kept (one per resource and base URI)
+# rendered documents kept (one per resource and base URI): ~6.5 KB each for a machine, so at most
+# ~130 MB; past that the cache starts again (a larger listing is then rendered as without it)
+RENDERED_MAX = 20000
 # SELECT ... FOR UPDATE OF resources: the resource's row only (not its host, an outer join)
 ROW_LOCK = {"of": Resource}
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
