@@ -136,7 +136,6 @@ def seed(user):
     """One resource of every kind the user can create, plus a few left in useful states."""
     configs = user.call("GET", "/cimi/machineConfigs").json()["machineConfigs"]
     tiny = next(c for c in configs if c["name"] == "tiny")
-    images = user.call("GET", "/cimi/machineImages").json().get("machineImages", [])
     made = {}
 
     def add(key, body):
@@ -165,11 +164,13 @@ def seed(user):
         {"type": CIMI + "Machine", "quantity": 1, "component": {"href": template["id"]}}]})
     add("systems", {"resourceURI": CIMI + "SystemCreate", "name": "fz-system",
                     "systemTemplate": {"href": system_template["id"]}})
-    if images:
-        made.setdefault("machineImages", []).append(images[0]["id"].rsplit("/", 1)[1])
-    for key in ("jobs", "meters"):
-        items = user.call("GET", "/cimi/" + key).json().get(key, [])
-        made[key] = [doc["id"].rsplit("/", 1)[1] for doc in items[:3]]
+    # and what the daemon made or offers: jobs, meters, public configurations and images, ...
+    cep = user.call("GET", "/cimi/cloudEntryPoint").json()
+    for key, link in cep.items():
+        if isinstance(link, dict) and "href" in link and key not in made:
+            items = user.call("GET", link["href"]).json().get(key, [])
+            if items:
+                made[key] = [doc["id"].rsplit("/", 1)[1] for doc in items[:3]]
     return made
 
 
