@@ -106,10 +106,14 @@ def run_greedy(problem, name, repeats):
     return plan, statistics.median(times)
 
 
-def run_optimizer(problem, limit, repeats, consolidate_budget=None):
+SOLVE = object()  # run_optimizer: plain solve, not consolidate
+
+
+def run_optimizer(problem, limit, repeats, consolidate_budget=SOLVE):
+    """The optimizer (``consolidate`` with that budget, None = no cap, unless SOLVE), median-time run of several."""
     results = []
     for r in range(repeats):
-        if consolidate_budget is None:
+        if consolidate_budget is SOLVE:
             res = energy.solve(problem, time_limit=limit, seed=r)
         else:
             res = energy.consolidate(problem, max_migrations=consolidate_budget, time_limit=limit, seed=r)
