@@ -62,6 +62,9 @@ def serve(ctx, listen, threads, server_name):
     except SiroccoError as exc:
         raise click.ClickException(str(exc)) from None
     daemon = app.extensions["siroccod"]
+    import gc
+    gc.collect()
+    gc.freeze()  # what start-up made lives as long as the process: full collections need not walk it
     ssl_context = (config.tls_cert, config.tls_key) if config.tls else None
     scheme = "https" if ssl_context else "http"
     click.echo("siroccod %s: serving %s://%s:%d/cimi/cloudEntryPoint (data in %s)"
