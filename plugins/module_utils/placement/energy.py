@@ -66,7 +66,9 @@ bounded time:
    prove optimality.
 
 The bundled CBC (2.10.3) may crash when its time limit strikes while it
-reads a MIP start; such a solve counts as "no better plan" (``stats``).
+reads a MIP start, and does not watch the clock while it solves its first LP
+or processes a MIP start: a watchdog kills it at 1.5 x its limit + 1 s. Such a
+solve counts as "no better plan" (``cbc_crashes`` in ``stats``).
 
 Status: ``optimal`` (proven: full MILP optimal, or lower bound reached when
 the objective is a pure host count), ``feasible`` (a MILP improved the warm
@@ -78,7 +80,11 @@ otherwise).
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import tempfile
+import threading
 import time
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement import heuristics, localsearch
@@ -97,6 +103,7 @@ LARGE_ITEMS = 2000  # above this, greedies are skipped when time runs short
 COVER_COLUMNS = 20000  # columns of the covering MILP at most
 COVER_ITEMS = 400  # the covering MILP runs on instances up to this many items
 TABU_STEPS = 40  # tabu swaps per local-search attempt once plain descent is stuck (rounds only)
+HARD_GRACE = 1.0  # seconds past 1.5 x its time limit after which CBC is killed
 QUICK_FULL_VARS = 3000  # up to this size the full MILP runs first, and mostly proves the optimum
 
 
@@ -115,6 +122,47 @@ def _pulp():
     except ImportError:
         pass
     return pulp
+
+
+def _cbc(pulp, prob, seconds, gap, gap_abs, warm):
+    """Solve ``prob`` with the bundled CBC, and kill CBC if it overruns its time limit by far.
+
+    CBC does not watch the clock everywhere (the first LP, processing a MIP
+    start): a watchdog kills it ``HARD_GRACE`` after its limit, so every step
+    of the optimizer stays bounded; PuLP then raises ``PulpSolverError``,
+    which callers take as "no better plan".
+    """
+    seconds = max(0.2, seconds)
+    solver = pulp.PULP_CBC_CMD(timeLimit=seconds, gapRel=gap, gapAbs=gap_abs, warmStart=warm, msg=False, threads=1,
+                               timeMode="elapsed")
+    with tempfile.TemporaryDirectory(prefix="sirocco-cbc-") as tmp:
+        solver.tmpDir = tmp  # its files, hence its command line, name this directory: the watchdog's handle
+        done = threading.Event()
+        threading.Thread(target=_watchdog, args=(done, tmp, seconds * 1.5 + HARD_GRACE), daemon=True).start()
+        try:
+            prob.solve(solver)
+        finally:
+            done.set()
+
+
+def _watchdog(done, tmp, seconds):
+    if done.wait(seconds):
+        return
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:  # no procfs: nothing to do
+        return
+    for pid in pids:
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a.startswith(tmp.encode()) for a in args[1:]):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def milp_available():
@@ -223,9 +271,7 @@ class _Milp:
 
     def solve(self, seconds, gap=1e-6, warm=True, gap_abs=None):
         pulp = self.pulp
-        solver = pulp.PULP_CBC_CMD(timeLimit=max(0.2, seconds), gapRel=gap, gapAbs=gap_abs, warmStart=warm,
-                                   msg=False, threads=1, timeMode="elapsed")
-        self.prob.solve(solver)
+        _cbc(pulp, self.prob, seconds, gap, gap_abs, warm)
         self.status, self.sol_status = self.prob.status, self.prob.sol_status
         if self.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
             return None
@@ -310,9 +356,7 @@ def _cover(pulp, inst, pool, best, seconds):
     for v, (key, _val) in zip(lam, cols, strict=True):
         v.setInitialValue(1 if key in current else 0)
     base = min((i for i in inst.idle if i > 0), default=1.0)
-    solver = pulp.PULP_CBC_CMD(timeLimit=max(0.5, seconds), gapRel=1e-6, gapAbs=0.5 * base if inst.pure_hosts
-                               else None, warmStart=True, msg=False, threads=1, timeMode="elapsed")
-    prob.solve(solver)
+    _cbc(pulp, prob, max(0.5, seconds), 1e-6, 0.5 * base if inst.pure_hosts else None, True)
     if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
         return False
     chosen = [key for v, (key, _val) in zip(lam, cols, strict=True) if (v.varValue or 0) > 0.5]
