@@ -67,7 +67,7 @@ bounded time:
 
 The bundled CBC (2.10.3) may crash when its time limit strikes while it
 reads a MIP start, and does not watch the clock while it solves its first LP
-or processes a MIP start: a watchdog kills it at 1.5 x its limit + 1 s. Such a
+or processes a MIP start: a watchdog kills it at 1.25 x its limit + 0.5 s. Such a
 solve counts as "no better plan" (``cbc_crashes`` in ``stats``).
 
 Status: ``optimal`` (proven: full MILP optimal, or lower bound reached when
@@ -103,7 +103,7 @@ LARGE_ITEMS = 2000  # above this, greedies are skipped when time runs short
 COVER_COLUMNS = 20000  # columns of the covering MILP at most
 COVER_ITEMS = 400  # the covering MILP runs on instances up to this many items
 TABU_STEPS = 40  # tabu swaps per local-search attempt once plain descent is stuck (rounds only)
-HARD_GRACE = 1.0  # seconds past 1.5 x its time limit after which CBC is killed
+HARD_GRACE = 0.5  # seconds past 1.25 x its time limit after which CBC is killed
 QUICK_FULL_VARS = 3000  # up to this size the full MILP runs first, and mostly proves the optimum
 
 
@@ -128,7 +128,7 @@ def _cbc(pulp, prob, seconds, gap, gap_abs, warm):
     """Solve ``prob`` with the bundled CBC, and kill CBC if it overruns its time limit by far.
 
     CBC does not watch the clock everywhere (the first LP, processing a MIP
-    start): a watchdog kills it ``HARD_GRACE`` after its limit, so every step
+    start): a watchdog kills it ``HARD_GRACE`` after 1.25 x its limit, so every step
     of the optimizer stays bounded; PuLP then raises ``PulpSolverError``,
     which callers take as "no better plan".
     """
@@ -138,7 +138,7 @@ def _cbc(pulp, prob, seconds, gap, gap_abs, warm):
     with tempfile.TemporaryDirectory(prefix="sirocco-cbc-") as tmp:
         solver.tmpDir = tmp  # its files, hence its command line, name this directory: the watchdog's handle
         done = threading.Event()
-        threading.Thread(target=_watchdog, args=(done, tmp, seconds * 1.5 + HARD_GRACE), daemon=True).start()
+        threading.Thread(target=_watchdog, args=(done, tmp, seconds * 1.25 + HARD_GRACE), daemon=True).start()
         try:
             prob.solve(solver)
         finally:
