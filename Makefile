@@ -189,7 +189,7 @@ test: lint unit daemon fuzz contract integration sanity
 
 demo: venv system
 	@test -f playbooks/demo.yml || { echo "playbooks/demo.yml is not written yet"; exit 1; }
-	$(BIN)/ansible-playbook playbooks/demo.yml
+	$(BIN)/ansible-playbook -i localhost, playbooks/demo.yml
 
 build: venv
 	@mkdir -p build
