@@ -88,10 +88,13 @@ class Service:
     def find(self, session, p, type_name, uuid, write=False, what=None, lock=False):
         """The row of a resource the caller may see, else NotFound (foreign ones look absent).
         ``write`` or ``lock``: the row is locked until the transaction ends (SELECT ... FOR UPDATE on
-        PostgreSQL), so two requests changing one resource at once, in any processes, take turns and
-        the second sees the state the first left (SQLite serialises writers anyway)."""
+        PostgreSQL, the database's write lock on SQLite), so two requests changing one resource at
+        once, in any processes or threads, take turns and the second sees the state the first left."""
         kind = BY_TYPE[type_name]
-        lock = bool(write or lock) and not self.store.is_sqlite
+        lock = bool(write or lock)
+        if lock and self.store.is_sqlite:
+            self.store.write_lock(session)
+            lock = False
         row = session.get(Resource, uuid, with_for_update=ROW_LOCK if lock else None) if isinstance(
             uuid, str) and len(uuid) <= 64 else None
         if row is None or row.type != type_name or not (

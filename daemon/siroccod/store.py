@@ -224,6 +224,14 @@ class Store:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
                 conn.commit()
 
+    def write_lock(self, session):
+        """On SQLite, take the database's write lock now, for the rest of ``session``'s transaction:
+        what it reads from here on stays true until it commits (SQLite's SELECT ... FOR UPDATE; the
+        sqlite3 module would otherwise begin the transaction only at its first write, after the reads).
+        Other databases lock rows instead (``with_for_update``)."""
+        if self.is_sqlite:
+            session.execute(text("UPDATE hosts SET id = id WHERE 0 = 1"))
+
     @contextmanager
     def read(self):
         session = self.sessions()
