@@ -14,6 +14,40 @@ SERVERS = ("cheroot", "waitress", "werkzeug")
 log = logging.getLogger(__name__)
 
 
+def _cheroot_server_class():
+    """cheroot's wsgi.Server whose plain-TCP connections write with ``socket.sendall``.
+
+    cheroot's own writer (a pure-Python buffered writer) copies what is left of a reply into a new
+    bytes object after every partial send: a 1.5 MB listing cost ~10 ms more than under werkzeug.
+    TLS connections keep cheroot's writer (ssl sockets)."""
+    from cheroot import server as chserver
+    from cheroot import wsgi
+    from cheroot.makefile import MakeFile, StreamWriter
+
+    class SendallWriter(StreamWriter):
+        def write(self, val, *args, **kwargs):
+            if isinstance(val, str):
+                raise TypeError("can't write str to binary stream")
+            with self._write_lock:
+                self._checkClosed()
+                if self._write_buf:
+                    self._flush_unlocked()
+                self.raw._sock.sendall(val)
+                self.bytes_written += len(val)
+                return len(val)
+
+    class Connection(chserver.HTTPConnection):
+        def __init__(self, server, sock, makefile=MakeFile):
+            super().__init__(server, sock, makefile)
+            if makefile is MakeFile:
+                self.wfile = SendallWriter(sock, "wb", self.wbufsize)
+
+    class Server(wsgi.Server):
+        ConnectionClass = Connection
+
+    return Server
+
+
 class Server:
     """``serve_forever()`` until ``shutdown()`` (from a signal handler) or KeyboardInterrupt."""
 
@@ -24,8 +58,7 @@ class Server:
             raise ValueError("waitress does not do TLS: use cheroot (the default) or werkzeug")
         self.name = server
         if server == "cheroot":
-            from cheroot import wsgi
-            self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="siroccod")
+            self._server = _cheroot_server_class()((host, port), app, numthreads=threads, server_name="siroccod")
             if tls:
                 from cheroot.ssl.builtin import BuiltinSSLAdapter
                 self._server.ssl_adapter = BuiltinSSLAdapter(tls[0], tls[1])
