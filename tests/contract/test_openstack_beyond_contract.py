@@ -25,7 +25,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.openstack import OpenStackConnector
 
-STANDIN = Path(__file__).resolve().parents[2] / "standins" / "openstack"
+STANDIN = Path(__file__).resolve().parents[1] / "standins" / "openstack"
 STATE = Path(os.environ.get("SIROCCO_OPENSTACK_DIR", "/var/tmp/sirocco-openstack"))
 PREFIX = "sirocco-ut-%d-" % os.getpid()
 
