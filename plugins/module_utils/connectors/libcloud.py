@@ -30,7 +30,8 @@ creation: EC2 tags, OpenStack server metadata), the description under
 
 Capabilities come from the driver class itself (``driver_operations``): an operation is
 advertised only when every driver method it needs is the driver's own (not NodeDriver's
-stub) and is not a body that only raises NotImplementedError. Pause and suspend need
+stub) and is not a body that only raises NotImplementedError; volume operations also need
+the provider to answer a volume listing (``PROBES``: a cloud may lack the service). Pause and suspend need
 the driver's ``ex_pause_node``/``ex_unpause_node`` and ``ex_suspend_node``/``ex_resume_node``.
 Networks and meters have no driver-neutral API in libcloud: never advertised.
 
@@ -154,7 +155,9 @@ DRIVER_METHODS = {
 #   root_device: the node's root device name; attached_node/attached_device: a volume's attachment;
 #   attachments: a volume's list of {server id, device} (OpenStack style);
 #   needs_device: attach_volume needs a device name; list_images: list_images' default kwargs;
-#   uri_kwarg: the constructor argument ``uri`` goes to (default: host/port/secure).
+#   uri_kwarg: the constructor argument ``uri`` goes to (default: host/port/secure);
+#   zone_kwarg: the create_node argument a request's location goes to, by name, when the driver's
+#   create_node takes no ``location`` (a NodeLocation).
 GENERIC_TRAITS = {
     "metadata": ("tags", "metadata"),
     "size": ("instance_type", "flavorId", "size", "size_id"),
@@ -168,14 +171,20 @@ GENERIC_TRAITS = {
     "needs_device": False,
     "list_images": {},
     "uri_kwarg": None,
+    "zone_kwarg": None,
 }
 DRIVER_TRAITS = {
     "ec2": {"metadata": ("tags",), "size": ("instance_type",), "image": ("image_id",), "raw_state": "status",
             "raw_states": ec2.INSTANCE_STATES, "needs_device": True, "list_images": {"ex_owner": "self"}},
     # first guess, to be confirmed by the OpenStack stand-in: uri is Keystone's URL
     "openstack": {"metadata": ("metadata",), "size": ("flavorId",), "image": ("imageId",),
-                  "uri_kwarg": "ex_force_auth_url"},
+                  "uri_kwarg": "ex_force_auth_url", "zone_kwarg": "ex_availability_zone"},
 }
+
+
+# Operation families the provider itself may lack although the driver implements them (an OpenStack
+# without block storage: Nova's volume proxy answers 500), probed once per connector with a listing.
+PROBES = (("volume.", "list_volumes"),)
 
 
 def traits_of(driver_name):
@@ -363,8 +372,20 @@ class LibcloudConnector(Connector):
         """What the driver's class implements (the class of the driver made: factories such as OpenStack's
         ``get_driver`` class pick a versioned class when instantiated)."""
         if self._operations is None:
-            self._operations = driver_operations(type(self.driver))
+            ops = driver_operations(type(self.driver))
+            for family, method in PROBES:
+                if any(op.startswith(family) for op in ops) and not self._answers(method):
+                    ops = frozenset(op for op in ops if not op.startswith(family))
+            self._operations = ops
         return self._operations
+
+    def _answers(self, method):
+        """Whether the provider serves what the driver implements (a cloud may lack the service behind it)."""
+        try:
+            self._do("capabilities", None, method)
+        except (ProviderUnavailable, NotFound, Unsupported):
+            return False
+        return True
 
     def capabilities(self):
         """Read once per connector (machine_action consults them before every action)."""
@@ -613,9 +634,16 @@ class LibcloudConnector(Connector):
         size = self._pick_size(spec.config)
         volumes = [self._volume_obj(v) for v in spec.volumes]
         kwargs = dict(name=spec.name, size=size, image=image)
-        location = self._location(spec.location)
-        if location is not None:
-            kwargs["location"] = location
+        location = None
+        if explicit(create, "location"):  # machines go where new volumes go unless told otherwise
+            location = self._location(spec.location)
+            if location is not None:
+                kwargs["location"] = location
+        elif spec.location:
+            if not self.traits["zone_kwarg"]:
+                raise InvalidInput("libcloud driver %s takes no location" % self.driver_name, attribute="location")
+            location = self._location(spec.location)
+            kwargs[self.traits["zone_kwarg"]] = location.name
         if metadata:
             kwargs["ex_metadata"] = metadata
         if spec.user_data:
