@@ -20,6 +20,7 @@ import sys
 import time
 import uuid as uuidlib
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,26 +37,32 @@ FINAL = ("SUCCESS", "FAILED")
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+_POSTGRES = {}
+
+
 def postgres_url():
-    """The URL of the throwaway cluster (started if needed: idempotent)."""
-    done = subprocess.run(["bash", str(POSTGRES_START)], capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        pytest.fail("the PostgreSQL stand-in did not start (run `bash scripts/setup-system.sh` as root for "
-                    "Debian's postgresql package):\n%s" % done.stderr[-2000:], pytrace=False)
-    return done.stdout.strip().splitlines()[-1]
+    """The URL of the throwaway cluster (started if needed: idempotent), once per session."""
+    if "url" not in _POSTGRES:
+        done = subprocess.run(["bash", str(POSTGRES_START)], capture_output=True, text=True, timeout=120,
+                              check=False)
+        if done.returncode != 0:
+            pytest.fail("the PostgreSQL stand-in did not start (run `bash scripts/setup-system.sh` as root for "
+                        "Debian's postgresql package):\n%s" % done.stderr[-2000:], pytrace=False)
+        _POSTGRES["url"] = done.stdout.strip().splitlines()[-1]
+    return _POSTGRES["url"]
 
 
-@pytest.fixture
-def pg_database(postgres_url):
-    """A fresh, empty database on the cluster for one test, dropped afterwards."""
+@contextmanager
+def fresh_database():
+    """The URL of a new, empty database on the cluster, dropped afterwards."""
     import sqlalchemy as sa
+    url = postgres_url()
     name = "sirocco_t_%s" % secrets.token_hex(5)
-    engine = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text("CREATE DATABASE %s" % name))
     try:
-        yield postgres_url.rsplit("/", 1)[0] + "/" + name
+        yield url.rsplit("/", 1)[0] + "/" + name
     finally:
         with engine.connect() as conn:
             conn.execute(sa.text("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name))
@@ -139,8 +146,8 @@ class QemuHost:
         self.conn.close()
 
 
-@pytest.fixture
-def qemu():
+@contextmanager
+def qemu_host():
     host = QemuHost()
     try:
         yield host

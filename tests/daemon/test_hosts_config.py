@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from daemon_helpers import make_app  # noqa: F401 (puts daemon/ on the path)
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "daemon"))
 
 
 def _host(**keys):

@@ -9,11 +9,18 @@ import json
 import sqlite3
 import time
 
-from realhost_helpers import Served, qemu, write_config  # noqa: F401
+import pytest
+from realhost_helpers import Served, qemu_host, write_config
 
 INTERRUPTED = "interrupted"
 RUN_AGAIN = "run again after an interruption"
 LIBVIRT_STATE = {1: "STARTED", 3: "PAUSED", 5: "STOPPED"}  # virDomainState -> CIMI
+
+
+@pytest.fixture
+def qemu():
+    with qemu_host() as host:
+        yield host
 
 
 def _jobs(db):
@@ -77,7 +84,7 @@ def _check_after_restart(api, host, at_kill, done):
     return {m["name"]: m for m in machines}
 
 
-def test_kill_9_in_the_middle_of_jobs_then_restart(tmp_path, qemu):  # noqa: F811
+def test_kill_9_in_the_middle_of_jobs_then_restart(tmp_path, qemu):
     data = tmp_path / "data"
     config = write_config(tmp_path / "siroccod.yml", data, [qemu.host_config()])
     db = data / "cmdb.sqlite"

@@ -17,18 +17,30 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from daemon_helpers import ADMIN_PASSWORD, TENANTS, Api, action, make_app
-from realhost_helpers import ADMIN, Served, pg_database, postgres_url, qemu, write_config  # noqa: F401
+from realhost_helpers import Served, fresh_database, qemu_host, write_config
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
 
 
-def test_claiming_with_row_locks_runs_every_job_once(pg_database):  # noqa: F811
+@pytest.fixture
+def pg_database():
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def qemu():
+    with qemu_host() as host:
+        yield host
+
+
+def test_claiming_with_row_locks_runs_every_job_once(pg_database):
     from siroccod.jobs import JobRunner
     from siroccod.store import Job, Store, new_uuid, utcnow
 
     store_a, store_b = Store(pg_database), Store(pg_database)
-    targets = [new_uuid() for _ in range(20)]
+    targets = [new_uuid() for _i in range(20)]
     with store_a.transaction() as session:  # 200 jobs: 20 resources x 10 jobs each, queued in order
         for i in range(10):
             for target in targets:
@@ -119,7 +131,7 @@ def test_the_same_action_at_once_is_accepted_once(database, tmp_path, request):
 INSTANCE_TIMEOUT = 4
 
 
-def test_two_processes_share_one_postgresql(tmp_path, pg_database, qemu):  # noqa: F811
+def test_two_processes_share_one_postgresql(tmp_path, pg_database, qemu):
     hosts = [qemu.host_config()]
     served = []
     try:
