@@ -43,8 +43,12 @@ pid_alive() {   # the postmaster of our data dir runs
     [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
+# any Python 3 will do for the small helpers below (the Makefile's $PYTHON where python3 is missing)
+py=$(command -v "${PYTHON:-python3}" || command -v python3 || command -v python3.11) \
+    || die "no Python 3 found (set PYTHON)"
+
 port_free() {
-    python3 - "$1" <<'PY'
+    "$py" - "$1" <<'PY'
 import socket, sys
 with socket.socket() as s:
     try:
@@ -55,7 +59,7 @@ PY
 }
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 if [[ "${1:-}" == "--stop" ]]; then
@@ -88,7 +92,7 @@ if [[ ! -d "$DATA" ]]; then
     as_owner "$bindir/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 --no-sync \
         --auth-local=trust --auth-host=scram-sha-256 >"$DIR/initdb.log" 2>&1 \
         || { cat "$DIR/initdb.log" >&2; die "initdb failed"; }
-    python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$DIR/password"
+    "$py" -c 'import secrets; print(secrets.token_urlsafe(18))' >"$DIR/password"
     chmod 0600 "$DIR/password"
 fi
 mkdir -p "$RUN"
