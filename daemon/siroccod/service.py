@@ -150,19 +150,23 @@ class Service:
                 rows = [_decoded(row) for row in rows]
                 extra = self._render_context(session, rows)
                 return [self.render(row, base, p, session, extra) for row in rows]
-            extra = {"ops": {}}
-            return [self._rendered(row, base, p, session, extra) for row in rows]
+            return self._rendered(rows, base, p, session, {"ops": {}})
 
-    def _rendered(self, row, base, p, session, extra):
-        """The rendered document of a listed row, from the cache while the row is unchanged."""
-        version = (row.doc, row.state, row.host_id, row.native_id, row.updated, row.tenant_id is None and p.is_admin)
-        hit = self.rendered.get((base, row.uuid))
-        if hit is None or hit[0] != version:
-            hit = (version, self.render(_decoded(row), base, p, session, extra))
-            if len(self.rendered) >= RENDERED_MAX:
-                self.rendered.clear()
-            self.rendered[(base, row.uuid)] = hit
-        return hit[1]
+    def _rendered(self, rows, base, p, session, extra):
+        """The rendered documents of listed rows, from the cache while each row is unchanged (a
+        plain loop: this runs once per resource of a listing)."""
+        cache, admin, out = self.rendered, p.is_admin, []
+        for row in rows:
+            uuid, tenant_id, _type, host_id, native_id, state, doc, _created, updated = row  # LIST_COLUMNS
+            version = (doc, state, host_id, native_id, updated, tenant_id is None and admin)
+            hit = cache.get((base, uuid))
+            if hit is None or hit[0] != version:
+                hit = (version, self.render(_decoded(row), base, p, session, extra))
+                if len(cache) >= RENDERED_MAX:
+                    cache.clear()
+                cache[(base, uuid)] = hit
+            out.append(hit[1])
+        return out
 
     def get_doc(self, p, key, uuid, base):
         with self.store.read() as session:
@@ -173,7 +177,7 @@ class Service:
                     "tenant": p.tenant_id, "uuid": uuid}).first() if isinstance(uuid, str) and len(uuid) <= 64 else None
                 if row is None:
                     raise NotFound("%s: no %s '%s'" % (key, KINDS[key].type_name, uuid))
-                return self._rendered(row, base, p, session, None)
+                return self._rendered((row,), base, p, session, None)[0]
             row = self.find(session, p, KINDS[key].type_name, uuid)
             if key == "meters":
                 return self.render(row, base, p, session, live=True)
