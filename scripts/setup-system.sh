@@ -22,6 +22,8 @@ PACKAGES=(
     mariadb-server mariadb-client rabbitmq-server
     # lets the `shellcheck` test of ansible-test sanity run instead of skipping
     shellcheck
+    # test certificates for the TLS tests of siroccod and the cimi connector
+    openssl
     # the daemon's CMDB on PostgreSQL: a throwaway cluster, see tests/standins/postgres/start.sh
     postgresql
 )

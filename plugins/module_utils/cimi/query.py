@@ -38,6 +38,7 @@ from __future__ import annotations
 import operator
 import re
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -179,11 +180,12 @@ def _compare(actual, op, expected):
     return ok and _OPS[op](actual, expected)
 
 
-class Filter:
+class Filter(ABC):
     """A compiled $filter expression: ``matches(doc)`` says whether a document passes."""
 
+    @abstractmethod
     def matches(self, doc: Mapping) -> bool:
-        raise NotImplementedError
+        """Whether ``doc`` passes this filter."""
 
     def __call__(self, doc: Mapping) -> bool:
         return self.matches(doc)

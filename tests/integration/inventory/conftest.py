@@ -198,14 +198,8 @@ def inventory(collections_path, tmp_path):
 
 @pytest.fixture(scope="session")
 def moto():
-    """moto's EC2 server (tests/standins/moto) with 3 instances, one stopped; skipped until the ec2 connector,
-    boto3 and moto are all in this venv."""
-    boto3 = pytest.importorskip("boto3", reason="boto3 is not installed yet (the ec2 connector's dependency)")
-    pytest.importorskip("moto", reason="moto is not installed yet (the EC2 stand-in)")
-    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
-
-    if "ec2" not in registry.PROVIDERS or not (STANDINS / "moto" / "standin.py").is_file():
-        pytest.skip("the ec2 connector or the moto stand-in has not landed yet")
+    """moto's EC2 server (tests/standins/moto) with 3 instances, one stopped."""
+    import boto3
     server = _load("sirocco_inv_moto", STANDINS / "moto" / "standin.py").MotoServer().start()
     try:
         ec2 = boto3.client("ec2", endpoint_url=server.url, region_name="us-east-1", **server.credentials)
