@@ -172,13 +172,23 @@ GENERIC_TRAITS = {
     "list_images": {},
     "uri_kwarg": None,
     "zone_kwarg": None,
+    "stop_resumes_first": False,
+}
+# Nova's vm_state -> CIMI state; None: the server is gone.
+OPENSTACK_VM_STATES = {
+    "active": states.STARTED, "building": states.CREATING, "paused": states.PAUSED,
+    "suspended": states.SUSPENDED, "stopped": states.STOPPED, "shelved": states.STOPPED,
+    "shelved_offloaded": states.STOPPED, "rescued": states.STARTED, "resized": states.STARTED,
+    "error": states.ERROR, "deleted": None, "soft_deleted": None,
 }
 DRIVER_TRAITS = {
     "ec2": {"metadata": ("tags",), "size": ("instance_type",), "image": ("image_id",), "raw_state": "status",
             "raw_states": ec2.INSTANCE_STATES, "needs_device": True, "list_images": {"ex_owner": "self"}},
-    # first guess, to be confirmed by the OpenStack stand-in: uri is Keystone's URL
+    # uri is Keystone's URL. libcloud maps Nova's PAUSED (and SHELVED) status to UNKNOWN, so the server's
+    # own vm_state (OS-EXT-STS) decides.
     "openstack": {"metadata": ("metadata",), "size": ("flavorId",), "image": ("imageId",),
-                  "uri_kwarg": "ex_force_auth_url", "zone_kwarg": "ex_availability_zone"},
+                  "uri_kwarg": "ex_force_auth_url", "zone_kwarg": "ex_availability_zone",
+                  "raw_state": "vm_state", "raw_states": OPENSTACK_VM_STATES, "stop_resumes_first": True},
 }
 
 
@@ -689,6 +699,13 @@ class LibcloudConnector(Connector):
         """Stop (libcloud's stop_node has no force: the provider decides how hard)."""
         self._require("machine.stop")
         node, subject = self._act(machine_id, states.STOP)
+        state = cimi_node_state(node, self.traits)
+        resume = {states.PAUSED: "ex_unpause_node", states.SUSPENDED: "ex_resume_node"}.get(state)
+        if resume and self.traits["stop_resumes_first"]:
+            # Nova stops only active servers: bring a paused or suspended one back first.
+            self._do("machine.stop", subject, resume, node)
+            self.wait_for_machine(machine_id, states.STARTED)
+            node = self._node(machine_id)
         self._do("machine.stop", subject, "stop_node", node)
         return self.get_machine(machine_id)
 

@@ -107,8 +107,5 @@ class LibcloudOpenStack(OpenStackStandIn):
                                        "ex_force_service_region": cloud["region_name"]}})
 
 
-# The libcloud connector's OpenStack driver joins the suite once it passes it; until then
-# SIROCCO_CONTRACT_LIBCLOUD_OPENSTACK=1 adds it (see the report in tests/standins/openstack/README.md).
-STANDINS = [OpenStackStandIn()]
-if os.environ.get("SIROCCO_CONTRACT_LIBCLOUD_OPENSTACK") == "1":
-    STANDINS.append(LibcloudOpenStack())
+# The openstack connector, and the libcloud connector over libcloud's OpenStack driver.
+STANDINS = [OpenStackStandIn(), LibcloudOpenStack()]
