@@ -51,7 +51,7 @@ help:
 	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
 	@echo "make unit         pytest tests/unit (no services)"
 	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver; real QEMU, PostgreSQL, XAPI, vcsim)"
-	@echo "make fuzz         schemathesis against a running siroccod, from its OpenAPI description (~2.5 min)"
+	@echo "make fuzz         schemathesis against a running siroccod, from its OpenAPI description (2-3 min)"
 	@echo "make bench-daemon siroccod throughput and latency beside a bare Flask ceiling (a table, no asserts)"
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make openstack    install and start the OpenStack stand-in (tests/standins/openstack), left running"

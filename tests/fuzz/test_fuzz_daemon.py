@@ -42,7 +42,7 @@ USER_PASSWORD = "fuzz-user-password"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261124"))
 # seconds of schemathesis in all (plus ~15 s to start and seed the daemon), shared by the runs below
-MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "135"))
+MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "110"))
 STATELESS = "examples,coverage,fuzzing"
 # name, who, which paths, phases, share of MAX_TIME
 RUNS = (("cimi", "user", "^/cimi/", STATELESS, 0.6), ("cimi-stateful", "user", "^/cimi/", "stateful", 0.25),
@@ -94,6 +94,13 @@ class Daemon:
         raise AssertionError("siroccod did not start: %s" % self.log_path.read_text())
 
     def stop(self):
+        started = time.monotonic()
+        try:
+            self._stop()
+        finally:
+            print("siroccod stopped in %.1f s" % (time.monotonic() - started))
+
+    def _stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
