@@ -104,6 +104,7 @@ COVER_COLUMNS = 20000  # columns of the covering MILP at most
 COVER_ITEMS = 400  # the covering MILP runs on instances up to this many items
 TABU_STEPS = 40  # tabu swaps per local-search attempt once plain descent is stuck (rounds only)
 HARD_GRACE = 0.5  # seconds past 1.25 x its time limit after which CBC is killed
+WRITE_SECONDS_PER_VAR = 3e-5  # PuLP writing the model file, before CBC's clock starts
 QUICK_FULL_VARS = 3000  # up to this size the full MILP runs first, and mostly proves the optimum
 
 
@@ -124,13 +125,14 @@ def _pulp():
     return pulp
 
 
-def _cbc(pulp, prob, seconds, gap, gap_abs, warm):
+def _cbc(pulp, prob, seconds, gap, gap_abs, warm, kill_at=None):
     """Solve ``prob`` with the bundled CBC, and kill CBC if it overruns its time limit by far.
 
     CBC does not watch the clock everywhere (the first LP, processing a MIP
-    start): a watchdog kills it ``HARD_GRACE`` after 1.25 x its limit, so every step
-    of the optimizer stays bounded; PuLP then raises ``PulpSolverError``,
-    which callers take as "no better plan".
+    start): a watchdog kills it ``HARD_GRACE`` after 1.25 x its limit, or at
+    ``kill_at`` (the caller's own deadline), so every step of the optimizer
+    stays bounded; PuLP then raises ``PulpSolverError``, which callers take as
+    "no better plan".
     """
     seconds = max(0.2, seconds)
     solver = pulp.PULP_CBC_CMD(timeLimit=seconds, gapRel=gap, gapAbs=gap_abs, warmStart=warm, msg=False, threads=1,
@@ -138,7 +140,10 @@ def _cbc(pulp, prob, seconds, gap, gap_abs, warm):
     with tempfile.TemporaryDirectory(prefix="sirocco-cbc-") as tmp:
         solver.tmpDir = tmp  # its files, hence its command line, name this directory: the watchdog's handle
         done = threading.Event()
-        threading.Thread(target=_watchdog, args=(done, tmp, seconds * 1.25 + HARD_GRACE), daemon=True).start()
+        wait = seconds * 1.25 + HARD_GRACE
+        if kill_at is not None:
+            wait = max(0.1, min(wait, kill_at - time.monotonic()))
+        threading.Thread(target=_watchdog, args=(done, tmp, wait), daemon=True).start()
         try:
             prob.solve(solver)
         finally:
@@ -269,9 +274,11 @@ class _Milp:
             for g, v in z.items():
                 v.setInitialValue(1 if g == chosen else 0)
 
-    def solve(self, seconds, gap=1e-6, warm=True, gap_abs=None):
+    def solve(self, seconds, gap=1e-6, warm=True, gap_abs=None, kill_at=None):
         pulp = self.pulp
-        _cbc(pulp, self.prob, seconds, gap, gap_abs, warm)
+        # writing the model is not counted by CBC's clock: leave it room
+        seconds -= WRITE_SECONDS_PER_VAR * len(self.x)
+        _cbc(pulp, self.prob, seconds, gap, gap_abs, warm, kill_at)
         self.status, self.sol_status = self.prob.status, self.prob.sol_status
         if self.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
             return None
@@ -319,7 +326,7 @@ class _Pool:
                 self.add_host(pack, j)
 
 
-def _cover(pulp, inst, pool, best, seconds):
+def _cover(pulp, inst, pool, best, seconds, kill_at=None):
     """min cost of host contents covering every item; True if ``best`` was improved (and updated)."""
     current = {(inst.host_class[j], frozenset(best.items[j])) for j in range(inst.m) if best.items[j]}
     for j in range(inst.m):
@@ -356,7 +363,8 @@ def _cover(pulp, inst, pool, best, seconds):
     for v, (key, _val) in zip(lam, cols, strict=True):
         v.setInitialValue(1 if key in current else 0)
     base = min((i for i in inst.idle if i > 0), default=1.0)
-    _cbc(pulp, prob, max(0.5, seconds), 1e-6, 0.5 * base if inst.pure_hosts else None, True)
+    seconds -= WRITE_SECONDS_PER_VAR * len(cols)
+    _cbc(pulp, prob, max(0.5, seconds), 1e-6, 0.5 * base if inst.pure_hosts else None, True, kill_at)
     if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
         return False
     chosen = [key for v, (key, _val) in zip(lam, cols, strict=True) if (v.varValue or 0) > 0.5]
@@ -428,6 +436,7 @@ def _concentration(inst, pack, hosts):
 class _Search:
     def __init__(self, pulp, inst, pack, deadline, rng):
         self.pulp, self.inst, self.pack, self.deadline, self.rng = pulp, inst, pack, deadline, rng
+        self.hard_deadline = deadline  # the solve's own deadline: CBC is killed past it
         self.improved = False  # the true objective went down
         self.steps = self.solves = self.crashes = self.gains = 0
         self.hetero = len({(inst.capc[j], inst.capm[j], inst.idle[j], inst.slope[j]) for j in range(inst.m)}) > 1
@@ -478,7 +487,8 @@ class _Search:
         self.solves += 1
         try:
             # with a pure host count, stop as soon as no host can be saved (the steering needs no proof)
-            out = model.solve(min(SUB_TIME, left), gap_abs=0.5 * base if inst.pure_hosts else None)
+            out = model.solve(min(SUB_TIME, left), gap_abs=0.5 * base if inst.pure_hosts else None,
+                              kill_at=self.hard_deadline)
         except self.pulp.PulpSolverError:
             # the bundled CBC 2.10.3 can crash when its time limit hits while it reads the MIP start
             self.crashes += 1
@@ -604,6 +614,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     now = time.monotonic()
     phase_end = now + 0.85 * (deadline - now) if small else deadline
     search = _Search(pulp, inst, best, phase_end, rng)
+    search.hard_deadline = deadline
     idle = 0
     while time.monotonic() < phase_end - 0.2:
         before = best.cost
@@ -619,7 +630,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
             t = time.monotonic()
             allowed = min(phase_end - t, max(1.0, 0.2 * limit))
             try:
-                if _cover(pulp, inst, pool, best, allowed):
+                if _cover(pulp, inst, pool, best, allowed, kill_at=deadline):
                     stats["cover_gains"] += 1
             except pulp.PulpSolverError:
                 stats["cbc_crashes"] += 1
@@ -715,7 +726,7 @@ def _full(pulp, inst, best, deadline, stats):
     if left < 0.5:  # CBC needs a moment to read the model; too short a limit is not worth it
         return False, False
     try:
-        out = model.solve(left)
+        out = model.solve(left, kill_at=deadline)
     except pulp.PulpSolverError:
         stats["cbc_crashes"] = stats.get("cbc_crashes", 0) + 1
         return False, False
@@ -785,7 +796,7 @@ def _no_greedy_plan(inst, start, deadline, pulp, failures, notes):
         model = _Milp(pulp, empty, list(range(inst.m)), list(range(inst.n)))
         # the model re-places items "now on" the hosts; none are placed yet, which is what we want here
         try:
-            out = model.solve(deadline - time.monotonic() - 0.1, warm=False)
+            out = model.solve(deadline - time.monotonic() - 0.1, warm=False, kill_at=deadline)
         except pulp.PulpSolverError:
             out = None
         if out is not None:

@@ -136,7 +136,6 @@ def _tabu(pack, journal, free, others, targets, deadline, rng, steps, on_bin):
     inst = pack.inst
     tenure = 7 + len(free)
     banned = {}  # (item, host) -> step until which the item may not enter (or leave) that host
-    weight = sum(inst.size[k] for k in free)
     for step in range(steps):
         if time.monotonic() > deadline:
             break
@@ -177,7 +176,6 @@ def _tabu(pack, journal, free, others, targets, deadline, rng, steps, on_bin):
         for k in out:
             free.append(k)
             banned[(k, h)] = step + tenure  # may not come back soon
-        weight = sum(inst.size[k] for k in free)
         if on_bin is not None:
             on_bin(h)
         rest = []
@@ -190,7 +188,6 @@ def _tabu(pack, journal, free, others, targets, deadline, rng, steps, on_bin):
         free = rest
         if not free or (len(targets) > 1 and _fits_on(pack, journal, free, targets[1:])):
             return []
-    del weight
     return free
 
 
