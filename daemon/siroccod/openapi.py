@@ -99,8 +99,10 @@ class _Builder:
         if attr.many:
             item = {"type": "array", "items": item}
         if attr.doc:
-            item = dict(item, description=attr.doc) if "$ref" not in item else {"allOf": [item],
-                                                                                  "description": attr.doc}
+            if "$ref" in item:
+                item = {"allOf": [item], "description": attr.doc}
+            else:
+                item = dict(item, description=attr.doc)
         return item
 
     def reference(self, attr, mode):
@@ -148,8 +150,8 @@ class _Builder:
         return props
 
     @staticmethod
-    def required(cls):
-        return [w for w, a in cls.attributes.items() if a.required and not a.read_only]
+    def required(resource_cls):
+        return [w for w, a in resource_cls.attributes.items() if a.required and not a.read_only]
 
     def structure(self, cls, mode):
         """Component name of ``cls`` for ``mode``, building it on first use."""
@@ -330,8 +332,8 @@ def build(server_url=None):
             "parameters": _params(SINGLE_PARAMS), "responses": _responses({200: _json(one, "the %s" % type_name)})}}
         if kind.lifecycle != READONLY:
             item["put"] = {"operationId": "update" + type_name, "tags": tag,
-                           "summary": "change a %s%s" % (type_name, " (name, description, properties)"
-                                                          if kind.lifecycle == ASYNC else ""),
+                           "summary": "change a %s%s" % (
+                               type_name, " (name, description, properties)" if kind.lifecycle == ASYNC else ""),
                            "requestBody": _body(b.update(cls)),
                            "responses": _responses({200: _json(one, "the changed %s" % type_name)}, body=True)}
             if kind.lifecycle == SYNC:

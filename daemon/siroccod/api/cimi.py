@@ -21,6 +21,8 @@ def _authenticate_unrouted():
     asks for credentials first like every routed one: anonymous callers learn nothing."""
     if request.url_rule is None and request.path.startswith(("/cimi", "/admin")):
         authenticate()
+
+
 ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
 SINGLE = ("$select", "$expand")
 

@@ -158,7 +158,7 @@ class Conn:
 def serve_options(server):
     """``--server NAME`` when this tree's ``siroccod serve`` has the option."""
     out = subprocess.run([sys.executable, "-m", "siroccod", "serve", "--help"], env=daemon_env(None),
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, check=False).stdout
     return ["--server", server] if "--server" in out else []
 
 
@@ -302,7 +302,7 @@ def closed_loop(make_conn, step, seconds, concurrency):
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker) for _client in range(concurrency)]
     for t in threads:
         t.start()
     stop_at[0] = time.perf_counter() + 3600
@@ -350,7 +350,7 @@ def measure(port, auth, scenario, seconds, concurrency, machine_url, tiny_href, 
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=4.0, help="per scenario, per run, per server")
     parser.add_argument("--concurrency", type=int, default=2, help="client threads (keep-alive connections)")
@@ -396,8 +396,9 @@ def main(argv=None):
         docs = {"list": listing, "one": user.json("GET", machine_url)[1], "created": created, "job": job}
         ceiling, ceiling_port = start_ceiling(work, docs, args.server)
         print("siroccod up in %.1f s with %d machines; listing %d bytes; %d runs x %.0f s per scenario, "
-              "%d client connections; server: %s" % (started, args.machines, len(json.dumps(listing)), args.runs,
-                                                      args.seconds, args.concurrency, args.server), file=sys.stderr)
+              "%d client connections; server: %s"
+              % (started, args.machines, len(json.dumps(listing)), args.runs, args.seconds, args.concurrency,
+                 args.server), file=sys.stderr)
         results = {s: {"siroccod": [], "ceiling": []} for s in scenarios}
         auths = {"list": basic("bench", PASSWORDS["bench"]), "get": basic("bench", PASSWORDS["bench"]),
                  "cycle": basic("cycler", PASSWORDS["cycler"])}
@@ -432,8 +433,8 @@ def main(argv=None):
             100.0 * s[0] / c[0] if c[0] else float("nan")))
     print()
     print("medians of %d runs of %.0f s; %d client connections; WSGI server of both: %s; %d request threads; "
-          "load average before/after: %s / %s (%d cores)" % (args.runs, args.seconds, args.concurrency, args.server,
-                                                              THREADS, load_before, loadavg(), os.cpu_count()))
+          "load average before/after: %s / %s (%d cores)"
+          % (args.runs, args.seconds, args.concurrency, args.server, THREADS, load_before, loadavg(), os.cpu_count()))
     if args.json:
         print(json.dumps(medians))
     return 0

@@ -76,7 +76,7 @@ def _client_error(code, message="boom"):
 ])
 def test_error_codes_map_in_one_place(code, cls):
     err = ec2.translate(_client_error(code, "the message"), "machine.start", "machine 'web'")
-    assert type(err) is cls
+    assert type(err) is cls  # pylint: disable=unidiomatic-typecheck  # the exact class, not a subclass
     assert "machine 'web'" in str(err) and "machine.start" in str(err) and "the message" in str(err)
     assert err.details["ec2_error"] == code
 

@@ -17,7 +17,7 @@ _spec = importlib.util.spec_from_file_location(
 moto_standin = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(moto_standin)
 
-REGIONS = ["us-east-1", "eu-west-1"]
+REGIONS = ("us-east-1", "eu-west-1")
 SMALL = MachineConfiguration(cpu=1, memory=1024 * 1024)
 
 
@@ -40,7 +40,7 @@ def server():
 def connect(server, regions=REGIONS, **options):
     moto, seeds = server
     return EC2Connector(uri=moto.url, username=moto.access_key, password=moto.secret_key, region=regions[0],
-                        timeout=30, options=dict({"regions": regions, "instance_types": ["t2.*"]}, **options))
+                        timeout=30, options=dict({"regions": list(regions), "instance_types": ["t2.*"]}, **options))
 
 
 def test_several_regions(server):

@@ -95,7 +95,7 @@ def test_node_states_one_table():
 ])
 def test_errors_map_in_one_place(exc, cls):
     err = lc.translate(exc, "machine.start", "machine 'web'")
-    assert type(err) is cls
+    assert type(err) is cls  # pylint: disable=unidiomatic-typecheck  # the exact class, not a subclass
     assert "machine.start" in str(err)
 
 
