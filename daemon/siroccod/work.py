@@ -391,20 +391,25 @@ class Worker:
             row.updated = utcnow()
         self.finish(job_uuid, SUCCESS, "volume created", 201, done)
 
-    def volume_delete(self, job_uuid):
+    def _delete_native(self, job_uuid, method, message, in_systems=True, host_optional=False):
+        """Delete the provider's object (already gone is fine), then its record."""
         params, uuid, native, private, doc, host = self._load(job_uuid)
-        if native is not None:
+        if native is not None and (host is not None or not host_optional):
             try:
-                host.call("delete_volume", native)
+                host.call(method, native)
             except NotFound:
                 pass
 
         def done(session, job):
             row = session.get(Resource, uuid)
             if row is not None:
-                forget_in_systems(session, row)
+                if in_systems:
+                    forget_in_systems(session, row)
                 session.delete(row)
-        self.finish(job_uuid, SUCCESS, "volume deleted", 200, done)
+        self.finish(job_uuid, SUCCESS, message, 200, done)
+
+    def volume_delete(self, job_uuid):
+        self._delete_native(job_uuid, "delete_volume", "volume deleted")
 
     def network_create(self, job_uuid):
         params, uuid, native, private, doc, host = self._load(job_uuid)
@@ -418,33 +423,11 @@ class Worker:
         self.finish(job_uuid, SUCCESS, "network created", 201, done)
 
     def network_delete(self, job_uuid):
-        params, uuid, native, private, doc, host = self._load(job_uuid)
-        if native is not None:
-            try:
-                host.call("delete_network", native)
-            except NotFound:
-                pass
-
-        def done(session, job):
-            row = session.get(Resource, uuid)
-            if row is not None:
-                forget_in_systems(session, row)
-                session.delete(row)
-        self.finish(job_uuid, SUCCESS, "network deleted", 200, done)
+        self._delete_native(job_uuid, "delete_network", "network deleted")
 
     def machineimage_delete(self, job_uuid):
-        params, uuid, native, private, doc, host = self._load(job_uuid)
-        if native is not None and host is not None:
-            try:
-                host.call("delete_machine_image", native)
-            except NotFound:
-                pass
-
-        def done(session, job):
-            row = session.get(Resource, uuid)
-            if row is not None:
-                session.delete(row)
-        self.finish(job_uuid, SUCCESS, "machine image deleted", 200, done)
+        self._delete_native(job_uuid, "delete_machine_image", "machine image deleted", in_systems=False,
+                            host_optional=True)
 
     def system_create(self, job_uuid):  # a system without components
         self.finish(job_uuid, SUCCESS, "empty system created", 201,
