@@ -296,7 +296,8 @@ class _Milp:
 
     @property
     def proven_infeasible(self):
-        return self.status == self.pulp.LpStatusInfeasible
+        # no status when CBC failed or was stopped before answering
+        return getattr(self, "status", None) == self.pulp.LpStatusInfeasible
 
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model impor
 EPS = 1e-6  # capacity tolerance (cores, MiB)
 
 
+# the clique bound is quadratic in the item count: above this, the cheaper bounds are tight anyway
+CLIQUE_MAX_ITEMS = 1500
+
+
 class Instance:
     def __init__(self, problem):
         self.problem = problem
@@ -152,7 +156,10 @@ class Instance:
                             for k in range(n)]
 
         self._find_static_infeasibility(why)
+        self.clique = []
         self._bounds()
+        if self.m and not self.explanations and len(self.clique) > self.m:
+            self._explain_clique()
         self._orders()
 
     # -- small helpers -------------------------------------------------------
@@ -313,6 +320,7 @@ class Instance:
         hc, hm = max(self.capc, default=0) / 2, max(self.capm, default=0) / 2
         lb = max(lb, sum(c > hc + EPS for c in self.cpu), sum(x > hm + EPS for x in self.mem))
         lb = max(lb, self._cardinality_bound())
+        lb = max(lb, self._conflict_clique_bound())
         lb = max([lb] + [len(ks) for ks in self.spreads])
         lb = max(lb, len({p for p in self.pin if p >= 0}))
         self.lb_hosts = lb
@@ -341,6 +349,44 @@ class Instance:
                 k = min(k, i)
                 break
         return -(-self.n // k) if k else self.n
+
+    def _conflict_clique_bound(self):
+        """Size of a set of items no two of which fit together on any host (a clique of the conflict
+        graph, grown greedily from a few orders): each needs a host of its own. This is what makes the
+        bound reachable on classes of large items, where ceil(demand / capacity) is far too low."""
+        if not self.n or not self.m or self.n > CLIQUE_MAX_ITEMS:
+            return 0
+        shapes = sorted(set(zip(self.capc, self.capm, strict=True)))
+
+        def apart(a, b):
+            ca, ma = self.cpu[a] + self.cpu[b], self.mem[a] + self.mem[b]
+            return all(ca > c + EPS or ma > x + EPS for c, x in shapes)
+
+        cmax, mmax = max(self.capc) or 1.0, max(self.capm) or 1.0
+        keys = (lambda k: -self.cpu[k], lambda k: -self.mem[k],
+                lambda k: -max(self.cpu[k] / cmax, self.mem[k] / mmax),
+                lambda k: -(self.cpu[k] / cmax + self.mem[k] / mmax))
+        for key in keys:
+            clique = []
+            for k in sorted(range(self.n), key=key):
+                if all(apart(k, q) for q in clique):
+                    clique.append(k)
+            if len(clique) > len(self.clique):
+                self.clique = clique
+        return len(self.clique)
+
+    def _explain_clique(self):
+        """More items that pairwise cannot share a host than there are hosts: say which and why."""
+        ks = self.clique
+        top = {"cpu": max(self.capc), "memory": max(self.capm)}
+        dims = [res for res, dem in (("cpu", self.cpu), ("memory", self.mem))
+                if all(dem[a] + dem[b] > top[res] + EPS for i, a in enumerate(ks) for b in ks[i + 1:])]
+        labels = [self.item_label(k) for k in ks[:5]] + (["..."] if len(ks) > 5 else [])
+        self.explanations.append(Explanation(
+            "%d %s are too large for any two of them to share a host (%s), but there are only %d hosts: %s"
+            % (len(ks), "VMs" if all(len(self.members[k]) == 1 for k in ks) else "VMs or gathered groups",
+               " or ".join(dims) if dims else "cpu or memory", self.m, ", ".join(labels)),
+            "capacity", None, dims[0] if len(dims) == 1 else "cpu+memory"))
 
     def _orders(self):
         m = self.m

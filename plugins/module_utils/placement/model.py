@@ -175,7 +175,7 @@ class Explanation:
     message: str
     constraint: str | None = None  # constraint type, or "capacity"
     index: int | None = None  # position in Problem.constraints
-    resource: str | None = None  # "cpu", "memory", "hosts", "migrations"
+    resource: str | None = None  # "cpu", "memory", "cpu+memory", "hosts", "migrations"
 
     def to_json(self):
         return {k: v for k, v in (("message", self.message), ("constraint", self.constraint),

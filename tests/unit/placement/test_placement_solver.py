@@ -79,10 +79,22 @@ def test_infeasible_requests_are_explained(vms, constraints, kind, resource, wor
 
 
 def test_infeasible_found_by_search_is_explained():
-    # each VM fits alone and the totals fit, but 3 x 5 cores cannot share two 8-core hosts
-    r = energy.solve(problem(hosts(2), [vm("x", 5), vm("y", 5), vm("z", 5)]), time_limit=2)
+    # every bound passes (16 cores on 2 x 8, no two VMs too large to pair), yet the 7-core VM
+    # leaves a 1-core hole no other VM fills: only the search finds out
+    vms = [vm("w", 4), vm("x", 7), vm("y", 3), vm("z", 2)]
+    r = energy.solve(problem(hosts(2), vms), time_limit=5)
     assert r.status == "infeasible"
     assert "proves" in r.reason and any(e.resource == "cpu" for e in r.explanations)
+
+
+def test_items_that_cannot_pair_are_explained_without_search():
+    # each VM fits alone and the totals fit, but no two 5-core VMs share an 8-core host
+    r = energy.solve(problem(hosts(2), [vm("x", 5), vm("y", 5), vm("z", 5)]), time_limit=2)
+    assert r.status == "infeasible"
+    ex = r.explanations[0]
+    assert ex.resource == "cpu" and ex.constraint == "capacity"
+    assert "3 VMs are too large for any two of them to share a host" in ex.message and "only 2 hosts" in ex.message
+    assert energy.lower_bound(problem(hosts(5), [vm("x", 5), vm("y", 5), vm("z", 5)])) == 3
 
 
 def test_migration_budget_too_small_is_explained():
