@@ -76,7 +76,8 @@ options:
         list of dictionaries with C(name), C(cpu), C(memory_mib) and C(disk_gib) (default C(tiny), C(small),
         C(medium), C(large), C(xlarge)).
       - C(libvirt) also takes C(image_pool) (storage pool of images and of new machines' disks, default C(default)),
-        C(volume_pool), C(network) and C(domain_type) (C(qemu), C(kvm), C(xen) or C(test)).
+        C(volume_pool), C(network), C(domain_type) (C(qemu), C(kvm), C(xen) or C(test)) and
+        C(migration_address) (where its QEMU receives live migrations).
       - C(cimi) takes C(token) (a bearer token used instead of O(username) and O(password); a O(password)
         given without O(username) is sent as a bearer token too, and stays out of the results) and
         C(job_timeout) (seconds to wait for the endpoint's Jobs, default 300); its sizes are the

@@ -36,6 +36,7 @@ OPERATIONS = {
     "machine.suspend": "suspend_machine",
     "machine.delete": "delete_machine",
     "machine.capture": "capture_machine",
+    "machine.migrate": "migrate_machine",
     "machine_config.list": "list_machine_configs",
     "machine_image.list": "list_machine_images",
     "machine_image.delete": "delete_machine_image",
@@ -303,6 +304,11 @@ class Connector:
 
     def delete_network(self, network_id):
         raise Unsupported(self.name, "network.delete")
+
+    def migrate_machine(self, machine_id, target):
+        """Move the machine to the host that ``target`` (a connector of the same provider) serves, live when
+        it runs; the Machine as ``target`` sees it (its id there may differ)."""
+        raise Unsupported(self.name, "machine.migrate")
 
     # -- meters ---------------------------------------------------------------
     def list_meters(self, machine_id):

@@ -25,8 +25,10 @@ Options: ``sizes``, ``image_pool``, ``volume_pool``, ``domain_type`` (qemu, kvm,
 xen, test; default from the URI scheme, qemu otherwise) and ``network`` (the
 libvirt network new machines plug into; ``user`` for QEMU user-mode networking,
 ``none`` for no interface; default: the active network ``default`` if any,
-else user-mode). An absent default pool means no images or volumes; a pool
-named in the options must exist.
+else user-mode), ``migration_address`` (where this host's QEMU receives live
+migrations, e.g. an address of a dedicated network; default: libvirt's choice, the
+host name). An absent default pool means no images or volumes; a pool named in the
+options must exist.
 
 No libvirtError leaves this module: ``_Op`` turns each into the one error
 hierarchy of ``cimi.errors``.
@@ -367,7 +369,7 @@ def _now():
 
 class LibvirtConnector(Connector):
     name = "libvirt"
-    option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type")
+    option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type", "migration_address")
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -784,6 +786,61 @@ class LibvirtConnector(Connector):
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
                         raise
+
+    def migrate_machine(self, machine_id, target):
+        """Move a domain to the libvirt host ``target`` serves, keeping its UUID and name.
+
+        Real hosts: a live migration when it runs or is paused (``VIR_MIGRATE_LIVE``), an offline one
+        when it is shut off (``VIR_MIGRATE_OFFLINE``), both persistent on the target and undefined on
+        this host; the migration stream goes to ``tcp://<migration_address>`` of the target when that
+        option is set (else libvirt uses the target's host name). Disks must be on storage both hosts
+        see at the same path. A suspended machine (managed save image) is refused: start or stop it.
+        Test-driver hosts simulate hosts and cannot migrate: the domain is *redefined* on the target
+        (started again if it ran) and removed here, and only diskless machines can move that way.
+        """
+        if not isinstance(target, LibvirtConnector):
+            raise InvalidInput("a libvirt machine can only move to another libvirt host", attribute="target")
+        with self._op("machine.migrate", "machine '%s'" % machine_id):
+            dom = self._domain(machine_id)
+            state = self._state(dom)
+            if state not in (states.STARTED, states.STOPPED, states.PAUSED):
+                raise Conflict("machine '%s' is %s: only a started, paused or stopped machine moves"
+                               % (dom.name(), state))
+            if (self.domain_type == "test") != (target.domain_type == "test"):
+                raise InvalidInput("a simulated (test driver) host and a real one cannot exchange machines",
+                                   attribute="target")
+            if self.domain_type == "test":
+                return self._redefine_on(dom, target)
+            flags = libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+            flags |= libvirt.VIR_MIGRATE_OFFLINE if state == states.STOPPED else libvirt.VIR_MIGRATE_LIVE
+            params = {}
+            address = target.options.get("migration_address")
+            if address and state != states.STOPPED:
+                params[libvirt.VIR_MIGRATE_PARAM_URI] = "tcp://%s" % address
+            moved = dom.migrate3(target.conn, params, flags)
+            return target._machine(moved)
+
+    def _redefine_on(self, dom, target):
+        """The test driver's stand-in for a migration: same XML defined on the target, started there if
+        it ran, then removed here. Disks would stay behind, so only diskless domains move."""
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        facts = parse_domain_xml(xml)
+        if any(d["device"] == "disk" for d in facts["disks"]):
+            raise Conflict("machine '%s' has disks: a simulated (test driver) host cannot carry them to "
+                           "another host" % dom.name())
+        running = dom.isActive()
+        with target._op("machine.migrate", "machine '%s' on the target" % dom.name()):
+            moved = target.conn.defineXML(xml)
+            try:
+                if running:
+                    moved.create()
+            except libvirt.libvirtError:
+                target._undefine(moved)  # leave the machine where it was
+                raise
+        if running:
+            dom.destroy()
+        self._undefine(dom)
+        return target._machine(moved)
 
     def capture_machine(self, machine_id, name=None, description=None):
         """Copy the machine's first disk into a new image; ``name`` defaults to <machine>-<UTC time>."""

@@ -42,6 +42,9 @@ One connector serves both; ``capabilities().extras["apiType"]`` says which
 Placement: options ``datacenter``, ``cluster`` or ``host``, ``resource_pool``, ``folder``
 (a path under the datacenter's VM folder), ``datastore``; a MachineSpec's ``location``
 names a cluster or host (see ``capabilities().locations``). Otherwise the first of each.
+With option ``host`` the connector serves that one host of a vCenter: its listing holds
+the machines that host runs (so several connectors, one per host, share a vCenter), and
+``migrate_machine`` relocates a machine between such hosts (RelocateVM_Task).
 
 Listings go through the PropertyCollector over container views and retrieve only the
 properties they need. Every vSphere fault becomes an error of ``cimi.errors`` in one place,
@@ -513,10 +516,25 @@ class VSphereConnector(Connector):
             properties=properties_from_extra_config(props.get("config.extraConfig")) or None)
 
     def _vm_keys(self, template):
-        """Sorted [(id, ref)] of every VM (or template) in scope: the cheap first pass of a listing."""
-        found = self._retrieve(vim.VirtualMachine, ["config.template", "config.instanceUuid", "config.uuid"],
-                               root=self._vm_root())
-        return sorted((self._vm_id(p, ref), ref) for ref, p in found if bool(p.get("config.template")) == template)
+        """Sorted [(id, ref)] of every VM (or template) in scope: the cheap first pass of a listing. With
+        option ``host`` (one host of a vCenter) the machines in scope are the ones that host runs."""
+        found = self._retrieve(vim.VirtualMachine, ["config.template", "config.instanceUuid", "config.uuid",
+                                                    "runtime.host"], root=self._vm_root())
+        host = self._scope_host() if not template else None
+        return sorted((self._vm_id(p, ref), ref) for ref, p in found if bool(p.get("config.template")) == template
+                      and (host is None or p.get("runtime.host") == host))
+
+    def _scope_host(self):
+        """The HostSystem of option ``host``, else None."""
+        if not self.options.get("host"):
+            return None
+        if "host" not in self._cache:
+            hosts = self._retrieve(vim.HostSystem, ["name"], root=self._datacenter()[1]["hostFolder"])
+            found = [ref for ref, p in hosts if p["name"] == self.options["host"]]
+            if not found:
+                raise NotFound("provider 'vsphere': host '%s' not found" % self.options["host"])
+            self._cache["host"] = found[0]
+        return self._cache["host"]
 
     def _vm_names(self):
         return {p.get("name") for _ref, p in self._retrieve(vim.VirtualMachine, ["name"], root=self._vm_root())}
@@ -748,6 +766,29 @@ class VSphereConnector(Connector):
             change = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in ours]
             self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=change)), "machine.delete", subject)
         self._wait(ref.Destroy_Task(), "machine.delete", subject)
+
+    def migrate_machine(self, machine_id, target):
+        """RelocateVM_Task to the host (option ``host``) or cluster (``cluster``) ``target`` is scoped to, on
+        the same vCenter: vMotion when the machine runs, a cold migration otherwise. The datastore stays:
+        it must be one the target host sees (shared storage). Another endpoint: not supported (that would be
+        a cross-vCenter vMotion)."""
+        subject = "machine '%s'" % machine_id
+        if not isinstance(target, VSphereConnector):
+            raise InvalidInput("a vSphere machine can only move to another vSphere host", attribute="target")
+        if (target._host, target._port, target._path) != (self._host, self._port, self._path):
+            raise Unsupported(self.name, "machine.migrate", "provider 'vsphere': %s cannot move to another "
+                              "endpoint (%s): relocation stays within one vCenter" % (subject, target.uri))
+        if not (target.options.get("host") or target.options.get("cluster")):
+            raise InvalidInput("the target has neither option 'host' nor 'cluster': no place to move to",
+                               attribute="target")
+        with self._faults("machine.migrate", subject):
+            ref, _props = self._find_vm(machine_id)
+            where = target._placement()
+            spec = vim.vm.RelocateSpec(pool=where["pool"])
+            if where["host"] is not None:
+                spec.host = where["host"]
+            self._wait(ref.RelocateVM_Task(spec=spec), "machine.migrate", subject)
+        return target.get_machine(machine_id)
 
     def capture_machine(self, machine_id, name, description=None):
         subject = "machine '%s'" % machine_id
