@@ -34,6 +34,15 @@ YAML file (every key optional)::
         uri: qemu+ssh://root@kvm2/system
         name_prefix: siroccod-a-         # what this daemon names what it makes (default sirocco-)
         manage: ["siroccod-a-*", "legacy-*"]   # the only machines it sees (globs; default all)
+    routing_policy: cheapest             # first (default), explicit, smallest, least-loaded, lowest-energy
+    upstreams:                           # other clouds a machine may be routed to (routing.py, upstreams.py)
+      - name: aws-east
+        provider: ec2                    # any connector: ec2, openstack, libcloud, vsphere, xenserver, cimi...
+        region: us-east-1
+        username_env: AWS_ACCESS_KEY_ID  # or username:, and password: / password_env: / password_file:
+        password_file: /etc/siroccod/aws-secret
+        options: {image: ami-0abc, instance_types: ["t3.*"]}
+        prices: {t3.micro: 0.0104}       # per hour, for routing_policy cheapest
 
 Environment overrides (they win over the file): SIROCCOD_CONFIG (the file),
 SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_TLS_CERT,
@@ -63,7 +72,8 @@ _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "sim
               "power_idle", "power_max", "cpu", "memory_mib", "enabled", "name_prefix", "manage", "validate_certs",
               "cpu_allocation_ratio"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
-             "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement"}
+             "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement",
+             "upstreams", "routing_policy"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 DEFAULT_NAME_PREFIX = "sirocco-"
@@ -113,6 +123,8 @@ class Config:
     auth_cache_seconds: float = 60.0  # verified Basic credentials are remembered that long
     start_workers: bool = True  # tests may run jobs by hand
     placement: str = "first-fit"  # a key of placing.PLACERS
+    upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
+    routing_policy: str = "first"  # the match.py policy choosing between the hosts and the upstreams
 
     @property
     def listen_host(self):
@@ -213,6 +225,14 @@ def _hosts(items):
     return hosts
 
 
+def _routing_policy(name):
+    from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
+    if name not in match.POLICIES:
+        raise InvalidInput("config: routing_policy must be one of %s" % ", ".join(match.POLICIES),
+                           attribute="routing_policy")
+    return name
+
+
 def load_config(path=None, env=None, overrides=None):
     """The effective Config from a YAML file (``path`` or $SIROCCOD_CONFIG), the environment and
     ``overrides`` (a dict of the file's keys, used by tests and the CLI)."""
@@ -264,6 +284,9 @@ def load_config(path=None, env=None, overrides=None):
     from siroccod.placing import PLACERS
     if config.placement not in PLACERS:
         raise InvalidInput("config: placement must be one of %s" % ", ".join(PLACERS), attribute="placement")
+    from siroccod import upstreams
+    config.upstreams = upstreams.parse(raw.get("upstreams"), env, {h.name for h in hosts}, _NAME, _PREFIX)
+    config.routing_policy = _routing_policy(raw.get("routing_policy", "first"))
     for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
         if raw.get(key) is not None:
             setattr(config, key, float(raw[key]))

@@ -149,6 +149,7 @@ class HostPool:
         self.config = config
         self.store = store
         self.handles = {}  # host row id -> HostHandle
+        self.upstreams = {}  # host row id -> upstreams.UpstreamHandle: other clouds, not hosts of the pool
 
     def open(self):
         """Write simulated hosts' files and record every configured host in the CMDB."""
@@ -178,6 +179,9 @@ class HostPool:
                 row.updated = utcnow()
                 session.flush()
                 self.handles[row.id] = HostHandle(cfg, row.id, uri)
+            from siroccod import upstreams
+            self.upstreams = upstreams.register(self.config.upstreams, session)
+            configured |= {cfg.name for cfg in self.config.upstreams}
             for row in session.scalars(select(Host)):
                 if row.name not in configured and row.enabled:
                     row.enabled, row.state, row.status_message = False, "REMOVED", "no longer in the configuration"
@@ -215,7 +219,7 @@ class HostPool:
         return state
 
     def get(self, host_id):
-        handle = self.handles.get(host_id)
+        handle = self.handles.get(host_id) or self.upstreams.get(host_id)
         if handle is None:
             raise NotFound("host #%s is not part of this daemon's configuration" % host_id)
         return handle
@@ -227,5 +231,5 @@ class HostPool:
         raise NotFound("no host '%s'" % name)
 
     def close(self):
-        for handle in self.handles.values():
+        for handle in list(self.handles.values()) + list(self.upstreams.values()):
             handle.close()

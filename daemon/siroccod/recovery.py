@@ -20,6 +20,10 @@ the truth about what runs:
   is linked to that machine, otherwise it appears as a new Machine of the
   *admin* tenant; only the machines a host's ``manage`` globs match are seen;
 * a machine left CREATING with no domain and no queued job ends FAILED.
+
+Upstreams (upstreams.py) are reconciled the same way, over the machines named
+with their ``name_prefix`` only (an upstream is a cloud others use too): a routed
+machine that vanished there is marked gone.
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ class Recovery:
         unfinished job, or changed after its host was listed, is left to that job (or to the next
         reconcile); a domain is adopted by one record at most (unique host + native id)."""
         report = {"updated": 0, "gone": 0, "adopted": 0, "failed": 0}
-        for handle in self.pool.handles.values():
+        for handle in list(self.pool.handles.values()) + list(self.pool.upstreams.values()):
             listed_at = utcnow()
             try:
                 found = {m.id: m for m in _all_machines(handle) if handle.manages(m.name)}
@@ -210,7 +214,8 @@ class Recovery:
                     continue
                 if row.state != states.FAILED:
                     props = dict(row.doc.get("properties") or {})
-                    props[GONE] = "domain vanished from host %s (noticed %s)" % (handle.name, iso(now))
+                    props[GONE] = "domain vanished from %s (noticed %s)" % (
+                        getattr(handle, "label", "host " + handle.name), iso(now))
                     row.doc = dict(row.doc, properties=props)
                     row.state, row.updated = states.FAILED, now
                     row.private = dict(row.private, gone=True)
@@ -232,5 +237,7 @@ class Recovery:
 
 
 def _all_machines(handle):
+    if hasattr(handle, "all_machines"):  # an upstream: its errors come back as Sirocco errors
+        return handle.all_machines()
     with handle.lock:
         return list(handle.connector().iter_machines())

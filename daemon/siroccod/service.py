@@ -24,7 +24,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     NotFound,
     Unsupported,
 )
-from siroccod import hrefs, placing
+from siroccod import hrefs, placing, routing
 from siroccod.jobs import ACTIVE, QUEUED
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
 from siroccod.store import Host, Job, Resource, iso, new_uuid, utcnow
@@ -215,7 +215,7 @@ class Service:
     def host_supports(self, host_id, operation):
         if host_id is None:
             return True
-        handle = self.pool.handles.get(host_id)
+        handle = self.pool.handles.get(host_id) or self.pool.upstreams.get(host_id)
         return handle is not None and handle.supports(operation)
 
     def machine_operations(self, row):
@@ -578,6 +578,12 @@ class Service:
         config = plan["config"]
         host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY) or (
             template.get("properties") or {}).get(placing.HOST_PROPERTY)
+        # the hosts or an upstream (routing.py), when upstreams are configured or the request wishes
+        route = routing.route(self, session, meta, template, plan, host_name) if routing.wanted(
+            self.pool, meta, template) else None
+        if route is not None and route.handle is not None:
+            return routing.create_routed(self, session, p, route, meta, template, plan, parent, tenant_id)
+        host_name = host_name or (route.host if route is not None else None)
         request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
                                            host=host_name, hosts_allowed=plan["allowed"])
         loads = self.host_loads(session)
@@ -594,6 +600,8 @@ class Service:
         for key in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed"):
             if config.get(key) is not None:
                 doc[key] = config[key]
+        if route is not None:
+            routing.note(doc, route)
         if plan["volumes"]:
             doc["volumes"] = []
         private = {"domain": self.pool.get(chosen.id).native_name(uuid),
@@ -605,8 +613,8 @@ class Service:
         session.flush()
         for vol in plan["volumes"]:
             self._mark_attaching(session, vol["volume"], row.uuid)
-        job = self.queue(session, p, "create", row, params={}, affected=[hrefs.ref("machines", uuid)],
-                         parent=parent, tenant_id=row.tenant_id)
+        job = self.queue(session, p, "create", row, params=routing.job_params(route),
+                         affected=[hrefs.ref("machines", uuid)], parent=parent, tenant_id=row.tenant_id)
         return row, job
 
     # -- volumes --------------------------------------------------------------------------

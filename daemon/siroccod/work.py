@@ -198,7 +198,8 @@ class Worker:
             name=row.private.get("domain") or row.name, config=model.MachineConfiguration(**config),
             image=image, initial_state=spec.get("initial_state") or states.STOPPED,
             description=row.doc.get("description"), properties=dict(row.doc.get("properties") or {}),
-            user_data=spec.get("user_data"), credential=credential, volumes=natives, networks=networks)
+            user_data=spec.get("user_data"), credential=credential, volumes=natives, networks=networks,
+            location=spec.get("location"))
 
     def machine_create(self, job_uuid):
         with self.store.read() as session:
@@ -208,6 +209,7 @@ class Worker:
             spec = self.machine_spec(session, row)
             volumes = list(row.private.get("spec", {}).get("volumes") or [])
             resumed = bool(job.params.get("resumed"))
+            routed = job.params.get("routing")  # where routing.py sent it, and why
         spec.validate()
         # run again after an interruption: the first run may have made the domain already
         machine = host.call("find_machine", spec.name) if resumed else None
@@ -260,8 +262,9 @@ class Worker:
                 doc["meters"] = meters
             row.doc = doc
             row.updated = utcnow()
-        self.finish(job_uuid, SUCCESS, "machine created in state %s%s" % (
-            machine.state, " (run again after an interruption)" if resumed else ""), 201, done)
+        self.finish(job_uuid, SUCCESS, "machine created in state %s%s%s" % (
+            machine.state, " (run again after an interruption)" if resumed else "",
+            "; " + routed if routed else ""), 201, done)
 
     def _machine_action(self, job_uuid, verb):
         params, uuid, native, private, doc, host = self._load(job_uuid)

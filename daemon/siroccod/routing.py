@@ -1,0 +1,214 @@
+"""Where a new machine goes: the daemon's own hosts or one of its upstreams.
+
+The daemon's hosts are one daemon-backed provider, labelled ``local``, offered to
+match.py beside every configured upstream (in that order: ``local`` first, then
+the upstreams as configured); the configuration's ``routing_policy`` (a match.py
+policy: first, explicit, smallest, cheapest, least-loaded, lowest-energy) picks
+one. A request may wish in its ``properties``: ``sirocco.provider`` (labels or
+connector names, comma-separated), ``sirocco.location`` (a local host name, or a
+location an upstream advertises: region, zone, or its configured ``location``),
+``sirocco.operations`` (operations the machine will need later). A machine pinned
+with ``sirocco.host``, or attached to this daemon's volumes or networks, stays
+local.
+
+No provider fits: 409 listing why each was rejected; one that might have fitted
+could not be asked: 503 saying which and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, ProviderUnavailable
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities, Range
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
+from siroccod import placing
+from siroccod.store import Resource
+from siroccod.upstreams import LOCAL
+
+log = logging.getLogger(__name__)
+KIB_PER_MIB = 1024
+ROUTED_TO = "sirocco.routedTo"  # the machine's properties: the provider it went to...
+ROUTING = "sirocco.routing"  # ...and why
+# What the daemon does for any machine on its own hosts, whatever their connectors offer.
+LOCAL_BASE = match.BASE_OPERATIONS | {"machine.delete"}
+
+
+@dataclass
+class Route:
+    label: str  # LOCAL or an upstream's name
+    handle: object  # the UpstreamHandle; None for local
+    size: object  # the upstream's MachineConfiguration chosen (None: by value)
+    why: str
+    host: str | None = None  # local: the host a location wish named
+    image: str | None = None  # the name of the MachineImage asked for
+
+
+def wanted(pool, meta, template):
+    """Whether machine creation goes through routing: upstreams are configured, or a wish was made
+    (which then must name a provider that exists)."""
+    return bool(pool.upstreams) or any(k in _properties(meta, template) for k in match.WISHES)
+
+
+def note(doc, route_):
+    """Where the machine went and why, in its properties (the user sees them on the machine)."""
+    doc["properties"] = dict(doc.get("properties") or {}, **{ROUTED_TO: route_.label, ROUTING: route_.why})
+
+
+def job_params(route_):
+    return {"routing": route_.why} if route_ is not None else {}
+
+
+def _properties(meta, template):
+    props = dict(template.get("properties") or {})
+    props.update(meta.get("properties") or {})
+    return props
+
+
+def _image_name(session, template):
+    ref = (template.get("machineImage") or {}).get("href")
+    if not ref:
+        return None
+    row = session.get(Resource, ref.rsplit("/", 1)[-1])
+    return (row.name or row.uuid) if row is not None else None
+
+
+def local_offer(service, session, request, plan, image):
+    """The daemon's hosts as one Offer: by value, ranges as large as the host that could take the
+    machine (so a request no host can take is rejected with the figure that does not fit), every
+    host's power figures (policy lowest-energy) and free capacity (least-loaded)."""
+    loads = service.host_loads(session)
+    allowed = plan["allowed"]
+    usable = [h for h in loads if allowed is None or h.name in allowed]
+    want_cpu, want_kib = request.cpu, request.memory_mib * KIB_PER_MIB
+    ops = set(LOCAL_BASE)
+    for h in usable:
+        handle = service.pool.handles.get(h.id)
+        if handle is not None:
+            try:
+                ops |= handle.capabilities().operations
+            except Exception:  # noqa: BLE001 - a host that cannot say offers the base operations
+                pass
+    pin = request.location if request.location in {h.name for h in usable} else None
+    fit = service.placer(placing.PlacementRequest(cpu=want_cpu, memory_kib=want_kib, arch=request.arch, host=pin,
+                                                  hosts_allowed=allowed), usable) if usable else None
+    if fit is not None:
+        cpu_max, mib_max = fit.free_cpu, fit.free_memory_kib // KIB_PER_MIB
+    else:
+        cpu_max = max((h.free_cpu for h in usable), default=0)
+        roomy = [h for h in usable if h.free_cpu >= want_cpu]
+        mib_max = max((h.free_memory_kib for h in (roomy or usable)), default=0) // KIB_PER_MIB
+        if cpu_max >= want_cpu and mib_max >= request.memory_mib:
+            mib_max = request.memory_mib - 1  # each fits somewhere, not both on one host
+    hosts = [{"name": h.name, "cpu": h.cpu, "memoryMiB": h.memory_kib // KIB_PER_MIB, "usedCpu": h.used_cpu,
+              "usedMemoryMiB": h.used_memory_kib // KIB_PER_MIB, "machines": h.machines,
+              "powerIdle": h.power_idle, "powerMax": h.power_max} for h in usable]
+    extras = {match.EXTRA_POWER_HOSTS: hosts,
+              match.EXTRA_FREE_CPU: sum(h.free_cpu for h in usable),
+              match.EXTRA_FREE_MEMORY: sum(h.free_memory_kib for h in usable) // KIB_PER_MIB}
+    caps = Capabilities(provider="siroccod", operations=frozenset(ops), cpu=Range(1, cpu_max),
+                        memory_mib=Range(1, mib_max),
+                        cpu_mhz=Range(None, max((h.cpu_mhz or 0 for h in usable), default=0) or None),
+                        archs=tuple(sorted({h.arch for h in usable if h.arch})),
+                        locations=tuple(h.name for h in usable), extras=extras)
+    images = [model.MachineImage(id=image, name=image)] if image else None
+    return match.Offer(label=LOCAL, provider="siroccod", capabilities=caps, sizes=None,
+                       machines=sum(h.machines for h in loads), images=images)
+
+
+def _upstream_offer(handle, request, image):
+    if request.providers and handle.name not in request.providers and handle.provider not in request.providers:
+        # not wished: not asked either (match.check rejects it for the wish)
+        return match.Offer(label=handle.name, provider=handle.provider,
+                           capabilities=Capabilities(provider=handle.provider, operations=frozenset()))
+    offer = handle.offer()
+    if offer.error is None and image:
+        offer.images = [model.MachineImage(id=native, name=name) for name, native in handle.cfg.images.items()]
+    return offer
+
+
+def route(service, session, meta, template, plan, pinned_host):
+    """The Route of a new machine; raises InvalidInput, Conflict (match.NoCandidate) or
+    ProviderUnavailable with the reasons."""
+    pool = service.pool
+    props = _properties(meta, template)
+    config = plan["config"]
+    image = _image_name(session, template)
+    request = match.Request.build(config=model.MachineConfiguration(**config), properties=props, image=image)
+    if pinned_host is not None or plan["volumes"] or plan["networks"]:
+        why = ("pinned to host %s by %s" % (pinned_host, placing.HOST_PROPERTY) if pinned_host is not None
+               else "it uses this daemon's volumes or networks")
+        if request.providers and LOCAL not in request.providers:
+            raise InvalidInput("properties['%s']: the machine must stay on this daemon's hosts (%s)"
+                               % (match.WISH_PROVIDER, why), attribute="properties")
+        return Route(LOCAL, None, None, "%s: %s" % (LOCAL, why), image=image)
+    policy = pool.config.routing_policy
+    upstreams = list(pool.upstreams.values())
+    offers = [local_offer(service, session, request, plan, image)]
+    offers += _survey(upstreams, request, image)
+    try:
+        placement = match.match(offers, request, policy)
+    except match.NoCandidate as exc:
+        down = {o.label: o.error for o in offers if o.error is not None}
+        if down:
+            raise ProviderUnavailable(
+                "no provider can take a machine of %s now: %s could not be asked (%s); the others: %s"
+                % (request.describe(), ", ".join(down), "; ".join("%s: %s" % kv for kv in down.items()),
+                   match.rejected_text({k: v for k, v in exc.rejected.items() if k not in down}) or "none"),
+                rejected=exc.rejected) from None
+        raise
+    log.info("machine routed: %s", placement.why)
+    handle = next((u for u in upstreams if u.name == placement.label), None)
+    host = request.location if handle is None and request.location in offers[0].capabilities.locations else None
+    return Route(placement.label, handle, placement.size, placement.why, host, image)
+
+
+def _survey(upstreams, request, image):
+    if len(upstreams) <= 1:
+        return [_upstream_offer(u, request, image) for u in upstreams]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=min(8, len(upstreams)), thread_name_prefix="siroccod-survey") as pool:
+        return list(pool.map(lambda u: _upstream_offer(u, request, image), upstreams))
+
+
+def upstream_spec(route_, plan, props):
+    """The creation spec (private.spec) of a machine the upstream of ``route_`` will make."""
+    spec = {k: v for k, v in plan.items() if k != "allowed"}
+    if route_.size is not None:  # the size match chose: the upstream maps these figures back to it
+        size = route_.size.to_json()
+        spec["config"] = dict(spec["config"], **{k: size[k] for k in ("cpu", "memory") if size.get(k)})
+        spec["size"] = route_.size.name or route_.size.id
+    image = route_.handle.cfg.images.get(route_.image) if route_.image else None
+    spec["image"] = {route_.handle.name: image} if image else None
+    location = props.get(match.WISH_LOCATION)
+    spec["location"] = location if location and location != route_.handle.cfg.location else None
+    return spec
+
+
+def create_routed(service, session, p, route_, meta, template, plan, parent, tenant_id):
+    """Record a machine the upstream of ``route_`` will make, and queue its creation job (the same
+    job as on a host: work.py reaches the upstream through the handle)."""
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+    from siroccod import hrefs
+    from siroccod.store import new_uuid, utcnow
+    handle = route_.handle
+    uuid = new_uuid()
+    doc = dict(meta)
+    doc.setdefault("name", "machine-" + uuid[:8])
+    spec = upstream_spec(route_, plan, _properties(meta, template))
+    for key in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed"):
+        if spec["config"].get(key) is not None:
+            doc[key] = spec["config"][key]
+    note(doc, route_)
+    row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
+                   name=doc["name"], host_id=handle.id, state=states.CREATING, doc=doc,
+                   private={"domain": handle.native_name(uuid), "spec": spec, "upstream": handle.name})
+    row.created = row.updated = utcnow()
+    session.add(row)
+    session.flush()
+    job = service.queue(session, p, "create", row, params=job_params(route_),
+                        affected=[hrefs.ref("machines", uuid)], parent=parent, tenant_id=row.tenant_id)
+    job.status_message = "routed to upstream %s" % handle.name
+    return row, job
