@@ -443,6 +443,10 @@ class Worker:
                 session.delete(row)
         self.finish(job_uuid, SUCCESS, "system deleted", 200, done)
 
+    def none_consolidate(self, job_uuid):
+        from siroccod import consolidation  # the plan's executor lives beside its planner
+        consolidation.run(self, job_uuid)
+
     def none_none(self, job_uuid):
         raise Unsupported("siroccod", "job without target")
 

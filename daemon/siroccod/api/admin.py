@@ -9,14 +9,16 @@
     DELETE /admin/users/<name>
     PUT    /admin/users/<name>/password  {"password"?}: a generated one is returned once
     POST   /admin/users/<name>/tokens    {"label"?}: 201 {"token"}, shown once
+    POST   /admin/consolidation          {"dryRun"?, "maxMigrations"?, "constraints"?, "migrationCost"?,
+                                         "timeLimit"?}: the plan (200), or its job (202); see consolidation.py
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
-from siroccod.api.common import daemon, require_admin, respond
+from siroccod.api.common import base_uri, daemon, require_admin, respond
 from siroccod.errors import json_body
 from siroccod.store import iso
 
@@ -142,3 +144,10 @@ def new_token(name):
     with d.store.transaction() as session:
         token = d.users.new_token(session, name, _string(body, "label"))
     return respond({"token": token}, 201)
+
+
+@bp.post("/consolidation")
+def consolidate():
+    from siroccod import consolidation
+    status, doc, headers = consolidation.request(daemon(), g.principal, json_body(), base_uri())
+    return respond(doc, status, headers)
