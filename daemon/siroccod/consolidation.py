@@ -50,7 +50,8 @@ def parse(body):
     if unknown:
         raise InvalidInput("unknown attribute '%s' (expected: %s)" % (unknown[0], ", ".join(FIELDS)),
                            attribute=unknown[0])
-    dry = body.get("dryRun", True)
+    dry = body.get("dryRun")
+    dry = True if dry is None else dry
     if not isinstance(dry, bool):
         raise InvalidInput("dryRun: expected true or false", attribute="dryRun")
     cap = body.get("maxMigrations")

@@ -219,7 +219,8 @@ def _base_schemas():
                    "timeOfStatusChange": {"type": "string", "format": "date-time"},
                    "progress": {"type": "integer"},
                    "properties": {"type": "object", "required": ["error"], "additionalProperties": False,
-                                  "properties": {"error": {"type": "string"}, "attribute": {"type": "string"}}}}
+                                  "properties": {"error": {"type": "string"}, "attribute": {"type": "string"},
+                                                 "explanations": {"type": "array", "items": {"type": "object"}}}}}
     return {
         ERROR: {"type": "object", "additionalProperties": False, "properties": error_props,
                 "required": ["resourceURI", "state", "returnCode", "statusMessage"],
@@ -273,6 +274,7 @@ def _body(schema_name, description=None):
     return body
 
 
+PLAN_STATUSES = ("optimal", "feasible", "heuristic", "infeasible")
 ASYNC_HEADERS = {"Location": _header("the resource (or the job)"), "CIMI-Job-URI": _header("the job carrying it out")}
 
 
@@ -459,6 +461,7 @@ def _admin(b, paths):
     paths["/admin/reconcile"] = {"post": {
         "operationId": "reconcile", "tags": tag, "summary": "re-read every host now",
         "responses": _responses({200: _json("Reconcile", "the changes")})}}
+    _consolidation(b, paths)
     paths["/admin/users"] = {
         "get": {"operationId": "listUsers", "tags": tag, "summary": "every user",
                 "responses": _responses({200: {"description": "the users", "content": {"application/json": {
@@ -484,6 +487,41 @@ def _admin(b, paths):
         "requestBody": _body("TokenInput"),
         "responses": _responses({201: {"description": "the token", "content": {"application/json": {
             "schema": dict(obj, required=["token"], properties={"token": {"type": "string"}})}}}}, body=True)}}
+
+
+def _consolidation(b, paths):
+    """POST /admin/consolidation (siroccod/consolidation.py)."""
+    from siroccod.consolidation import MAX_TIME_LIMIT
+    num = {"type": "number"}
+    b.schemas["ConsolidationInput"] = {"type": "object", "additionalProperties": False, "properties": {
+        "dryRun": {"type": "boolean", "nullable": True, "description": "default true: only answer the plan"},
+        "maxMigrations": {"type": "integer", "minimum": 0, "nullable": True},
+        "constraints": {"type": "array", "nullable": True, "items": {"type": "object"},
+                        "description": "constraints of `siroccod place` (machines by uuid or href, hosts by name)"},
+        "migrationCost": {"type": "number", "minimum": 0, "nullable": True, "description": "watts per move"},
+        "timeLimit": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIME_LIMIT,
+                      "nullable": True, "description": "seconds the optimizer may take (default 5)"}}}
+    move = {"type": "object", "required": ["machine", "from", "to", "mode"], "properties": {
+        "machine": _ref("Href"), "name": {"type": "string", "nullable": True}, "from": {"type": "string"},
+        "to": {"type": "string"}, "mode": {"type": "string", "enum": ["live", "offline", "simulated"]}}}
+    b.schemas["ConsolidationPlan"] = {"type": "object", "required": ["dryRun", "status"], "properties": {
+        "dryRun": {"type": "boolean"}, "status": {"type": "string", "enum": list(PLAN_STATUSES)},
+        "hosts": {"type": "integer"}, "machines": {"type": "integer"}, "solveSeconds": num,
+        "migrations": {"type": "array", "items": move, "description": "in the order they are carried out"},
+        "hostsOff": {"type": "array", "items": {"type": "string"}, "description": "hosts emptied: to switch off"},
+        "hostsOn": {"type": "array", "items": {"type": "string"}}, "powerBefore": num, "powerAfter": num,
+        "activeHostsBefore": {"type": "integer"}, "activeHostsAfter": {"type": "integer"},
+        "staying": {"type": "array", "items": {"type": "object"}, "description": "machines that cannot move, why"},
+        "reason": {"type": "string"}, "explanations": {"type": "array", "items": {"type": "object"}},
+        "job": _ref("Href")}}
+    paths["/admin/consolidation"] = {"post": {
+        "operationId": "consolidate", "tags": ["admin"], "summary": "empty hosts by moving machines: plan, or do",
+        "requestBody": _body("ConsolidationInput"),
+        "responses": _responses({
+            200: _json("ConsolidationPlan", "the dry run's plan (status infeasible: why, which constraint)"),
+            202: dict(_json("ConsolidationPlan", "the plan, carried out by the job"), headers=ASYNC_HEADERS),
+            409: _json(ERROR, "infeasible (properties.explanations), or a consolidation already under way")},
+            body=True)}}
 
 
 def register(app):
