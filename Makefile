@@ -55,7 +55,7 @@ help:
 	@echo "make bench-daemon siroccod throughput and latency beside a bare Flask ceiling (a table, no asserts)"
 	@echo "make contract     pytest tests/contract (starts libvirtd, builds the vcsim stand-in)"
 	@echo "make openstack    install and start the OpenStack stand-in (tests/standins/openstack), left running"
-	@echo "make integration  pytest tests/integration (ansible-playbook per target; starts libvirtd)"
+	@echo "make integration  pytest tests/integration (ansible-playbook per target, playbooks/multicloud.yml; starts libvirtd, OpenStack)"
 	@echo "make inventory    pytest tests/integration/inventory (the inventory plugin, every stand-in; part of integration)"
 	@echo "make bench-inventory  ansible-inventory over 2,000 EC2 instances vs amazon.aws.aws_ec2, 4 providers vs 1 (a table)"
 	@echo "make sanity       ansible-test sanity"
@@ -149,7 +149,8 @@ openstack-stop:
 contract: venv libvirtd vcsim openstack
 	$(call run_pytest,tests/contract)
 
-integration: venv libvirtd vcsim
+# playbooks/multicloud.yml's test also needs the OpenStack stand-in (moto it starts itself)
+integration: venv libvirtd vcsim openstack
 	$(call run_pytest,tests/integration)
 
 # the inventory plugin alone (make integration runs it too): the real ansible-inventory against libvirt's test
