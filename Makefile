@@ -42,7 +42,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
+.PHONY: help venv system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -115,10 +115,15 @@ unit: venv
 postgres: packages
 	bash tests/standins/postgres/start.sh
 
+# a second libvirt host on this machine (a session libvirtd as user sirocco-peer, its own host UUID):
+# the target of real live migrations from qemu:///system. Left running; `--stop` stops it.
+libvirt-peer: libvirtd
+	bash tests/standins/libvirt-peer/start.sh
+
 # the embedded default (libvirt test driver) through app.test_client(), `siroccod serve` processes;
 # real QEMU domains behind libvirtd (kill -9 and restart), two processes on one PostgreSQL,
-# XenServer (XAPI stand-in) and ESX (vcsim) hosts
-daemon: venv libvirtd vcsim postgres
+# XenServer (XAPI stand-in) and ESX (vcsim) hosts, live migration between two libvirt hosts
+daemon: venv libvirtd vcsim postgres libvirt-peer
 	$(call run_pytest,tests/daemon)
 
 # schemathesis against `siroccod serve` (a real process), driven by the /cimi/openapi.json it serves;
