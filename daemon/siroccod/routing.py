@@ -108,8 +108,8 @@ def local_offer(service, session, request, plan, image):
     extras = {match.EXTRA_POWER_HOSTS: hosts,
               match.EXTRA_FREE_CPU: sum(h.free_cpu for h in usable),
               match.EXTRA_FREE_MEMORY: sum(h.free_memory_kib for h in usable) // KIB_PER_MIB}
-    caps = Capabilities(provider="siroccod", operations=frozenset(ops), cpu=Range(1, cpu_max),
-                        memory_mib=Range(1, mib_max),
+    caps = Capabilities(provider="siroccod", operations=frozenset(ops), cpu=Range(min(1, cpu_max), cpu_max),
+                        memory_mib=Range(min(1, mib_max), mib_max),
                         cpu_mhz=Range(None, max((h.cpu_mhz or 0 for h in usable), default=0) or None),
                         archs=tuple(sorted({h.arch for h in usable if h.arch})),
                         locations=tuple(h.name for h in usable), extras=extras)
@@ -154,8 +154,8 @@ def route(service, session, meta, template, plan, pinned_host):
         down = {o.label: o.error for o in offers if o.error is not None}
         if down:
             raise ProviderUnavailable(
-                "no provider can take a machine of %s now: %s could not be asked (%s); the others: %s"
-                % (request.describe(), ", ".join(down), "; ".join("%s: %s" % kv for kv in down.items()),
+                "no provider can take a machine of %s now: could not ask %s; the others: %s"
+                % (request.describe(), "; ".join("%s (%s)" % kv for kv in down.items()),
                    match.rejected_text({k: v for k, v in exc.rejected.items() if k not in down}) or "none"),
                 rejected=exc.rejected) from None
         raise
