@@ -212,3 +212,50 @@ def create_routed(service, session, p, route_, meta, template, plan, parent, ten
                         affected=[hrefs.ref("machines", uuid)], parent=parent, tenant_id=row.tenant_id)
     job.status_message = "routed to upstream %s" % handle.name
     return row, job
+
+
+def refresh(service, p, uuid):
+    """GET of a routed machine asks its upstream: the state it reports now is recorded (a machine
+    gone from there is marked gone, as reconcile does). When the upstream cannot say, the record is
+    served as it is. Machines with a job under way are left to their job."""
+    from sqlalchemy import func, select
+
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
+    from siroccod.jobs import ACTIVE
+    from siroccod.recovery import GONE
+    from siroccod.store import Job, iso, utcnow
+    with service.store.read() as session:
+        try:
+            row = service.find(session, p, "Machine", uuid)
+        except NotFound:
+            return
+        handle = service.pool.upstreams.get(row.host_id)
+        if handle is None or row.native_id is None or row.state not in states.STABLE_MACHINE_STATES \
+                or handle.recently_failed():
+            return
+        if session.scalar(select(func.count()).select_from(Job).where(Job.target_uuid == uuid,
+                                                                       Job.state.in_(ACTIVE))):
+            return
+        native, recorded = row.native_id, row.state
+    try:
+        machine = handle.call("get_machine", native)
+    except NotFound:
+        machine = None
+    except SiroccoError as exc:
+        log.info("machine %s: upstream %s cannot say its state: %s", uuid, handle.name, exc)
+        return
+    with service.store.transaction() as session:
+        row = session.get(Resource, uuid)
+        if row is None or row.state != recorded or row.native_id != native:
+            return  # changed meanwhile: that change wins
+        if machine is None:
+            props = dict(row.doc.get("properties") or {})
+            props[GONE] = "vanished from upstream %s (noticed %s)" % (handle.name, iso(utcnow()))
+            row.doc = dict(row.doc, properties=props)
+            row.state, row.private = states.FAILED, dict(row.private, gone=True)
+        elif machine.state != row.state:
+            row.state = machine.state
+        else:
+            return
+        row.updated = utcnow()

@@ -169,6 +169,8 @@ class Service:
         return out
 
     def get_doc(self, p, key, uuid, base):
+        if key == "machines" and self.pool.upstreams:
+            routing.refresh(self, p, uuid)  # a routed machine's state from its upstream
         with self.store.read() as session:
             if key == "jobs":
                 return self.render_job(self.find_job(session, p, uuid), base, p, session)

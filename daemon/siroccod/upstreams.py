@@ -258,6 +258,9 @@ class UpstreamHandle:
         self._failed = None
         return result
 
+    def recently_failed(self):
+        return self._failed is not None and time.monotonic() - self._failed[0] < FAILURE_MEMORY
+
     def all_machines(self):
         """Every machine the upstream lists (reconcile)."""
         return self.call("_listed")
@@ -269,7 +272,7 @@ class UpstreamHandle:
 
     def capabilities(self):
         if self._caps is None:
-            if self._failed is not None and time.monotonic() - self._failed[0] < FAILURE_MEMORY:
+            if self.recently_failed():
                 raise ProviderUnavailable(self._where(self._failed[1]))
             self._caps = self.call("capabilities")
         return self._caps

@@ -178,6 +178,11 @@ def test_actions_and_delete_go_through_the_upstream(daemon, moto):
     assert machine["state"] == "STARTED" and instances(moto[0])[name][1] == "running"
     machine = alice.act(machine, "stop")
     assert machine["state"] == "STOPPED" and instances(moto[0])[name][1] == "stopped"
+    server = moto[0]  # started behind the daemon's back: a GET asks the upstream
+    boto3.client("ec2", endpoint_url=server.url, region_name=REGION, **server.credentials).start_instances(
+        InstanceIds=[instances(server)[name][0]])
+    machine = alice.get(machine["id"]).json
+    assert machine["state"] == "STARTED"
     alice.remove(machine)
     assert alice.get(machine["id"]).status_code == 404
     assert instances(moto[0])[name][1] == "terminated"
