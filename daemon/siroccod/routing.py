@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 KIB_PER_MIB = 1024
 ROUTED_TO = "sirocco.routedTo"  # the machine's properties: the provider it went to...
 ROUTING = "sirocco.routing"  # ...and why
+PRIVATE_KEYS = frozenset(match.WISHES) | {ROUTED_TO, ROUTING}
 # What the daemon does for any machine on its own hosts, whatever their connectors offer.
 LOCAL_BASE = match.BASE_OPERATIONS | {"machine.delete"}
 
@@ -55,6 +56,12 @@ def wanted(pool, meta, template):
 def note(doc, route_):
     """Where the machine went and why, in its properties (the user sees them on the machine)."""
     doc["properties"] = dict(doc.get("properties") or {}, **{ROUTED_TO: route_.label, ROUTING: route_.why})
+
+
+def provider_properties(doc):
+    """A machine's properties as its provider gets them: without the routing wishes and outcome,
+    which are this daemon's business (an upstream siroccod would read the wishes as its own)."""
+    return {k: v for k, v in (doc.get("properties") or {}).items() if k not in PRIVATE_KEYS}
 
 
 def job_params(route_):

@@ -21,7 +21,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
-from siroccod import hrefs
+from siroccod import hrefs, routing
 from siroccod.jobs import FAILED, RUNNING, SUCCESS
 from siroccod.service import ACTION_METHODS
 from siroccod.store import Job, Resource, new_uuid, utcnow
@@ -197,7 +197,7 @@ class Worker:
         return MachineSpec(
             name=row.private.get("domain") or row.name, config=model.MachineConfiguration(**config),
             image=image, initial_state=spec.get("initial_state") or states.STOPPED,
-            description=row.doc.get("description"), properties=dict(row.doc.get("properties") or {}),
+            description=row.doc.get("description"), properties=routing.provider_properties(row.doc),
             user_data=spec.get("user_data"), credential=credential, volumes=natives, networks=networks,
             location=spec.get("location"))
 
