@@ -17,7 +17,11 @@ def test_network_lifecycle(connector, standin, make_spec, caps):
     net = connector.create_network(name, description="contract network", properties={"purpose": "test"})
     assert net.name == name and net.state == "STARTED"
     got = connector.get_network(name)
-    assert got.id == net.id and got.description == "contract network" and got.properties == {"purpose": "test"}
+    assert got.id == net.id and got.name == name
+    if "description" in standin.network_keeps:
+        assert got.description == "contract network"
+    if "properties" in standin.network_keeps:
+        assert got.properties == {"purpose": "test"}
     assert {n.id for n in connector.list_networks()} == before | {net.id}
     with pytest.raises(Conflict):
         connector.create_network(name)

@@ -36,7 +36,10 @@ Mapping (native id in brackets):
   matches exactly, else the smallest that fits.
 * MachineImage = Glance image [image id]; ``capture`` is Nova's createImage (waited for until
   the image is active); an image that servers were made from is not deleted (Conflict).
-* Network = Neutron network [network id], listed only (creating networks is not offered).
+* Network = Neutron network [network id]; ``properties`` are its tags ``key=value``. ``create``
+  makes the network and one IPv4 subnet: CIDR from property ``cidr`` when given, else the
+  first /24 of 10.0.0.0/8 that no subnet the project sees overlaps. ``delete`` is refused
+  (Conflict) while servers have ports on it; Neutron removes its subnets with it.
 * Volume = Cinder volume [volume id], only when the catalog has a block-storage service;
   without one no volume operation is advertised.
 * Meters = Nova's server diagnostics (admin-only under Nova's default policy): cpu (percent,
@@ -53,6 +56,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import itertools
 import time
 
@@ -170,7 +174,7 @@ SERVICES = {
 }
 OPERATION_SERVICES = {
     "machine_image.list": "image", "machine_image.delete": "image", "machine.capture": "image",
-    "network.list": "network",
+    "network.list": "network", "network.create": "network", "network.delete": "network",
     "volume.list": "block-storage", "volume.create": "block-storage", "volume.delete": "block-storage",
     "volume.attach": "block-storage", "volume.detach": "block-storage",
 }
@@ -255,6 +259,34 @@ def check_properties(properties):
         if not key or len(key) > 255 or len(value) > 255:
             raise InvalidInput("property '%s': keys of 1 to 255 characters, values of at most 255" % key[:40],
                                attribute="properties")
+
+
+def network_tags(properties):
+    """Neutron tags ``key=value`` of a network's properties (tags are 1-255 characters, no commas)."""
+    check_properties(properties)
+    tags = []
+    for key, value in sorted((properties or {}).items()):
+        tag = "%s=%s" % (key, value)
+        if "=" in key or "," in tag or len(tag) > 255:
+            raise InvalidInput("network property '%s': keys without '=', no commas, key=value at most 255 characters"
+                               % key[:40], attribute="properties")
+        tags.append(tag)
+    return tags
+
+
+def tag_properties(tags):
+    """A network's properties from its tags (tags that are not ``key=value`` are not properties)."""
+    return dict(tag.split("=", 1) for tag in tags or [] if "=" in tag)
+
+
+def free_cidr(used, prefix=24, block="10.0.0.0/8"):
+    """The first ``/prefix`` of ``block`` that overlaps none of the ``used`` CIDRs, else None."""
+    taken = [ipaddress.ip_network(c, strict=False) for c in used]
+    taken = [n for n in taken if n.version == 4]
+    for candidate in ipaddress.ip_network(block).subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(n) for n in taken):
+            return str(candidate)
+    return None
 
 
 def iso(stamp):
@@ -785,15 +817,82 @@ class OpenStackConnector(Connector):
             self.conn.image.delete_image(image.id, ignore_missing=False)
 
     # -- networks -------------------------------------------------------------------------------
+    @staticmethod
+    def _network(n):
+        return Network(id=n.id, name=n.name or n.id, description=n.description or None,
+                       created=iso(n.created_at), updated=iso(n.updated_at),
+                       properties=tag_properties(n.tags) or None,
+                       state=NETWORK_STATES.get(n.status, states.ERROR), mtu=n.mtu or None,
+                       networkType=n.provider_network_type or None)
+
     def list_networks(self):
         self._need("network.list")
         with self._op("network.list", "networks"):
             found = list(self.conn.network.networks())
         self._network_names = {n.name: n.id for n in found}
-        return [Network(id=n.id, name=n.name or n.id, description=n.description or None,
-                        created=iso(n.created_at), updated=iso(n.updated_at),
-                        state=NETWORK_STATES.get(n.status, states.ERROR), mtu=n.mtu or None,
-                        networkType=n.provider_network_type or None) for n in found]
+        return [self._network(n) for n in found]
+
+    def create_network(self, name, description=None, properties=None):
+        """A Neutron network with its tags and one IPv4 subnet; nothing is left behind when a step fails."""
+        self._need("network.create")
+        if not name or not isinstance(name, str):
+            raise InvalidInput("network name must be a non-empty string", attribute="name")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInput("network description must be a string", attribute="description")
+        tags = network_tags(properties)
+        cidr = (properties or {}).get("cidr")
+        if cidr is not None:
+            try:
+                cidr = str(ipaddress.IPv4Network(cidr, strict=True))
+            except ValueError:
+                raise InvalidInput("network property cidr '%s' is not an IPv4 network such as 10.1.2.0/24"
+                                   % cidr[:60], attribute="properties.cidr") from None
+        subject = "network '%s'" % name
+        with self._op("network.create", subject):
+            if any(n.name == name for n in self.conn.network.networks(name=name)):
+                raise Conflict("a network named '%s' already exists on provider 'openstack'" % name)
+            if cidr is None:
+                cidr = free_cidr([s.cidr for s in self.conn.network.subnets(ip_version=4)])
+                if cidr is None:
+                    raise Conflict("%s: no free /24 left in 10.0.0.0/8 for its subnet" % subject)
+            net = self.conn.network.create_network(name=name, description=description or "")
+        self._network_names = None
+        try:
+            with self._op("network.create", subject):
+                if tags:
+                    self.conn.network.set_tags(net, tags)
+                self.conn.network.create_subnet(network_id=net.id, name=name, ip_version=4, cidr=cidr)
+                net = self.conn.network.get_network(net.id)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the failure that brought us here is the one to report
+                self.conn.network.delete_network(net.id)
+            raise
+        return self._network(net)
+
+    def delete_network(self, network_id):
+        """Delete a network and (Neutron does it) its subnets; refused while servers are plugged into it."""
+        self._need("network.delete")
+        if not network_id or not isinstance(network_id, str):
+            raise NotFound("network '%s' not found on provider 'openstack'" % (network_id,))
+        with self._op("network.delete", "network '%s'" % network_id):
+            try:
+                net = self.conn.network.get_network(network_id)
+            except openstack.exceptions.NotFoundException:
+                raise NotFound("network '%s' not found on provider 'openstack'" % network_id) from None
+            subject = "network '%s'" % (net.name or net.id)
+            servers = sorted({p.device_id for p in self.conn.network.ports(network_id=net.id)
+                              if (p.device_owner or "").startswith("compute:") and p.device_id})
+            if servers:
+                names = []
+                for server_id in servers:
+                    try:
+                        names.append(self.conn.compute.get_server(server_id).name or server_id)
+                    except openstack.exceptions.NotFoundException:
+                        names.append(server_id)  # going away: its id still says what holds the port
+                raise Conflict("%s is used by machine(s) %s; delete them or unplug them first"
+                               % (subject, ", ".join(sorted(names))))
+            self.conn.network.delete_network(net, ignore_missing=False)
+        self._network_names = None
 
     # -- volumes (Cinder) ---------------------------------------------------------------------
     def _volume(self, vol):
@@ -909,4 +1008,5 @@ def _regex_escape(name):
 
 
 __all__ = ["OpenStackConnector", "HAS_OPENSTACKSDK", "SERVER_STATES", "TASK_STATES", "IMAGE_STATES",
-           "cimi_state", "diagnostics_values", "flavor_config", "interfaces_of", "pick_flavor", "translate"]
+           "cimi_state", "diagnostics_values", "flavor_config", "free_cidr", "interfaces_of", "network_tags",
+           "pick_flavor", "tag_properties", "translate"]

@@ -36,7 +36,12 @@ One connector serves both; ``capabilities().extras["apiType"]`` says which
   device by ReconfigVM_Task and detached without deleting its file. A plain disk file has
   no room for a description or properties: they are not kept. Deleting a machine detaches
   its volumes first, so they outlive it.
-* Network = network or (distributed) port group [managed object id]; listed only.
+* Network = network or (distributed) port group [managed object id]. ``create`` makes, on a
+  vCenter, a distributed port group (AddDVPortgroup_Task) on the datacenter's first
+  distributed switch, its ``description`` kept in the port group's config; on an ESX host a
+  standard port group (HostNetworkSystem.AddPortGroup) on the host's first vSwitch, which has
+  no room for a description. Neither keeps ``properties`` (a network's properties say its
+  ``type``). ``delete`` is refused (Conflict) while machines or templates use the network.
 * Meter = PerformanceManager real-time counter (``METERS``), its latest sample.
 
 Placement: options ``datacenter``, ``cluster`` or ``host``, ``resource_pool``, ``folder``
@@ -1033,9 +1038,11 @@ class VSphereConnector(Connector):
             root = self._datacenter()[0] if self.options.get("datacenter") else None
             found = self._retrieve(vim.Network, ["name", "summary.accessible"], root=root)
             dvpgs = [ref for ref, _props in found if isinstance(ref, vim.dvs.DistributedVirtualPortgroup)]
-            uplinks = {ref for ref, p in self._retrieve(vim.dvs.DistributedVirtualPortgroup,
-                                                        ["config.uplink", "tag"], objs=dvpgs)
+            dvpg_props = self._retrieve(vim.dvs.DistributedVirtualPortgroup,
+                                        ["config.uplink", "tag", "config.description"], objs=dvpgs)
+            uplinks = {ref for ref, p in dvpg_props
                        if p.get("config.uplink") or any(t.key == "SYSTEM/DVS.UPLINKPG" for t in p.get("tag") or [])}
+            descriptions = {ref: p.get("config.description") or None for ref, p in dvpg_props}
             networks = {}
             for ref, props in found:
                 if ref in uplinks:
@@ -1043,9 +1050,83 @@ class VSphereConnector(Connector):
                 kind = ("dvportgroup" if isinstance(ref, vim.dvs.DistributedVirtualPortgroup)
                         else "opaque" if isinstance(ref, vim.OpaqueNetwork) else "portgroup")
                 networks[ref._moId] = Network(
-                    id=ref._moId, name=props.get("name"), properties={"type": kind},
+                    id=ref._moId, name=props.get("name"), description=descriptions.get(ref), properties={"type": kind},
                     state=states.STARTED if props.get("summary.accessible", True) else states.STOPPED)
             return [networks[k] for k in sorted(networks)]
+
+    def create_network(self, name, description=None, properties=None):
+        if not name or not isinstance(name, str):
+            raise InvalidInput("network name must be a non-empty string", attribute="name")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInput("network description must be a string", attribute="description")
+        subject = "network '%s'" % name
+        with self._faults("network.create", subject):
+            if any(n.name == name for n in self.list_networks()):
+                raise Conflict("a network named '%s' already exists on provider 'vsphere'" % name)
+            if self.is_esx:
+                self._add_standard_portgroup(name)
+                wanted = vim.Network
+            else:
+                self._add_dv_portgroup(name, description, subject)
+                wanted = vim.dvs.DistributedVirtualPortgroup
+            made = [ref for ref, p in self._retrieve(wanted, ["name"], root=self._datacenter()[0])
+                    if p.get("name") == name]
+            if not made:
+                raise ProviderUnavailable("provider 'vsphere': %s was created but is not listed" % subject)
+            return next(n for n in self.list_networks() if n.id == made[0]._moId)
+
+    def _add_standard_portgroup(self, name):
+        """A port group on the first vSwitch of the host in scope (ESX: the host)."""
+        dc = self._datacenter()[1]
+        hosts = sorted(self._retrieve(vim.HostSystem, ["name", "configManager.networkSystem"],
+                                      root=dc["hostFolder"]), key=lambda item: item[1]["name"])
+        if self.options.get("host"):
+            hosts = [item for item in hosts if item[1]["name"] == self.options["host"]]
+        if not hosts:
+            raise NotFound("provider 'vsphere': host '%s' not found" % (self.options.get("host") or "(any)"))
+        system = hosts[0][1]["configManager.networkSystem"]
+        switches = self._props(system, ["networkInfo.vswitch"]).get("networkInfo.vswitch") or []
+        if not switches:
+            raise Conflict("provider 'vsphere': host '%s' has no virtual switch to add a port group to"
+                           % hosts[0][1]["name"])
+        system.AddPortGroup(portgrp=vim.host.PortGroup.Specification(
+            name=name, vlanId=0, vswitchName=switches[0].name, policy=vim.host.NetworkPolicy()))
+
+    def _add_dv_portgroup(self, name, description, subject):
+        """A distributed port group (early binding, ports added as needed) on the datacenter's first switch."""
+        switches = sorted(self._retrieve(vim.DistributedVirtualSwitch, ["name"], root=self._datacenter()[0]),
+                          key=lambda item: item[1]["name"])
+        if not switches:
+            raise Conflict("provider 'vsphere': datacenter '%s' has no distributed switch to add %s to"
+                           % (self._datacenter()[1]["name"], subject))
+        spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, description=description or None,
+                                                              type="earlyBinding", numPorts=8, autoExpand=True)
+        self._wait(switches[0][0].AddDVPortgroup_Task(spec=[spec]), "network.create", subject)
+
+    def delete_network(self, network_id):
+        with self._faults("network.delete", "network '%s'" % network_id):
+            ref = next((r for r, _p in self._retrieve(vim.Network, ["name"]) if r._moId == network_id), None)
+            if ref is None:
+                raise NotFound("network '%s' not found on provider 'vsphere'" % network_id)
+            name = self._props(ref, ["name"])["name"]
+            users = sorted(p.get("name") or r._moId
+                           for r, p in self._retrieve(vim.VirtualMachine, ["name", "network"])
+                           if any(n._moId == network_id for n in p.get("network") or []))
+            if users:
+                raise Conflict("network '%s' is used by machine(s) %s" % (name, ", ".join(users)))
+            if isinstance(ref, vim.dvs.DistributedVirtualPortgroup):
+                self._wait(ref.Destroy_Task(), "network.delete", "network '%s'" % name)
+                return
+            if isinstance(ref, vim.OpaqueNetwork):
+                raise Conflict("network '%s' is an opaque (NSX) network: NSX manages it, not vSphere" % name)
+            hosts = self._props(ref, ["host"]).get("host") or []
+            if not hosts:  # a network without hosts: ESX keeps port groups on its one host
+                hosts = [r for r, _p in self._retrieve(vim.HostSystem, ["name"])]
+            for host in hosts:
+                system = self._props(host, ["configManager.networkSystem"])["configManager.networkSystem"]
+                groups = self._props(system, ["networkInfo.portgroup"]).get("networkInfo.portgroup") or []
+                if any(g.spec.name == name for g in groups):
+                    system.RemovePortGroup(pgName=name)
 
     def _network_ref(self, network_id):
         """The managed object of a network, by id or name."""

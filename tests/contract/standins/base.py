@@ -17,6 +17,7 @@ class StandIn:
     image = None  # ref (id or name) of a seed MachineImage to create machines from
     size = "tiny"  # name of a MachineConfiguration small enough to start many of
     live_attach = True  # volumes can be attached to a running machine
+    network_keeps = ("description", "properties")  # what a created network keeps of its request
     prefix = "sirocco-ct-"
 
     def __init__(self):

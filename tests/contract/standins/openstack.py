@@ -67,7 +67,9 @@ class OpenStackStandIn(StandIn):
                                            "image": IMAGE}, timeout=60)
 
     def clean(self):
-        """Delete every server and image named with the prefix, whatever their state (the SDK, not the contract)."""
+        """Delete every server, image and network named with the prefix, whatever their state.
+
+        Through the SDK, not the connector under test."""
         conn = self.sdk_connector()
         try:
             sdk = conn.conn
@@ -82,6 +84,9 @@ class OpenStackStandIn(StandIn):
             for image in sdk.image.images():
                 if (image.name or "").startswith(self.prefix):
                     sdk.image.delete_image(image)
+            for network in sdk.network.networks():
+                if (network.name or "").startswith(self.prefix):
+                    sdk.network.delete_network(network)
         finally:
             conn.close()
 

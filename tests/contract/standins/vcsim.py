@@ -23,7 +23,7 @@ _spec.loader.exec_module(vcsim)
 
 
 class Vcsim(StandIn):
-    """vcsim in one mode; ``clean`` removes every machine, image and volume named with the prefix."""
+    """vcsim in one mode; ``clean`` removes every machine, image, network and volume named with the prefix."""
 
     mode = "esx"
 
@@ -49,6 +49,9 @@ class Vcsim(StandIn):
             for image in conn.list_machine_images():
                 if (image.name or "").startswith(self.prefix):
                     _quiet(conn.delete_machine_image, image.id)
+            for network in conn.list_networks():
+                if (network.name or "").startswith(self.prefix):
+                    _quiet(conn.delete_network, network.id)
             for volume in conn.list_volumes():
                 if (volume.name or "").startswith(self.prefix):
                     for ref in volume.get("attachedTo") or []:
@@ -64,6 +67,7 @@ class VcsimEsx(Vcsim):
     """A standalone ESX host: images are disk files (it has no templates), seeded with image0."""
 
     image = "image0"
+    network_keeps = ()  # a standard port group has room for neither description nor properties
 
     id = "vsphere-esx"
     mode = "esx"
@@ -75,6 +79,7 @@ class VcsimVCenter(Vcsim):
     id = "vsphere-vc"
     mode = "vc"
     image = "template0"
+    network_keeps = ("description",)  # a distributed port group's config has a description, no properties
 
 
 def _quiet(call, *args):

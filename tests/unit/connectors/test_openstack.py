@@ -77,6 +77,24 @@ def test_properties_are_nova_metadata():
             osc.check_properties(bad)
 
 
+def test_network_properties_are_tags():
+    tags = osc.network_tags({"purpose": "test", "cidr": "10.9.0.0/24"})
+    assert tags == ["cidr=10.9.0.0/24", "purpose=test"]
+    assert osc.tag_properties(tags + ["plain-tag"]) == {"purpose": "test", "cidr": "10.9.0.0/24"}
+    assert osc.tag_properties([]) == {}
+    for bad in ({"a=b": "c"}, {"k": "x,y"}, {"k": "v" * 254}, {"k": 1}):
+        with pytest.raises(InvalidInput) as info:
+            osc.network_tags(bad)
+        assert info.value.attribute == "properties"
+
+
+def test_free_cidr_skips_overlaps():
+    assert osc.free_cidr([]) == "10.0.0.0/24"
+    assert osc.free_cidr(["10.0.0.0/24", "10.0.2.0/23", "192.168.0.0/16", "fd00::/64"]) == "10.0.1.0/24"
+    assert osc.free_cidr(["10.0.0.0/16"]) == "10.1.0.0/24"
+    assert osc.free_cidr(["10.0.0.0/8"]) is None
+
+
 def test_timestamps():
     assert osc.iso("2026-01-02T03:04:05Z") == "2026-01-02T03:04:05Z"
     assert osc.iso("2026-01-02T03:04:05+00:00") == "2026-01-02T03:04:05Z"
@@ -185,4 +203,7 @@ def test_capabilities_follow_the_catalog():
     conn._catalog = frozenset({"identity", "compute", "image", "network", "volumev3"})
     assert {"volume.create", "volume.attach", "network.list", "machine.capture"} <= conn.implemented_operations()
     assert conn.implemented_operations() <= set(OPERATIONS)
-    assert "network.create" not in conn.implemented_operations()  # listing only
+    assert {"network.create", "network.delete"} <= conn.implemented_operations()
+    conn._catalog = frozenset({"identity", "compute"})
+    with pytest.raises(Unsupported):
+        conn.create_network("n")
