@@ -828,12 +828,14 @@ class LibvirtConnector(Connector):
         if any(d["device"] == "disk" for d in facts["disks"]):
             raise Conflict("machine '%s' has disks: a simulated (test driver) host cannot carry them to "
                            "another host" % dom.name())
-        running = dom.isActive()
+        running, paused = dom.isActive(), self._state(dom) == states.PAUSED
         with target._op("machine.migrate", "machine '%s' on the target" % dom.name()):
             moved = target.conn.defineXML(xml)
             try:
                 if running:
                     moved.create()
+                if paused:
+                    moved.suspend()
             except libvirt.libvirtError:
                 target._undefine(moved)  # leave the machine where it was
                 raise
