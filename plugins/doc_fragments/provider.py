@@ -86,9 +86,11 @@ options:
         C(network) and more; C(xenserver) takes C(sr) and C(network).
       - C(ec2) sizes are instance types, so it takes no C(sizes); it takes C(regions) (several regions; ids become
         C(REGION:ID)), C(image) (AMI of requests naming none), C(image_owners) (default C([self])),
-        C(instance_types) (names or patterns offered), C(subnet), C(key_name), C(security_groups) and
-        C(max_attempts) (of each API call, retried with backoff; default 5). O(username) and O(password) are an
-        access key id and its secret key.
+        C(instance_types) (names or patterns offered), C(subnet), C(key_name), C(security_groups),
+        C(max_attempts) (of each API call, retried with backoff; default 5) and C(list_disks) (listings, such as
+        the inventory's, also report each machine's root disk size, at one more request per 200 machines; default
+        false; a single machine's C(disks) are always reported). O(username) and O(password) are an access key id
+        and its secret key.
       - C(openstack) sizes are flavors, so it takes no C(sizes); it takes C(cloud) (a cloud of C(clouds.yaml),
         instead of O(uri), O(username) and O(password), which override its values when set), C(clouds_yaml) (that
         file's path), C(project), C(domain) (of the user and the project, default C(Default)), C(image) (image of

@@ -1,6 +1,7 @@
 """Pure helpers of the ec2 connector: state table, client tokens, type choice, error mapping, markers, options."""
 
 import socket
+from datetime import UTC, datetime
 
 import botocore.exceptions
 import pytest
@@ -131,6 +132,9 @@ def test_options_are_checked_and_regions_qualify_ids():
         ec2.EC2Connector(options={"no_such_option": 1})
     with pytest.raises(InvalidInput):
         ec2.EC2Connector(options={"max_attempts": 0})
+    with pytest.raises(InvalidInput, match="list_disks"):
+        ec2.EC2Connector(options={"list_disks": "yes"})
+    assert ec2.EC2Connector(options={"list_disks": True}).list_disks and not ec2.EC2Connector().list_disks
     with pytest.raises(InvalidInput):
         ec2.EC2Connector(options={"regions": "eu-west-1,us-east-1".split(",") + [3]})
     one = ec2.EC2Connector(region="eu-west-1")
@@ -155,3 +159,12 @@ def test_unreachable_endpoint_is_provider_unavailable():
     with pytest.raises(ProviderUnavailable) as info:
         conn.list_machines()
     assert "secret" not in str(info.value)
+
+
+def test_timestamps_iso_quickly_the_others_as_botocore_reads_them():
+    utc = datetime(2026, 11, 24, 2, 57, tzinfo=UTC)
+    assert ec2.parse_timestamp("2026-11-24T02:57:00.000Z") == utc
+    assert ec2.parse_timestamp("2026-11-24T03:57:00+01:00") == utc
+    assert ec2.parse_timestamp("Tue, 24 Nov 2026 02:57:00 GMT") == utc  # RFC 822: botocore's parser
+    assert ec2.parse_timestamp(utc.timestamp()) == utc  # epoch seconds, likewise
+    assert ec2.iso(ec2.parse_timestamp("2026-11-24T02:57:00Z")) == "2026-11-24T02:57:00Z"

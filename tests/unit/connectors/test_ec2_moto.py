@@ -99,3 +99,53 @@ def test_meters_and_a_type_outside_the_offered_ones(server):
     assert set(meters) == {"cpu", "inputBandwidth", "outputBandwidth"}
     assert 0 <= float(meters["cpu"].samples[0].value) <= 100
     conn.delete_machine(machine.id)
+
+
+def requests_of(conn, region, calls):
+    """Record the name of every request ``conn`` sends to ``region`` into ``calls`` (botocore's own events)."""
+    conn.client(region).meta.events.register("before-call.ec2.*", lambda model, **kw: calls.append(model.name))
+
+
+def test_listing_leaves_root_disk_sizes_to_get_and_find(server):
+    """DescribeVolumes (root volume sizes) is not asked by a listing unless list_disks is set."""
+    _moto, seeds = server
+    conn = connect(server, regions=["us-east-1"])
+    made = conn.create_machine(MachineSpec(name="disky", config=SMALL, image=seeds["us-east-1"],
+                                           initial_state=states.STOPPED))
+    try:
+        calls = []
+        requests_of(conn, "us-east-1", calls)
+        listed = next(m for m in conn.iter_machines() if m.id == made.id)
+        assert "DescribeVolumes" not in calls and "DescribeInstances" in calls
+        assert listed.disks is None and "disks" not in listed.to_json()
+        assert (listed.cpu, listed.memory, listed.state) == (made.cpu, made.memory, states.STOPPED)
+
+        got = conn.get_machine(made.id)
+        assert got.disks and got.disks[0].capacity > 0 and got.disks[0].initialLocation
+        found = conn.find_machine("disky")
+        assert found.id == made.id and found.to_json() == got.to_json()
+        assert conn.find_machine("disk*") is None  # EC2 filters take wildcards; names are matched exactly
+
+        expanded = connect(server, regions=["us-east-1"], list_disks=True)
+        calls.clear()
+        requests_of(expanded, "us-east-1", calls)
+        listed = next(m for m in expanded.iter_machines() if m.id == made.id)
+        assert "DescribeVolumes" in calls and listed.to_json() == got.to_json()
+    finally:
+        conn.delete_machine(made.id)
+
+
+def test_listing_asks_for_the_instance_types_it_meets_only(server):
+    _moto, seeds = server
+    conn = connect(server, regions=["us-east-1"])
+    ec2 = conn.client("us-east-1")
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=seeds["us-east-1"], InstanceType="m5.large",
+                                                      MinCount=2, MaxCount=2)["Instances"]]
+    try:
+        calls = []
+        requests_of(conn, "us-east-1", calls)
+        listed = {m.id: m for m in conn.iter_machines()}
+        assert calls.count("DescribeInstanceTypes") == 1  # by name, not every type of the region page by page
+        assert {(listed[i].cpu, listed[i].memory) for i in ids} == {(2, 8 * 1024 * 1024)}
+    finally:
+        ec2.terminate_instances(InstanceIds=ids)
