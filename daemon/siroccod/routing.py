@@ -241,8 +241,8 @@ def refresh(service, p, uuid):
         if handle is None or row.native_id is None or row.state not in states.STABLE_MACHINE_STATES \
                 or handle.recently_failed():
             return
-        if session.scalar(select(func.count()).select_from(Job).where(Job.target_uuid == uuid,
-                                                                       Job.state.in_(ACTIVE))):
+        pending = select(func.count()).select_from(Job).where(Job.target_uuid == uuid, Job.state.in_(ACTIVE))
+        if session.scalar(pending):
             return
         native, recorded = row.native_id, row.state
     try:

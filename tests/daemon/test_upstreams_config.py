@@ -3,11 +3,14 @@ that name the field (no secret in them)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from daemon_helpers import make_app  # noqa: F401  (puts daemon/ on sys.path)
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
-from siroccod.config import load_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "daemon"))
 
 EC2 = {"name": "aws", "provider": "ec2", "region": "us-east-1", "username": "AKIDCONFIGTEST",
        "password_env": "SIROCCO_CFG_SECRET", "options": {"image": "ami-12345678"}}
@@ -15,6 +18,7 @@ ENV = {"SIROCCO_CFG_SECRET": "config-secret-value"}
 
 
 def load(tmp_path, upstreams, env=None, **more):
+    from siroccod.config import load_config
     return load_config(env=ENV if env is None else env,
                        overrides=dict(data_dir=str(tmp_path), upstreams=upstreams, **more))
 
