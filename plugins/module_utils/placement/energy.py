@@ -721,7 +721,13 @@ def power(problem: Problem, placement):
 
 def _full(pulp, inst, best, deadline, stats):
     """The full MILP warm-started from ``best`` until ``deadline``; (improved best?, proven optimal?)."""
-    model = _Milp(pulp, best, _full_hosts(inst, best), list(range(inst.n)))
+    hosts = _full_hosts(inst, best)
+    pinned = _clique_pins(inst, best)
+    if pinned:
+        hosts = list(pinned.values()) + [j for j in hosts if j not in set(pinned.values())]
+    model = _Milp(pulp, best, hosts, list(range(inst.n)))
+    for k, j in pinned.items():
+        model.prob += model.x[k, j] == 1, "pin%d" % k
     model.warm_start()
     left = deadline - time.monotonic() - 0.2
     if left < 0.5:  # CBC needs a moment to read the model; too short a limit is not worth it
@@ -743,6 +749,17 @@ def _full(pulp, inst, best, deadline, stats):
     proven = out is not None and model.proven_optimal and \
         best.cost <= model.prob.objective.value() + 1e-6 * max(1.0, abs(best.cost))
     return improved, proven
+
+
+def _clique_pins(inst, pack):
+    """Items of the conflict clique pinned to the hosts they occupy in ``pack``, listed first.
+
+    Only when every host is interchangeable (one symmetry class): then any plan can be relabelled so
+    that the clique's items sit on those hosts and the hosts in use come first, so the pins cut no
+    optimum off, yet they remove most of the symmetry that keeps CBC from closing the gap."""
+    if len(inst.classes) != 1 or len(inst.clique) < 2:
+        return {}
+    return {k: pack.host[k] for k in inst.clique}
 
 
 def _full_hosts(inst, pack):

@@ -1,5 +1,6 @@
 """The optimizer: statuses, lower bound, explanations of infeasible requests, degraded modes."""
 
+import random
 import subprocess
 import sys
 
@@ -34,6 +35,19 @@ def test_optimal_when_lower_bound_reached():
     r = energy.solve(p, time_limit=2)
     assert r.status == "optimal" and r.active_hosts == 3 == r.lower_bound_hosts and r.gap == 0.0
     assert sorted(r.switch_off) == sorted(set("h%d" % j for j in range(6)) - set(r.placement.values()))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_large_items_pinned_let_the_milp_prove_the_optimum(seed):
+    # items of 20-80 % of a host in both dimensions: the best plan is one host above every bound, and
+    # only the full MILP with the conflict clique pinned (symmetry removed) proves it in time
+    rng = random.Random(seed)
+    vms = [vm("v%d" % i, rng.randint(200, 800), rng.randint(200, 800)) for i in range(30)]
+    p = problem(hosts(30, cpu=1000, memory=1000), vms)
+    r = energy.solve(p, time_limit=10)
+    assert r.status == "optimal" and "milp proved" in r.method, (r.status, r.method)
+    assert r.active_hosts == r.lower_bound_hosts + 1
+    assert check.check(p, r.placement) == []
 
 
 def test_switch_on_reports_hosts_that_were_off():
