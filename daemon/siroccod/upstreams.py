@@ -199,6 +199,8 @@ class UpstreamHandle:
         self._caps = None
         self._failed = None  # (monotonic time, message) of the last failed contact
         self._offer = None  # (monotonic time, Offer) of the last good survey
+        self._learning = False  # capabilities being asked in the background (supports)
+        self._learning_lock = threading.Lock()
 
     def __repr__(self):
         return "<upstream %s %s>" % (self.name, self.provider)
@@ -262,8 +264,14 @@ class UpstreamHandle:
         return self._failed is not None and time.monotonic() - self._failed[0] < FAILURE_MEMORY
 
     def all_machines(self):
-        """Every machine the upstream lists (reconcile)."""
-        return self.call("_listed")
+        """Every machine the upstream lists (reconcile); its capabilities are learnt on the way."""
+        machines = self.call("_listed")
+        if self._caps is None:
+            try:
+                self.capabilities()
+            except SiroccoError as exc:
+                log.info("upstream %s: capabilities unknown: %s", self.name, exc)
+        return machines
 
     def _where(self, exc):
         text = self.redact(exc)
@@ -278,13 +286,29 @@ class UpstreamHandle:
         return self._caps
 
     def supports(self, operation):
-        try:
-            return self.capabilities().supports(operation)
-        except ProviderUnavailable:
-            # unreachable now: the operation is offered, its job then says why it cannot run (503)
+        """From the capabilities already known: rendering a machine never waits on an upstream.
+        Until they are known (the upstream has not answered yet) a machine operation is offered,
+        and its job says why if it cannot run (503 when the upstream is down)."""
+        caps = self._caps
+        if caps is None:
+            self._learn_soon()
             return operation.startswith("machine.")
-        except SiroccoError:
-            return False
+        return caps.supports(operation)
+
+    def _learn_soon(self):
+        with self._learning_lock:
+            if self._learning or self.recently_failed():
+                return
+            self._learning = True
+        threading.Thread(target=self._learn, name="siroccod-upstream-%s" % self.name, daemon=True).start()
+
+    def _learn(self):
+        try:
+            self.capabilities()
+        except SiroccoError as exc:
+            log.info("upstream %s: capabilities unknown: %s", self.name, exc)
+        finally:
+            self._learning = False
 
     def offer(self):
         """This upstream's Offer (match.py), surveyed at most every ``survey_ttl`` seconds; a failed
