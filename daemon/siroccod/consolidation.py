@@ -287,9 +287,9 @@ def run(worker, job_uuid):
     try:
         recheck(d, moves, settings)
         for i, move in enumerate(moves):
-            worker.progress(job_uuid, 10 + 85 * i // max(1, len(moves)),
-                            "move %d of %d: machine %s from %s to %s" % (i + 1, len(moves), move["vm"], move["from"],
-                                                                        move["to"]))
+            note = "move %d of %d: machine %s from %s to %s" % (i + 1, len(moves), move["vm"], move["from"],
+                                                               move["to"])
+            worker.progress(job_uuid, 10 + 85 * i // max(1, len(moves)), note)
             mode = step(d, job_uuid, move)
             done.append(dict(move, mode=mode))
             _record_done(worker, job_uuid, done)
@@ -419,6 +419,6 @@ def _record_done(worker, job_uuid, done):
     with worker.store.transaction() as session:
         job = session.get(Job, job_uuid)
         job.params = dict(job.params, done=list(done))
-        job.affected = list(dict.fromkeys(list(job.affected or []) + [hrefs.ref("machines", mv["vm"])
-                                                                    for mv in done]))
+        moved = [hrefs.ref("machines", mv["vm"]) for mv in done]
+        job.affected = list(dict.fromkeys(list(job.affected or []) + moved))
         job.updated = utcnow()

@@ -215,8 +215,8 @@ def test_a_failed_move_leaves_the_done_ones_recorded(tmp_path):
             assert r.status_code == 202, r.json
             d.runner.run_pending()
             made[r.headers["Location"].rsplit("/", 1)[1]] = host
-        r = admin.post(URL, {"dryRun": False, "timeLimit": 2, "constraints": [{"type": "ban", "vms": list(made),
-                                                                                "hosts": ["sim1", "sim3"]}]})
+        ban = {"type": "ban", "vms": list(made), "hosts": ["sim1", "sim3"]}
+        r = admin.post(URL, {"dryRun": False, "timeLimit": 2, "constraints": [ban]})
         assert r.status_code == 202, r.json
         moves = r.json["migrations"]
         assert len(moves) == 2 and {m["to"] for m in moves} == {"sim2"}, moves
