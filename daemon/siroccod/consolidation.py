@@ -55,8 +55,6 @@ def parse(body):
     if not isinstance(dry, bool):
         raise InvalidInput("dryRun: expected true or false", attribute="dryRun")
     cap = body.get("maxMigrations")
-    if isinstance(cap, float) and cap.is_integer():  # 2.0 is the integer 2 in JSON
-        cap = int(cap)
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
         raise InvalidInput("maxMigrations: expected a non-negative integer", attribute="maxMigrations")
     cost = _number(body, "migrationCost", 0.0, lambda v: v >= 0, "a number >= 0 (watts per migration)")
