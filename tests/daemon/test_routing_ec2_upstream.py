@@ -268,3 +268,24 @@ def test_the_secret_shows_nowhere(daemon, caplog):
     for path in Path(data).rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_routed_machines_stay_with_their_upstream_across_a_restart(moto, tmp_path):
+    server, ami = moto
+    app, _admin, alice, _bob = start(tmp_path, [upstream(server.url, ami)])
+    try:
+        _answer, job, machine = create(alice, "survivor", properties={"sirocco.provider": "aws"})
+        assert job["state"] == "SUCCESS", job
+    finally:
+        app.extensions["siroccod"].close()
+    app, _admin, alice, _bob = start(tmp_path, [upstream(server.url, ami)])  # the same CMDB, a new process
+    try:
+        again = alice.get(machine["id"]).json
+        assert again["state"] == "STOPPED" and again["properties"]["sirocco.routedTo"] == "aws"
+        again = alice.act(again, "start")
+        name = "sirocco-" + machine["id"].rsplit("/", 1)[1]
+        assert instances(server)[name][1] == "running"
+        alice.remove(again)
+        assert instances(server)[name][1] == "terminated"
+    finally:
+        app.extensions["siroccod"].close()
