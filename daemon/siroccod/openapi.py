@@ -323,6 +323,9 @@ def build(server_url=None):
                 ok = {201: dict(_json(one, "created"), headers={"Location": _header("the new resource")})}
                 if key == "machineImages":  # a MachineImage whose imageLocation is a machine: capture it
                     ok[202] = dict(_json(one, "accepted: the machine is being captured"), headers=ASYNC_HEADERS)
+            if key in ("machines", "systems"):  # routing.py: a provider that might take a machine is down
+                ok[503] = _json(ERROR, "no provider can take the machine now: an upstream that might could not "
+                                "be asked (which, and why, in statusMessage)")
             coll["post"] = {"operationId": "create" + title[:-1], "tags": tag,
                             "summary": "create a %s (templates by reference or by value)" % type_name,
                             "requestBody": _body(create_body), "responses": _responses(ok, body=True)}
