@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 OP = "consolidate"
 FIELDS = ("dryRun", "maxMigrations", "constraints", "migrationCost", "timeLimit")
 DEFAULT_TIME_LIMIT = 5.0
-MAX_TIME_LIMIT = 60.0
+MAX_TIME_LIMIT = 20.0  # below the request timeouts of HTTP clients (the fuzzer waits 30 s)
 # a machine in one of these states can move (live when it runs or is paused, offline when stopped)
 MOVABLE = (states.STARTED, states.STOPPED, states.PAUSED)
 MIB = 1024
@@ -285,8 +285,8 @@ def run(worker, job_uuid):
     try:
         recheck(d, moves, settings)
         for i, move in enumerate(moves):
-            note = "move %d of %d: machine %s from %s to %s" % (i + 1, len(moves), move["vm"], move["from"],
-                                                               move["to"])
+            note = "move %d of %d: machine %s from %s to %s" % (
+                i + 1, len(moves), move["vm"], move["from"], move["to"])
             worker.progress(job_uuid, 10 + 85 * i // max(1, len(moves)), note)
             mode = step(d, job_uuid, move)
             done.append(dict(move, mode=mode))
