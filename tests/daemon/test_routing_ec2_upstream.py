@@ -289,3 +289,17 @@ def test_routed_machines_stay_with_their_upstream_across_a_restart(moto, tmp_pat
         assert instances(server)[name][1] == "terminated"
     finally:
         app.extensions["siroccod"].close()
+
+
+def test_explicit_policy_needs_a_wish(moto, tmp_path):
+    server, ami = moto
+    app, _admin, alice, _bob = start(tmp_path, [upstream(server.url, ami)], policy="explicit")
+    try:
+        reply = alice.post(alice.collection("machines"), machine_body("unsaid"))
+        body = assert_cimi_error(reply, 400)
+        assert "needs properties['sirocco.provider']" in body["statusMessage"]
+        assert body["properties"]["attribute"] == "properties"
+        answer, job, _machine = create(alice, "said", properties={"sirocco.provider": "local,aws"})
+        assert job["state"] == "SUCCESS" and answer["properties"]["sirocco.routedTo"] == "local"
+    finally:
+        app.extensions["siroccod"].close()
