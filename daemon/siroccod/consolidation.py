@@ -23,7 +23,7 @@ import logging
 import math
 from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
@@ -331,8 +331,35 @@ def recheck(d, moves, settings):
 
 
 def step(d, job_uuid, move):
-    """One move: checked and marked (a nested RUNNING job on the machine) in one transaction, carried out
-    on the hosts, then recorded. Returns its mode (live, offline, simulated)."""
+    """One move: checked and marked (``begin``), carried out on the hosts, then recorded. Returns its mode
+    (live, offline, simulated)."""
+    src, dst = d.pool.by_name(move["from"]), d.pool.by_name(move["to"])
+    child, native, before, mode = begin(d, job_uuid, move)
+    try:
+        first, second = sorted((src, dst), key=lambda h: h.id)
+        with first.lock, second.lock:
+            moved = src.connector().migrate_machine(native, dst.connector())
+    except SiroccoError as exc:
+        where = _where_now(src, dst, native)
+        _record(d, move, child, where, None, FAILED, "not moved: %s" % exc, exc.http_status or 500)
+        raise
+    except Exception as exc:
+        log.exception("moving machine %s", move["vm"])
+        where = _where_now(src, dst, native)
+        _record(d, move, child, where, None, FAILED, "not moved: internal error", 500)
+        raise StepFailed("internal error while moving it (details are in the daemon's log)") from exc
+    message = "moved from %s to %s (%s)" % (src.name, dst.name, {
+        "live": "live migration", "offline": "offline migration",
+        "simulated": "simulated hosts: redefined on the target, not a migration"}[mode])
+    state = moved.state if moved.state in states.STABLE_MACHINE_STATES else before
+    _record(d, move, child, (dst, moved.id), state, SUCCESS, message, 200)
+    return mode
+
+
+def begin(d, job_uuid, move):
+    """Check a move against the CMDB and mark it, in one transaction: a nested RUNNING job on the machine
+    (its other jobs wait) and ``private.moving`` (where it goes: see ``settle``). Returns
+    (nested job uuid, native id, state, mode)."""
     src, dst = d.pool.by_name(move["from"]), d.pool.by_name(move["to"])
     with d.store.transaction() as session:
         d.store.write_lock(session)
@@ -357,26 +384,8 @@ def step(d, job_uuid, move):
                     claimed_by=parent.claimed_by, claimed_at=now)
         child.created = child.updated = child.status_changed = now
         session.add(child)
-        native, before = row.native_id, row.state
-    try:
-        first, second = sorted((src, dst), key=lambda h: h.id)
-        with first.lock, second.lock:
-            moved = src.connector().migrate_machine(native, dst.connector())
-    except SiroccoError as exc:
-        where = _where_now(src, dst, native)
-        _record(d, move, child.uuid, where, None, FAILED, "not moved: %s" % exc, exc.http_status or 500)
-        raise
-    except Exception as exc:
-        log.exception("moving machine %s", move["vm"])
-        where = _where_now(src, dst, native)
-        _record(d, move, child.uuid, where, None, FAILED, "not moved: internal error", 500)
-        raise StepFailed("internal error while moving it (details are in the daemon's log)") from exc
-    message = "moved from %s to %s (%s)" % (src.name, dst.name, {
-        "live": "live migration", "offline": "offline migration",
-        "simulated": "simulated hosts: redefined on the target, not a migration"}[mode])
-    state = moved.state if moved.state in states.STABLE_MACHINE_STATES else before
-    _record(d, move, child.uuid, (dst, moved.id), state, SUCCESS, message, 200)
-    return mode
+        row.private = dict(row.private, moving={"to": dst.id, "job": child.uuid})
+        return child.uuid, row.native_id, row.state, mode
 
 
 def _room(session, handle):
@@ -407,6 +416,7 @@ def _record(d, move, child_uuid, where, state, outcome, message, code):
             row.host_id, row.native_id = handle.id, native
             if state is not None:
                 row.state = state
+            row.private = {k: v for k, v in row.private.items() if k != "moving"}
             row.updated = utcnow()
         child = session.get(Job, child_uuid)
         child.state, child.status_message, child.return_code, child.progress = outcome, message, code, 100
@@ -420,3 +430,34 @@ def _record_done(worker, job_uuid, done):
         moved = [hrefs.ref("machines", mv["vm"]) for mv in done]
         job.affected = list(dict.fromkeys(list(job.affected or []) + moved))
         job.updated = utcnow()
+
+
+def settle(store, pool):
+    """Moves a dead process left unrecorded (its jobs ended FAILED "interrupted"): a machine marked
+    ``moving`` whose move's job is over is recorded where its domain is now, the target if it arrived
+    there (asked by native id), else where it was. Reconcile calls this first, so it neither marks such a
+    machine gone on its old host nor adopts its domain on the new one. Returns how many it moved."""
+    with store.read() as session:
+        rows = [(row.uuid, row.host_id, row.native_id, row.private["moving"]) for row in session.scalars(
+            select(Resource).where(Resource.type == "Machine", cast(Resource.private, Text).like('%"moving"%')))
+            if isinstance(row.private.get("moving"), dict)]
+        active = set(session.scalars(select(Job.uuid).where(Job.state.in_(ACTIVE))))
+    moved = 0
+    for uuid, host_id, native, moving in rows:
+        if moving.get("job") in active or native is None:
+            continue  # still under way (POST /admin/reconcile beside a running job)
+        target = pool.handles.get(moving.get("to"))
+        try:
+            arrived = target is not None and target.call("get_machine", native) is not None
+        except SiroccoError:
+            arrived = False  # not there (or the target is down): it is where it was
+        with store.transaction() as session:
+            row = session.get(Resource, uuid)
+            if row is None or row.host_id != host_id:
+                continue
+            if arrived:
+                row.host_id, moved = target.id, moved + 1
+                log.warning("machine %s: found on host %s, where an interrupted move took it", uuid, target.name)
+            row.private = {k: v for k, v in row.private.items() if k != "moving"}
+            row.updated = utcnow()
+    return moved

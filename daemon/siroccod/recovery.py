@@ -151,7 +151,8 @@ class Recovery:
         Safe while jobs run, in this process or another one sharing the CMDB: a machine with an
         unfinished job, or changed after its host was listed, is left to that job (or to the next
         reconcile); a domain is adopted by one record at most (unique host + native id)."""
-        report = {"updated": 0, "gone": 0, "adopted": 0, "failed": 0}
+        from siroccod import consolidation  # moves a dead process left unrecorded: settled first
+        report = {"updated": consolidation.settle(self.store, self.pool), "gone": 0, "adopted": 0, "failed": 0}
         for handle in list(self.pool.handles.values()) + list(self.pool.upstreams.values()):
             listed_at = utcnow()
             try:

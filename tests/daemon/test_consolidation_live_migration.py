@@ -59,10 +59,13 @@ def _domains(conns, prefix):
 
 
 def _recorded(app):
+    """domain name -> (host, native id, state) of every placed machine; one record per domain."""
     from siroccod.store import Resource
     with app.extensions["siroccod"].store.read() as session:
-        return {r.private["domain"]: (r.host.name, r.native_id, r.state) for r in session.query(Resource).filter(
-            Resource.type == "Machine", Resource.host_id.is_not(None))}
+        rows = session.query(Resource).filter(Resource.type == "Machine", Resource.host_id.is_not(None)).all()
+        out = {r.private["domain"]: (r.host.name, r.native_id, r.state) for r in rows}
+        assert len(out) == len(rows), "a domain recorded twice: %s" % [r.private for r in rows]
+        return out
 
 
 def _agree(app, conns, prefix):
@@ -137,3 +140,59 @@ def _native(app, machine):
     from siroccod.store import Resource
     with app.extensions["siroccod"].store.read() as session:
         return session.get(Resource, machine["id"].rsplit("/", 1)[1]).native_id
+
+
+def test_a_move_interrupted_after_the_hosts_made_it_is_recorded_at_restart(tmp_path, hosts):
+    """The daemon dies after libvirt migrated the machine but before the CMDB said so: the state a crash
+    leaves (the move marked begun, its nested job RUNNING, the domain on the peer) is made here with the
+    daemon's own code (``consolidation.begin``) and a real migration, then the daemon stops and starts
+    again on the same CMDB: the machine is recorded on the peer, neither gone nor adopted."""
+    from siroccod import consolidation
+    from siroccod.store import Job
+    kvm, peer, conns = hosts
+    prefix = kvm["name_prefix"]
+    data = tmp_path / "data"
+    app = make_app(data, hosts=[kvm, peer], start_workers=False)
+    d = app.extensions["siroccod"]
+    try:
+        admin = Api(app.test_client(), "admin", ADMIN_PASSWORD)
+        add_users(admin, ("alice",))
+        alice = Api(app.test_client(), "alice", PASSWORDS["alice"])
+        r = alice.post(alice.collection("machines"), {
+            "resourceURI": "http://schemas.dmtf.org/cimi/2/MachineCreate", "name": "crash",
+            "properties": {"sirocco.host": "kvm"},
+            "machineTemplate": {"machineConfig": {"href": alice.config_href("tiny")}, "initialState": "STARTED"}})
+        d.runner.run_pending()
+        machine = r.headers["Location"]
+        r = admin.post(URL, {"dryRun": False, "timeLimit": 3})
+        assert r.status_code == 202 and len(r.json["migrations"]) == 1, r.json
+        job_uuid = d.runner.claim()  # this process runs the job ...
+        move = {"vm": machine.rsplit("/", 1)[1], "from": "kvm", "to": "peer"}
+        child, native, _state, mode = consolidation.begin(d.worker, job_uuid, move)
+        assert mode == "live"
+        src, dst = d.pool.by_name("kvm"), d.pool.by_name("peer")
+        src.connector().migrate_machine(native, dst.connector())  # ... the hosts move the machine ...
+    finally:
+        d.close()  # ... and the process is gone before recording it
+    found = _domains(conns, prefix)
+    assert [v[:1] + v[2:] for v in found.values()] == [("peer", RUNNING, MIGRATED)]
+
+    app = make_app(data, hosts=[kvm, peer], start_workers=False)
+    d = app.extensions["siroccod"]
+    try:
+        admin = Api(app.test_client(), "admin", ADMIN_PASSWORD)
+        with d.store.read() as session:
+            jobs = {j.uuid: j.state for j in session.query(Job)}
+        assert jobs[job_uuid] == jobs[child] == "FAILED"
+        _agree(app, conns, prefix)  # recorded on the peer, STARTED
+        assert _recorded(app)[next(iter(found))][0] == "peer"
+        assert admin.post("/admin/reconcile").json == {"updated": 0, "gone": 0, "adopted": 0, "failed": 0}
+        alice = Api(app.test_client(), "alice", PASSWORDS["alice"])
+        assert len(alice.items("machines")) == 1 and alice.get(machine).json["state"] == "STARTED"
+        assert "sirocco.gone" not in (alice.get(machine).json.get("properties") or {})
+        r = alice.delete(machine)
+        assert r.status_code == 202
+        d.runner.run_pending()
+        assert _domains(conns, prefix) == {}
+    finally:
+        d.close()
