@@ -303,6 +303,11 @@ def summary(report):
         strong = [(r[4]["active_hosts"] - r[4]["lb_hosts"]) / r[4]["lb_hosts"] for r in ident]
         report.out("- the same against the solver's own bound (also counting VMs that cannot share a host): mean "
                    "%.2f %%, max %.1f %%" % (100 * statistics.mean(strong), 100 * max(strong)))
+        # proven optimal yet far above ceil(sum / capacity): there the target cannot be met by any plan
+        stuck = [r for r in ident if r[4]["status"] == "optimal" and r[4]["gap"] > 0.04]
+        report.out("- instances where the plan is proven optimal yet more than 4 %% above that bound (no plan can "
+                   "meet the target there): %d%s" % (len(stuck), "" if not stuck else " (" + ", ".join(
+                       "%s %s: +%.1f %%" % (r[2], r[1], 100 * r[4]["gap"]) for r in stuck) + ")"))
     het = [r for r in opt if r[0] == "hetero"]
     if het:
         report.out("- heterogeneous hosts (host count is no measure there): mean power gap to the LP bound "
