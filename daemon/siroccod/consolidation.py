@@ -96,6 +96,10 @@ def snapshot(d, session):
     if unpowered:
         raise Conflict("consolidation needs the power figures of every host: set power_idle and power_max "
                        "of %s in the configuration" % ", ".join(unpowered))
+    unknown = [h.name for h in loads if h.cpu <= 0 or h.memory_kib <= 0]
+    if unknown:
+        raise Conflict("host(s) %s report no cpu or memory capacity: set cpu and memory_mib in the configuration"
+                       % ", ".join(unknown))
     hosts = {h.name: h for h in loads}
     by_id = {h.id: h.name for h in loads}
     busy = set(session.scalars(select(Job.target_uuid).where(Job.state.in_(ACTIVE), Job.target_uuid.is_not(None))))
@@ -169,6 +173,8 @@ def problem(d, hosts, machines, settings):
                 for uuid, m in machines.items()],
         "constraints": list(settings["constraints"]) + implicit,
         "migration_cost": settings["migrationCost"], "time_limit": settings["timeLimit"]}
+    if settings.get("maxMigrations") is not None:  # so that check.check holds the plan to it too
+        data["max_migrations"] = settings["maxMigrations"]
     return parse_problem(data), staying, len(settings["constraints"])
 
 

@@ -247,3 +247,33 @@ def test_a_failed_move_leaves_the_done_ones_recorded(tmp_path):
         assert found[after[first][1]] == ("sim2", "STARTED")
     finally:
         d.close()
+
+
+def test_machines_that_cannot_move_stay_and_say_why(fresh_pool):
+    app, admin, alice, made = fresh_pool
+    image = alice.items("machineImages", "?$filter=name='tiny-linux.qcow2'")[0]
+    disked = alice.create_machine("disked", "STOPPED", machineImage={"href": image["id"]},
+                                  properties={"sirocco.host": "sim2"})
+    plan = admin.post(URL, {"dryRun": True, "timeLimit": 2}).json
+    staying = {s["machine"]["href"]: s for s in plan["staying"]}
+    assert list(staying) == [disked["id"]] and staying[disked["id"]]["host"] == "sim2", plan
+    assert "disks" in staying[disked["id"]]["reason"]
+    assert "sim2" not in plan["hostsOff"] and disked["id"] not in {m["machine"]["href"] for m in plan["migrations"]}
+    # asking for it to move anyway: infeasible, and the explanation says it is the hosts' doing
+    plan = admin.post(URL, {"dryRun": True, "timeLimit": 2, "constraints": [
+        {"type": "ban", "vms": [disked["id"]], "hosts": ["sim2"]}]}).json
+    assert plan["status"] == "infeasible", plan
+    assert any(e.get("implicit") or e.get("index") == 0 for e in plan["explanations"]), plan["explanations"]
+
+
+def test_hosts_without_power_figures_refused(tmp_path):
+    hosts = [{"name": "p1", "simulated": {"cpu": 4, "memory_mib": 4096, "mhz": 2000}},
+             {"name": "p2", "simulated": {"cpu": 4, "memory_mib": 4096, "mhz": 2000}, "power_idle": 50,
+              "power_max": 100}]
+    app = make_app(tmp_path / "data", hosts=hosts)
+    try:
+        admin = Api(app.test_client(), "admin", ADMIN_PASSWORD)
+        error = assert_cimi_error(admin.post(URL, {"dryRun": True}), 409)
+        assert "p1" in error["statusMessage"] and "power_idle" in error["statusMessage"]
+    finally:
+        app.extensions["siroccod"].close()
