@@ -84,11 +84,13 @@ if ! virsh -c "$URI" version >/dev/null 2>&1; then
     tail -20 "$BASE/libvirtd.log" >&2 || true
     exit 1
 fi
-system=$(virsh -c qemu:///system capabilities 2>/dev/null | grep -m1 -o '<uuid>[^<]*' || true)
-peer=$(virsh -c "$URI" capabilities | grep -m1 -o '<uuid>[^<]*')
+# whole outputs first: `virsh ... | grep -m1` would kill virsh with SIGPIPE, fatal under pipefail
+host_uuid() { sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p' <<<"$1" | head -n1; }
+system=$(host_uuid "$(virsh -c qemu:///system capabilities 2>/dev/null || true)")
+peer=$(host_uuid "$(virsh -c "$URI" capabilities)")
 if [[ "$system" == "$peer" ]]; then
     log "the peer has the system libvirtd's host UUID ($peer): migration between them would be refused"
     exit 1
 fi
-log "answers on $URI (host ${peer#<uuid>})"
+log "answers on $URI (host $peer)"
 echo "$URI"
