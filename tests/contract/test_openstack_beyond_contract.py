@@ -20,7 +20,6 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     AuthError,
     InvalidInput,
     NotFound,
-    Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.openstack import OpenStackConnector
@@ -65,9 +64,8 @@ def test_explicit_credentials_and_clouds_yaml_reach_the_same_cloud(cloud):
         assert {c.id for c in by_params.list_machine_configs()} == {c.id for c in by_cloud.list_machine_configs()}
         caps = by_params.capabilities()
         assert caps.locations == ("nova",) and caps.archs == ("x86_64",)
-        assert not caps.supports("volume.create")  # no Cinder in the stand-in's catalog
-        with pytest.raises(Unsupported):
-            by_params.list_volumes()
+        assert "volumev3" in caps.extras["services"]  # the stand-in's Cinder
+        assert {"volume.create", "volume.attach", "network.create"} <= caps.operations
 
 
 def test_wrong_password_is_auth_error_and_not_shown(cloud):
@@ -115,3 +113,52 @@ def test_metadata_user_data_and_list_markers(cloud):
         assert time.monotonic() - started < 60
         with pytest.raises(NotFound):
             conn.get_machine(m.id)
+
+
+def test_network_subnet_cidr_and_bad_input(cloud):
+    """A network's subnet takes property cidr, else a free /24; bad input changes nothing."""
+    with _explicit(cloud) as conn:
+        before = {n.id for n in conn.list_networks()}
+        for bad in ({"cidr": "10.9.0.1/24"}, {"cidr": "not-a-cidr"}, {"k=v": "x"}, {"k": 1}):
+            with pytest.raises(InvalidInput) as info:
+                conn.create_network(PREFIX + "bad", properties=bad)
+            assert info.value.attribute.startswith("properties")
+        with pytest.raises(InvalidInput):
+            conn.create_network("")
+        assert {n.id for n in conn.list_networks()} == before
+        chosen = conn.create_network(PREFIX + "cidr", properties={"cidr": "10.9.8.0/24"})
+        auto = conn.create_network(PREFIX + "auto")
+        try:
+            subnets = {s.network_id: s.cidr for s in conn.conn.network.subnets()}
+            assert subnets[chosen.id] == "10.9.8.0/24"
+            assert subnets[auto.id].startswith("10.") and subnets[auto.id].endswith("/24")
+            assert len(set(subnets.values())) == len(subnets)  # the free /24 overlaps no other subnet
+            assert conn.get_network(chosen.id).properties == {"cidr": "10.9.8.0/24"}
+        finally:
+            conn.delete_network(chosen.id)
+            conn.delete_network(auto.id)
+        assert not [s for s in conn.conn.network.subnets() if s.network_id in (chosen.id, auto.id)]
+
+
+def test_volume_given_at_creation_outlives_its_machine(cloud):
+    """A machine created with a volume has it attached; deleting the machine leaves the volume free."""
+    with _explicit(cloud) as conn:
+        before = {v.id for v in conn.list_volumes()}
+        for name, capacity in (("", 1024), (PREFIX + "zero", 0), (PREFIX + "text", "1024")):
+            with pytest.raises(InvalidInput):
+                conn.create_volume(name, capacity)
+        assert {v.id for v in conn.list_volumes()} == before
+        vol = conn.create_volume(PREFIX + "kept", 1024)
+        try:
+            m = conn.create_machine(_spec(conn, "withvol", volumes=[vol.id]))
+            assert [v.volume["href"] for v in m.volumes] == [vol.id]
+            assert [a["href"] for a in conn.get_volume(vol.id).attachedTo] == [m.id]
+            conn.delete_machine(m.id)
+            deadline = time.monotonic() + 30
+            while conn.get_volume(vol.id).attachedTo and time.monotonic() < deadline:
+                time.sleep(0.25)
+            got = conn.get_volume(vol.id)
+            assert not got.attachedTo and got.state == "AVAILABLE"
+        finally:
+            conn.delete_volume(vol.id)
+        assert {v.id for v in conn.list_volumes()} == before

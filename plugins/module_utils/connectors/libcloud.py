@@ -157,7 +157,8 @@ DRIVER_METHODS = {
 #   needs_device: attach_volume needs a device name; list_images: list_images' default kwargs;
 #   uri_kwarg: the constructor argument ``uri`` goes to (default: host/port/secure);
 #   zone_kwarg: the create_node argument a request's location goes to, by name, when the driver's
-#   create_node takes no ``location`` (a NodeLocation).
+#   create_node takes no ``location`` (a NodeLocation);
+#   volume_location: create_volume gets the location (when it takes one).
 GENERIC_TRAITS = {
     "metadata": ("tags", "metadata"),
     "size": ("instance_type", "flavorId", "size", "size_id"),
@@ -173,6 +174,7 @@ GENERIC_TRAITS = {
     "uri_kwarg": None,
     "zone_kwarg": None,
     "stop_resumes_first": False,
+    "volume_location": True,
 }
 # Nova's vm_state -> CIMI state; None: the server is gone.
 OPENSTACK_VM_STATES = {
@@ -188,7 +190,10 @@ DRIVER_TRAITS = {
     # own vm_state (OS-EXT-STS) decides.
     "openstack": {"metadata": ("metadata",), "size": ("flavorId",), "image": ("imageId",),
                   "uri_kwarg": "ex_force_auth_url", "zone_kwarg": "ex_availability_zone",
-                  "raw_state": "vm_state", "raw_states": OPENSTACK_VM_STATES, "stop_resumes_first": True},
+                  "raw_state": "vm_state", "raw_states": OPENSTACK_VM_STATES, "stop_resumes_first": True,
+                  # its create_volume sends the NodeLocation itself as Cinder's availability zone (which
+                  # JSON cannot carry), and its one location is unnamed: Cinder picks its default zone
+                  "volume_location": False},
 }
 
 
@@ -827,7 +832,7 @@ class LibcloudConnector(Connector):
             raise Conflict("a volume named '%s' already exists on provider libcloud (%s)" % (name, self.driver_name))
         kwargs = {}
         location = self._location()
-        if location is not None and accepts(self.driver.create_volume, "location"):
+        if location is not None and self.traits["volume_location"] and accepts(self.driver.create_volume, "location"):
             kwargs["location"] = location
         volume = self._do("volume.create", "volume '%s'" % name, "create_volume",
                           max(1, -(-capacity_kb // KIB_PER_GIB)), name, **kwargs)

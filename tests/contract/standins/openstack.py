@@ -1,4 +1,6 @@
-"""OpenStack stand-in: the real Keystone, Glance, Placement and Nova (fake virt driver) of tests/standins/openstack.
+"""OpenStack stand-in: the real Keystone, Glance, Placement, Nova (fake virt driver) and Cinder (fake volume driver).
+
+They are installed and run by tests/standins/openstack.
 
 ``make openstack`` installs and starts them; otherwise the session does it here
 (install.sh, then start.sh: ~1-2 min) and stops them at its end. A running
@@ -67,7 +69,7 @@ class OpenStackStandIn(StandIn):
                                            "image": IMAGE}, timeout=60)
 
     def clean(self):
-        """Delete every server, image and network named with the prefix, whatever their state.
+        """Delete every server, image, volume and network named with the prefix, whatever their state.
 
         Through the SDK, not the connector under test."""
         conn = self.sdk_connector()
@@ -84,6 +86,9 @@ class OpenStackStandIn(StandIn):
             for image in sdk.image.images():
                 if (image.name or "").startswith(self.prefix):
                     sdk.image.delete_image(image)
+            for volume in sdk.block_storage.volumes(details=False):
+                if (volume.name or "").startswith(self.prefix):
+                    sdk.block_storage.delete_volume(volume, force=True)
             for network in sdk.network.networks():
                 if (network.name or "").startswith(self.prefix):
                     sdk.network.delete_network(network)

@@ -3,7 +3,8 @@
   bootstrap.py catalog --endpoint TYPE=URL ...    services and endpoints in Keystone
   bootstrap.py content --hypervisors N
       create the flavors and the image, then wait until N nova-compute services
-      are up and their hypervisors are in Nova and Placement.
+      are up and their hypervisors are in Nova and Placement, and until a
+      cinder-volume service is up.
 
 Uses openstacksdk with the cloud named by OS_CLOUD / OS_CLIENT_CONFIG_FILE.
 """
@@ -14,7 +15,8 @@ import time
 
 import openstack
 
-SERVICE_NAMES = {"image": "glance", "placement": "placement", "compute": "nova", "network": "neutron"}
+SERVICE_NAMES = {"image": "glance", "placement": "placement", "compute": "nova", "network": "neutron",
+                 "volumev3": "cinderv3"}
 # (name, vCPUs, RAM MiB, root disk GiB): small on purpose, the fake driver runs nothing
 FLAVORS = (("tiny", 1, 64, 1), ("small", 1, 128, 1), ("medium", 2, 256, 2), ("large", 4, 512, 4))
 IMAGE = "sirocco-tiny"
@@ -32,6 +34,14 @@ def catalog(conn, endpoints):
             conn.identity.create_endpoint(service_id=service.id, interface=interface, url=url,
                                           region_id="RegionOne", enabled=True)
         log("%s (%s) at %s" % (SERVICE_NAMES[kind], kind, url))
+    # The services log in as admin; a token they send on a user's behalf (Nova's to Cinder's
+    # attachment calls) is a service token only with the role "service" (Keystone's bootstrap
+    # made it), and Cinder rejects the request otherwise.
+    role = conn.identity.find_role("service", ignore_missing=False)
+    user = conn.identity.find_user("admin", ignore_missing=False)
+    project = conn.identity.find_project("admin", ignore_missing=False)
+    conn.identity.assign_project_role_to_user(project, user, role)
+    log("admin has the role service")
 
 
 def poll(what, check, timeout=120, interval=0.5):
@@ -70,6 +80,11 @@ def content(conn, hypervisors):
             list(conn.placement.resource_provider_inventories(p)) for p in providers)
     poll("%d resource providers with inventories" % hypervisors, providers_ready)
     log("%d hypervisors with their inventories in Placement" % hypervisors)
+
+    def volume_service_up():
+        return [s for s in conn.block_storage.services(binary="cinder-volume") if s.state == "up"]
+    poll("cinder-volume up", volume_service_up)
+    log("cinder-volume up")
 
 
 def main():

@@ -4,7 +4,7 @@
 #   tests/standins/openstack/install.sh
 #
 # From Debian (as root, when missing): mariadb-server, mariadb-client, rabbitmq-server.
-# From PyPI: Keystone, Nova, Glance, Placement, gunicorn, PyMySQL into their own venv
+# From PyPI: Keystone, Nova, Glance, Placement, Cinder, gunicorn, PyMySQL into their own venv
 # (SIROCCO_OPENSTACK_VENV, default <repo>/.venv-openstack, ~500 MB): their pins conflict
 # with Sirocco's own dependencies. requirements.txt names the services' releases and
 # constraints.txt pins every other package, so the result does not depend on the day.

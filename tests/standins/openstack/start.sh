@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Start Sirocco's OpenStack stand-in: the real Keystone, Glance, Placement and Nova
-# (API, conductor, scheduler, two computes on a fake virt driver) on MariaDB and
-# RabbitMQ, plus a small Neutron stand-in; everything on 127.0.0.1, no systemd.
+# Start Sirocco's OpenStack stand-in: the real Keystone, Glance, Placement, Nova
+# (API, conductor, scheduler, two computes on a fake virt driver) and Cinder (API,
+# scheduler, volume on Cinder's own fake driver) on MariaDB and RabbitMQ, plus a small
+# Neutron stand-in; everything on 127.0.0.1, no systemd.
 #
 #   tests/standins/openstack/start.sh            start, or confirm the running one answers
 #   tests/standins/openstack/start.sh --restart  stop what runs and start afresh
@@ -12,7 +13,7 @@
 #
 # Environment: SIROCCO_OPENSTACK_DIR (state, default /var/tmp/sirocco-openstack),
 # SIROCCO_OPENSTACK_VENV (default <repo>/.venv-openstack), SIROCCO_OPENSTACK_PORT
-# (first of 8 consecutive ports, default 17700).
+# (first of 9 consecutive ports, default 17700).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +29,7 @@ NEUTRON_PORT=$((BASE + 4))
 MYSQL_PORT=$((BASE + 5))
 RABBIT_PORT=$((BASE + 6))
 RABBIT_DIST_PORT=$((BASE + 7))
+CINDER_PORT=$((BASE + 8))
 AUTH_URL=http://127.0.0.1:$KEYSTONE_PORT/v3
 HYPERVISORS=2
 T0=$EPOCHREALTIME
@@ -59,7 +61,7 @@ if [[ "${1:-}" != "--restart" && -f "$STATE/clouds.yaml" && -f "$STATE/ready" ]]
 fi
 
 bash "$here/stop.sh" >/dev/null 2>&1 || true
-for port in $(seq "$BASE" $((BASE + 7))); do
+for port in $(seq "$BASE" $((BASE + 8))); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port is taken by another process: choose SIROCCO_OPENSTACK_PORT"
     fi
@@ -72,7 +74,7 @@ if [[ -d /dev/shm && -w /dev/shm ]]; then
 fi
 rm -rf "$MYSQL_DATA"
 mkdir -p "$MYSQL_DATA" "$STATE"/{pids,log,etc,rabbit,keystone/fernet-keys,keystone/credential-keys,glance/images} \
-    "$STATE"/glance/{staging,tasks} "$STATE"/nova/{api,compute1,compute2,lock}
+    "$STATE"/glance/{staging,tasks} "$STATE"/nova/{api,compute1,compute2,lock} "$STATE"/cinder/lock
 chmod 700 "$STATE"
 PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 DB="mysql+pymysql://root:$PASSWORD@127.0.0.1:$MYSQL_PORT"
@@ -147,7 +149,7 @@ service_auth() {
     printf 'project_name = admin\nusername = admin\npassword = %s\nregion_name = RegionOne\n' "$PASSWORD"
 }
 
-mkdir -p "$STATE/etc"/{keystone,glance,placement,nova}
+mkdir -p "$STATE/etc"/{keystone,glance,placement,nova,cinder}
 cat >"$STATE/etc/keystone/keystone.conf" <<EOF
 [DEFAULT]
 log_file = $STATE/log/keystone-app.log
@@ -245,9 +247,12 @@ workers = 1
 enabled = false
 [spice]
 enabled = false
-[cinder]
-auth_type = password
-auth_url = $AUTH_URL
+$(service_auth cinder)
+os_region_name = RegionOne
+# Cinder lets only a service (a token with role service beside the user's) delete the
+# attachment of a server: Nova sends one with its calls
+$(service_auth service_user)
+send_service_user_token = true
 $(service_auth placement)
 $(service_auth neutron)
 $(service_auth glance)
@@ -259,11 +264,40 @@ nova_conf nova-api "$STATE/nova/api" >"$STATE/etc/nova/nova.conf"
 nova_conf compute1 "$STATE/nova/compute1" >"$STATE/etc/nova/compute1.conf"
 nova_conf compute2 "$STATE/nova/compute2" >"$STATE/etc/nova/compute2.conf"
 
+# Cinder: one backend on Cinder's own fake driver (shipped in its package, cinder/tests/):
+# volumes, exports and connections exist in Cinder's database only, no LVM, no iSCSI.
+cat >"$STATE/etc/cinder/cinder.conf" <<EOF
+[DEFAULT]
+log_file = $STATE/log/cinder-app.log
+host = cinder
+my_ip = 127.0.0.1
+state_path = $STATE/cinder
+transport_url = $MQ
+auth_strategy = keystone
+api_paste_config = $STATE/etc/cinder/api-paste.ini
+enabled_backends = fake
+[fake]
+volume_driver = cinder.tests.fake_driver.FakeLoggingVolumeDriver
+volume_backend_name = fake
+[database]
+connection = $DB/cinder
+[oslo_concurrency]
+lock_path = $STATE/cinder/lock
+[oslo_messaging_notifications]
+driver = noop
+[oslo_messaging_rabbit]
+heartbeat_timeout_threshold = 0
+$(service_auth nova)
+$authtoken
+EOF
+cp "$VENV/etc/cinder/api-paste.ini" "$STATE/etc/cinder/"
+CINDER_CONF=(--config-file "$STATE/etc/cinder/cinder.conf")
+
 # --- schemas: migrated once per installed venv, then reloaded from a dump -----------------
 # Running every service's migrations takes ~50 s on two cores; their result only
 # depends on the installed versions, so the first start dumps it next to the venv
 # and later starts load that dump into the fresh databases (~2 s).
-SCHEMA_DBS=(keystone glance placement nova_api nova nova_cell0)
+SCHEMA_DBS=(keystone glance placement nova_api nova nova_cell0 cinder)
 SCHEMA_CACHE="$VENV/.sirocco-schemas-$(cksum <"$here/constraints.txt" | cut -d' ' -f1).sql"
 NOVA_MANAGE=("$VENV/bin/nova-manage" --config-file "$STATE/etc/nova/nova.conf")
 mysql_root() { mariadb --no-defaults -uroot -p"$PASSWORD" --socket="$STATE/mysql.sock" "$@"; }
@@ -278,7 +312,7 @@ SQL
 else
     log "running the schema migrations (first start with these versions)"
     mysql_root -e "CREATE DATABASE keystone; CREATE DATABASE glance; CREATE DATABASE placement;
-        CREATE DATABASE nova_api; CREATE DATABASE nova; CREATE DATABASE nova_cell0;"
+        CREATE DATABASE nova_api; CREATE DATABASE nova; CREATE DATABASE nova_cell0; CREATE DATABASE cinder;"
     "$VENV/bin/keystone-manage" --config-file "$STATE/etc/keystone/keystone.conf" db_sync \
         >"$STATE/log/keystone-manage.log" 2>&1 &
     keystone_job=$!
@@ -294,10 +328,13 @@ else
         "${NOVA_MANAGE[@]}" db sync
     ) >"$STATE/log/nova-manage.log" 2>&1 &
     nova_job=$!
+    "$VENV/bin/cinder-manage" "${CINDER_CONF[@]}" db sync >"$STATE/log/cinder-manage.log" 2>&1 &
+    cinder_job=$!
     wait "$keystone_job" || die "keystone-manage db_sync failed; see $STATE/log/keystone-manage.log"
     wait "$glance_job" || die "glance-manage db_sync failed; see $STATE/log/glance-manage.log"
     wait "$placement_job" || die "placement-manage db sync failed; see $STATE/log/placement-manage.log"
     wait "$nova_job" || die "nova-manage failed; see $STATE/log/nova-manage.log"
+    wait "$cinder_job" || die "cinder-manage db sync failed; see $STATE/log/cinder-manage.log"
     mariadb-dump --no-defaults -uroot -p"$PASSWORD" --socket="$STATE/mysql.sock" --skip-dump-date \
         --databases "${SCHEMA_DBS[@]}" >"$SCHEMA_CACHE.tmp"
     mv "$SCHEMA_CACHE.tmp" "$SCHEMA_CACHE"
@@ -331,11 +368,12 @@ gunicorn_service() {
         --bind "127.0.0.1:$port" --workers 1 --threads 8 --timeout 300 --graceful-timeout 2 \
         --access-logfile "$STATE/log/$name-access.log" wsgi:application
 }
-log "starting Keystone, Glance, Placement, Nova API, Neutron stand-in"
+log "starting Keystone, Glance, Placement, Nova API, Cinder API, Neutron stand-in"
 gunicorn_service keystone "$KEYSTONE_PORT" keystone.wsgi.api OS_KEYSTONE_CONFIG_DIR="$STATE/etc/keystone"
 gunicorn_service glance "$GLANCE_PORT" glance.wsgi.api OS_GLANCE_CONFIG_DIR="$STATE/etc/glance"
 gunicorn_service placement "$PLACEMENT_PORT" placement.wsgi.api OS_PLACEMENT_CONFIG_DIR="$STATE/etc/placement"
 gunicorn_service nova-api "$NOVA_PORT" nova.wsgi.osapi_compute OS_NOVA_CONFIG_DIR="$STATE/etc/nova"
+gunicorn_service cinder-api "$CINDER_PORT" cinder.wsgi.api SIROCCO_WSGI_ARGS="${CINDER_CONF[*]}"
 spawn neutron "$VENV/bin/gunicorn" --chdir "$here" --bind "127.0.0.1:$NEUTRON_PORT" --workers 1 --threads 4 \
     --access-logfile "$STATE/log/neutron-access.log" neutron_standin:application
 
@@ -364,21 +402,24 @@ log "Keystone up; registering the other services' endpoints"
     --endpoint "image=http://127.0.0.1:$GLANCE_PORT" \
     --endpoint "placement=http://127.0.0.1:$PLACEMENT_PORT" \
     --endpoint "compute=http://127.0.0.1:$NOVA_PORT/v2.1" \
-    --endpoint "network=http://127.0.0.1:$NEUTRON_PORT" >>"$STATE/log/bootstrap.log" 2>&1 \
+    --endpoint "network=http://127.0.0.1:$NEUTRON_PORT" \
+    --endpoint "volumev3=http://127.0.0.1:$CINDER_PORT/v3/%(project_id)s" >>"$STATE/log/bootstrap.log" 2>&1 \
     || die "bootstrap catalog failed; see $STATE/log/bootstrap.log"
 
 # The conductor and scheduler log in to Keystone as they start (with the admin account
 # bootstrapped above); the computes ask the conductor for their service record at once.
 wait_for RabbitMQ 90 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RABBIT_PORT"
-log "starting nova-conductor, nova-scheduler"
+log "starting nova-conductor, nova-scheduler, cinder-scheduler, cinder-volume"
 spawn nova-conductor "$VENV/bin/nova-conductor" --config-file "$STATE/etc/nova/nova.conf"
 spawn nova-scheduler "$VENV/bin/nova-scheduler" --config-file "$STATE/etc/nova/nova.conf"
+spawn cinder-scheduler "$VENV/bin/cinder-scheduler" "${CINDER_CONF[@]}"
+spawn cinder-volume "$VENV/bin/cinder-volume" "${CINDER_CONF[@]}"
 wait_for nova-conductor 90 grep -q "Starting conductor node" "$STATE/log/nova-conductor.log"
 for i in $(seq "$HYPERVISORS"); do
     spawn "nova-compute$i" "$VENV/bin/python" "$here/compute.py" --config-file "$STATE/etc/nova/compute$i.conf"
 done
 
-log "flavors and image; waiting for $HYPERVISORS hypervisors"
+log "flavors and image; waiting for $HYPERVISORS hypervisors and cinder-volume"
 "$VENV/bin/python" "$here/bootstrap.py" content --hypervisors "$HYPERVISORS" >>"$STATE/log/bootstrap.log" 2>&1 \
     || die "bootstrap failed; see $STATE/log/bootstrap.log"
 touch "$STATE/ready"
