@@ -474,12 +474,17 @@ class EC2Connector(Connector):
         return region, native
 
     # -- instance types --------------------------------------------------------------------
-    def _type_items(self, region):
-        key = (self.uri, region, tuple(self.type_patterns))
+    def _cached_type_items(self, region):
+        """The offered types of ``region`` if this process has read them within the hour, else None."""
         with _TYPES_LOCK:
-            cached = _TYPES_CACHE.get(key)
-            if cached and time.monotonic() - cached[0] < TYPES_TTL:
-                return cached[1]
+            cached = _TYPES_CACHE.get((self.uri, region, tuple(self.type_patterns)))
+        return cached[1] if cached and time.monotonic() - cached[0] < TYPES_TTL else None
+
+    def _type_items(self, region):
+        cached = self._cached_type_items(region)
+        if cached is not None:
+            return cached
+        key = (self.uri, region, tuple(self.type_patterns))
         params = {}
         if self.type_patterns:
             params["Filters"] = [{"Name": "instance-type", "Values": self.type_patterns}]
@@ -494,6 +499,9 @@ class EC2Connector(Connector):
 
         A listing needs only the types its instances use; loading every type of the region (several pages,
         2 s on moto) just for those would cost more than the listing itself."""
+        offered = None if region in self._type_index else self._cached_type_items(region)
+        if offered is not None:  # read already (a create, the capabilities): no need to ask
+            self._type_index[region] = {item["InstanceType"]: item for item in offered}
         known = self._type_index.get(region, {})
         missing = sorted({n for n in names if n not in known and (region, n) not in self._extra_types})
         for chunk in _chunks(missing, 100):

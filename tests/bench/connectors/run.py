@@ -17,8 +17,8 @@ beside the bare SDK doing the same API calls directly in the same run (boto3 for
 libcloud's EC2 driver for libcloud), and the ratio (the target is 1.10 at most). A last
 row per connector shows the bare SDK doing only the minimum (list: DescribeInstances;
 create: RunInstances and a wait; delete: TerminateInstances and a wait), to show
-what the connector's extra calls (root disk sizes, the name-conflict check, reading
-the machine back) cost on top. Runs alternate connector and SDK so that a slow
+what the connector's extra calls (instance types, the name-conflict check, reading
+the machine back with its root disk size) cost on top. Runs alternate connector and SDK so that a slow
 moment hits both; moto is reset before every create/delete run. Nothing here asserts
 on time.
 """
@@ -104,15 +104,11 @@ class Bench:
 
     @staticmethod
     def list_boto3_same(ec2):
-        """What the connector asks: DescribeInstances pages, then the root volumes' sizes."""
+        """What the connector asks: DescribeInstances pages, then the instance types they use, by name
+        (a listing leaves root disk sizes, DescribeVolumes, to get_machine)."""
         instances = [i for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": 1000})
                      for r in page["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-        roots = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])
-                 if m.get("DeviceName") == i.get("RootDeviceName") and "Ebs" in m]
-        for start in range(0, len(roots), 200):
-            for _page in ec2.get_paginator("describe_volumes").paginate(
-                    Filters=[{"Name": "volume-id", "Values": roots[start:start + 200]}]):
-                pass
+        ec2.describe_instance_types(InstanceTypes=sorted({i["InstanceType"] for i in instances}))
         return len(instances)
 
     @staticmethod
