@@ -132,28 +132,49 @@ def openstack_machines(clouds_yaml, app):
 
 
 def remove_everywhere(conn, server, clouds_yaml, app):
-    """Delete what a failed run left, through each provider's API (not the code under test)."""
-    import boto3
-    import openstack.config
-    from openstack import connection
+    """Delete what a failed run left, through each provider's API (not the code under test); best effort, so
+    that a provider that is down now does not hide the failure that brought us here."""
+    for remove, peer in ((_remove_libvirt, conn), (_remove_ec2, server), (_remove_openstack, clouds_yaml)):
+        try:
+            remove(peer, app)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            print("cleanup: %s failed: %s" % (remove.__name__, exc))
 
+
+def _remove_libvirt(conn, app):
     for name in libvirt_machines(conn, app):
         domain = conn.lookupByName(name)
         if domain.isActive():
             domain.destroy()
         domain.undefine()
+
+
+def _remove_ec2(server, app):
+    import boto3
+
     ec2 = boto3.client("ec2", endpoint_url=server.url, region_name=REGION, **server.credentials)
-    reply = ec2.describe_instances(Filters=[{"Name": "tag:app", "Values": [app]}])
-    ids = [i["InstanceId"] for r in reply["Reservations"] for i in r["Instances"]]
-    if ids:
-        ec2.terminate_instances(InstanceIds=ids)
-    ec2.close()
+    try:
+        reply = ec2.describe_instances(Filters=[{"Name": "tag:app", "Values": [app]}])
+        ids = [i["InstanceId"] for r in reply["Reservations"] for i in r["Instances"]]
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+    finally:
+        ec2.close()
+
+
+def _remove_openstack(clouds_yaml, app):
+    import openstack.config
+    from openstack import connection
+
     config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)]).get_one(cloud=OPENSTACK_CLOUD)
     sdk = connection.Connection(config=config)
-    for name in openstack_machines(clouds_yaml, app):
-        for found in sdk.compute.servers(name="^%s$" % re.escape(name)):
-            sdk.compute.delete_server(found)
-    sdk.close()
+    try:
+        names = {"%s-%s" % (app, role) for role in ROLES}
+        for found in sdk.compute.servers():
+            if found.name in names:
+                sdk.compute.delete_server(found)
+    finally:
+        sdk.close()
 
 
 # -- running the playbook ---------------------------------------------------------------------------------
@@ -176,7 +197,7 @@ class Run:
         start = section.index("=> {") + 3
         return json.JSONDecoder().raw_decode(section[start:])[0]["multicloud_report"]
 
-    def __str__(self):
+    def __repr__(self):  # what a failed assert shows: the whole run
         return "exit %d after %.1f s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (self.rc, self.seconds, self.stdout,
                                                                                  self.stderr)
 
