@@ -12,6 +12,7 @@ from its ``Capabilities``, which callers consult before calling.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
@@ -20,6 +21,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
     NotFound,
     OperationTimeout,
+    ProviderUnavailable,
+    SiroccoError,
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
@@ -159,6 +162,133 @@ class MachineSpec:
             raise InvalidInput("machineConfig.cpu must be at least 1", attribute="machineConfig.cpu")
         if not self.config.memory or self.config.memory < 1:
             raise InvalidInput("machineConfig.memory must be at least 1 KiB", attribute="machineConfig.memory")
+
+
+# -- provider errors: the mechanics are here once, each connector keeps its own table ---------------
+MESSAGE = "%(subject)s (%(operation)s): %(detail)s"
+UNSUPPORTED = "provider '%(provider)s' does not support operation '%(operation)s': %(detail)s"
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of an error table.
+
+    ``match``: an exception class or a tuple of them (``isinstance``), or a predicate on the fault.
+    ``error``: the Sirocco error class, or a function of the fault that picks one. ``detail`` (fault -> text)
+    and ``message`` (a template) replace the table's for this row; ``attribute`` goes to an InvalidInput.
+    """
+
+    match: object
+    error: object
+    detail: object = None
+    message: str | None = None
+    attribute: str | None = None
+
+    def matches(self, fault):
+        if isinstance(self.match, (type, tuple)):
+            return isinstance(fault, self.match)  # pylint: disable=isinstance-second-argument-not-valid-type
+        return bool(self.match(fault))
+
+
+class ErrorTable:
+    """How one provider's faults (its exceptions, error codes or statuses) become Sirocco errors.
+
+    A fault is looked up first by ``code(fault)`` in ``codes`` ({code: error class}), then through ``rules``
+    (ErrorRules or their tuples, first match wins), else it is ``default``. ``rules`` and ``catch`` (the
+    exceptions ``translating`` turns into errors) may be functions returning them, called at first use: the
+    provider's library may be missing when the module is imported.
+    Messages are %-templates over subject, operation, provider, detail (``detail(fault)``) and the fields a
+    caller adds; ``unsupported`` is the one of an Unsupported error. ``code_field`` names the detail that
+    keeps the provider's code; ``keep_cause`` chains the provider's exception to the error raised.
+    """
+
+    def __init__(self, rules=(), codes=None, code=None, catch=Exception, detail=str, message=MESSAGE,
+                 unsupported=UNSUPPORTED, default=ProviderUnavailable, code_field=None, keep_cause=False):
+        self._rules = rules if callable(rules) else _rows(rules)
+        self._catch = catch
+        self.codes = codes or {}
+        self.code = code
+        self.detail = detail
+        self.message = message
+        self.unsupported = unsupported
+        self.default = default
+        self.code_field = code_field
+        self.keep_cause = keep_cause
+
+    @property
+    def rules(self):
+        if callable(self._rules):
+            self._rules = _rows(self._rules())
+        return self._rules
+
+    @property
+    def catch(self):
+        """The exceptions ``translating`` turns into Sirocco errors."""
+        return self._catch if isinstance(self._catch, (type, tuple)) else self._catch()
+
+    def rule(self, fault):
+        """The row that applies to ``fault`` (a bare one naming ``default`` when none does)."""
+        if self.code is not None and self.code(fault) in self.codes:
+            return ErrorRule(None, self.codes[self.code(fault)])
+        return next((rule for rule in self.rules if rule.matches(fault)), ErrorRule(None, self.default))
+
+    def error_class(self, fault):
+        error = self.rule(fault).error
+        return error if isinstance(error, type) else error(fault)
+
+    def error(self, fault, operation, subject, provider, attribute=None, **fields):
+        """The Sirocco error for ``fault`` met during ``operation`` on ``subject``; a Sirocco error passes as is.
+        ``fields`` fill the message templates (a ``detail`` given here replaces the table's)."""
+        if isinstance(fault, SiroccoError):
+            return fault
+        rule = self.rule(fault)
+        cls = rule.error if isinstance(rule.error, type) else rule.error(fault)
+        values = dict(subject=subject, operation=operation, provider=provider)
+        if "detail" not in fields:
+            values["detail"] = (rule.detail or self.detail)(fault)
+        values.update(fields)
+        if cls is Unsupported:
+            return Unsupported(provider, operation, (rule.message or self.unsupported) % values)
+        details = {}
+        if self.code_field is not None:
+            details[self.code_field] = self.code(fault)
+        if cls is InvalidInput:
+            details["attribute"] = rule.attribute or attribute
+        return cls((rule.message or self.message) % values, **details)
+
+    def translating(self, operation, subject, provider, **fields):
+        """Context manager: an exception of ``catch`` raised inside is raised as its Sirocco error.
+        Yields the block's Where."""
+        return translating(self.error, self.catch, operation, subject, provider, keep_cause=self.keep_cause,
+                           **fields)
+
+
+def _rows(rules):
+    return tuple(rule if isinstance(rule, ErrorRule) else ErrorRule(*rule) for rule in rules)
+
+
+@dataclass
+class Where:
+    """What a ``translating`` block does; the block may name its subject better once it knows it."""
+
+    operation: str
+    subject: str
+
+
+@contextmanager
+def translating(translate, catch, operation, subject, *args, keep_cause=False, **kwargs):
+    """Run provider calls; Sirocco errors pass, a ``catch`` exception is raised as
+    ``translate(exc, operation, subject, *args, **kwargs)``. Yields the block's Where."""
+    where = Where(operation, subject)
+    try:
+        yield where
+    except SiroccoError:
+        raise
+    except catch as exc:
+        error = translate(exc, where.operation, where.subject, *args, **kwargs)
+        if keep_cause:
+            raise error from exc
+        raise error from None
 
 
 # Named sizes offered by hypervisor connectors unless their options say otherwise:

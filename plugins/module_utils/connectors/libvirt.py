@@ -30,7 +30,7 @@ migrations, e.g. an address of a dedicated network; default: libvirt's choice, t
 host name). An absent default pool means no images or volumes; a pool named in the
 options must exist.
 
-No libvirtError leaves this module: ``_Op`` turns each into the one error
+No libvirtError leaves this module: ``_op`` (the table ``ERRORS``) turns each into the one error
 hierarchy of ``cimi.errors``.
 """
 
@@ -68,6 +68,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorTable,
     Page,
     Range,
     sizes_from_options,
@@ -156,27 +157,11 @@ def error_class(code):
     return ERROR_CLASSES.get(code, ProviderUnavailable)
 
 
-class _Op:
-    """Context of one contract operation: translates libvirtError, naming the operation and subject."""
-
-    def __init__(self, connector, operation, subject):
-        self.connector = connector
-        self.operation = operation
-        self.subject = subject
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or not HAS_LIBVIRT or not isinstance(exc, libvirt.libvirtError):
-            return False
-        cls = error_class(exc.get_error_code())
-        text = (exc.get_error_message() or str(exc)).strip()
-        message = "%s (%s): %s" % (self.subject, self.operation, text)
-        if cls is Unsupported:
-            raise Unsupported(self.connector.name, self.operation, "provider '%s' (%s) cannot %s for %s: %s" % (
-                self.connector.name, self.connector.shown_uri, self.operation, self.subject, text)) from None
-        raise cls(message) from None
+ERRORS = ErrorTable(
+    codes=ERROR_CLASSES, code=lambda exc: exc.get_error_code(),
+    catch=lambda: libvirt.libvirtError if HAS_LIBVIRT else (),
+    detail=lambda exc: (exc.get_error_message() or str(exc)).strip(),
+    unsupported="provider '%(provider)s' (%(uri)s) cannot %(operation)s for %(subject)s: %(detail)s")
 
 
 # -- XML: building and reading, free of any connection ---------------------------
@@ -426,7 +411,8 @@ class LibvirtConnector(Connector):
             self._conn = None
 
     def _op(self, operation, subject):
-        return _Op(self, operation, subject)
+        """Run libvirt calls, their libvirtError raised as the Sirocco error naming operation and subject."""
+        return ERRORS.translating(operation, subject, self.name, uri=self.shown_uri)
 
     # -- host facts ----------------------------------------------------------------
     def host(self):
