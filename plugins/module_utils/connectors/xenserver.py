@@ -65,6 +65,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorTable,
     Page,
     Range,
     sizes_from_options,
@@ -135,23 +136,27 @@ _FAILURES = (
 FAILURES = {code: cls for cls, codes in _FAILURES for code in codes}
 
 
+def _failure_text(details):
+    """What a XAPI ``ErrorDescription`` says, in words for people where its code is a common one."""
+    code, params = details[0], details[1:]
+    if code == "VM_BAD_POWER_STATE" and len(params) >= 3:
+        return "the VM is %s (XAPI wants it %s)" % (params[2], params[1])
+    if code == "SESSION_AUTHENTICATION_FAILED":
+        return "authentication failed for user '%s'" % (params[0] if params else "")
+    if code == "HOST_IS_SLAVE" and params:
+        return "this host is not the pool master; connect to %s instead" % params[0]
+    return code + (" (%s)" % ", ".join(params) if params else "")
+
+
+FAILURE_ERRORS = ErrorTable(codes=FAILURES, code=lambda details: details[0], detail=_failure_text,
+                            code_field="xapi_error",
+                            unsupported="provider '%(provider)s' cannot %(operation)s for %(subject)s: %(detail)s")
+
+
 def failure_error(details, operation, subject, provider="xenserver"):
     """The Sirocco error for a XAPI ``ErrorDescription`` ([code, params...]) met during ``operation``."""
     details = [str(d) for d in (details or ["INTERNAL_ERROR", "no error description"])]
-    code, params = details[0], details[1:]
-    cls = FAILURES.get(code, ProviderUnavailable)
-    if code == "VM_BAD_POWER_STATE" and len(params) >= 3:
-        text = "the VM is %s (XAPI wants it %s)" % (params[2], params[1])
-    elif code == "SESSION_AUTHENTICATION_FAILED":
-        text = "authentication failed for user '%s'" % (params[0] if params else "")
-    elif code == "HOST_IS_SLAVE" and params:
-        text = "this host is not the pool master; connect to %s instead" % params[0]
-    else:
-        text = code + (" (%s)" % ", ".join(params) if params else "")
-    if cls is Unsupported:
-        return Unsupported(provider, operation, "provider '%s' cannot %s for %s: %s"
-                           % (provider, operation, subject, text))
-    return cls("%s (%s): %s" % (subject, operation, text), xapi_error=code)
+    return FAILURE_ERRORS.error(details, operation, subject, provider)
 
 
 def task_value(result):
