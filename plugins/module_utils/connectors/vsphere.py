@@ -53,7 +53,7 @@ the machines that host runs (so several connectors, one per host, share a vCente
 
 Listings go through the PropertyCollector over container views and retrieve only the
 properties they need. Every vSphere fault becomes an error of ``cimi.errors`` in one place,
-``_translate`` (table ``_fault_table``). The password is never logged nor part of a message.
+``_translate`` (table ``FAULTS``, rows ``_fault_table``). The password is never logged nor part of a message.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ import base64
 import http.client
 import re
 import time
-from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
@@ -92,6 +91,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorRule,
+    ErrorTable,
     Page,
     Range,
     sizes_from_options,
@@ -291,30 +292,12 @@ class VSphereConnector(Connector):
         return self.content.about.apiType == "HostAgent"
 
     # -- errors: the one place where vSphere faults become Sirocco errors -------
-    @contextmanager
     def _faults(self, operation, subject=""):
-        try:
-            yield
-        except SiroccoError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
-            raise self._translate(exc, operation, subject) from exc
+        """Context manager: any exception raised inside becomes its Sirocco error (chained, never swallowed)."""
+        return FAULTS.translating(operation, subject, self.name, where=_where(operation, subject))
 
     def _translate(self, exc, operation, subject=""):
-        where = "provider 'vsphere': %s%s" % (operation, " of %s" % subject if subject else "")
-        text = _fault_text(exc)
-        if isinstance(exc, OSError | http.client.HTTPException):
-            return ProviderUnavailable("%s: connection failed (%s)" % (where, text))
-        error = next((error for faults, error in _fault_table() if isinstance(exc, faults)), None)
-        if error is None:
-            return ProviderUnavailable("%s: failed (%s)" % (where, text))
-        if error is Unsupported:
-            return Unsupported(self.name, operation, "%s: not supported by this endpoint (%s)" % (where, text))
-        if isinstance(exc, vim.fault.InvalidPowerState):
-            text = "the machine is %s" % (exc.existingState or "in another power state")
-        elif isinstance(exc, vim.fault.ToolsUnavailable):
-            text = "VMware Tools are not running in the guest; use force"
-        return error("%s: %s" % (where, text))
+        return FAULTS.error(exc, operation, subject, self.name, where=_where(operation, subject))
 
     # -- property collector --------------------------------------------------------
     def _retrieve(self, vimtype, props, objs=None, root=None):
@@ -1206,14 +1189,21 @@ class VSphereConnector(Connector):
 def _fault_table():
     """vSphere faults -> Sirocco errors, first match wins (a subclass before its base)."""
     return (
+        ErrorRule((OSError, http.client.HTTPException), ProviderUnavailable,
+                  message="%(where)s: connection failed (%(detail)s)"),
         ((vim.fault.InvalidLogin, vim.fault.NotAuthenticated), AuthError),
         ((vim.fault.NoPermission,), Forbidden),
         ((vmodl.fault.ManagedObjectNotFound, vim.fault.FileNotFound), NotFound),
-        ((vim.fault.InvalidState, vim.fault.TaskInProgress, vim.fault.ToolsUnavailable, vim.fault.DuplicateName,
+        ErrorRule(vim.fault.InvalidPowerState, Conflict,
+                  detail=lambda exc: "the machine is %s" % (exc.existingState or "in another power state")),
+        ErrorRule(vim.fault.ToolsUnavailable, Conflict,
+                  detail=lambda exc: "VMware Tools are not running in the guest; use force"),
+        ((vim.fault.InvalidState, vim.fault.TaskInProgress, vim.fault.DuplicateName,
           vim.fault.FileAlreadyExists, vim.fault.AlreadyExists, vim.fault.InsufficientResourcesFault), Conflict),
         ((vmodl.fault.NotSupported, vmodl.fault.MethodNotFound), Unsupported),
         ((vmodl.fault.InvalidArgument, vim.fault.InvalidDeviceSpec, vim.fault.InvalidVmConfig,
           vim.fault.InvalidDatastorePath, vim.fault.InvalidName), InvalidInput),
+        ErrorRule(Exception, ProviderUnavailable, message="%(where)s: failed (%(detail)s)"),
     )
 
 
@@ -1225,6 +1215,14 @@ def _fault_text(exc):
     else:
         msg = str(exc).strip()
     return "%s: %s" % (name, msg) if msg and name not in msg else (msg or name)
+
+
+FAULTS = ErrorTable(_fault_table, detail=_fault_text, message="%(where)s: %(detail)s",
+                    unsupported="%(where)s: not supported by this endpoint (%(detail)s)", keep_cause=True)
+
+
+def _where(operation, subject):
+    return "provider 'vsphere': %s%s" % (operation, " of %s" % subject if subject else "")
 
 
 def _number(value):
