@@ -69,7 +69,6 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     NotFound,
     OperationTimeout,
     ProviderUnavailable,
-    SiroccoError,
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
@@ -89,6 +88,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorRule,
+    ErrorTable,
     Page,
     Range,
 )
@@ -181,46 +182,55 @@ OPERATION_SERVICES = {
 
 
 # -- errors: the one place openstacksdk and keystoneauth errors are translated ---------------
-def translate(exc, operation, subject):
-    """Any openstacksdk / keystoneauth exception as a Sirocco error."""
-    text = "%s (%s): %s" % (subject, operation, _message(exc))
-    if isinstance(exc, openstack.exceptions.ResourceTimeout):
-        return OperationTimeout(text)
-    if isinstance(exc, openstack.exceptions.ConfigException):
-        return InvalidInput(text, attribute="provider_options")
-    if isinstance(exc, keystoneauth1.exceptions.MissingRequiredOptions):
-        return InvalidInput("%s (%s): incomplete credentials: %s" % (subject, operation, exc), attribute="uri")
-    if isinstance(exc, keystoneauth1.exceptions.Unauthorized):
-        return AuthError(text)
-    if isinstance(exc, keystoneauth1.exceptions.Forbidden):
-        return Forbidden(text)
-    if isinstance(exc, openstack.exceptions.HttpException):
-        status = exc.status_code or 0
-        if status == 404 or isinstance(exc, openstack.exceptions.ResourceNotFound):
-            return NotFound(text)
-        if status == 409 or isinstance(exc, openstack.exceptions.ConflictException):
-            return Conflict(text)
-        if status == 400 or isinstance(exc, openstack.exceptions.BadRequestException):
-            return InvalidInput(text)
-        if status == 401:
-            return AuthError(text)
-        if status == 403 or isinstance(exc, openstack.exceptions.ForbiddenException):
-            return Forbidden(text)
-        if status == 413:  # Nova's over-quota answer
-            return Conflict(text)
-        return ProviderUnavailable(text)
-    if isinstance(exc, keystoneauth1.exceptions.EndpointNotFound):
-        return ProviderUnavailable("%s (%s): the service catalog has no endpoint for it: %s"
-                                   % (subject, operation, exc))
-    return ProviderUnavailable(text)
-
-
 def _message(exc):
     details = getattr(exc, "details", None)
     message = getattr(exc, "message", None) or str(exc)
     if details and details not in message:
         message = "%s: %s" % (message, details)
     return " ".join(str(message).split())
+
+
+def _http_error(exc):
+    """The error class of an HTTP answer: by its status, else by its exception class."""
+    status = exc.status_code or 0
+    if status == 404 or isinstance(exc, openstack.exceptions.ResourceNotFound):
+        return NotFound
+    if status == 409 or isinstance(exc, openstack.exceptions.ConflictException):
+        return Conflict
+    if status == 400 or isinstance(exc, openstack.exceptions.BadRequestException):
+        return InvalidInput
+    if status == 401:
+        return AuthError
+    if status == 403 or isinstance(exc, openstack.exceptions.ForbiddenException):
+        return Forbidden
+    if status == 413:  # Nova's over-quota answer
+        return Conflict
+    return ProviderUnavailable
+
+
+def _error_rules():
+    """openstacksdk / keystoneauth exceptions -> Sirocco errors, first match wins."""
+    return (
+        (openstack.exceptions.ResourceTimeout, OperationTimeout),
+        ErrorRule(openstack.exceptions.ConfigException, InvalidInput, attribute="provider_options"),
+        ErrorRule(keystoneauth1.exceptions.MissingRequiredOptions, InvalidInput, attribute="uri",
+                  detail=lambda exc: "incomplete credentials: %s" % exc),
+        (keystoneauth1.exceptions.Unauthorized, AuthError),
+        (keystoneauth1.exceptions.Forbidden, Forbidden),
+        (openstack.exceptions.HttpException, _http_error),
+        ErrorRule(keystoneauth1.exceptions.EndpointNotFound, ProviderUnavailable,
+                  detail=lambda exc: "the service catalog has no endpoint for it: %s" % exc),
+    )
+
+
+ERRORS = ErrorTable(_error_rules, detail=_message,
+                    catch=lambda: ((openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException)
+                                   if HAS_OPENSTACKSDK else ()))
+
+
+def translate(exc, operation, subject):
+    """Any openstacksdk / keystoneauth exception as a Sirocco error."""
+    return ERRORS.error(exc, operation, subject, "openstack")
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -407,15 +417,9 @@ class OpenStackConnector(Connector):
             with contextlib.suppress(Exception):  # closing never fails a caller
                 self.conn.close()
 
-    @contextlib.contextmanager
     def _op(self, operation, subject):
         """Run provider calls, their errors mapped to Sirocco errors."""
-        try:
-            yield
-        except SiroccoError:
-            raise
-        except (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException) as exc:
-            raise translate(exc, operation, subject) from None
+        return ERRORS.translating(operation, subject, self.name)
 
     # -- catalog and capabilities -----------------------------------------------------------
     def services(self):
