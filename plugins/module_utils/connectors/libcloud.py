@@ -78,8 +78,11 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorRule,
+    ErrorTable,
     Page,
     Range,
+    translating,
 )
 
 try:
@@ -251,29 +254,50 @@ def explicit(func, name):
 HTTP_ERRORS = {400: InvalidInput, 401: AuthError, 403: Forbidden, 404: NotFound, 409: Conflict}
 
 
+def _error_rules():
+    """libcloud (and transport) exceptions -> Sirocco errors, first match wins."""
+    rows = [ErrorRule(NotImplementedError, Unsupported, detail=str)]
+    if HAS_LIBCLOUD:
+        rows += [
+            ErrorRule(InvalidCredsError, AuthError, detail=lambda exc: "authentication failed: %s" % exc),
+            ErrorRule(BaseHTTPError, lambda exc: HTTP_ERRORS.get(getattr(exc, "code", None), ProviderUnavailable),
+                      detail=lambda exc: _exc_message(exc) or "HTTP %s" % exc.code),
+            ErrorRule(MalformedResponseError, ProviderUnavailable,
+                      detail=lambda exc: "malformed reply from the provider"),
+        ]
+    rows.append(ErrorRule((OSError, TimeoutError), ProviderUnavailable,
+                          detail=lambda exc: "cannot reach the provider: %s" % exc))
+    if HAS_LIBCLOUD:
+        rows.append(ErrorRule(LibcloudError, ProviderUnavailable, detail=str))
+    return rows
+
+
+ERRORS = ErrorTable(_error_rules, detail=lambda exc: "%s: %s" % (type(exc).__name__, exc))
+
+
+def _exc_message(exc):
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _ec2_error(exc):
+    """(code, message) of an EC2-style driver's error ("Code: message") with a known EC2 code, else None.
+    A Sirocco error, a stub's NotImplementedError and InvalidCredsError keep their own translation."""
+    if isinstance(exc, (SiroccoError, NotImplementedError)) or HAS_LIBCLOUD and isinstance(exc, InvalidCredsError):
+        return None
+    message = _exc_message(exc)
+    match = re.match(r"^([A-Za-z][\w.]*): ", message)
+    if match and match.group(1) in ec2.ERROR_CODES:
+        return match.group(1), message[match.end():]
+    return None
+
+
 def translate(exc, operation, subject, provider="libcloud"):
     """A libcloud (or transport) exception as a Sirocco error."""
-    if isinstance(exc, SiroccoError):
-        return exc
-    if isinstance(exc, NotImplementedError):
-        return Unsupported(provider, operation, "provider '%s' does not support operation '%s': %s"
-                           % (provider, operation, exc))
-    if HAS_LIBCLOUD and isinstance(exc, InvalidCredsError):
-        return AuthError("%s (%s): authentication failed: %s" % (subject, operation, exc))
-    message = str(getattr(exc, "message", None) or exc)
-    match = re.match(r"^([A-Za-z][\w.]*): ", message)
-    if match and match.group(1) in ec2.ERROR_CODES:  # EC2-style drivers: "Code: message"
-        return ec2.error_for(match.group(1), message[match.end():], operation, subject, provider)
-    if HAS_LIBCLOUD and isinstance(exc, BaseHTTPError):
-        cls = HTTP_ERRORS.get(getattr(exc, "code", None), ProviderUnavailable)
-        return cls("%s (%s): %s" % (subject, operation, message or "HTTP %s" % exc.code))
-    if HAS_LIBCLOUD and isinstance(exc, MalformedResponseError):
-        return ProviderUnavailable("%s (%s): malformed reply from the provider" % (subject, operation))
-    if isinstance(exc, (OSError, TimeoutError)):
-        return ProviderUnavailable("%s (%s): cannot reach the provider: %s" % (subject, operation, exc))
-    if HAS_LIBCLOUD and isinstance(exc, LibcloudError):
-        return ProviderUnavailable("%s (%s): %s" % (subject, operation, exc))
-    return ProviderUnavailable("%s (%s): %s: %s" % (subject, operation, type(exc).__name__, exc))
+    ec2_error = _ec2_error(exc)
+    if ec2_error is not None:
+        code, message = ec2_error
+        return ec2.error_for(code, message, operation, subject, provider)
+    return ERRORS.error(exc, operation, subject, provider)
 
 
 def cimi_node_state(node, traits):
@@ -375,12 +399,8 @@ class LibcloudConnector(Connector):
 
     def _do(self, operation, subject, method, *args, **kwargs):
         """One driver call, its exception mapped to a Sirocco error."""
-        try:
+        with translating(translate, Exception, operation, subject or self.subject, self.name):  # drivers raise anything
             return getattr(self.driver, method)(*args, **kwargs)
-        except SiroccoError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - drivers raise anything; translate maps it
-            raise translate(exc, operation, subject or self.subject, self.name) from None
 
     # -- capabilities -------------------------------------------------------------------------
     def implemented_operations(self):
