@@ -78,6 +78,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorTable,
     Page,
     Range,
 )
@@ -100,13 +101,16 @@ COLLECTION_OF = {
 }
 
 
+STATUS = ErrorTable(
+    codes=STATUS_ERRORS, code=lambda status: status,
+    rules=[(lambda status: isinstance(status, int) and 400 <= status < 500, InvalidInput)],
+    message="%(subject)s (%(operation)s on cimi endpoint %(uri)s): %(detail)s",
+    unsupported="provider 'cimi' (%(uri)s) does not support %(operation)s for %(subject)s: %(detail)s")
+
+
 def error_class(status):
     """The Sirocco error class of an HTTP status (or a failed Job's returnCode)."""
-    if status in STATUS_ERRORS:
-        return STATUS_ERRORS[status]
-    if isinstance(status, int) and 400 <= status < 500:
-        return InvalidInput
-    return ProviderUnavailable
+    return STATUS.error_class(status)
 
 
 def redact(uri):
@@ -349,14 +353,8 @@ class CimiConnector(Connector):
             message = http.client.responses.get(status, "HTTP %s" % status) if status >= 400 else "HTTP %s" % status
         if 300 <= status < 400:
             message = "the endpoint redirected elsewhere (%s); give that URI" % message
-        text = "%s (%s on cimi endpoint %s): %s" % (subject, operation, self.shown_uri, message)
-        cls = error_class(status) if status >= 400 else ProviderUnavailable
-        if cls is Unsupported:
-            return Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s for %s: %s"
-                               % (self.shown_uri, operation, subject, message))
-        if cls is InvalidInput:
-            return InvalidInput(text, attribute=attribute)
-        return cls(text)
+        return STATUS.error(status, operation, subject, self.name, attribute=attribute, uri=self.shown_uri,
+                            detail=message)
 
     def _get(self, url, operation, subject, query=None, resolve=True):
         doc = self._request("GET", url, operation, subject, query=query, resolve=resolve).doc
