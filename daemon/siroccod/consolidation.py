@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-from types import SimpleNamespace
 
 from sqlalchemy import Text, cast, select
 
@@ -90,8 +89,8 @@ def _by_uuid(constraint):
 # -- the pool as it is now ---------------------------------------------------------------------------
 def snapshot(d, session):
     """(hosts: name -> HostLoad, machines: uuid -> facts) of the enabled, reachable hosts."""
-    from siroccod.service import Service
-    loads = Service.host_loads(SimpleNamespace(pool=d.pool), session)  # it reads only the pool
+    from siroccod.service import host_loads  # service imports this module
+    loads = host_loads(d.pool, session)
     unpowered = [h.name for h in loads if h.power_idle is None or h.power_max is None]
     if unpowered:
         raise Conflict("consolidation needs the power figures of every host: set power_idle and power_max "

@@ -487,23 +487,7 @@ class Service:
     # -- machines -------------------------------------------------------------------------
     def host_loads(self, session):
         """Capacity and use of every enabled, reachable host, in configuration order."""
-        used = {}
-        for host_id, doc in session.execute(select(Resource.host_id, Resource.doc)
-                                            .where(Resource.type == "Machine", Resource.host_id.is_not(None))):
-            cpu, mem, n = used.get(host_id, (0, 0, 0))
-            used[host_id] = (cpu + int(doc.get("cpu") or 0), mem + int(doc.get("memory") or 0), n + 1)
-        loads = []
-        order = {h.id: i for i, h in enumerate(self.pool.handles.values())}
-        for host in session.scalars(select(Host).where(Host.enabled.is_(True))):
-            if host.id not in self.pool.handles or host.state == "DOWN":
-                continue
-            cpu, mem, n = used.get(host.id, (0, 0, 0))
-            loads.append(placing.HostLoad(id=host.id, name=host.name, cpu=host.cpu, memory_kib=host.memory_kib,
-                                          used_cpu=cpu, used_memory_kib=mem, machines=n,
-                                          power_idle=host.power_idle, power_max=host.power_max,
-                                          cpu_mhz=host.cpu_mhz, arch=host.arch))
-        loads.sort(key=lambda h: order.get(h.id, 0))
-        return loads
+        return host_loads(self.pool, session)
 
     def machine_request(self, session, p, template, path):
         """Resolve a MachineTemplate (stored form) to what the worker needs; nothing written."""
@@ -995,3 +979,24 @@ class Service:
             job_doc = self.render_job(job, base)
         self.wake()
         return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
+
+
+def host_loads(pool, session):
+    """Capacity and use of every enabled, reachable host, in configuration order."""
+    used = {}
+    for host_id, doc in session.execute(select(Resource.host_id, Resource.doc)
+                                        .where(Resource.type == "Machine", Resource.host_id.is_not(None))):
+        cpu, mem, n = used.get(host_id, (0, 0, 0))
+        used[host_id] = (cpu + int(doc.get("cpu") or 0), mem + int(doc.get("memory") or 0), n + 1)
+    loads = []
+    order = {h.id: i for i, h in enumerate(pool.handles.values())}
+    for host in session.scalars(select(Host).where(Host.enabled.is_(True))):
+        if host.id not in pool.handles or host.state == "DOWN":
+            continue
+        cpu, mem, n = used.get(host.id, (0, 0, 0))
+        loads.append(placing.HostLoad(id=host.id, name=host.name, cpu=host.cpu, memory_kib=host.memory_kib,
+                                      used_cpu=cpu, used_memory_kib=mem, machines=n,
+                                      power_idle=host.power_idle, power_max=host.power_max,
+                                      cpu_mhz=host.cpu_mhz, arch=host.arch))
+    loads.sort(key=lambda h: order.get(h.id, 0))
+    return loads
