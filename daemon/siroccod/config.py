@@ -61,6 +61,7 @@ from pathlib import Path
 import yaml
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+from siroccod.named_entries import named_entries
 
 # The embedded default: three simulated hosts of different sizes and power figures.
 DEFAULT_HOSTS = (
@@ -159,23 +160,10 @@ def _int(value, name, minimum=0):
 
 
 def _hosts(items):
-    if not isinstance(items, list):
-        raise InvalidInput("config: hosts must be a list", attribute="hosts")
-    hosts, names = [], set()
-    for i, item in enumerate(items):
-        where = "hosts[%d]" % i
-        if not isinstance(item, dict):
-            raise InvalidInput("config: %s must be a mapping" % where, attribute=where)
-        unknown = sorted(set(item) - _HOST_KEYS)
-        if unknown:
-            raise InvalidInput("config: %s: unknown key(s) %s" % (where, ", ".join(unknown)), attribute=where)
-        name = item.get("name")
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise InvalidInput("config: %s.name must be a short name of letters, digits, . _ -" % where,
-                               attribute=where + ".name")
-        if name in names:
-            raise InvalidInput("config: host name '%s' appears twice" % name, attribute=where + ".name")
-        names.add(name)
+    hosts = []
+    for where, item in named_entries(items, "hosts", _HOST_KEYS, _NAME,
+                                     duplicate="config: host name '%(name)s' appears twice"):
+        name = item["name"]
         simulated = item.get("simulated")
         if simulated is True:
             simulated = {}

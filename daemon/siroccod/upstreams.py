@@ -26,6 +26,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     ProviderUnavailable,
     SiroccoError,
 )
+from siroccod.named_entries import named_entries
 
 log = logging.getLogger(__name__)
 LOCAL = "local"  # the label of the daemon's own hosts among the providers a request is matched against
@@ -115,27 +116,12 @@ def parse(items, env, taken, name_pattern, prefix_pattern):
     from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
     if items is None:
         return []
-    if not isinstance(items, list):
-        raise InvalidInput("config: upstreams must be a list", attribute="upstreams")
-    out, names = [], set(taken)
-    for i, item in enumerate(items):
-        where = "upstreams[%d]" % i
-        if not isinstance(item, dict):
-            raise InvalidInput("config: %s must be a mapping" % where, attribute=where)
-        unknown = sorted(set(item) - _KEYS)
-        if unknown:
-            raise InvalidInput("config: %s: unknown key(s) %s" % (where, ", ".join(unknown)), attribute=where)
-        name = item.get("name")
-        if not isinstance(name, str) or not name_pattern.fullmatch(name):
-            raise InvalidInput("config: %s.name must be a short name of letters, digits, . _ -" % where,
-                               attribute=where + ".name")
-        if name == LOCAL:
-            raise InvalidInput("config: %s.name: '%s' names the daemon's own hosts" % (where, LOCAL),
-                               attribute=where + ".name")
-        if name in names:
-            raise InvalidInput("config: %s.name: '%s' is already a host or upstream name" % (where, name),
-                               attribute=where + ".name")
-        names.add(name)
+    out = []
+    entries = named_entries(items, "upstreams", _KEYS, name_pattern,
+                            duplicate="config: %(where)s.name: '%(name)s' is already a host or upstream name",
+                            taken=taken, reserved={LOCAL: "names the daemon's own hosts"})
+    for where, item in entries:
+        name = item["name"]
         provider = item.get("provider")
         if provider not in registry.PROVIDERS:
             raise InvalidInput("config: %s.provider must be one of %s" % (where, ", ".join(registry.provider_names())),
