@@ -97,8 +97,11 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     KIB_PER_MIB,
     Capabilities,
     Connector,
+    ErrorRule,
+    ErrorTable,
     Page,
     Range,
+    translating,
 )
 
 try:
@@ -181,17 +184,46 @@ _ERROR_CODES = (
 ERROR_CODES = {code: cls for cls, codes in _ERROR_CODES for code in codes}
 
 
+def _suffix(fault):
+    """The last part of an EC2 code ("InvalidFoo.NotFound" -> "NotFound"): families not listed code by code."""
+    code = fault[0]
+    return code.rsplit(".", 1)[-1] if code else ""
+
+
+# Faults here are (code, message) pairs: libcloud's EC2 driver hands them over without botocore.
+CODE_ERRORS = ErrorTable(
+    codes=ERROR_CODES, code=lambda fault: fault[0],
+    rules=[(lambda fault: _suffix(fault) in ("NotFound", "Malformed"), NotFound),
+           (lambda fault: _suffix(fault) in ("Duplicate", "InUse"), Conflict)],
+    detail=lambda fault: "%s%s" % (fault[1] or fault[0], "" if fault[0] in (fault[1] or "") else " [%s]" % fault[0]),
+    code_field="ec2_error")
+
+
 def error_for(code, message, operation, subject, provider="ec2"):
     """The Sirocco error for an EC2 error ``code`` met during ``operation`` on ``subject``."""
-    cls = ERROR_CODES.get(code)
-    if cls is None:
-        suffix = code.rsplit(".", 1)[-1] if code else ""
-        cls = {"NotFound": NotFound, "Malformed": NotFound, "Duplicate": Conflict,
-               "InUse": Conflict}.get(suffix, ProviderUnavailable)
-    text = "%s (%s): %s%s" % (subject, operation, message or code, "" if code in (message or "") else " [%s]" % code)
-    if cls is InvalidInput:
-        return InvalidInput(text, ec2_error=code)
-    return cls(text, ec2_error=code)
+    return CODE_ERRORS.error((code, message), operation, subject, provider)
+
+
+def _waiter_reason(exc):
+    reason = exc.last_response.get("Error", {}).get("Message") if exc.last_response else None
+    return str(reason or exc)
+
+
+def _boto_rules():
+    """botocore's own exceptions (an API error answer is a ClientError, mapped by its code) -> Sirocco errors."""
+    exceptions = botocore.exceptions
+    return (
+        ErrorRule((exceptions.NoCredentialsError, exceptions.PartialCredentialsError), AuthError,
+                  detail=lambda exc: "no usable AWS credentials: give username (access key id) and password "
+                                     "(secret key), or configure boto3's usual sources"),
+        (exceptions.ParamValidationError, InvalidInput),
+        ErrorRule(lambda exc: isinstance(exc, exceptions.WaiterError) and "Max attempts exceeded" in str(exc),
+                  OperationTimeout, detail=lambda exc: "still not done: %s" % _waiter_reason(exc)),
+        ErrorRule(exceptions.WaiterError, Conflict, detail=_waiter_reason),
+    )
+
+
+BOTO_ERRORS = ErrorTable(_boto_rules)
 
 
 def translate(exc, operation, subject, provider="ec2"):
@@ -199,17 +231,11 @@ def translate(exc, operation, subject, provider="ec2"):
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         return error_for(error.get("Code", ""), error.get("Message", ""), operation, subject, provider)
-    if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
-        return AuthError("%s (%s): no usable AWS credentials: give username (access key id) and password "
-                         "(secret key), or configure boto3's usual sources" % (subject, operation))
-    if isinstance(exc, botocore.exceptions.ParamValidationError):
-        return InvalidInput("%s (%s): %s" % (subject, operation, exc))
-    if isinstance(exc, botocore.exceptions.WaiterError):
-        reason = exc.last_response.get("Error", {}).get("Message") if exc.last_response else None
-        if "Max attempts exceeded" in str(exc):
-            return OperationTimeout("%s (%s): still not done: %s" % (subject, operation, reason or exc))
-        return Conflict("%s (%s): %s" % (subject, operation, reason or exc))
-    return ProviderUnavailable("%s (%s): %s" % (subject, operation, exc))
+    return BOTO_ERRORS.error(exc, operation, subject, provider)
+
+
+def _botocore_faults():
+    return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -436,27 +462,21 @@ class EC2Connector(Connector):
 
     def _call(self, region, method, operation, subject=None, service="ec2", **params):
         """One API call, its error mapped to a Sirocco error."""
-        try:
+        with translating(translate, _botocore_faults(), operation, subject or self._where(region)):
             return getattr(self.client(region, service), method)(**params)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise translate(exc, operation, subject or self._where(region)) from None
 
     def _pages(self, region, method, key, operation, subject=None, **params):
         """Every item of a paginated listing (boto3's paginator), errors mapped."""
-        try:
+        with translating(translate, _botocore_faults(), operation, subject or self._where(region)):
             for page in self.client(region).get_paginator(method).paginate(**params):
                 yield from page.get(key, [])
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise translate(exc, operation, subject or self._where(region)) from None
 
     def _wait(self, region, waiter, operation, subject, **params):
         """botocore's waiter ``waiter``, polling every 2 s (at once first) until ``timeout``."""
         delay = 2
-        try:
+        with translating(translate, _botocore_faults(), operation, subject):
             self.client(region).get_waiter(waiter).wait(
                 WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.timeout // delay))}, **params)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise translate(exc, operation, subject) from None
 
     def _where(self, region):
         return "EC2 %s%s" % (region, " at %s" % self.uri if self.uri else "")
