@@ -11,8 +11,9 @@ version_added: 0.1.0
 description:
   - Lists the machines of any number of providers (hypervisors, clouds, CIMI endpoints) through Sirocco's
     connectors, in every state (stopped ones too), and makes them inventory hosts.
-  - The providers are asked at the same time, each within its own C(timeout); every listing is read
-    page by page to its end.
+  - The providers are asked at the same time, each within its own C(timeout) counted from its own start; every
+    listing is read page by page to its end. Each provider starts once the one before it waits for its answer
+    (at most 0.5 s later), as their start-up work (imports, client set-up) cannot run side by side in one process.
   - A provider that fails or does not answer in time is left out with a warning naming its label (never its
     credentials), and the other providers' hosts are returned, unless O(fail_on_errors) is set.
   - Every host gets the whole CIMI Machine JSON document as C(cimi), plus C(cimi_id), C(cimi_state),

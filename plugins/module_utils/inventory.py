@@ -12,6 +12,13 @@
 * ``default_groups``, ``safe_name``: group names by provider, state, location and property.
 * ``cache_key``: one cache entry per provider account, never with a secret in it.
 
+The threads start one after the other: each once the one before it waits (on its
+network, its CPU clock standing still) or has run ``START_TURN`` seconds. A provider's
+start-up (imports, client set-up, login) is CPU-bound Python that threads cannot run
+side by side; started all at once they share the GIL and each sends its first request
+late, started in turn the first ones are already waiting on their provider while the
+next ones start. Each provider's timeout counts from its own start.
+
 The threads are daemon threads rather than a ``concurrent.futures`` pool on purpose:
 a pool's workers are joined when the interpreter exits, so one provider stalled in
 a socket read would hold ``ansible-inventory`` after it printed the inventory. A
@@ -31,6 +38,8 @@ from dataclasses import dataclass, field
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, SiroccoError
 
 DEFAULT_PAGE_SIZE = None  # the connector pages through its provider in the provider's own page size
+START_TURN = 0.5  # longest a provider's start-up holds back the start of the next one (s)
+TURN_POLL = 0.01  # how often the start-up is checked (s)
 GROUP_KINDS = ("provider", "state", "location", "properties")
 HOSTNAME_KINDS = ("name", "id", "address", "property:<key>")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -219,6 +228,7 @@ class _Job:
     timeout: float
     outcome: Outcome = field(default_factory=Outcome)
     done: threading.Event = field(default_factory=threading.Event)
+    started: float = 0.0
 
     def run(self, clock):
         started = clock()
@@ -231,21 +241,54 @@ class _Job:
 
 
 def fetch_all(calls, clock=time.monotonic):
-    """Run ``calls`` (``{key: (callable, timeout_seconds)}``) at once, each in its own daemon thread.
+    """Run ``calls`` (``{key: (callable, timeout_seconds)}``) at once, each in its own daemon thread, started
+    in turn (see the module's docstring).
 
     Returns ``{key: Outcome}`` as soon as every call returned or ran out of its time, whichever
-    comes first for each: the wait is the longest timeout, not their sum."""
+    comes first for each: the wait is the longest timeout (plus at most ``START_TURN`` per call
+    started after the first), not their sum."""
     jobs = {key: _Job(call, float(timeout)) for key, (call, timeout) in calls.items()}
-    started = clock()
-    for key, job in jobs.items():
-        threading.Thread(target=job.run, args=(clock,), name="sirocco-inventory-%s" % key, daemon=True).start()
+    for n, (key, job) in enumerate(jobs.items()):
+        job.started = clock()
+        thread = threading.Thread(target=job.run, args=(clock,), name="sirocco-inventory-%s" % key, daemon=True)
+        thread.start()
+        if n < len(jobs) - 1:
+            _wait_turn(thread, job.done, min(START_TURN, job.timeout))
     outcomes = {}
     for key, job in jobs.items():
-        if job.done.wait(max(0.0, started + job.timeout - clock())):
+        if job.done.wait(max(0.0, job.started + job.timeout - clock())):
             outcomes[key] = job.outcome
         else:
-            outcomes[key] = Outcome(timed_out=True, seconds=clock() - started)
+            outcomes[key] = Outcome(timed_out=True, seconds=clock() - job.started)
     return outcomes
+
+
+def _cpu_clock(thread):
+    """A function giving ``thread``'s CPU seconds, or None where the platform has no per-thread clock."""
+    try:
+        clock_id = time.pthread_getcpuclockid(thread.ident)
+        time.clock_gettime(clock_id)
+    except (AttributeError, OSError):  # not POSIX, or the thread is already gone
+        return None
+    return lambda: time.clock_gettime(clock_id)
+
+
+def _wait_turn(thread, done, longest):
+    """Return once ``thread`` is done, waits (used under a quarter of a poll's CPU over one poll), or has run
+    ``longest`` seconds. Without a per-thread CPU clock, at once (the threads then all start together)."""
+    cpu = _cpu_clock(thread)
+    if cpu is None:
+        return
+    end = time.monotonic() + longest
+    used = cpu()
+    while not done.wait(TURN_POLL) and time.monotonic() < end:
+        try:
+            now = cpu()
+        except OSError:  # the thread ended between two polls
+            return
+        if now - used < TURN_POLL / 4:
+            return
+        used = now
 
 
 def fetch_provider(connect, page_size=DEFAULT_PAGE_SIZE, timeout=None, region=None, want_location=True,

@@ -217,3 +217,42 @@ def test_plugin_documents_the_provider_options_once_and_its_own():
         assert "C(%s)" % key in providers
     assert doc["options"]["default_groups"]["choices"] == list(inv.GROUP_KINDS)
     assert doc["options"]["page_size"].get("default") == inv.DEFAULT_PAGE_SIZE
+
+
+def _burn(seconds):
+    """Busy CPU for ``seconds`` of this thread's own CPU time (as a start-up does)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_fetch_all_starts_a_call_once_the_one_before_waits():
+    events = []
+
+    def first():
+        events.append("first starts")
+        _burn(0.2)
+        events.append("first waits")
+        time.sleep(0.5)
+        events.append("first done")
+        return 1
+
+    def second():
+        events.append("second starts")
+        return 2
+
+    outcomes = inv.fetch_all({"first": (first, 5), "second": (second, 5)})
+    assert outcomes["first"].value == 1 and outcomes["second"].value == 2
+    assert events == ["first starts", "first waits", "second starts", "first done"]
+
+
+def test_fetch_all_does_not_hold_a_call_back_longer_than_start_turn():
+    events = []
+
+    def busy():
+        _burn(inv.START_TURN + 1.0)
+        events.append("busy done")
+
+    outcomes = inv.fetch_all({"busy": (busy, 10), "next": (lambda: events.append("next starts"), 10)})
+    assert outcomes["busy"].ok and outcomes["next"].ok
+    assert events == ["next starts", "busy done"]
