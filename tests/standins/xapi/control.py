@@ -57,8 +57,9 @@ class XapiStandin:
 def start(username="root", password=None, hosts=2, seed_vms=0, async_delay=0.0, timeout=15.0, python=None):
     """Start a fresh stand-in (empty of ordinary VMs unless ``seed_vms``) and wait until it listens."""
     password = password or secrets.token_urlsafe(12)
+    # "--password=<token>" in one word: a token_urlsafe may begin with "-", which argparse takes for an option
     args = [python or sys.executable, SERVER, "--host", "127.0.0.1", "--port", "0", "--user", username,
-            "--password", password, "--hosts", str(hosts), "--seed-vms", str(seed_vms),
+            "--password=" + password, "--hosts", str(hosts), "--seed-vms", str(seed_vms),
             "--async-delay", str(async_delay)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                stdin=subprocess.DEVNULL)
