@@ -228,18 +228,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 results[source.label] = cached
             else:
                 wanted.append(source)
-        started = time.monotonic()
-        failures = self._fetch(wanted, results, use_cache)
-        self.display.vvv("sirocco.cimi.cimi: %d of %d providers asked in %.2f s"
-                         % (len(wanted), len(sources), time.monotonic() - started))
-        if failures and self.get_option("fail_on_errors"):
-            raise AnsibleError("; ".join(failures))
-        for failure in failures:
-            self.display.warning(failure)
-        started = time.monotonic()
-        self._populate(sources, results, hostnames)
-        self.display.vvv("sirocco.cimi.cimi: %d hosts added in %.2f s"
-                         % (sum(len(r["machines"]) for r in results.values()), time.monotonic() - started))
+        with inv.collector_paused():
+            started = time.monotonic()
+            failures = self._fetch(wanted, results, use_cache)
+            self.display.vvv("sirocco.cimi.cimi: %d of %d providers asked in %.2f s"
+                             % (len(wanted), len(sources), time.monotonic() - started))
+            if failures and self.get_option("fail_on_errors"):
+                raise AnsibleError("; ".join(failures))
+            for failure in failures:
+                self.display.warning(failure)
+            started = time.monotonic()
+            self._populate(sources, results, hostnames)
+            self.display.vvv("sirocco.cimi.cimi: %d hosts added in %.2f s"
+                             % (sum(len(r["machines"]) for r in results.values()), time.monotonic() - started))
 
     def _cached(self, source):
         """A provider's cache entry, or None (absent, expired, of another format, or unreadable: asked again)."""

@@ -27,6 +27,8 @@ daemon thread that overruns its deadline is simply left behind.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import re
@@ -175,6 +177,21 @@ def cache_key(base, provider, uri, username, region=None, options=None):
 
 
 # -- listing ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off for the block, then back as it was. A listing and the hosts made
+    of it are many thousands of new containers that all stay alive: each full collection meanwhile would
+    scan them all and free nothing (about 0.3 s of 2,000 EC2 instances). Reference counting still frees."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 
 class DeadlineExceeded(SiroccoError):
     kind = "timeout"

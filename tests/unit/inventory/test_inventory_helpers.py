@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -256,3 +257,20 @@ def test_fetch_all_does_not_hold_a_call_back_longer_than_start_turn():
     outcomes = inv.fetch_all({"busy": (busy, 10), "next": (lambda: events.append("next starts"), 10)})
     assert outcomes["busy"].ok and outcomes["next"].ok
     assert events == ["next starts", "busy done"]
+
+
+def test_collector_paused_restores_the_collector_as_it_was():
+    assert gc.isenabled()
+    with inv.collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), inv.collector_paused():
+        raise RuntimeError("a failing listing")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with inv.collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()
