@@ -192,7 +192,6 @@ def collector_paused():
             gc.enable()
 
 
-
 class DeadlineExceeded(SiroccoError):
     kind = "timeout"
 
