@@ -42,6 +42,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import In
 DEFAULT_PAGE_SIZE = None  # the connector pages through its provider in the provider's own page size
 START_TURN = 0.5  # longest a provider's start-up holds back the start of the next one (s)
 TURN_POLL = 0.01  # how often the start-up is checked (s)
+TURN_STILL = 3  # polls in a row without CPU that tell a thread waits
 GROUP_KINDS = ("provider", "state", "location", "properties")
 HOSTNAME_KINDS = ("name", "id", "address", "property:<key>")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -290,19 +291,21 @@ def _cpu_clock(thread):
 
 
 def _wait_turn(thread, done, longest):
-    """Return once ``thread`` is done, waits (used under a quarter of a poll's CPU over one poll), or has run
-    ``longest`` seconds. Without a per-thread CPU clock, at once (the threads then all start together)."""
+    """Return once ``thread`` is done, waits (used under a tenth of a poll's CPU in each of ``TURN_STILL`` polls
+    in a row), or has run ``longest`` seconds. Without a per-thread CPU clock, at once (all start together)."""
     cpu = _cpu_clock(thread)
     if cpu is None:
         return
     end = time.monotonic() + longest
-    used = cpu()
+    used, still = cpu(), 0
     while not done.wait(TURN_POLL) and time.monotonic() < end:
         try:
             now = cpu()
         except OSError:  # the thread ended between two polls
             return
-        if now - used < TURN_POLL / 4:
+        # a blocked thread uses next to none; one merely short of CPU on a busy machine gets some in 3 polls
+        still = still + 1 if now - used < TURN_POLL / 10 else 0
+        if still >= TURN_STILL:
             return
         used = now
 
