@@ -1,6 +1,6 @@
 // Sirocco's vSphere stand-in: govmomi's simulator (vcsim) as an ESX host or a vCenter.
 //
-//	vcsim -mode esx|vc -listen 127.0.0.1:PORT -username U -password P [-images N]
+//	vcsim -mode esx|vc -listen 127.0.0.1:PORT -username U -password P [-images N] [-vms N]
 //
 // Prints "VCSIM_URL=https://127.0.0.1:PORT/sdk" once it serves (TLS, self-signed),
 // and runs until SIGTERM/SIGINT, removing its datastore directories on the way out.
@@ -57,6 +57,7 @@ func main() {
 	user := flag.String("username", "user", "login user name")
 	pass := flag.String("password", "pass", "login password")
 	images := flag.Int("images", 1, "seed images to create: templates (vc) or disk images (esx)")
+	vms := flag.Int("vms", 0, "VMs per resource pool (vc: 2 pools, esx: 1); 0 keeps the model's default")
 	flag.Parse()
 
 	model := simulator.ESX()
@@ -64,6 +65,9 @@ func main() {
 		model = simulator.VPX()
 	} else if *mode != "esx" {
 		log.Fatalf("unknown -mode %q", *mode)
+	}
+	if *vms > 0 { // the connector benchmark lists about 1,000 VMs
+		model.Machine = *vms
 	}
 	defer model.Remove()
 	if err := model.Create(); err != nil {

@@ -34,10 +34,11 @@ def build(timeout=600):
 class Vcsim:
     """One vcsim process: an ESX host (``esx``) or a vCenter (``vc``)."""
 
-    def __init__(self, mode="esx", username="sirocco", password="vcsim-secret", images=1):
+    def __init__(self, mode="esx", username="sirocco", password="vcsim-secret", images=1, vms=0):
         if mode not in MODES:
             raise ValueError("mode must be one of %s" % ", ".join(MODES))
         self.mode, self.username, self.password, self.images = mode, username, password, images
+        self.vms = vms  # VMs per resource pool; 0: the simulator's stock model
         self.proc = None
         self.url = None
         self._log = None
@@ -52,7 +53,7 @@ class Vcsim:
         self._log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [binary, "-mode", self.mode, "-listen", "127.0.0.1:0", "-username", self.username,
-             "-password", self.password, "-images", str(self.images)],
+             "-password", self.password, "-images", str(self.images), "-vms", str(self.vms)],
             stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
         deadline = time.monotonic() + timeout
         try:
