@@ -21,6 +21,10 @@ what the connector's extra calls (instance types, the name-conflict check, readi
 the machine back with its root disk size) cost on top. Runs alternate connector and SDK so that a slow
 moment hits both; moto is reset before every create/delete run. Nothing here asserts
 on time.
+
+The vsphere connector (vs pyvmomi, on vcsim) and the openstack connector (vs openstacksdk, on
+the OpenStack stand-in) have cases of their own in the same shape: vsphere_case.py and
+openstack_case.py next to this file; README.md there holds the figures.
 """
 
 from __future__ import annotations
