@@ -43,7 +43,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 
 STATE = "/var/tmp/sirocco-openstack"
 IMAGE = "sirocco-tiny"
-CONFIG = MachineConfiguration(cpu=1, memory=512 * 1024)
+CONFIG = MachineConfiguration(cpu=1, memory=64 * 1024)  # the tiny flavor
 POLL = openstack_connector.POLL
 PAGE = 50
 
@@ -75,10 +75,10 @@ def wait_gone(sdk, server_id):
 
 
 def populate(sdk, flavor, image, count, prefix):
-    """``count`` servers in requests of up to 50 (Nova's min/max_count), waited for until ACTIVE."""
+    """``count`` servers in requests of up to 10 (Nova min/max_count), waited for until ACTIVE."""
     made = 0
     while made < count:
-        batch = min(50, count - made)
+        batch = min(10, count - made)  # bigger multi-creates met NoValidHost on the stand-in
         sdk.compute.create_server(name="%s%d" % (prefix, made), flavor_id=flavor, image_id=image, networks="none",
                                   min_count=batch, max_count=batch)
         made += batch
