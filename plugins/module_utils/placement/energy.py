@@ -811,12 +811,17 @@ def _no_greedy_plan(inst, start, deadline, pulp, failures, notes):
     fail = [f for f in failures if f is not None]
     if pulp is not None and inst.n * inst.m <= FULL_MILP_VARS and deadline - time.monotonic() > 0.3:
         empty = heuristics.Packing(inst)
-        model = _Milp(pulp, empty, list(range(inst.m)), list(range(inst.n)))
-        # the model re-places items "now on" the hosts; none are placed yet, which is what we want here
-        try:
-            out = model.solve(deadline - time.monotonic() - 0.1, warm=False, kill_at=deadline)
-        except pulp.PulpSolverError:
-            out = None
+        out = None
+        for _attempt in range(2):  # a second chance when CBC died without an answer and time remains
+            model = _Milp(pulp, empty, list(range(inst.m)), list(range(inst.n)))
+            # the model re-places items "now on" the hosts; none are placed yet, which is what we want here
+            try:
+                out = model.solve(deadline - time.monotonic() - 0.1, warm=False, kill_at=deadline)
+            except pulp.PulpSolverError:
+                notes.append("CBC stopped without an answer")
+                out = None
+            if out is not None or model.proven_infeasible or deadline - time.monotonic() < 1.0:
+                break
         if out is not None:
             pack = heuristics.Packing(inst)
             for k, j in out.items():

@@ -98,7 +98,7 @@ def test_infeasible_found_by_search_is_explained():
     vms = [vm("w", 4), vm("x", 7), vm("y", 3), vm("z", 2)]
     r = energy.solve(problem(hosts(2), vms), time_limit=5)
     assert r.status == "infeasible"
-    assert "proves" in r.reason and any(e.resource == "cpu" for e in r.explanations)
+    assert "proves" in r.reason and any(e.resource == "cpu" for e in r.explanations), (r.reason, r.notes)
 
 
 def test_items_that_cannot_pair_are_explained_without_search():
