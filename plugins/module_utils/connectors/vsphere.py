@@ -405,8 +405,9 @@ class VSphereConnector(Connector):
                 raise NotFound("provider 'vsphere': resource pool '%s' not found in '%s'"
                                % (self.options["resource_pool"], compute["name"]))
             pool = pools[0]
+        ds_ref, ds_name = self._datastore_choice(compute.get("datastore", []))
         return dict(datacenter=dc_ref, folder=self._folder(), pool=pool, host=host,
-                    datastore=self._datastore_name(compute.get("datastore", [])))
+                    datastore=ds_name, datastore_ref=ds_ref)
 
     def _folder(self):
         dc = self._datacenter()[1]
@@ -428,13 +429,18 @@ class VSphereConnector(Connector):
                 if p.get("summary.accessible", True) and (not wanted or p["name"] == wanted)]
 
     def _datastore_name(self, candidates=()):
+        return self._datastore_choice(candidates)[1]
+
+    def _datastore_choice(self, candidates=()):
+        """(ref, name) of the datastore with the most free space, among ``candidates`` when any is in scope."""
         datastores = self._datastores()
         if candidates:
             datastores = [item for item in datastores if item[0] in candidates] or datastores
         if not datastores:
             raise NotFound("provider 'vsphere': datastore '%s' not found"
                            % (self.options.get("datastore") or "(any accessible)"))
-        return max(datastores, key=lambda item: item[1].get("summary.freeSpace") or 0)[1]["name"]
+        ref, props = max(datastores, key=lambda item: item[1].get("summary.freeSpace") or 0)
+        return ref, props["name"]
 
     # -- machines: lookup and conversion ---------------------------------------------------
     def _vm_root(self):
@@ -636,9 +642,7 @@ class VSphereConnector(Connector):
         subject = "machine '%s'" % spec.name
         template, template_props = self._find_vm(image.id, template=True)
         where = self._placement(spec.location)
-        datastore = [ref for ref, p in self._datastores() if p["name"] == where["datastore"]]
-        relocate = vim.vm.RelocateSpec(pool=where["pool"], host=where["host"],
-                                       datastore=datastore[0] if datastore else None)
+        relocate = vim.vm.RelocateSpec(pool=where["pool"], host=where["host"], datastore=where["datastore_ref"])
         inherited = [o.key for o in template_props.get("config.extraConfig") or []
                      if o.key.startswith(PROPERTY_PREFIX) or o.key.startswith("guestinfo.userdata")]
         wanted = self._config_spec(spec, image, self._nic_changes(spec.networks), clear=inherited)
