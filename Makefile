@@ -1,10 +1,10 @@
 # Sirocco — build, test and demo on Debian 12 with Python 3.11.
 #
 #   make demo    set up the machine, start libvirtd, run playbooks/demo.yml
-#   make test    lint + unit + contract + integration + sanity (what CI runs)
+#   make test    lint + unit + daemon + fuzz + contract + integration + compat + sanity (what CI runs)
 #
 # Every target installs what it needs: Debian packages (scripts/setup-system.sh,
-# as root), the dev venv (.venv, from the ranges in pyproject.toml) and the
+# as root), the dev venv (.venv, exact versions from locks/ansible-core-2.19.txt) and the
 # stand-in services (tests/standins/). See README.md.
 
 SHELL := bash
@@ -15,8 +15,17 @@ MAKEFLAGS += --no-print-directory
 PYTHON      ?= python3.11
 VENV        := $(CURDIR)/.venv
 BIN         := $(VENV)/bin
-# extras of pyproject.toml installed into the dev venv
-EXTRAS      := test placement daemon postgres
+# The locks: exact versions made from pyproject.toml's ranges by `make lock` (uv), one per ansible-core.
+# The dev venv installs every extra from the 2.19 lock; the compat venvs take theirs as constraints.
+LOCKS       := locks
+DEV_LOCK    := $(LOCKS)/ansible-core-2.19.txt
+# every ansible-core that meta/runtime.yml's requires_ansible promises; `make compat` runs the smoke set on each
+CORES       := 2.16 2.17 2.18 2.19
+COMPAT_DIR  := $(CURDIR)/.venv-compat
+# what a compat venv installs beside ansible-core: the collection's own requirements files, as a user would
+COMPAT_REQS := requirements/ec2.txt requirements/xenserver.txt
+# `make lock LOCK_UPGRADE=` re-resolves only what pyproject.toml's change needs
+LOCK_UPGRADE ?= --upgrade
 # the working tree, seen as an installed collection (ansible-test needs a path
 # ending in ansible_collections/<namespace>/<name>)
 SITE         = $(VENV)/lib/python3.11/site-packages
@@ -42,12 +51,14 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
+.PHONY: help venv lock requirements compat system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
 	@echo "make test         lint + unit + contract + integration + sanity (CI runs this)"
-	@echo "make venv         .venv with the dependencies of pyproject.toml; the tree linked in as the collection"
+	@echo "make venv         .venv from locks/ansible-core-2.19.txt (exact versions); the tree linked in as the collection"
+	@echo "make lock         refresh locks/*.txt from pyproject.toml's ranges (uv pip compile; LOCK_UPGRADE= keeps pins)"
+	@echo "make requirements write requirements.txt and requirements/<provider>.txt from pyproject.toml"
 	@echo "make system       Debian packages (scripts/setup-system.sh) + libvirtd (tests/standins/start-libvirtd.sh)"
 	@echo "make unit         pytest tests/unit (no services)"
 	@echo "make daemon       pytest tests/daemon (siroccod on the libvirt test driver; real QEMU, PostgreSQL, XAPI, vcsim)"
@@ -58,8 +69,9 @@ help:
 	@echo "make integration  pytest tests/integration (ansible-playbook per target, playbooks/multicloud.yml; starts libvirtd, OpenStack)"
 	@echo "make inventory    pytest tests/integration/inventory (the inventory plugin, every stand-in; part of integration)"
 	@echo "make bench-inventory  ansible-inventory over 2,000 EC2 instances vs amazon.aws.aws_ec2, 4 providers vs 1 (a table)"
+	@echo "make compat       the built collection on ansible-core $(CORES): inventory and module smoke set (~5 min)"
 	@echo "make sanity       ansible-test sanity"
-	@echo "make lint         ruff check ."
+	@echo "make lint         ruff, the requirements files' check, ansible-lint (production profile)"
 	@echo "make build        ansible-galaxy collection build into build/"
 	@echo "make clean        remove build outputs and caches (keeps .venv)"
 
@@ -83,13 +95,13 @@ libvirtd: packages
 system: packages libvirtd
 
 # ---------------------------------------------------------------------------
-# dev venv: dependencies from pyproject.toml, the working tree symlinked in
+# dev venv: exact versions from the 2.19 lock, the working tree symlinked in
 # ---------------------------------------------------------------------------
 
-$(DEPS_STAMP): pyproject.toml scripts/pydeps.py | $(SYS_STAMP)
+$(DEPS_STAMP): $(DEV_LOCK) | $(SYS_STAMP)
 	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python scripts/pydeps.py --build $(EXTRAS) | $(BIN)/python -m pip install -q -r /dev/stdin
+	$(BIN)/python -m pip install -q -c $(DEV_LOCK) --upgrade pip
+	$(BIN)/python -m pip install -q -r $(DEV_LOCK)
 	@touch $@
 
 venv: $(DEPS_STAMP)
@@ -100,12 +112,27 @@ venv: $(DEPS_STAMP)
 	@echo "$(CURDIR)/daemon" > $(SITE)/siroccod-dev.pth
 	@printf '#!%s\nfrom siroccod.cli import main\nmain(prog_name="siroccod")\n' "$(BIN)/python" > $(BIN)/siroccod && chmod +x $(BIN)/siroccod
 
+# The locks, from pyproject.toml's ranges: one per ansible-core (2.16-2.18 need an older resolvelib than
+# 2.19). 2.19's holds every extra (the dev venv); the others the providers' SDKs (the compat venvs).
+lock: venv
+	@for core in $(CORES); do \
+		if [[ $$core == 2.19 ]]; then extras=(--all-extras); else extras=(--extra ansible --extra providers); fi; \
+		echo "locks/ansible-core-$$core.txt"; \
+		$(BIN)/uv pip compile -q pyproject.toml "$${extras[@]}" -c $(LOCKS)/ansible-core-$$core.in \
+			--universal --python-version 3.11 $(LOCK_UPGRADE) --custom-compile-command "make lock" \
+			-o $(LOCKS)/ansible-core-$$core.txt; \
+	done
+
+requirements:
+	$(PYTHON) scripts/pydeps.py
+
 # ---------------------------------------------------------------------------
 # tests
 # ---------------------------------------------------------------------------
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/pydeps.py --check
 
 unit: venv
 	$(call run_pytest,tests/unit)
@@ -187,7 +214,21 @@ sanity: venv $(GET_PIP)
 	cd $(COLL_LINK) && ANSIBLE_TEST_CONTENT_ROOT=$(COLL_LINK) \
 		$(BIN)/ansible-test sanity --python 3.11 --color no $(SANITY_ARGS)
 
-test: lint unit daemon fuzz contract integration sanity
+# One venv per ansible-core, as a user would make it: `pip install ansible-core==X.*` plus the collection's
+# requirements files, with the core's lock as constraints. tests/compat installs the built tarball into each
+# and runs the smoke set (inventory over two providers, a module's lifecycle, a missing SDK's message).
+$(COMPAT_DIR)/%/.stamp: $(LOCKS)/ansible-core-%.txt $(COMPAT_REQS) | $(SYS_STAMP)
+	rm -rf $(COMPAT_DIR)/$*
+	$(PYTHON) -m venv $(COMPAT_DIR)/$*
+	$(COMPAT_DIR)/$*/bin/python -m pip install -q -c $< 'ansible-core==$*.*' $(addprefix -r ,$(COMPAT_REQS))
+	@touch $@
+
+compat: export SIROCCO_COMPAT_DIR = $(COMPAT_DIR)
+compat: export SIROCCO_COMPAT_CORES = $(CORES)
+compat: venv $(foreach core,$(CORES),$(COMPAT_DIR)/$(core)/.stamp)
+	$(call run_pytest,tests/compat)
+
+test: lint unit daemon fuzz contract integration compat sanity
 
 # ---------------------------------------------------------------------------
 # demo, build, clean

@@ -160,8 +160,12 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.parsing.vault import EncryptedString
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+try:  # ansible-core 2.19 and later: a vault-encrypted value of a YAML file is an EncryptedString
+    from ansible.parsing.vault import EncryptedString as VaultValue
+except ImportError:  # 2.16-2.18 (meta/runtime.yml's requires_ansible): AnsibleVaultEncryptedUnicode
+    from ansible.parsing.yaml.objects import AnsibleVaultEncryptedUnicode as VaultValue
 
 from ansible_collections.sirocco.cimi.plugins.module_utils import inventory as inv
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
@@ -295,7 +299,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _resolve(self, value):
         """A value of the file as plain Python data (no Ansible tags, which provider libraries cannot send):
         vault-encrypted strings decrypted, templates rendered."""
-        if isinstance(value, EncryptedString):
+        if isinstance(value, VaultValue):
             return str.__str__(str(value))
         if isinstance(value, Mapping):
             return {self._resolve(key): self._resolve(item) for key, item in value.items()}

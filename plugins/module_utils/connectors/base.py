@@ -11,6 +11,7 @@ from its ``Capabilities``, which callers consult before calling.
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -162,6 +163,16 @@ class MachineSpec:
             raise InvalidInput("machineConfig.cpu must be at least 1", attribute="machineConfig.cpu")
         if not self.config.memory or self.config.memory < 1:
             raise InvalidInput("machineConfig.memory must be at least 1 KiB", attribute="machineConfig.memory")
+
+
+def missing_sdk(provider: str, package: str, cause: BaseException | None = None) -> ProviderUnavailable:
+    """The error of a connector whose SDK cannot be imported: the package, the Python that lacks it (a module
+    runs under ``ansible_python_interpreter``, which may not be the controller's) and how to install it."""
+    why = " (%s)" % cause if cause else ""
+    return ProviderUnavailable(
+        "provider '%s' needs the Python package %s, which %s cannot import%s: install it for that Python with "
+        "`pip install -r requirements/%s.txt` from the sirocco.cimi collection's directory, or "
+        "`pip install 'sirocco-cimi[%s]'`" % (provider, package, sys.executable, why, provider, provider))
 
 
 # -- provider errors: the mechanics are here once, each connector keeps its own table ---------------

@@ -101,6 +101,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    missing_sdk,
     translating,
 )
 
@@ -112,7 +113,9 @@ try:
     import botocore.session
     import botocore.utils
     HAS_BOTO3 = True
-except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    BOTO3_IMPORT_ERROR = None
+except ImportError as exc:  # Ansible's sanity import test runs without third-party libraries
+    BOTO3_IMPORT_ERROR = exc
     boto3 = None
     botocore = None
     HAS_BOTO3 = False
@@ -404,7 +407,7 @@ class EC2Connector(Connector):
         super().__init__(uri=uri, username=username, password=password, region=region,
                          validate_certs=validate_certs, timeout=timeout, options=options)
         if not HAS_BOTO3:
-            raise ProviderUnavailable("the boto3 package is required by the ec2 provider (pip install boto3)")
+            raise missing_sdk("ec2", "boto3", BOTO3_IMPORT_ERROR)
         regions = self._list_option("regions")
         primary = region or (regions[0] if regions else DEFAULT_REGION)
         self.regions = [primary] + [r for r in regions if r != primary]

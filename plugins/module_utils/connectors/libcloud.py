@@ -82,6 +82,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    missing_sdk,
     translating,
 )
 
@@ -93,7 +94,9 @@ try:
     from libcloud.compute.base import NodeDriver
     from libcloud.compute.providers import get_driver
     HAS_LIBCLOUD = True
-except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    LIBCLOUD_IMPORT_ERROR = None
+except ImportError as exc:  # Ansible's sanity import test runs without third-party libraries
+    LIBCLOUD_IMPORT_ERROR = exc
     libcloud = None
     HAS_LIBCLOUD = False
 
@@ -336,8 +339,7 @@ class LibcloudConnector(Connector):
         super().__init__(uri=uri, username=username, password=password, region=region,
                          validate_certs=validate_certs, timeout=timeout, options=options)
         if not HAS_LIBCLOUD:
-            raise ProviderUnavailable("the apache-libcloud package is required by the libcloud provider "
-                                      "(pip install apache-libcloud)")
+            raise missing_sdk("libcloud", "apache-libcloud", LIBCLOUD_IMPORT_ERROR)
         self.driver_name = self.options.get("driver")
         if not self.driver_name or not isinstance(self.driver_name, str):
             raise InvalidInput("the libcloud provider needs provider option driver (ec2, openstack, cloudstack, "

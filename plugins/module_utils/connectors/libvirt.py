@@ -71,13 +71,16 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    missing_sdk,
     sizes_from_options,
 )
 
 try:
     import libvirt
     HAS_LIBVIRT = True
-except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    LIBVIRT_IMPORT_ERROR = None
+except ImportError as exc:  # Ansible's sanity import test runs without third-party libraries
+    LIBVIRT_IMPORT_ERROR = exc
     libvirt = None
     HAS_LIBVIRT = False
 
@@ -361,7 +364,7 @@ class LibvirtConnector(Connector):
         super().__init__(uri=uri or "qemu:///system", username=username, password=password, region=region,
                          validate_certs=validate_certs, timeout=timeout, options=options)
         if not HAS_LIBVIRT:
-            raise ProviderUnavailable("the libvirt-python package is required by the libvirt provider")
+            raise missing_sdk("libvirt", "libvirt-python", LIBVIRT_IMPORT_ERROR)
         self._conn = None
         self._host = None
         self.shown_uri = redact_uri(self.uri)

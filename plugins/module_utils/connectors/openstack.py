@@ -92,6 +92,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    missing_sdk,
 )
 
 try:
@@ -101,7 +102,9 @@ try:
     import openstack.connection
     import openstack.exceptions
     HAS_OPENSTACKSDK = True
-except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    OPENSTACKSDK_IMPORT_ERROR = None
+except ImportError as exc:  # Ansible's sanity import test runs without third-party libraries
+    OPENSTACKSDK_IMPORT_ERROR = exc
     openstack = None
     keystoneauth1 = None
     HAS_OPENSTACKSDK = False
@@ -359,8 +362,7 @@ class OpenStackConnector(Connector):
         super().__init__(uri=uri, username=username, password=password, region=region,
                          validate_certs=validate_certs, timeout=timeout, options=options)
         if not HAS_OPENSTACKSDK:
-            raise ProviderUnavailable("the openstacksdk package is required by the openstack provider "
-                                      "(pip install openstacksdk)")
+            raise missing_sdk("openstack", "openstacksdk", OPENSTACKSDK_IMPORT_ERROR)
         for key in ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "interface"):
             if self.options.get(key) is not None and not isinstance(self.options[key], str):
                 raise InvalidInput("provider option %s must be a string" % key, attribute="provider_options")

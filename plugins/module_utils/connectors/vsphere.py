@@ -95,6 +95,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    missing_sdk,
     sizes_from_options,
 )
 
@@ -229,6 +230,8 @@ class VSphereConnector(Connector):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if PYVMOMI_IMPORT_ERROR is not None:  # before anything reaches for vim or vmodl
+            raise missing_sdk("vsphere", "pyvmomi", PYVMOMI_IMPORT_ERROR)
         self._scheme, self._host, self._port, self._path = parse_uri(self.uri)
         self._si = None
         self._content = None
@@ -260,8 +263,6 @@ class VSphereConnector(Connector):
             return False
 
     def _connect(self):
-        if PYVMOMI_IMPORT_ERROR is not None:
-            raise ProviderUnavailable("provider 'vsphere' needs the Python package pyvmomi (%s)" % PYVMOMI_IMPORT_ERROR)
         try:
             self._si = SmartConnect(protocol=self._scheme, host=self._host, port=self._port, path=self._path,
                                     user=self.username or "", pwd=self._password or "",

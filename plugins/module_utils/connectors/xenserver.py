@@ -68,13 +68,16 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    missing_sdk,
     sizes_from_options,
 )
 
 try:
     import XenAPI
     HAS_XENAPI = True
-except ImportError:  # Ansible's sanity import test runs without third-party libraries
+    XENAPI_IMPORT_ERROR = None
+except ImportError as exc:  # Ansible's sanity import test runs without third-party libraries
+    XENAPI_IMPORT_ERROR = exc
     XenAPI = None
     HAS_XENAPI = False
 
@@ -293,7 +296,7 @@ class XenServerConnector(Connector):
         super().__init__(uri=uri, username=username or "root", password=password, region=region,
                          validate_certs=validate_certs, timeout=timeout, options=options)
         if not HAS_XENAPI:
-            raise ProviderUnavailable("the XenAPI package is required by the xenserver provider (pip install XenAPI)")
+            raise missing_sdk("xenserver", "XenAPI", XENAPI_IMPORT_ERROR)
         parts = urlsplit(self.uri or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("xenserver uri must be the pool master's URL, like https://xenserver.example.org "

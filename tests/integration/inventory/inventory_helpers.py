@@ -61,7 +61,28 @@ class Result:
 
     @property
     def warnings(self):
+        """All of stderr on one line: what a test looks for a message in."""
         return " ".join(self.stderr.split())
+
+    @property
+    def ansible_warnings(self):
+        """Only the warnings Ansible printed (the plugin's among them), not what a library printed on import."""
+        return ansible_warnings(self.stderr)
+
+
+def ansible_warnings(stderr):
+    """The messages of ``[WARNING]: ...`` and ``[DEPRECATION WARNING]: ...`` in Ansible's stderr, continuation
+    lines joined; other lines (a library's Python warning on import, say) are not Ansible's."""
+    found, current = [], None
+    for line in stderr.splitlines():
+        if line.startswith(("[WARNING]:", "[DEPRECATION WARNING]:")):
+            current = line.split(":", 1)[1].strip()
+            found.append(current)
+        elif current is not None and line.startswith(" ") and line.strip():
+            found[-1] = found[-1] + " " + line.strip()
+        else:
+            current = None
+    return found
 
 
 def ansible_env(collections_path, tmp_path):

@@ -73,7 +73,7 @@ def test_host_variables_and_default_groups(inventory, everything):
     everything["providers"] = everything["providers"][:4]
     result = inventory(everything)
     assert result.rc == 0, result.stderr
-    assert result.warnings == ""
+    assert result.ansible_warnings == []
     db1 = result.hostvars["db1"]
     assert db1["cimi_state"] == "STOPPED" and db1["cimi_provider"] == "a" and db1["cimi_provider_type"] == "libvirt"
     assert db1["cimi_id"] == "00000000-0000-4000-8000-00000000000b"
