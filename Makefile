@@ -130,9 +130,11 @@ requirements:
 # tests
 # ---------------------------------------------------------------------------
 
+# ansible-lint: .ansible-lint (production profile, offline: it must not install this tree into ~/.ansible)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/pydeps.py --check
+	$(BIN)/ansible-lint --offline --profile production
 
 unit: venv
 	$(call run_pytest,tests/unit)

@@ -138,11 +138,13 @@ groups:
 compose:
   memory_mib: cimi.memory // 1024
 
+---
 # local.cimi.yml: one provider, described at the top level
 plugin: sirocco.cimi.cimi
 provider: libvirt
 uri: qemu:///system
 
+---
 # cached.cimi.yml: each provider account cached for 10 minutes in JSON files
 plugin: sirocco.cimi.cimi
 providers:

@@ -23,7 +23,7 @@ JUNK = (".venv", ".git", "build", "output", ".pytest_cache", ".ruff_cache", ".hy
 
 
 def _ignore(directory: str, names: list[str]) -> list[str]:
-    return [n for n in names if n in JUNK or n.endswith((".egg-info", ".tar.gz", ".pyc"))]
+    return [n for n in names if n in JUNK or n.startswith(".venv") or n.endswith((".egg-info", ".tar.gz", ".pyc"))]
 
 
 def _run(*cmd: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
@@ -128,7 +128,12 @@ def test_galaxy_build_and_offline_install(source: Path, tmp_path: Path) -> None:
         names = tar.getnames()
     assert "MANIFEST.json" in names and "FILES.json" in names
     assert "plugins/module_utils/cimi/model.py" in names
-    assert not [n for n in names if n.split("/")[0] in (".venv", ".git", "build", ".ci") or "tests/output" in n]
+    # what Ansible users and ansible-builder read, and nothing of the development tree
+    assert {"requirements.txt", "bindep.txt", "meta/execution-environment.yml", "requirements/ec2.txt"} <= set(names)
+    tops = {n.split("/")[0] for n in names}
+    assert not {t for t in tops if t.startswith(".venv")} | (tops & {".git", "build", ".ci", "tests", "daemon",
+                                                                      "scripts", "locks", "Makefile"})
+    assert tarball.stat().st_size < 1_000_000, tarball.stat().st_size
 
     dest = tmp_path / "collections"
     _run(BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", dest, tarball, env=ISOLATED)
@@ -138,3 +143,62 @@ def test_galaxy_build_and_offline_install(source: Path, tmp_path: Path) -> None:
     assert (installed / "meta/runtime.yml").is_file()
     listing = _run(BIN / "ansible-galaxy", "collection", "list", "-p", dest, "--format", "json", env=ISOLATED)
     assert "sirocco.cimi" in json.dumps(json.loads(listing))
+
+
+def test_execution_environment_metadata(source: Path, tmp_path: Path) -> None:
+    """ansible-builder finds the collection's Python and system requirements in the installed tarball, as
+    it does when it builds an execution environment (no container runtime needed for introspection)."""
+    out = tmp_path / "dist"
+    _run(BIN / "ansible-galaxy", "collection", "build", "--output-path", out, source, env=ISOLATED)
+    dest = tmp_path / "collections"
+    _run(BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", dest, *out.glob("*.tar.gz"),
+         env=ISOLATED)
+    found = yaml.safe_load(_run(BIN / "ansible-builder", "introspect", "--sanitize", dest).split("\n", 1)[1])
+    ours = "  # from collection sirocco.cimi"
+    python = {line[: -len(ours)] for line in found["python"] if line.endswith(ours)}
+    wanted = {line for line in (REPO / "requirements.txt").read_text().splitlines() if line and line[0] != "#"}
+    assert python == wanted and "boto3>=1.34,<2" in python
+    system = {line[: -len(ours)] for line in found["system"] if line.endswith(ours)}
+    assert {"libvirt-dev [platform:dpkg compile]", "libvirt-devel [platform:rpm compile]"} <= system
+
+
+def test_bindep_on_debian() -> None:
+    """bindep reads bindep.txt: on this Debian it names libvirt's library to run, its headers to build."""
+    run_time = set(_run(BIN / "bindep", "-f", REPO / "bindep.txt", "-l", "newline").split())
+    build = set(_run(BIN / "bindep", "-f", REPO / "bindep.txt", "-l", "newline", "compile").split())
+    assert run_time == {"libvirt0"}
+    assert {"gcc", "pkg-config", "libvirt-dev", "python3-dev"} <= build
+
+
+def test_locks_follow_pyproject() -> None:
+    """Every range of pyproject.toml is met by its lock's pin: a lock is refreshed (`make lock`) with the ranges."""
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def pins(core: str) -> dict[str, str]:
+        found = {}
+        for line in (REPO / "locks" / f"ansible-core-{core}.txt").read_text().splitlines():
+            if "==" in line and line[0] not in " #":
+                name, version = line.split(";")[0].strip().split("==")
+                found[_canonical(name)] = version
+        return found
+
+    def ranges(names: list[str]) -> list[Requirement]:
+        out = []
+        for name in names:
+            for text in extras[name]:
+                req = Requirement(text)
+                out.extend(ranges(sorted(req.extras)) if req.name == "sirocco-cimi" else [req])
+        return out
+
+    for core, names in (("2.16", ["ansible", "providers"]), ("2.17", ["ansible", "providers"]),
+                        ("2.18", ["ansible", "providers"]), ("2.19", sorted(extras))):
+        locked = pins(core)
+        assert locked["ansible-core"].startswith(core + ".")
+        for req in ranges(names):
+            assert req.specifier.contains(locked[_canonical(req.name)], prereleases=False), (core, str(req))
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
