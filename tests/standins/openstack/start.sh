@@ -13,24 +13,46 @@
 #
 # Environment: SIROCCO_OPENSTACK_DIR (state, default /var/tmp/sirocco-openstack),
 # SIROCCO_OPENSTACK_VENV (default <repo>/.venv-openstack), SIROCCO_OPENSTACK_PORT
-# (first of 9 consecutive ports, default 17700).
+# (first of 10 consecutive ports; unset: the first free range of 17700, 17720, 17740, ...,
+# recorded in $SIROCCO_OPENSTACK_DIR/port).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 VENV=${SIROCCO_OPENSTACK_VENV:-$repo/.venv-openstack}
 STATE=${SIROCCO_OPENSTACK_DIR:-/var/tmp/sirocco-openstack}
-BASE=${SIROCCO_OPENSTACK_PORT:-17700}
-KEYSTONE_PORT=$BASE
-GLANCE_PORT=$((BASE + 1))
-PLACEMENT_PORT=$((BASE + 2))
-NOVA_PORT=$((BASE + 3))
-NEUTRON_PORT=$((BASE + 4))
-MYSQL_PORT=$((BASE + 5))
-RABBIT_PORT=$((BASE + 6))
-RABBIT_DIST_PORT=$((BASE + 7))
-CINDER_PORT=$((BASE + 8))
-AUTH_URL=http://127.0.0.1:$KEYSTONE_PORT/v3
+# Ports: BASE+0..9. Unset SIROCCO_OPENSTACK_PORT: the running stand-in's recorded base for the
+# check below, else the first free range from FIRST_BASE in steps of BASE_STEP (chosen further down).
+FIRST_BASE=17700
+BASE_STEP=20
+NPORTS=10
+if [[ -n "${SIROCCO_OPENSTACK_PORT:-}" ]]; then
+    if ! [[ "$SIROCCO_OPENSTACK_PORT" =~ ^[1-9][0-9]{0,4}$ ]] || ((SIROCCO_OPENSTACK_PORT + NPORTS > 65536)); then
+        echo "SIROCCO_OPENSTACK_PORT=$SIROCCO_OPENSTACK_PORT: not the first of $NPORTS free ports" >&2
+        exit 1
+    fi
+    BASE=$SIROCCO_OPENSTACK_PORT
+elif [[ "$(cat "$STATE/port" 2>/dev/null)" =~ ^[1-9][0-9]*$ ]]; then
+    BASE=$(cat "$STATE/port")
+else
+    BASE=$FIRST_BASE
+fi
+# set_ports BASE: every port and URL from the base
+set_ports() {
+    BASE=$1
+    KEYSTONE_PORT=$BASE
+    GLANCE_PORT=$((BASE + 1))
+    PLACEMENT_PORT=$((BASE + 2))
+    NOVA_PORT=$((BASE + 3))
+    NEUTRON_PORT=$((BASE + 4))
+    MYSQL_PORT=$((BASE + 5))
+    RABBIT_PORT=$((BASE + 6))
+    RABBIT_DIST_PORT=$((BASE + 7))
+    CINDER_PORT=$((BASE + 8))
+    EPMD_PORT=$((BASE + 9))   # Erlang's port mapper, this stand-in's own (the machine's default is 4369)
+    AUTH_URL=http://127.0.0.1:$KEYSTONE_PORT/v3
+}
+set_ports "$BASE"
 HYPERVISORS=2
 T0=$EPOCHREALTIME
 
@@ -46,39 +68,6 @@ done
 
 # http_ok URL: true when URL answers 2xx/3xx (no curl on a minimal Debian)
 http_ok() { "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$1"; }
-
-# Already running and answering: nothing to do (unless --restart).
-if [[ "${1:-}" != "--restart" && -f "$STATE/clouds.yaml" && -f "$STATE/ready" ]]; then
-    alive=1
-    for pidfile in "$STATE"/pids/*.pid; do
-        kill -0 "$(cat "$pidfile")" 2>/dev/null || { alive=0; break; }
-    done
-    if [[ $alive -eq 1 ]] && http_ok "$AUTH_URL"; then
-        log "already running (state in $STATE)"
-        echo "$AUTH_URL"
-        exit 0
-    fi
-fi
-
-bash "$here/stop.sh" >/dev/null 2>&1 || true
-for port in $(seq "$BASE" $((BASE + 8))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        die "port $port is taken by another process: choose SIROCCO_OPENSTACK_PORT"
-    fi
-done
-rm -rf "$STATE"
-# The databases live in memory when /dev/shm is there (they are recreated on every start anyway).
-MYSQL_DATA=$STATE/mysql
-if [[ -d /dev/shm && -w /dev/shm ]]; then
-    MYSQL_DATA=/dev/shm/sirocco-openstack-$BASE/mysql
-fi
-rm -rf "$MYSQL_DATA"
-mkdir -p "$MYSQL_DATA" "$STATE"/{pids,log,etc,rabbit,keystone/fernet-keys,keystone/credential-keys,glance/images} \
-    "$STATE"/glance/{staging,tasks} "$STATE"/nova/{api,compute1,compute2,lock} "$STATE"/cinder/lock
-chmod 700 "$STATE"
-PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-DB="mysql+pymysql://root:$PASSWORD@127.0.0.1:$MYSQL_PORT"
-MQ="rabbit://guest:guest@127.0.0.1:$RABBIT_PORT/"
 
 # spawn NAME CMD...: run in its own session, output to log/NAME.log, PID in pids/NAME.pid
 spawn() {
@@ -99,8 +88,92 @@ wait_for() {
     die "$what did not come up within ${limit}s; see $STATE/log/"
 }
 
+# Already running (on this base) and answering: nothing to do (unless --restart).
+if [[ "${1:-}" != "--restart" && -f "$STATE/clouds.yaml" && -f "$STATE/ready" \
+    && "$(cat "$STATE/port" 2>/dev/null)" == "$BASE" ]]; then
+    alive=1
+    for pidfile in "$STATE"/pids/*.pid; do
+        kill -0 "$(cat "$pidfile")" 2>/dev/null || { alive=0; break; }
+    done
+    if [[ $alive -eq 1 ]] && http_ok "$AUTH_URL"; then
+        log "already running (state in $STATE)"
+        echo "$AUTH_URL"
+        exit 0
+    fi
+fi
+
+bash "$here/stop.sh" >/dev/null 2>&1 || true
+rm -rf "$STATE"
+mkdir -p "$STATE"/{pids,log}
+chmod 700 "$STATE"
+
+# taken_port BASE: the first port of BASE..BASE+NPORTS-1 something answers on 127.0.0.1, or fails
+taken_port() {
+    local port
+    for ((port = $1; port < $1 + NPORTS; port++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+# claim BASE: hold the abstract Unix socket "sirocco-openstack-BASE" as long as the stand-in
+# runs (a process of its own, stopped with the others). Abstract sockets belong to the network
+# namespace, as ports do: another stand-in starting at the same time on this network (another
+# root, another state directory) sees the claim before any of these ports listens.
+claim() {
+    spawn port-claim "$VENV/bin/python" -c 'if 1:
+        import signal, socket, sys
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.bind("\0sirocco-openstack-" + sys.argv[1])
+        except OSError as e:
+            sys.exit("base %s is claimed by another stand-in: %s" % (sys.argv[1], e))
+        print("claimed", flush=True)
+        signal.pause()' "$1"
+    local pid i
+    pid=$(cat "$STATE/pids/port-claim.pid")
+    for ((i = 0; i < 200; i++)); do
+        grep -qx claimed "$STATE/log/port-claim.log" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
+    rm -f "$STATE/pids/port-claim.pid"
+    return 1
+}
+if [[ -n "${SIROCCO_OPENSTACK_PORT:-}" ]]; then
+    if port=$(taken_port "$BASE"); then
+        die "port $port is taken by another process: choose another SIROCCO_OPENSTACK_PORT (or unset it)"
+    fi
+    claim "$BASE" || die "SIROCCO_OPENSTACK_PORT=$BASE: $(cat "$STATE/log/port-claim.log")"
+else
+    for ((base = FIRST_BASE; ; base += BASE_STEP)); do
+        ((base + NPORTS <= 65536)) || die "no free range of $NPORTS ports from $FIRST_BASE up"
+        if ! taken_port "$base" >/dev/null && claim "$base"; then break; fi
+    done
+    set_ports "$base"
+fi
+echo "$BASE" >"$STATE/port"
+log "ports $BASE-$((BASE + NPORTS - 1)) (Keystone on :$KEYSTONE_PORT)"
+
+# The databases live in memory when /dev/shm is there (they are recreated on every start anyway),
+# one directory per base.
+MYSQL_DATA=$STATE/mysql
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+    MYSQL_DATA=/dev/shm/sirocco-openstack-$BASE/mysql
+fi
+rm -rf "$MYSQL_DATA"
+mkdir -p "$MYSQL_DATA" "$STATE"/{etc,rabbit,glance/images} "$STATE"/glance/{staging,tasks} \
+    "$STATE"/keystone/{fernet-keys,fernet-receipt-keys,credential-keys} \
+    "$STATE"/nova/{api,compute1,compute2,lock,provider_config} "$STATE"/cinder/lock
+PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+DB="mysql+pymysql://root:$PASSWORD@127.0.0.1:$MYSQL_PORT"
+MQ="rabbit://guest:guest@127.0.0.1:$RABBIT_PORT/"
+
 # --- MariaDB and RabbitMQ --------------------------------------------------------
-log "MariaDB on :$MYSQL_PORT, RabbitMQ on :$RABBIT_PORT"
+log "MariaDB on :$MYSQL_PORT, RabbitMQ on :$RABBIT_PORT (epmd on :$EPMD_PORT)"
 echo "$MYSQL_DATA" >"$STATE/mysql-data"
 mariadb-install-db --no-defaults --datadir="$MYSQL_DATA" --user=root --auth-root-authentication-method=normal \
     --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1
@@ -109,18 +182,23 @@ spawn mariadb /usr/sbin/mariadbd --no-defaults --datadir="$MYSQL_DATA" --user=ro
     --skip-name-resolve --skip-log-bin --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
     --innodb-buffer-pool-size=128M --max-connections=500 --character-set-server=utf8mb4
 
-# RabbitMQ as its own node; epmd (shared, default port) is started by it if needed.
+# RabbitMQ as its own node, registered with an epmd of its own on EPMD_PORT (ERL_EPMD_PORT): the
+# default one (4369) is shared by every Erlang node of the machine and outlives them. Started
+# first and waited for, so that the node does not start a detached one itself.
+spawn epmd /usr/bin/epmd -port "$EPMD_PORT" -address 127.0.0.1
 mkdir -p "$STATE/rabbit/home"
 echo "[]." >"$STATE/rabbit/enabled_plugins"
 head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/rabbit/home/.erlang.cookie"
 chmod 400 "$STATE/rabbit/home/.erlang.cookie"
 RABBIT_NODE=sirocco$BASE@localhost
-rabbit_env=(env HOME="$STATE/rabbit/home" RABBITMQ_NODENAME="$RABBIT_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+rabbit_env=(env HOME="$STATE/rabbit/home" ERL_EPMD_PORT="$EPMD_PORT" ERL_EPMD_ADDRESS=127.0.0.1
+    RABBITMQ_NODENAME="$RABBIT_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
     RABBITMQ_NODE_PORT="$RABBIT_PORT" RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT" RABBITMQ_MNESIA_BASE="$STATE/rabbit/mnesia"
     RABBITMQ_LOG_BASE="$STATE/rabbit/log" RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbit/enabled_plugins"
     RABBITMQ_CONFIG_FILE="$STATE/rabbit/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$STATE/rabbit/advanced.config"
     RABBITMQ_PID_FILE="$STATE/rabbit/rabbit.pid" RABBITMQ_CONF_ENV_FILE="$STATE/rabbit/rabbitmq-env.conf")
 printf 'loopback_users = none\nlisteners.tcp.default = %s\n' "$RABBIT_PORT" >"$STATE/rabbit/rabbitmq.conf"
+wait_for epmd 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$EPMD_PORT"
 spawn rabbitmq "${rabbit_env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
 mysql_ping() { mariadb-admin --no-defaults -uroot --socket="$STATE/mysql.sock" ping; }
 wait_for MariaDB 60 mysql_ping
@@ -159,6 +237,9 @@ connection = $DB/keystone
 provider = fernet
 [fernet_tokens]
 key_repository = $STATE/keystone/fernet-keys
+# the receipts (multi-factor auth) have their own keys; their default repository is in /etc
+[fernet_receipts]
+key_repository = $STATE/keystone/fernet-receipt-keys
 [credential]
 key_repository = $STATE/keystone/credential-keys
 # an in-process cache: without one each token validation runs ~450 SQL queries
@@ -225,6 +306,9 @@ periodic_fuzzy_delay = 0
 shutdown_timeout = 0
 [api]
 auth_strategy = keystone
+[compute]
+# none (the default directory is /etc/nova/provider_config/)
+provider_config_location = $STATE/nova/provider_config/
 [wsgi]
 api_paste_config = $STATE/etc/nova/api-paste.ini
 [api_database]
@@ -342,9 +426,9 @@ else
 fi
 
 # --- Keystone: keys and bootstrap (admin project, user, role; identity endpoints) ------------
-# The key repositories hold Fernet keys ("0" staged, "1" primary), as keystone-manage
-# fernet_setup / credential_setup write them.
-for key_dir in fernet-keys credential-keys; do
+# The key repositories (tokens, receipts, credentials) hold Fernet keys ("0" staged, "1"
+# primary), as keystone-manage fernet_setup / credential_setup write them.
+for key_dir in fernet-keys fernet-receipt-keys credential-keys; do
     for key in 0 1; do
         "$VENV/bin/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode(), end="")' \
             >"$STATE/keystone/$key_dir/$key"
@@ -360,13 +444,15 @@ done
 bootstrap_job=$!
 
 # --- the services ----------------------------------------------------------------------------
-# gunicorn_service NAME PORT WSGI_MODULE [ENV=VALUE...]: one worker, a few threads
+# gunicorn_service NAME PORT WSGI_MODULE [ENV=VALUE...]: one worker, a few threads. No control
+# socket: gunicorn's default one is $HOME/.gunicorn/gunicorn.ctl, one path that each new gunicorn
+# of the user takes over (unlinks) from the previous one.
 gunicorn_service() {
     local name=$1 port=$2 module=$3
     shift 3
     spawn "$name" env SIROCCO_WSGI_MODULE="$module" "$@" "$VENV/bin/gunicorn" --chdir "$here" \
         --bind "127.0.0.1:$port" --workers 1 --threads 8 --timeout 300 --graceful-timeout 2 \
-        --access-logfile "$STATE/log/$name-access.log" wsgi:application
+        --no-control-socket --access-logfile "$STATE/log/$name-access.log" wsgi:application
 }
 log "starting Keystone, Glance, Placement, Nova API, Cinder API, Neutron stand-in"
 gunicorn_service keystone "$KEYSTONE_PORT" keystone.wsgi.api OS_KEYSTONE_CONFIG_DIR="$STATE/etc/keystone"
@@ -375,7 +461,7 @@ gunicorn_service placement "$PLACEMENT_PORT" placement.wsgi.api OS_PLACEMENT_CON
 gunicorn_service nova-api "$NOVA_PORT" nova.wsgi.osapi_compute OS_NOVA_CONFIG_DIR="$STATE/etc/nova"
 gunicorn_service cinder-api "$CINDER_PORT" cinder.wsgi.api SIROCCO_WSGI_ARGS="${CINDER_CONF[*]}"
 spawn neutron "$VENV/bin/gunicorn" --chdir "$here" --bind "127.0.0.1:$NEUTRON_PORT" --workers 1 --threads 4 \
-    --access-logfile "$STATE/log/neutron-access.log" neutron_standin:application
+    --no-control-socket --access-logfile "$STATE/log/neutron-access.log" neutron_standin:application
 
 wait "$bootstrap_job" || die "keystone-manage bootstrap failed; see $STATE/log/keystone-manage.log"
 cat >"$STATE/clouds.yaml" <<CLOUDS

@@ -3,11 +3,13 @@
 #
 #   tests/standins/openstack/stop.sh     (same SIROCCO_OPENSTACK_DIR as start.sh)
 #
-# SIGTERM first, SIGKILL for what is left after 10 s. The state directory stays
-# for reading logs; the next start.sh removes it.
+# SIGTERM first, SIGKILL for what is left after 10 s: the services, MariaDB, RabbitMQ and
+# its epmd, the claim on the port range. The state directory stays for reading logs (with
+# the base start.sh chose, in "port"); the next start.sh removes it.
 set -euo pipefail
 STATE=${SIROCCO_OPENSTACK_DIR:-/var/tmp/sirocco-openstack}
 [[ -d "$STATE/pids" ]] || exit 0
+base=$(cat "$STATE/port" 2>/dev/null || true)
 rm -f "$STATE/ready"
 
 pids=()
@@ -37,4 +39,4 @@ done
 if [[ -f "$STATE/mysql-data" && "$(cat "$STATE/mysql-data")" == /dev/shm/sirocco-openstack-* ]]; then
     rm -rf "$(dirname "$(cat "$STATE/mysql-data")")"
 fi
-echo "openstack-standin: stopped"
+echo "openstack-standin: stopped${base:+ (ports $base-$((base + 9)), state in $STATE)}"
