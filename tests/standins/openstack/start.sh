@@ -196,8 +196,11 @@ rabbit_env=(env HOME="$STATE/rabbit/home" ERL_EPMD_PORT="$EPMD_PORT" ERL_EPMD_AD
     RABBITMQ_NODE_PORT="$RABBIT_PORT" RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT" RABBITMQ_MNESIA_BASE="$STATE/rabbit/mnesia"
     RABBITMQ_LOG_BASE="$STATE/rabbit/log" RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbit/enabled_plugins"
     RABBITMQ_CONFIG_FILE="$STATE/rabbit/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$STATE/rabbit/advanced.config"
-    RABBITMQ_PID_FILE="$STATE/rabbit/rabbit.pid" RABBITMQ_CONF_ENV_FILE="$STATE/rabbit/rabbitmq-env.conf")
-printf 'loopback_users = none\nlisteners.tcp.default = %s\n' "$RABBIT_PORT" >"$STATE/rabbit/rabbitmq.conf"
+    RABBITMQ_PID_FILE="$STATE/rabbit/rabbit.pid" RABBITMQ_CONF_ENV_FILE="$STATE/rabbit/rabbitmq-env.conf"
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}")
+# AMQP and Erlang distribution on the loopback only: guest/guest may then log in from 127.0.0.1
+# (loopback_users = none), and from nowhere else
+printf 'loopback_users = none\nlisteners.tcp.default = 127.0.0.1:%s\n' "$RABBIT_PORT" >"$STATE/rabbit/rabbitmq.conf"
 wait_for epmd 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$EPMD_PORT"
 spawn rabbitmq "${rabbit_env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
 mysql_ping() { mariadb-admin --no-defaults -uroot --socket="$STATE/mysql.sock" ping; }
