@@ -17,6 +17,7 @@ Every server is started here on a free port and stopped by its own PID.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -38,6 +39,9 @@ BIN = Path(sys.executable).parent
 STANDINS = REPO / "tests" / "standins"
 AWS_VENV = Path(os.environ.get("SIROCCO_BENCH_AWS_VENV", Path.home() / ".cache" / "sirocco" / "bench-aws-venv"))
 AWS_PACKAGES = ["ansible>=11,<13", "boto3", "moto[server]>=5,<6"]
+# boto3, moto and ansible-core at the versions of the dev venv (the lock as constraints): the two plugins
+# compared run on the same libraries; the `ansible` package (amazon.aws) is the one version the lock leaves free
+AWS_LOCK = REPO / "locks" / "ansible-core-2.19.txt"
 ACCESS_KEY, SECRET_KEY, REGION = "AKIDSIROCCOBENCH0001", "sirocco-bench-secret", "us-east-1"
 
 
@@ -57,12 +61,13 @@ def log(text):
 def aws_venv():
     python = AWS_VENV / "bin" / "python"
     ready = AWS_VENV / ".sirocco-bench-ready"
-    if not ready.exists():
+    wanted = " ".join(AWS_PACKAGES) + " -c %s\n" % hashlib.sha256(AWS_LOCK.read_bytes()).hexdigest()
+    if not ready.exists() or ready.read_text() != wanted:
         log("creating %s (ansible, boto3, moto from PyPI; about a minute)" % AWS_VENV)
         AWS_VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3.11", "-m", "venv", str(AWS_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *AWS_PACKAGES], check=True)
-        ready.write_text(" ".join(AWS_PACKAGES) + "\n")
+        subprocess.run(["python3.11", "-m", "venv", "--clear", str(AWS_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(AWS_LOCK), *AWS_PACKAGES], check=True)
+        ready.write_text(wanted)
     return AWS_VENV / "bin"
 
 
