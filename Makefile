@@ -51,7 +51,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv lock requirements compat system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
+.PHONY: help venv lock requirements compat fresh system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -73,6 +73,7 @@ help:
 	@echo "make sanity       ansible-test sanity"
 	@echo "make lint         ruff, the requirements files' check, ansible-lint (production profile)"
 	@echo "make build        ansible-galaxy collection build into build/"
+	@echo "make fresh        make test (or FRESH_ARGS='make demo') on a clone of HEAD in a new Debian 12 root (as root)"
 	@echo "make clean        remove build outputs and caches (keeps .venv)"
 
 # ---------------------------------------------------------------------------
@@ -243,6 +244,11 @@ demo: venv system
 build: venv
 	@mkdir -p build
 	$(BIN)/ansible-galaxy collection build --force --output-path build .
+
+# the set-up on a machine that has never seen the project: scripts/fresh-root.sh (as root; only commits count)
+FRESH_ARGS ?=
+fresh:
+	bash scripts/fresh-root.sh $(FRESH_ARGS)
 
 clean:
 	rm -rf build tests/output .pytest_cache .ruff_cache .hypothesis *.egg-info
