@@ -178,8 +178,9 @@ def test_machine_lifecycle_on_ec2(core, moto, ec2, ami, tmp_path):
     playbook = tmp_path / "lifecycle.yml"
     playbook.write_text(LIFECYCLE)
     report = tmp_path / "report.json"
-    extra = write_json(tmp_path / "vars.json", {"compat_connection": ec2_connection(moto), "compat_name": name,
-                                                 "compat_image": ami, "compat_report": str(report)})
+    variables = {"compat_connection": ec2_connection(moto), "compat_name": name, "compat_image": ami,
+                 "compat_report": str(report)}
+    extra = write_json(tmp_path / "vars.json", variables)
     result = core.run("ansible-playbook", "-i", "localhost,", playbook, "-e", "@%s" % extra)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert ansible_warnings(result.stderr) == []

@@ -23,9 +23,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+JUNK = ("build", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "output")
+
+
 def _copy_ignoring(directory, names):
-    return [n for n in names if n.startswith((".venv", ".git")) or n in ("build", "__pycache__", ".pytest_cache",
-                                                                        ".ruff_cache", ".hypothesis", "output")]
+    return [n for n in names if n.startswith((".venv", ".git")) or n in JUNK]
 
 
 def test_daemon_extra_installs_and_serves(tmp_path):
