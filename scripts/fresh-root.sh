@@ -238,10 +238,10 @@ while IFS= read -r name; do
     fi
 done < <(compgen -e)
 
-# Files and directories that pip settings or those variables point at (a
-# certificate bundle, a constraints file, a local index or wheel directory) but that a
-# fresh root lacks: files are copied, directories bound read-only. Caches are
-# not brought in: the fresh root must download for itself.
+# Files that pip settings or those variables point at (a certificate bundle, a constraints
+# file) but that a fresh root lacks are copied in. Directories (a local index or wheel
+# directory) are not: a new machine would not have them either, and pip then uses the
+# registry itself. Caches are not brought in: the fresh root must download for itself.
 referenced_paths() {
     local name conf
     for name in "${pass_env[@]}"; do
@@ -258,16 +258,9 @@ referenced_paths() {
     done
 }
 while IFS= read -r path; do
-    [[ $path == /* && $path != //* && -e $path && ! -e $root$path ]] || continue
-    if [[ -d $path ]]; then
-        mkdir -p "$root$path"
-        mount --bind "$path" "$root$path"
-        mount --make-private "$root$path"
-        mount -o remount,bind,ro "$root$path"
-    else
-        mkdir -p "$(dirname "$root$path")"
-        cp -aL "$path" "$root$path"
-    fi
+    [[ $path == /* && $path != //* && -f $path && ! -e $root$path ]] || continue
+    mkdir -p "$(dirname "$root$path")"
+    cp -aL "$path" "$root$path"
 done < <(referenced_paths | sed 's#file://##g' | tr -s ' \t,:' '\n' | sort -u)
 
 mount -t proc proc "$root/proc"
