@@ -3,7 +3,8 @@
 One row per CIMI resource (its JSON document with hrefs kept *relative* to the
 CIMI base, made absolute when rendered for a request), one row per job, plus
 users, API tokens, tenants, hosts and the daemon processes alive on this CMDB.
-Every change happens inside ``Store.transaction()``: all of it or nothing.
+Every change happens inside ``Store.transaction()``: all of it or nothing. The schema is
+declared here and changed only by migrations (migrating.py, migrations/versions/).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict
+from siroccod import migrating
 
 
 def utcnow():
@@ -187,8 +189,8 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        with self.startup_lock():  # processes starting together would race to create the tables
-            Base.metadata.create_all(self.engine)
+        with self.startup_lock():  # processes starting together would race to upgrade the schema
+            migrating.upgrade(self.engine)
 
     @property
     def dialect(self):
