@@ -199,15 +199,12 @@ def hosts(ctx, as_json):
     config = _config(ctx)
     from sqlalchemy import select
 
-    from siroccod.store import Host, Resource, Store
+    from siroccod import capacity
+    from siroccod.store import Host, Store
     store = Store(config.database)
     try:
         with store.read() as session:
-            used = {}
-            for host_id, doc in session.execute(select(Resource.host_id, Resource.doc).where(
-                    Resource.type == "Machine", Resource.host_id.is_not(None))):
-                cpu, mem, n = used.get(host_id, (0, 0, 0))
-                used[host_id] = (cpu + int(doc.get("cpu") or 0), mem + int(doc.get("memory") or 0), n + 1)
+            used = capacity.claims(session)
             rows = []
             for h in session.scalars(select(Host).order_by(Host.id)):
                 cpu, mem, n = used.get(h.id, (0, 0, 0))

@@ -27,7 +27,7 @@ from sqlalchemy import Text, cast, select
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput, SiroccoError
-from siroccod import hrefs
+from siroccod import capacity, hrefs
 from siroccod.errors import error_document
 from siroccod.jobs import ACTIVE, FAILED, RUNNING, SUCCESS
 from siroccod.store import Job, Resource, new_uuid, utcnow
@@ -89,8 +89,7 @@ def _by_uuid(constraint):
 # -- the pool as it is now ---------------------------------------------------------------------------
 def snapshot(d, session):
     """(hosts: name -> HostLoad, machines: uuid -> facts) of the enabled, reachable hosts."""
-    from siroccod.service import host_loads  # service imports this module
-    loads = host_loads(d.pool, session)
+    loads = capacity.loads(d.pool, session)
     unpowered = [h.name for h in loads if h.power_idle is None or h.power_max is None]
     if unpowered:
         raise Conflict("consolidation needs the power figures of every host: set power_idle and power_max "
@@ -367,7 +366,7 @@ def begin(d, job_uuid, move):
     (nested job uuid, native id, state, mode)."""
     src, dst = d.pool.by_name(move["from"]), d.pool.by_name(move["to"])
     with d.store.transaction() as session:
-        d.store.write_lock(session)
+        capacity.lock(d.store, session)  # the target's room, read below, stays free for this move
         row = session.get(Resource, move["vm"], with_for_update=not d.store.is_sqlite)
         if row is None or row.host_id != src.id:
             raise StepFailed("the machine is no longer on host %s" % src.name)
@@ -376,7 +375,7 @@ def begin(d, job_uuid, move):
         other = session.scalar(select(Job.uuid).where(Job.target_uuid == row.uuid, Job.state.in_(ACTIVE)))
         if other is not None:
             raise StepFailed("job %s runs on the machine" % other)
-        room = _room(session, dst)
+        room = capacity.room(session, dst.id)
         if int(row.doc.get("cpu") or 0) > room[0] or int(row.doc.get("memory") or 0) > room[1]:
             raise StepFailed("host %s has no room for it now (free: %d cpu, %d MiB)"
                              % (dst.name, room[0], room[1] // MIB))
@@ -391,17 +390,6 @@ def begin(d, job_uuid, move):
         session.add(child)
         row.private = dict(row.private, moving={"to": dst.id, "job": child.uuid})
         return child.uuid, row.native_id, row.state, mode
-
-
-def _room(session, handle):
-    """(free cpu, free memory KiB) of a host by the CMDB."""
-    from siroccod.store import Host
-    host = session.get(Host, handle.id)
-    cpu = mem = 0
-    for doc in session.scalars(select(Resource.doc).where(Resource.type == "Machine", Resource.host_id == handle.id)):
-        cpu += int(doc.get("cpu") or 0)
-        mem += int(doc.get("memory") or 0)
-    return host.cpu - cpu, host.memory_kib - mem
 
 
 def _where_now(src, dst, native):

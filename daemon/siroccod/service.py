@@ -24,10 +24,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     NotFound,
     Unsupported,
 )
-from siroccod import hrefs, placing, routing
+from siroccod import capacity, hrefs, placing, routing
 from siroccod.jobs import ACTIVE, QUEUED
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
-from siroccod.store import Host, Job, Resource, iso, new_uuid, utcnow
+from siroccod.store import Job, Resource, iso, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
 # Machine action verb -> connector method.
@@ -486,8 +486,8 @@ class Service:
 
     # -- machines -------------------------------------------------------------------------
     def host_loads(self, session):
-        """Capacity and use of every enabled, reachable host, in configuration order."""
-        return host_loads(self.pool, session)
+        """Capacity and claims of every enabled, reachable host, in configuration order."""
+        return capacity.loads(self.pool, session)
 
     def machine_request(self, session, p, template, path):
         """Resolve a MachineTemplate (stored form) to what the worker needs; nothing written."""
@@ -564,6 +564,8 @@ class Service:
         config = plan["config"]
         host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY) or (
             template.get("properties") or {}).get(placing.HOST_PROPERTY)
+        # from here to the commit, no other placement decides: the loads read below stay true (capacity.py)
+        capacity.lock(self.store, session)
         # the hosts or an upstream (routing.py), when upstreams are configured or the request wishes
         route = routing.route(self, session, meta, template, plan, host_name) if routing.wanted(
             self.pool, meta, template) else None
@@ -980,23 +982,3 @@ class Service:
         self.wake()
         return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
 
-
-def host_loads(pool, session):
-    """Capacity and use of every enabled, reachable host, in configuration order."""
-    used = {}
-    for host_id, doc in session.execute(select(Resource.host_id, Resource.doc)
-                                        .where(Resource.type == "Machine", Resource.host_id.is_not(None))):
-        cpu, mem, n = used.get(host_id, (0, 0, 0))
-        used[host_id] = (cpu + int(doc.get("cpu") or 0), mem + int(doc.get("memory") or 0), n + 1)
-    loads = []
-    order = {h.id: i for i, h in enumerate(pool.handles.values())}
-    for host in session.scalars(select(Host).where(Host.enabled.is_(True))):
-        if host.id not in pool.handles or host.state == "DOWN":
-            continue
-        cpu, mem, n = used.get(host.id, (0, 0, 0))
-        loads.append(placing.HostLoad(id=host.id, name=host.name, cpu=host.cpu, memory_kib=host.memory_kib,
-                                      used_cpu=cpu, used_memory_kib=mem, machines=n,
-                                      power_idle=host.power_idle, power_max=host.power_max,
-                                      cpu_mhz=host.cpu_mhz, arch=host.arch))
-    loads.sort(key=lambda h: order.get(h.id, 0))
-    return loads
