@@ -27,7 +27,7 @@ from sqlalchemy import Text, cast, select
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput, SiroccoError
-from siroccod import capacity, hrefs
+from siroccod import capacity, hrefs, jobs
 from siroccod.errors import error_document
 from siroccod.jobs import ACTIVE, FAILED, RUNNING, SUCCESS
 from siroccod.store import Job, Resource, new_uuid, utcnow
@@ -379,13 +379,15 @@ def begin(d, job_uuid, move):
         if int(row.doc.get("cpu") or 0) > room[0] or int(row.doc.get("memory") or 0) > room[1]:
             raise StepFailed("host %s has no room for it now (free: %d cpu, %d MiB)"
                              % (dst.name, room[0], room[1] // MIB))
-        parent = session.get(Job, job_uuid)
+        parent = jobs.held(d.store, session, job_uuid)
+        if parent is None:
+            raise StepFailed("this run lost its claim on the consolidation job (taken over)")
         mode = "simulated" if src.simulated else "offline" if row.state == states.STOPPED else "live"
         now = utcnow()
         child = Job(uuid=new_uuid(), tenant_id=parent.tenant_id, state=RUNNING, action=action_uri("migrate"),
                     target_uuid=row.uuid, target_type="Machine", params={"op": "migrate", "to": dst.name},
                     affected=[hrefs.ref("machines", row.uuid)], parent_uuid=job_uuid, progress=10,
-                    claimed_by=parent.claimed_by, claimed_at=now)
+                    claimed_by=parent.claimed_by, claimed_at=now, claim_token=parent.claim_token)
         child.created = child.updated = child.status_changed = now
         session.add(child)
         row.private = dict(row.private, moving={"to": dst.id, "job": child.uuid})
@@ -403,7 +405,8 @@ def _where_now(src, dst, native):
 
 def _record(d, move, child_uuid, where, state, outcome, message, code):
     handle, native = where
-    with d.store.transaction() as session:
+
+    def moved(session, _child):
         row = session.get(Resource, move["vm"])
         if row is not None:
             row.host_id, row.native_id = handle.id, native
@@ -411,14 +414,14 @@ def _record(d, move, child_uuid, where, state, outcome, message, code):
                 row.state = state
             row.private = {k: v for k, v in row.private.items() if k != "moving"}
             row.updated = utcnow()
-        child = session.get(Job, child_uuid)
-        child.state, child.status_message, child.return_code, child.progress = outcome, message, code, 100
-        child.updated = child.status_changed = utcnow()
+    jobs.finish(d.store, child_uuid, outcome, message, code, moved)
 
 
 def _record_done(worker, job_uuid, done):
     with worker.store.transaction() as session:
-        job = session.get(Job, job_uuid)
+        job = jobs.held(worker.store, session, job_uuid)
+        if job is None:  # taken over: the run that holds it now records its own progress
+            return
         job.params = dict(job.params, done=list(done))
         moved = [hrefs.ref("machines", mv["vm"]) for mv in done]
         job.affected = list(dict.fromkeys(list(job.affected or []) + moved))

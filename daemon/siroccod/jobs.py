@@ -18,6 +18,11 @@ it touched is re-read from its host by the reconciliation (recovery.py) --
 unless the handler can safely run it again (``resumable``: a machine's
 creation, found again on its host by name), in which case it is queued again,
 once. QUEUED jobs never started, so they are simply run later: they are resumed.
+
+A job's outcome is fenced: each claim gets a new token, held by the thread that claimed it (and
+given to the job's nested jobs), and a job's row is written only under the token it carries now
+(``held``, ``finish``). A process that stalled past ``instance_timeout`` may have had its job taken
+over; when it wakes up, what it records is discarded (with a warning in its log), whatever it did.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import os
 import socket
 import threading
 import uuid as uuidlib
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, or_, select, update
@@ -42,6 +49,8 @@ ACTIVE = (QUEUED, RUNNING)
 INTERRUPTED = "interrupted: the daemon process running this job stopped before it finished"
 RESUMED = "resumed: the daemon process running this job stopped before it finished; running it again"
 MAX_RESUMES = 1
+# the token of the claim the current thread runs a job under (set by JobRunner.claim)
+_CLAIM: ContextVar[str | None] = ContextVar("siroccod_job_claim", default=None)
 
 
 class JobFailed(SiroccoError):
@@ -121,11 +130,12 @@ class JobRunner:
                 if (job.parent_uuid is None and count < MAX_RESUMES and self.resumable is not None
                         and self.resumable(job)):
                     job.state, job.status_message, job.progress = QUEUED, RESUMED, 0
-                    job.claimed_by = job.claimed_at = None
+                    job.claimed_by = job.claimed_at = job.claim_token = None
                     job.params = dict(job.params or {}, resumed=count + 1)
                     resumed += 1
                     continue
                 job.state, job.status_message, job.return_code = FAILED, INTERRUPTED, 500
+                job.claim_token = None
                 failed.append(job.uuid)
             for instance_id in dead:
                 row = session.get(Instance, instance_id)
@@ -153,12 +163,15 @@ class JobRunner:
             job_uuid = session.scalar(query)
             if job_uuid is None:
                 return None
-            now = utcnow()
+            now, token = utcnow(), uuidlib.uuid4().hex
             result = session.execute(
                 update(Job).where(Job.uuid == job_uuid, Job.state == QUEUED)
-                .values(state=RUNNING, claimed_by=self.instance_id, claimed_at=now, progress=10,
+                .values(state=RUNNING, claimed_by=self.instance_id, claimed_at=now, claim_token=token, progress=10,
                         updated=now, status_changed=now))
-            return job_uuid if result.rowcount == 1 else None
+            if result.rowcount != 1:
+                return None
+        _CLAIM.set(token)  # this thread runs it: its outcome is written under this token
+        return job_uuid
 
     def run_pending(self, limit=1000):
         """Run queued jobs in this thread until none is left (tests, `siroccod` tools)."""
@@ -210,3 +223,62 @@ class JobRunner:
 
 def is_final(state):
     return state in states.JOB_FINAL_STATES
+
+
+# -- the fence: a job's row is written only under its current claim --------------------------------
+def held(store, session, job_uuid: str) -> Job | None:
+    """The row of ``job_uuid``, locked until ``session``'s transaction ends, if the run in this thread still
+    holds its claim (RUNNING under this thread's token); else None: the job was taken over."""
+    token = _CLAIM.get()
+    if store.is_sqlite:
+        store.write_lock(session)
+        job = session.get(Job, job_uuid, populate_existing=True)
+    else:
+        job = session.get(Job, job_uuid, with_for_update=True, populate_existing=True)
+    if job is None or token is None or job.state != RUNNING or job.claim_token != token:
+        return None
+    return job
+
+
+def finish(store, job_uuid: str, state: str, message: str, code: int,
+           change: Callable | None = None) -> bool:
+    """Record a job's outcome, and ``change(session, job)`` (its resources' new state) in the same transaction,
+    if this thread still holds its claim; False (nothing written, a warning logged) if it was taken over."""
+    with store.transaction() as session:
+        job = held(store, session, job_uuid)
+        if job is None:
+            log.warning("job %s: this run lost its claim (taken over after missed heartbeats): its outcome "
+                        "(%s: %s) is not recorded", job_uuid, state, message)
+            return False
+        if change is not None:
+            change(session, job)
+        now = utcnow()
+        job.state, job.status_message, job.return_code, job.progress = state, message, code, 100
+        job.updated = job.status_changed = now
+        return True
+
+
+def progress(store, job_uuid: str, percent: int, message: str | None = None) -> bool:
+    """Note a running job's progress, if this thread still holds its claim."""
+    with store.transaction() as session:
+        job = held(store, session, job_uuid)
+        if job is None:
+            return False
+        job.progress, job.updated = percent, utcnow()
+        if message:
+            job.status_message = message
+        return True
+
+
+def claim_nested(store, session, parent_uuid: str, child_uuid: str) -> Job | None:
+    """Mark a nested job RUNNING under its parent's claim (held by this thread); None if the parent is not
+    held any more or the child is not QUEUED."""
+    parent = held(store, session, parent_uuid)
+    child = session.get(Job, child_uuid, populate_existing=True)
+    if parent is None or child is None or child.state != QUEUED:
+        return None
+    now = utcnow()
+    child.state, child.claimed_by, child.claimed_at, child.claim_token = RUNNING, parent.claimed_by, now, \
+        parent.claim_token
+    child.status_changed = child.updated = now
+    return child

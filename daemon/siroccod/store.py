@@ -166,6 +166,8 @@ class Job(Base):
     status_changed: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # new at every claim; the outcome is recorded only by the run holding it (jobs.held)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     __table_args__ = (Index("ix_jobs_state_created", "state", "created"), Index("ix_jobs_tenant", "tenant_id"))
 

@@ -21,7 +21,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
-from siroccod import hrefs, routing
+from siroccod import hrefs, jobs, routing
 from siroccod.jobs import FAILED, RUNNING, SUCCESS
 from siroccod.service import ACTION_METHODS
 from siroccod.store import Job, Resource, new_uuid, utcnow
@@ -68,18 +68,18 @@ class Worker:
         failures = 0
         for child in nested:
             with self.store.transaction() as session:
-                row = session.get(Job, child)
-                if row.state != "QUEUED":
+                if jobs.claim_nested(self.store, session, job_uuid, child) is None:
+                    row = session.get(Job, child)
+                    if row.state == "QUEUED":  # the parent is not ours any more: leave the rest to its runner
+                        return None
                     failures += row.state != SUCCESS
                     continue
-                row.state, row.claimed_by, row.claimed_at = RUNNING, session.get(Job, job_uuid).claimed_by, utcnow()
-                row.status_changed = row.updated = utcnow()
             self(child)
             with self.store.read() as session:
                 failures += session.get(Job, child).state != SUCCESS
             self.progress(job_uuid, 10 + 80 * (nested.index(child) + 1) // len(nested))
-        with self.store.transaction() as session:
-            job = session.get(Job, job_uuid)
+
+        def settle(session, job):
             row = session.get(Resource, job.target_uuid) if job.target_uuid else None
             if row is not None and target_type == "System":
                 if op == "delete" and not failures:
@@ -87,31 +87,16 @@ class Worker:
                 elif op in ("create", "delete"):
                     row.state = "ERROR" if failures else "READY"
                     row.updated = utcnow()
-            self._end(job, FAILED if failures else SUCCESS,
-                      "%d of %d nested jobs failed" % (failures, len(nested)) if failures
-                      else "%d nested jobs succeeded" % len(nested), 500 if failures else 200)
+        return self.finish(job_uuid, FAILED if failures else SUCCESS,
+                           "%d of %d nested jobs failed" % (failures, len(nested)) if failures
+                           else "%d nested jobs succeeded" % len(nested), 500 if failures else 200, settle)
 
-    # -- bookkeeping -----------------------------------------------------------------------
-    @staticmethod
-    def _end(job, state, message, code):
-        now = utcnow()
-        job.state, job.status_message, job.return_code = state, message, code
-        job.progress = 100
-        job.updated = job.status_changed = now
-
+    # -- bookkeeping: through the fence of jobs.py (only the current claim records) -----------
     def finish(self, job_uuid, state, message, code, change=None):
-        with self.store.transaction() as session:
-            job = session.get(Job, job_uuid)
-            if change is not None:
-                change(session, job)
-            self._end(job, state, message, code)
+        return jobs.finish(self.store, job_uuid, state, message, code, change)
 
     def progress(self, job_uuid, percent, message=None):
-        with self.store.transaction() as session:
-            job = session.get(Job, job_uuid)
-            job.progress, job.updated = percent, utcnow()
-            if message:
-                job.status_message = message
+        return jobs.progress(self.store, job_uuid, percent, message)
 
     def _load(self, job_uuid):
         """(job params, target row copy fields, host handle) read in a short transaction."""
