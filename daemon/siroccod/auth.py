@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import check_text
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     AuthError,
     Conflict,
@@ -68,6 +69,14 @@ def generate_password():
     return secrets.token_urlsafe(18)
 
 
+def check_password(password):
+    """A password a user chose: 8 to 1,024 characters of storable text."""
+    if not isinstance(password, str) or not 8 <= len(password) <= 1024:
+        raise InvalidInput("password must be a string of 8 to 1024 characters", attribute="password")
+    check_text(password, "password", max_length=None)
+    return password
+
+
 def check_name(name, what="user name"):
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput("%s must be 1-64 letters, digits or . _ @ - (starting with a letter or digit)" % what,
@@ -96,8 +105,8 @@ class Users:
         check_name(tenant, "tenant name")
         if role not in (ADMIN, USER):
             raise InvalidInput("role must be 'admin' or 'user'", attribute="role")
-        if password is not None and (not isinstance(password, str) or len(password) < 8):
-            raise InvalidInput("password must be a string of at least 8 characters", attribute="password")
+        if password is not None:
+            check_password(password)
         if session.scalar(select(User).where(User.name == name)) is not None:
             raise Conflict("user '%s' already exists" % name)
         generated = password is None
@@ -129,8 +138,8 @@ class Users:
 
     def set_password(self, session, name, password=None):
         user = self.get(session, name)
-        if password is not None and (not isinstance(password, str) or len(password) < 8):
-            raise InvalidInput("password must be a string of at least 8 characters", attribute="password")
+        if password is not None:
+            check_password(password)
         generated = password is None
         password = password or generate_password()
         user.password_hash = hash_password(password)
@@ -144,6 +153,8 @@ class Users:
         """A new API token for user ``name``; returned once, only its hash is kept."""
         if label is not None and (not isinstance(label, str) or len(label) > 64):
             raise InvalidInput("label must be a string of at most 64 characters", attribute="label")
+        if label is not None:
+            check_text(label, "label", max_length=64)
         user = self.get(session, name)
         token = "sct_" + secrets.token_urlsafe(32)
         session.add(Token(user_id=user.id, token_hash=token_digest(token), label=label))

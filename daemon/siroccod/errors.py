@@ -16,7 +16,7 @@ import logging
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import check_text, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, SiroccoError
 from siroccod.store import iso, utcnow
 
@@ -95,4 +95,22 @@ def json_body():
         raise InvalidInput("request body is not valid JSON: %s" % exc, attribute="body") from None
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object", attribute="body")
+    try:
+        _storable(body, "")
+    except RecursionError:
+        raise InvalidInput("request body is nested too deeply", attribute="body") from None
     return body
+
+
+def _storable(value, path):
+    """Every text of a body can be stored (no NUL, no lone surrogate), whatever reads it later; the error
+    names the attribute (``machineTemplate.userData``)."""
+    if isinstance(value, str):
+        check_text(value, path or "body", max_length=None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, "%s key" % (path or "body"), max_length=None)
+            _storable(item, "%s.%s" % (path, key) if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _storable(item, "%s[%d]" % (path or "body", i))

@@ -96,6 +96,10 @@ class _Builder:
                 item["enum"] = list(attr.choices)
             if attr.minimum is not None:
                 item["minimum"] = attr.minimum
+            if attr.maximum is not None and mode == "in":
+                item["maximum"] = attr.maximum
+            if attr.max_length is not None and mode == "in" and not attr.choices:
+                item["maxLength"] = attr.max_length
         if attr.many:
             item = {"type": "array", "items": item}
         if attr.doc:

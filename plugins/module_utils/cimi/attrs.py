@@ -16,6 +16,13 @@ CIMI_NS = "http://schemas.dmtf.org/cimi/2/"
 STRING, INTEGER, BOOLEAN, DATETIME, MAP, REF, ANY = "string", "integer", "boolean", "dateTime", "map", "ref", "any"
 _SCALAR_KINDS = (STRING, INTEGER, BOOLEAN, DATETIME, MAP, REF, ANY)
 
+# Bounds of what a client may send, unless an attribute declares its own: every integer fits a JSON
+# number exactly and every text a database column; a map (properties) holds so many entries.
+MAX_INTEGER = 2 ** 53 - 1
+MAX_TEXT = 4096
+MAX_KEY = 255
+MAX_ENTRIES = 128
+
 
 def type_uri(type_name):
     return CIMI_NS + type_name
@@ -36,6 +43,20 @@ def parse_datetime(text, path="dateTime"):
     return value
 
 
+def check_text(value, path, max_length=MAX_TEXT):
+    """A client's text: storable everywhere (no NUL, no lone surrogate: valid UTF-8) and at most
+    ``max_length`` characters; else InvalidInput naming ``path``."""
+    if "\x00" in value:
+        raise InvalidInput("%s: NUL characters are not allowed" % path, attribute=path)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("%s: not valid Unicode text (a lone surrogate)" % path, attribute=path) from None
+    if max_length is not None and len(value) > max_length:
+        raise InvalidInput("%s: at most %d characters, got %d" % (path, max_length, len(value)), attribute=path)
+    return value
+
+
 def _type_name(value):
     if isinstance(value, bool):
         return "boolean"
@@ -49,10 +70,13 @@ class Attr:
     ``kind`` is a scalar kind above or a Structure subclass (embedded by value).
     ``of`` names the structure a ``ref`` may also carry by value (e.g. a
     machineConfig given by href or by its attributes). ``many`` makes a list.
+    ``minimum``/``maximum`` bound an integer (``maximum`` defaults to MAX_INTEGER),
+    ``max_length`` a string (default MAX_TEXT); a client's values are checked
+    against them, a provider's (``trusted``) are taken as they are.
     """
 
     def __init__(self, wire, kind, *, read_only=False, required=False, write_only=False,
-                 many=False, of=None, choices=None, minimum=None, doc=""):
+                 many=False, of=None, choices=None, minimum=None, maximum=None, max_length=None, doc=""):
         if isinstance(kind, str) and kind not in _SCALAR_KINDS:
             raise ValueError("unknown attribute kind %r" % kind)
         self.wire = wire
@@ -64,6 +88,8 @@ class Attr:
         self.of = of
         self.choices = tuple(choices) if choices else None
         self.minimum = minimum
+        self.maximum = maximum if maximum is not None or kind != INTEGER else MAX_INTEGER
+        self.max_length = max_length if max_length is not None or kind != STRING else MAX_TEXT
         self.doc = doc
         self.name = wire
 
@@ -101,6 +127,8 @@ class Attr:
         if kind == STRING:
             if not isinstance(value, str):
                 raise InvalidInput("%s: expected a string, got %s" % (path, _type_name(value)), attribute=path)
+            if not trusted:
+                check_text(value, path, self.max_length)
             if self.choices and value not in self.choices:
                 raise InvalidInput("%s: '%s' is not one of %s" % (path, value, ", ".join(self.choices)),
                                    attribute=path)
@@ -110,6 +138,8 @@ class Attr:
                 raise InvalidInput("%s: expected an integer, got %s" % (path, _type_name(value)), attribute=path)
             if self.minimum is not None and value < self.minimum:
                 raise InvalidInput("%s: must be at least %d, got %d" % (path, self.minimum, value), attribute=path)
+            if self.maximum is not None and value > self.maximum and not trusted:
+                raise InvalidInput("%s: must be at most %d, got %d" % (path, self.maximum, value), attribute=path)
             return value
         if kind == BOOLEAN:
             if not isinstance(value, bool):
@@ -122,6 +152,13 @@ class Attr:
             if not isinstance(value, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
                 raise InvalidInput("%s: expected an object of string values" % path, attribute=path)
+            if not trusted:
+                if len(value) > MAX_ENTRIES:
+                    raise InvalidInput("%s: at most %d entries, got %d" % (path, MAX_ENTRIES, len(value)),
+                                       attribute=path)
+                for key, item in value.items():
+                    check_text(key, "%s key" % path, MAX_KEY)
+                    check_text(item, "%s.%s" % (path, key), self.max_length or MAX_TEXT)
             return dict(value)
         # REF: {"href": ...}, or the referenced structure by value when ``of`` allows it.
         if not isinstance(value, dict):
@@ -130,6 +167,8 @@ class Attr:
         href = value.get("href")
         if href is not None and (not isinstance(href, str) or not href):
             raise InvalidInput("%s.href: expected a non-empty string" % path, attribute=path + ".href")
+        if href is not None and not trusted:
+            check_text(href, path + ".href")
         if self.of is None:
             if href is None:
                 raise InvalidInput("%s: expected an object with an 'href'" % path, attribute=path)

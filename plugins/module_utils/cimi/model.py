@@ -24,6 +24,13 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
 
+# what a client may ask for (Table 12's cpu and memory, Table 23's userData, a disk's capacity): beyond any
+# hypervisor here, and bounded so that a number stays a number everywhere it is stored
+MAX_CPU = 4096
+MAX_MEMORY_KIB = 2 ** 34  # 16 TiB
+MAX_CAPACITY_KB = 2 ** 40  # 1 PB
+MAX_USER_DATA = 65536  # characters: what OpenStack's metadata service takes; EC2 takes 16 KB
+
 CPU_ARCHS = ("68000", "Alpha", "ARM", "Itanium", "MIPS", "PA_RISC", "POWER", "PowerPC",
              "x86", "x86_64", "z/Architecture", "SPARC", "aarch64")
 
@@ -112,7 +119,7 @@ class Resource(Structure):
     collection_key = None  # the Cloud Entry Point's name for this type's collection
 
     id = Attr("id", STRING, read_only=True, doc="URI of the resource")
-    name = Attr("name", STRING, doc="human-readable name")
+    name = Attr("name", STRING, max_length=255, doc="human-readable name")
     description = Attr("description", STRING)
     created = Attr("created", DATETIME, read_only=True)
     updated = Attr("updated", DATETIME, read_only=True)
@@ -124,7 +131,7 @@ class Resource(Structure):
 
 class Disk(Structure):
     type_name = "Disk"
-    capacity = Attr("capacity", INTEGER, required=True, minimum=0, doc="kilobytes")
+    capacity = Attr("capacity", INTEGER, required=True, minimum=0, maximum=MAX_CAPACITY_KB, doc="kilobytes")
     format = Attr("format", STRING)
     initialLocation = Attr("initialLocation", STRING)
 
@@ -156,7 +163,7 @@ class NetworkInterface(Structure):
     macAddress = Attr("macAddress", STRING)
     addresses = Attr("addresses", ANY, many=True)
     networkType = Attr("networkType", STRING)
-    mtu = Attr("mtu", INTEGER)
+    mtu = Attr("mtu", INTEGER, maximum=65535)
 
 
 # -- machines (5.14) ------------------------------------------------------
@@ -164,11 +171,11 @@ class NetworkInterface(Structure):
 class MachineConfiguration(Resource):
     type_name = "MachineConfiguration"
     collection_key = "machineConfigs"
-    cpu = Attr("cpu", INTEGER, required=True, minimum=1)
-    memory = Attr("memory", INTEGER, required=True, minimum=1, doc="kibibytes")
+    cpu = Attr("cpu", INTEGER, required=True, minimum=1, maximum=MAX_CPU)
+    memory = Attr("memory", INTEGER, required=True, minimum=1, maximum=MAX_MEMORY_KIB, doc="kibibytes")
     disks = Attr("disks", Disk, many=True)
     cpuArch = Attr("cpuArch", STRING, choices=CPU_ARCHS)
-    cpuSpeed = Attr("cpuSpeed", INTEGER, minimum=1, doc="megahertz")
+    cpuSpeed = Attr("cpuSpeed", INTEGER, minimum=1, maximum=1_000_000, doc="megahertz")
 
 
 class MachineImage(Resource):
@@ -185,7 +192,7 @@ class Credential(Resource):
     collection_key = "credentials"
     username = Attr("username", STRING)
     password = Attr("password", STRING, write_only=True)
-    key = Attr("key", STRING, doc="public key")
+    key = Attr("key", STRING, max_length=16384, doc="public key")
 
 
 class MachineTemplate(Resource):
@@ -198,7 +205,7 @@ class MachineTemplate(Resource):
     volumes = Attr("volumes", MachineVolume, many=True)
     volumeTemplates = Attr("volumeTemplates", MachineVolumeTemplate, many=True)
     interfaceTemplates = Attr("interfaceTemplates", ANY, many=True)
-    userData = Attr("userData", STRING)
+    userData = Attr("userData", STRING, max_length=MAX_USER_DATA)
     meterTemplates = Attr("meterTemplates", ANY, many=True)
     eventLogTemplate = Attr("eventLogTemplate", REF)
 
@@ -232,7 +239,7 @@ class VolumeConfiguration(Resource):
     collection_key = "volumeConfigs"
     type = Attr("type", STRING)
     format = Attr("format", STRING)
-    capacity = Attr("capacity", INTEGER, required=True, minimum=1, doc="kilobytes")
+    capacity = Attr("capacity", INTEGER, required=True, minimum=1, maximum=MAX_CAPACITY_KB, doc="kilobytes")
 
 
 class VolumeImage(Resource):
@@ -276,7 +283,7 @@ class NetworkConfiguration(Resource):
     type_name = "NetworkConfiguration"
     collection_key = "networkConfigs"
     networkType = Attr("networkType", STRING)
-    mtu = Attr("mtu", INTEGER, minimum=1)
+    mtu = Attr("mtu", INTEGER, minimum=1, maximum=65535)
     classOfService = Attr("classOfService", STRING)
 
 
@@ -415,6 +422,7 @@ class ResourceMetadata(Resource):
     attributes = Attr("attributes", ANY, many=True, read_only=True)
     capabilities = Attr("capabilities", ANY, many=True, read_only=True)
     actions = Attr("actions", ANY, many=True, read_only=True)
+    vscope = Attr("vscope", ANY, many=True, read_only=True, doc="the bounds of clients' values (5.5.14)")
 
 
 RESOURCE_TYPES = {cls.type_name: cls for cls in (
@@ -437,10 +445,31 @@ def collection_json(cls, collection_id, items, count=None, operations=None):
     return doc
 
 
+def value_scope(cls):
+    """The bounds a client's values must keep, as a valueScope (5.5.14): integer ranges, string enumerations
+    and, as an extension keyword, the maximum length of free text."""
+    scope = {}
+    for wire, attr in cls.attributes.items():
+        if attr.read_only:
+            continue
+        if attr.choices:
+            scope[wire] = {"values": list(attr.choices)}
+        elif attr.kind == "integer":
+            scope[wire] = {key: value for key, value in (("minimum", attr.minimum), ("maximum", attr.maximum))
+                           if value is not None}
+        elif attr.kind == "string" and attr.max_length is not None:
+            scope[wire] = {"maxLength": attr.max_length}
+        if wire in scope and attr.doc in ("kilobytes", "kibibytes", "megahertz"):
+            scope[wire]["units"] = attr.doc
+    return scope
+
+
 def resource_metadata(cls, capabilities=(), actions=()):
     """ResourceMetadata (5.10) describing ``cls``, derived from its declaration."""
     attributes = [{"name": wire, "namespace": "http://schemas.dmtf.org/cimi/2",
                    "type": attr.type_label, "required": attr.required, "mutable": not attr.read_only}
                   for wire, attr in cls.attributes.items() if not attr.write_only or attr.required]
+    scope = value_scope(cls)
     return ResourceMetadata(name=cls.type_name, typeURI=type_uri(cls.type_name), attributes=attributes,
-                            capabilities=list(capabilities), actions=list(actions))
+                            capabilities=list(capabilities), actions=list(actions),
+                            vscope=[scope] if scope else None)
