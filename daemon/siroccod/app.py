@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
-from siroccod import errors, openapi, placing
+from siroccod import errors, guard, openapi, placing
 from siroccod.auth import Users
 from siroccod.config import Config, load_config
 from siroccod.hosts import HostPool
@@ -93,6 +93,7 @@ def create_app(config=None, placer=None, **overrides):
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["siroccod"] = daemon
     errors.register(app)
+    guard.install(app, config.public_url, config.allowed_hosts)
     from siroccod.api import admin, cimi
     app.register_blueprint(cimi.bp)
     app.register_blueprint(admin.bp)

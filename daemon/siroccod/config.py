@@ -8,6 +8,9 @@ YAML file (every key optional)::
     data_dir: /var/lib/siroccod          # default ~/.local/share/siroccod
     database: postgresql+psycopg://u:p@db/sirocco   # default sqlite:///<data_dir>/cmdb.sqlite
     listen: 127.0.0.1:8080
+    public_url: https://cloud.example.org/   # what clients reach; every href is made from it
+    allowed_hosts: [cloud.example.org]   # without public_url: the Host names accepted (default: this
+                                         # machine's names and the listen address; ["*"]: any)
     tls: {cert: /etc/siroccod/cert.pem, key: /etc/siroccod/key.pem}
     max_body: 1048576                    # bytes; larger requests get 413
     workers: 2                           # job worker threads per process
@@ -45,7 +48,7 @@ YAML file (every key optional)::
         prices: {t3.micro: 0.0104}       # per hour, for routing_policy cheapest
 
 Environment overrides (they win over the file): SIROCCOD_CONFIG (the file),
-SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_TLS_CERT,
+SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_PUBLIC_URL, SIROCCOD_TLS_CERT,
 SIROCCOD_TLS_KEY, SIROCCOD_MAX_BODY, SIROCCOD_WORKERS, SIROCCOD_LOG_LEVEL,
 SIROCCOD_ADMIN_PASSWORD (password of the admin user created on first start).
 """
@@ -55,8 +58,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -74,7 +79,7 @@ _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "sim
               "cpu_allocation_ratio"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement",
-             "upstreams", "routing_policy"}
+             "upstreams", "routing_policy", "public_url", "allowed_hosts"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 DEFAULT_NAME_PREFIX = "sirocco-"
@@ -126,6 +131,8 @@ class Config:
     placement: str = "first-fit"  # a key of placing.PLACERS
     upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
     routing_policy: str = "first"  # the match.py policy choosing between the hosts and the upstreams
+    public_url: str | None = None  # the root clients reach (hrefs are made from it), e.g. behind a proxy
+    allowed_hosts: list = field(default_factory=list)  # Host names accepted without public_url (guard.py)
 
     @property
     def listen_host(self):
@@ -139,6 +146,36 @@ class Config:
     @property
     def tls(self):
         return bool(self.tls_cert and self.tls_key)
+
+
+def default_allowed_hosts(listen_host):
+    """The Host names a daemon answers to when none are configured: this machine's own names, loopback
+    and the address it listens on (not a wildcard one)."""
+    names = ["localhost", "127.0.0.1", socket.gethostname(), socket.getfqdn()]
+    if listen_host not in ("", "0.0.0.0", "::"):
+        names.append(listen_host)
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _public_url(value):
+    if value is None:
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise InvalidInput("config: public_url must be http(s)://HOST[:PORT][/PATH], got %r" % value,
+                           attribute="public_url")
+    return str(value)
+
+
+def _allowed_hosts(value, listen_host):
+    if value is None:
+        return default_allowed_hosts(listen_host)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise InvalidInput("config: allowed_hosts must be a list of host names (or [\"*\"])",
+                           attribute="allowed_hosts")
+    return value
 
 
 def default_data_dir(env=None):
@@ -245,6 +282,7 @@ def load_config(path=None, env=None, overrides=None):
     # environment overrides
     for key, var in (("data_dir", "SIROCCOD_DATA"), ("database", "SIROCCOD_DATABASE_URL"),
                      ("listen", "SIROCCOD_LISTEN"), ("max_body", "SIROCCOD_MAX_BODY"),
+                     ("public_url", "SIROCCOD_PUBLIC_URL"),
                      ("workers", "SIROCCOD_WORKERS"), ("log_level", "SIROCCOD_LOG_LEVEL"),
                      ("admin_password", "SIROCCOD_ADMIN_PASSWORD")):
         if env.get(var) and not (overrides and key in overrides):
@@ -275,6 +313,8 @@ def load_config(path=None, env=None, overrides=None):
     from siroccod import upstreams
     config.upstreams = upstreams.parse(raw.get("upstreams"), env, {h.name for h in hosts}, _NAME, _PREFIX)
     config.routing_policy = _routing_policy(raw.get("routing_policy", "first"))
+    config.public_url = _public_url(raw.get("public_url"))
+    config.allowed_hosts = _allowed_hosts(raw.get("allowed_hosts"), config.listen_host)
     for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
         if raw.get(key) is not None:
             setattr(config, key, float(raw[key]))

@@ -23,7 +23,8 @@ from siroccod.store import iso, utcnow
 log = logging.getLogger(__name__)
 REALM = 'Basic realm="siroccod", charset="UTF-8"'
 _KINDS = {400: "invalid-input", 401: "auth", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-          409: "conflict", 413: "too-large", 415: "media-type", 501: "unsupported"}
+          409: "conflict", 413: "too-large", 414: "too-long", 415: "media-type", 429: "throttled",
+          501: "unsupported"}
 
 
 def error_document(status, message, kind=None, attribute=None):

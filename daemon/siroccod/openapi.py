@@ -536,13 +536,13 @@ def register(app):
     import json
     import threading
 
-    from flask import request
+    from siroccod.guard import root_url
 
     cache = {}
     lock = threading.Lock()
 
     def openapi_json():
-        server = request.host_url.rstrip("/")
+        server = root_url().rstrip("/")
         with lock:
             text = cache.get(server)
             if text is None:

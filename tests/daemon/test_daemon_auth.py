@@ -24,9 +24,13 @@ def test_cloud_entry_point_links_every_collection(alice):
     assert "hosts" not in cep and "users" not in cep  # administration is not for users
 
 
-def test_hrefs_follow_the_host_the_client_used(alice):
-    doc = alice.get("/cimi/cloudEntryPoint", base_url="http://cloud.example:8080").json
-    assert doc["machines"]["href"] == "http://cloud.example:8080/cimi/machines"
+def test_hrefs_follow_an_allowed_host_only(alice):
+    """The default allowed hosts are this machine's names: another Host is refused, never copied into hrefs
+    (test_daemon_guard.py has the configured cases)."""
+    r = alice.get("/cimi/cloudEntryPoint", base_url="http://cloud.example:8080")
+    assert r.status_code == 400 and "cloud.example" not in r.get_data(as_text=True)
+    doc = alice.get("/cimi/cloudEntryPoint", base_url="http://127.0.0.1:8080").json
+    assert doc["machines"]["href"] == "http://127.0.0.1:8080/cimi/machines"
 
 
 def test_admin_sees_administration_links(admin):

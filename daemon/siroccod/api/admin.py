@@ -15,11 +15,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
 from siroccod.api.common import base_uri, daemon, require_admin, respond
 from siroccod.errors import json_body
+from siroccod.guard import root_url
 from siroccod.store import iso
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -110,7 +111,7 @@ def add_user():
         view = user_view(user)
     if generated:
         view["password"] = generated
-    return respond(view, 201, {"Location": request.host_url + "admin/users/" + view["name"]})
+    return respond(view, 201, {"Location": root_url() + "admin/users/" + view["name"]})
 
 
 @bp.get("/users/<name>")

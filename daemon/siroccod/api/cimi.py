@@ -9,6 +9,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import act
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound
 from siroccod.api.common import authenticate, base_uri, daemon, respond
 from siroccod.errors import json_body
+from siroccod.guard import root_url
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, METADATA_KEY, READONLY
 
 bp = Blueprint("cimi", __name__, url_prefix="/cimi")
@@ -70,8 +71,8 @@ def cloud_entry_point():
     for key in KINDS:
         doc[key] = {"href": base + key}
     if g.principal.is_admin:  # Sirocco extension: the administration API
-        doc["hosts"] = {"href": request.host_url + "admin/hosts"}
-        doc["users"] = {"href": request.host_url + "admin/users"}
+        doc["hosts"] = {"href": root_url() + "admin/hosts"}
+        doc["users"] = {"href": root_url() + "admin/users"}
     return respond(doc)
 
 

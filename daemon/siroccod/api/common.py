@@ -7,6 +7,7 @@ import json
 from flask import current_app, g, request
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Forbidden
+from siroccod.guard import root_url
 
 try:
     import orjson
@@ -30,8 +31,8 @@ def require_admin():
 
 
 def base_uri():
-    """Absolute CIMI base of this request, e.g. http://127.0.0.1:8080/cimi/."""
-    return request.host_url + "cimi/"
+    """Absolute CIMI base as clients reach it, e.g. http://127.0.0.1:8080/cimi/ (guard.root_url)."""
+    return root_url() + "cimi/"
 
 
 def dumps(doc):
