@@ -64,7 +64,7 @@ def create_app(config=None, placer=None, **overrides):
     os.chmod(data_dir, 0o700)
 
     store = Store(config.database)
-    users = Users(store, config.auth_cache_seconds)
+    users = Users(store, config.auth_cache_seconds, config.token_lifetime_days)
     with store.startup_lock():  # several processes on one PostgreSQL start one at a time
         with store.transaction() as session:
             generated = users.ensure_admin(session, config.admin_password)

@@ -183,12 +183,115 @@ def user_token(ctx, name, label):
     store, users = _users(_config(ctx))
     try:
         with store.transaction() as session:
-            token = users.new_token(session, name, label)
+            token, _row = users.new_token(session, name, label)
     except SiroccoError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.dispose()
     click.echo(token)
+
+
+@user.command("tokens")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def user_tokens(ctx, name, as_json):
+    """List NAME's tokens: id, label, created, expires (never the tokens themselves)."""
+    from siroccod.store import iso
+    store, users = _users(_config(ctx))
+    try:
+        with store.read() as session:
+            rows = [{"id": t.id, "label": t.label, "created": iso(t.created), "expires": iso(t.expires_at)}
+                    for t in users.tokens(session, name)]
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo("%-6s %-24s %-25s %s" % ("ID", "LABEL", "CREATED", "EXPIRES"))
+    for row in rows:
+        click.echo("%-6d %-24s %-25s %s" % (row["id"], row["label"] or "-", row["created"], row["expires"] or "never"))
+
+
+@user.command("revoke-token")
+@click.argument("name")
+@click.argument("token_id", type=int)
+@click.pass_context
+def user_revoke_token(ctx, name, token_id):
+    """Revoke NAME's token TOKEN_ID (refused at the next request, in every process)."""
+    store, users = _users(_config(ctx))
+    try:
+        with store.transaction() as session:
+            users.revoke_token(session, name, token_id)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo("token %d of %s revoked" % (token_id, name))
+
+
+@main.group()
+def tenant():
+    """Tenants: their quotas and what they hold (the daemon may be running)."""
+
+
+_QUOTA_OPTIONS = (("cpu", "cpu"), ("memory_mib", "memoryMiB"), ("machines", "machines"), ("volumes", "volumes"))
+
+
+@tenant.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def tenant_list(ctx, as_json):
+    """Every tenant: quota (- : no limit) and usage."""
+    from sqlalchemy import select
+
+    from siroccod import quotas
+    from siroccod.store import Tenant
+    store, _users_ = _users(_config(ctx))
+    try:
+        with store.read() as session:
+            views = [quotas.view(session, t) for t in session.scalars(select(Tenant).order_by(Tenant.name))]
+    finally:
+        store.dispose()
+    if as_json:
+        click.echo(json.dumps(views))
+        return
+    click.echo("%-24s %11s %15s %11s %11s" % ("TENANT", "CPU", "MEMORY MiB", "MACHINES", "VOLUMES"))
+    for v in views:
+        cells = ["%s/%s" % (v["usage"][k], "-" if v["quota"][k] is None else v["quota"][k])
+                 for _opt, k in _QUOTA_OPTIONS]
+        click.echo("%-24s %11s %15s %11s %11s" % (v["name"], *cells))
+
+
+@tenant.command("quota")
+@click.argument("name")
+@click.option("--cpu", type=click.IntRange(0), help="cpu at most (absent: no limit)")
+@click.option("--memory-mib", type=click.IntRange(0), help="memory at most, MiB (absent: no limit)")
+@click.option("--machines", type=click.IntRange(0), help="machines at most (absent: no limit)")
+@click.option("--volumes", type=click.IntRange(0), help="volumes at most (absent: no limit)")
+@click.pass_context
+def tenant_quota(ctx, name, **limits):
+    """Set tenant NAME's whole quota (each limit not given is lifted)."""
+    from sqlalchemy import select
+
+    from siroccod import quotas
+    from siroccod.store import Tenant
+    store, _users_ = _users(_config(ctx))
+    try:
+        with store.transaction() as session:
+            row = session.scalar(select(Tenant).where(Tenant.name == name))
+            if row is None:
+                raise click.ClickException("no tenant '%s'" % name)
+            quotas.set_quota(session, row, {wire: limits[opt] for opt, wire in _QUOTA_OPTIONS})
+            session.flush()
+            view = quotas.view(session, row)
+    except SiroccoError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo(json.dumps(view))
 
 
 @main.command()

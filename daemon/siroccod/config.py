@@ -79,7 +79,7 @@ _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "sim
               "cpu_allocation_ratio"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement",
-             "upstreams", "routing_policy", "public_url", "allowed_hosts"}
+             "upstreams", "routing_policy", "public_url", "allowed_hosts", "token_lifetime_days"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 DEFAULT_NAME_PREFIX = "sirocco-"
@@ -126,7 +126,8 @@ class Config:
     admin_password: str | None = field(default=None, repr=False)
     job_poll_interval: float = 0.5  # seconds between looks at the job table when not woken
     instance_timeout: float = 30.0  # a process silent that long is dead: its running jobs fail
-    auth_cache_seconds: float = 60.0  # verified Basic credentials are remembered that long
+    auth_cache_seconds: float = 60.0  # a password verified against a stored hash is not verified again that long
+    token_lifetime_days: int = 90  # API tokens expire after that many days (0: never), unless made otherwise
     start_workers: bool = True  # tests may run jobs by hand
     placement: str = "first-fit"  # a key of placing.PLACERS
     upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
@@ -314,6 +315,7 @@ def load_config(path=None, env=None, overrides=None):
     config.upstreams = upstreams.parse(raw.get("upstreams"), env, {h.name for h in hosts}, _NAME, _PREFIX)
     config.routing_policy = _routing_policy(raw.get("routing_policy", "first"))
     config.public_url = _public_url(raw.get("public_url"))
+    config.token_lifetime_days = _int(raw.get("token_lifetime_days", 90), "token_lifetime_days", 0)
     config.allowed_hosts = _allowed_hosts(raw.get("allowed_hosts"), config.listen_host)
     for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
         if raw.get(key) is not None:

@@ -54,7 +54,8 @@ def error_response(status, message, kind=None, attribute=None, headers=None):
 def handle_sirocco(exc):
     if exc.http_status >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.path, exc.http_status, exc)
-    return error_response(exc.http_status, str(exc), exc.kind, getattr(exc, "attribute", None))
+    headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else None
+    return error_response(exc.http_status, str(exc), exc.kind, getattr(exc, "attribute", None), headers)
 
 
 def handle_http(exc):

@@ -429,7 +429,8 @@ def _admin(b, paths):
     from siroccod.auth import _NAME
 
     name_schema = {"type": "string", "pattern": "^%s$" % _NAME.pattern}
-    password = {"type": "string", "minLength": 8, "nullable": True, "description": "absent or null: generated"}
+    password = {"type": "string", "minLength": 8, "maxLength": 1024, "nullable": True,
+                "description": "absent or null: generated"}
     b.schemas["Host"] = {"type": "object", "required": ["name", "provider", "state"], "properties": {
         "name": {"type": "string"}, "provider": {"type": "string"}, "uri": {"type": "string", "nullable": True},
         "simulated": {"type": "boolean"}, "state": {"type": "string", "enum": ["UP", "DOWN", "UNKNOWN"]},
@@ -451,7 +452,23 @@ def _admin(b, paths):
     b.schemas["PasswordInput"] = {"type": "object", "additionalProperties": False,
                                   "properties": {"password": password}}
     b.schemas["TokenInput"] = {"type": "object", "additionalProperties": False,
-                               "properties": {"label": {"type": "string", "maxLength": 64, "nullable": True}}}
+                               "properties": {"label": {"type": "string", "maxLength": 64, "nullable": True},
+                                              "lifetimeDays": {"type": "integer", "minimum": 0, "maximum": 3650,
+                                                               "nullable": True,
+                                                               "description": "0: never expires; absent: the "
+                                                                              "daemon's token_lifetime_days"}}}
+    b.schemas["Token"] = {"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "integer"}, "label": {"type": "string", "nullable": True},
+        "created": {"type": "string", "format": "date-time"},
+        "expires": {"type": "string", "format": "date-time", "nullable": True},
+        "token": {"type": "string", "description": "the token itself, shown once when it is made"}}}
+    limits = {key: {"type": "integer", "minimum": 0, "maximum": 2 ** 31 - 1, "nullable": True}
+              for key in ("cpu", "memoryMiB", "machines", "volumes")}
+    b.schemas["QuotaInput"] = {"type": "object", "additionalProperties": False, "properties": limits,
+                               "description": "the whole quota: an absent or null limit is no limit"}
+    b.schemas["Tenant"] = {"type": "object", "required": ["name", "quota", "usage"], "properties": {
+        "name": {"type": "string"}, "quota": {"type": "object", "properties": limits},
+        "usage": {"type": "object", "properties": {key: {"type": "integer"} for key in limits}}}}
     tag = ["admin"]
     name = _path_param("name", "a user name", name_schema)
     obj = {"type": "object"}
@@ -489,11 +506,32 @@ def _admin(b, paths):
         "requestBody": _body("PasswordInput"),
         "responses": _responses({200: {"description": "changed; a generated password is shown once", "content": {
             "application/json": {"schema": dict(obj, properties={"password": {"type": "string"}})}}}}, body=True)}}
-    paths["/admin/users/{name}/tokens"] = {"parameters": [name], "post": {
-        "operationId": "newToken", "tags": tag, "summary": "a new API token, shown once",
-        "requestBody": _body("TokenInput"),
-        "responses": _responses({201: {"description": "the token", "content": {"application/json": {
-            "schema": dict(obj, required=["token"], properties={"token": {"type": "string"}})}}}}, body=True)}}
+    paths["/admin/users/{name}/tokens"] = {"parameters": [name], "get": {
+        "operationId": "listTokens", "tags": tag, "summary": "the user's tokens (never the tokens themselves)",
+        "responses": _responses({200: {"description": "the tokens", "content": {"application/json": {
+            "schema": dict(obj, required=["tokens"], properties={"tokens": {"type": "array",
+                                                                            "items": _ref("Token")}})}}}})},
+        "post": {"operationId": "newToken", "tags": tag, "summary": "a new API token, shown once",
+                 "requestBody": _body("TokenInput"),
+                 "responses": _responses({201: dict(_json("Token", "the token"), headers={
+                     "Location": _header("the token")})}, body=True)}}
+    token_id = _path_param("id", "a token's id", {"type": "integer"})
+    paths["/admin/users/{name}/tokens/{id}"] = {"parameters": [name, token_id], "delete": {
+        "operationId": "revokeToken", "tags": tag, "summary": "revoke a token, at once",
+        "responses": _responses({200: {"description": "revoked", "content": {
+            "application/json": {"schema": obj}}}})}}
+    tenant_name = _path_param("name", "a tenant name", name_schema)
+    paths["/admin/tenants"] = {"get": {
+        "operationId": "listTenants", "tags": tag, "summary": "every tenant: quota and usage",
+        "responses": _responses({200: {"description": "the tenants", "content": {"application/json": {
+            "schema": dict(obj, required=["tenants"], properties={"tenants": {"type": "array",
+                                                                              "items": _ref("Tenant")}})}}}})}}
+    paths["/admin/tenants/{name}"] = {"parameters": [tenant_name], "get": {
+        "operationId": "getTenant", "tags": tag, "summary": "one tenant: quota and usage",
+        "responses": _responses({200: _json("Tenant", "the tenant")})}}
+    paths["/admin/tenants/{name}/quota"] = {"parameters": [tenant_name], "put": {
+        "operationId": "setQuota", "tags": tag, "summary": "set a tenant's whole quota",
+        "requestBody": _body("QuotaInput"), "responses": _responses({200: _json("Tenant", "the tenant")}, body=True)}}
 
 
 def _consolidation(b, paths):

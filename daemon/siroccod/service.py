@@ -24,10 +24,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     NotFound,
     Unsupported,
 )
-from siroccod import capacity, hrefs, placing, routing
+from siroccod import capacity, hrefs, placing, quotas, routing
 from siroccod.jobs import ACTIVE, QUEUED
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
-from siroccod.store import Job, Resource, iso, new_uuid, utcnow
+from siroccod.store import Job, Resource, Tenant, iso, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
 # Machine action verb -> connector method.
@@ -484,6 +484,13 @@ class Service:
         merged.update({k: v for k, v in value.items() if k != "href"})
         return merged
 
+    # -- quotas (quotas.py) -----------------------------------------------------------------
+    @staticmethod
+    def _check_quota(session, p, tenant_id, **asked):
+        tenant_id = p.tenant_id if tenant_id is None else tenant_id
+        name = p.tenant if tenant_id == p.tenant_id else session.get(Tenant, tenant_id).name
+        quotas.check(session, tenant_id, name, **asked)
+
     # -- machines -------------------------------------------------------------------------
     def host_loads(self, session):
         """Capacity and claims of every enabled, reachable host, in configuration order."""
@@ -566,6 +573,7 @@ class Service:
             template.get("properties") or {}).get(placing.HOST_PROPERTY)
         # from here to the commit, no other placement decides: the loads read below stay true (capacity.py)
         capacity.lock(self.store, session)
+        self._check_quota(session, p, tenant_id, cpu=config["cpu"], memory_kib=config["memory"], machines=1)
         # the hosts or an upstream (routing.py), when upstreams are configured or the request wishes
         route = routing.route(self, session, meta, template, plan, host_name) if routing.wanted(
             self.pool, meta, template) else None
@@ -639,6 +647,8 @@ class Service:
             {k: v for k, v in config.items() if k in model.VolumeConfiguration.attributes and k not in COMMON},
             path="VolumeCreate.volumeTemplate.volumeConfig").to_json()
         checked.pop("resourceURI", None)
+        capacity.lock(self.store, session)  # quotas counted below stay true until the commit
+        self._check_quota(session, p, tenant_id, volumes=1)
         host = self._host_for(session, p, "volume.create", meta.get("properties"))
         uuid = new_uuid()
         doc = dict(meta)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -99,6 +100,30 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # None: never
+
+
+class LoginFailure(Base):
+    """Failed logins of one user name or one client address (``user:<name>``, ``addr:<address>``) in the
+    current window, and until when that key is refused (auth.Throttle)."""
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Quota(Base):
+    """What one tenant may hold at most (None: no limit), set by an administrator."""
+
+    __tablename__ = "quotas"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    cpu: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    memory_kib: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    machines: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    volumes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Host(Base):

@@ -7,8 +7,15 @@
     POST   /admin/users                  {"name", "tenant", "role"?, "password"?}: 201; a generated
                                          password is in the reply, once
     DELETE /admin/users/<name>
-    PUT    /admin/users/<name>/password  {"password"?}: a generated one is returned once
-    POST   /admin/users/<name>/tokens    {"label"?}: 201 {"token"}, shown once
+    PUT    /admin/users/<name>/password  {"password"?}: a generated one is returned once; the user's tokens
+                                         are revoked
+    GET    /admin/users/<name>/tokens    id, label, created, expires of each (never the token)
+    POST   /admin/users/<name>/tokens    {"label"?, "lifetimeDays"?}: 201 {"token", "id", ...}, shown once
+    DELETE /admin/users/<name>/tokens/<id>   revoked at once, in every process
+    GET    /admin/tenants                every tenant: its quota (null: no limit) and what it holds
+    GET    /admin/tenants/<name>
+    PUT    /admin/tenants/<name>/quota   {"cpu"?, "memoryMiB"?, "machines"?, "volumes"?}: the whole quota
+                                         (absent or null: no limit); see quotas.py
     POST   /admin/consolidation          {"dryRun"?, "maxMigrations"?, "constraints"?, "migrationCost"?,
                                          "timeLimit"?}: the plan (200), or its job (202); see consolidation.py
 """
@@ -16,12 +23,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, g
+from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
+from siroccod import quotas
 from siroccod.api.common import base_uri, daemon, require_admin, respond
 from siroccod.errors import json_body
 from siroccod.guard import root_url
-from siroccod.store import iso
+from siroccod.store import Tenant, iso
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -138,13 +147,66 @@ def set_password(name):
     return respond({"password": generated} if generated else {}, 200)
 
 
+def token_view(row):
+    return {"id": row.id, "label": row.label, "created": iso(row.created), "expires": iso(row.expires_at)}
+
+
+@bp.get("/users/<name>/tokens")
+def list_tokens(name):
+    d = daemon()
+    with d.store.read() as session:
+        return respond({"tokens": [token_view(t) for t in d.users.tokens(session, name)]})
+
+
 @bp.post("/users/<name>/tokens")
 def new_token(name):
-    body = _only(json_body(), "label")
+    body = _only(json_body(), "label", "lifetimeDays")
     d = daemon()
     with d.store.transaction() as session:
-        token = d.users.new_token(session, name, _string(body, "label"))
-    return respond({"token": token}, 201)
+        token, row = d.users.new_token(session, name, _string(body, "label"), body.get("lifetimeDays"))
+        view = dict(token_view(row), token=token)
+    return respond(view, 201, {"Location": root_url() + "admin/users/%s/tokens/%d" % (name, view["id"])})
+
+
+@bp.delete("/users/<name>/tokens/<int:token_id>")
+def revoke_token(name, token_id):
+    d = daemon()
+    with d.store.transaction() as session:
+        d.users.revoke_token(session, name, token_id)
+    return respond({}, 200)
+
+
+def _tenant(session, name):
+    tenant = session.scalar(select(Tenant).where(Tenant.name == name))
+    if tenant is None:
+        raise NotFound("no tenant '%s'" % name)
+    return tenant
+
+
+@bp.get("/tenants")
+def tenants():
+    d = daemon()
+    with d.store.read() as session:
+        rows = session.scalars(select(Tenant).order_by(Tenant.name)).all()
+        return respond({"tenants": [quotas.view(session, t) for t in rows]})
+
+
+@bp.get("/tenants/<name>")
+def tenant(name):
+    d = daemon()
+    with d.store.read() as session:
+        return respond(quotas.view(session, _tenant(session, name)))
+
+
+@bp.put("/tenants/<name>/quota")
+def set_quota(name):
+    body = json_body()
+    d = daemon()
+    with d.store.transaction() as session:
+        row = _tenant(session, name)
+        quotas.set_quota(session, row, body)
+        session.flush()
+        return respond(quotas.view(session, row))
 
 
 @bp.post("/consolidation")

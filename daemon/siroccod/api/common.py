@@ -21,7 +21,7 @@ def daemon():
 
 def authenticate():
     """before_request: every request names its caller (HTTP Basic or Bearer token)."""
-    g.principal = daemon().users.authenticate(request.headers.get("Authorization"))
+    g.principal = daemon().users.authenticate(request.headers.get("Authorization"), request.remote_addr)
 
 
 def require_admin():
