@@ -13,18 +13,18 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
-from siroccod import errors, guard, openapi, placing
+from siroccod import errors, guard, openapi, placing, sealing
 from siroccod.auth import Users
-from siroccod.config import Config, load_config
+from siroccod.config import Config, ensure_data_dir, load_config
 from siroccod.hosts import HostPool
 from siroccod.jobs import JobRunner
 from siroccod.recovery import Recovery
+from siroccod.sealing import Sealer
 from siroccod.service import Service
 from siroccod.store import Resource, Store, new_uuid, utcnow
 from siroccod.work import Worker
@@ -59,13 +59,13 @@ def create_app(config=None, placer=None, **overrides):
     if not isinstance(config, Config):
         config = load_config(path=config, overrides=overrides)
     _logging(config.log_level)
-    data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
+    data_dir = ensure_data_dir(config)
 
     store = Store(config.database)
     users = Users(store, config.auth_cache_seconds, config.token_lifetime_days)
     with store.startup_lock():  # several processes on one PostgreSQL start one at a time
+        sealer = Sealer(config.secret_key_file)
+        sealing.seal_cmdb(store, sealer)
         with store.transaction() as session:
             generated = users.ensure_admin(session, config.admin_password)
             admin_tenant_id = users.admin_tenant_id(session)
@@ -74,11 +74,12 @@ def create_app(config=None, placer=None, **overrides):
 
         pool = HostPool(config, store)
         pool.open()
-        worker = Worker(store, pool)
+        worker = Worker(store, pool, sealer=sealer)
         runner = JobRunner(store, worker, workers=config.workers, poll_interval=config.job_poll_interval,
                            instance_timeout=config.instance_timeout, resumable=worker.resumable)
         runner.register()
-        service = Service(store, pool, users, placer or placing.PLACERS[config.placement], wake=runner.wake)
+        service = Service(store, pool, users, placer or placing.PLACERS[config.placement], wake=runner.wake,
+                          sealer=sealer)
         recovery = Recovery(store, pool, worker, admin_tenant_id)
         runner.fail_interrupted()
         recovery.restore_simulated()

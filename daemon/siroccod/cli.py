@@ -25,11 +25,10 @@ def _config(ctx):
 
 
 def _users(config):
-    from pathlib import Path
-
     from siroccod.auth import Users
+    from siroccod.config import ensure_data_dir
     from siroccod.store import Store
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(config)  # 0700, and the CMDB 0600, from the very first command
     store = Store(config.database)
     return store, Users(store)
 
@@ -303,7 +302,9 @@ def hosts(ctx, as_json):
     from sqlalchemy import select
 
     from siroccod import capacity
+    from siroccod.config import ensure_data_dir
     from siroccod.store import Host, Store
+    ensure_data_dir(config)
     store = Store(config.database)
     try:
         with store.read() as session:

@@ -7,6 +7,8 @@ YAML file (every key optional)::
 
     data_dir: /var/lib/siroccod          # default ~/.local/share/siroccod
     database: postgresql+psycopg://u:p@db/sirocco   # default sqlite:///<data_dir>/cmdb.sqlite
+    secret_key_file: /etc/siroccod/secret.key   # seals secrets kept in the CMDB (default <data_dir>/secret.key;
+                                         # every process sharing a CMDB needs the same one)
     listen: 127.0.0.1:8080
     public_url: https://cloud.example.org/   # what clients reach; every href is made from it
     allowed_hosts: [cloud.example.org]   # without public_url: the Host names accepted (default: this
@@ -79,7 +81,8 @@ _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "sim
               "cpu_allocation_ratio"}
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement",
-             "upstreams", "routing_policy", "public_url", "allowed_hosts", "token_lifetime_days"}
+             "upstreams", "routing_policy", "public_url", "allowed_hosts", "token_lifetime_days",
+             "secret_key_file"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 DEFAULT_NAME_PREFIX = "sirocco-"
@@ -128,6 +131,7 @@ class Config:
     instance_timeout: float = 30.0  # a process silent that long is dead: its running jobs fail
     auth_cache_seconds: float = 60.0  # a password verified against a stored hash is not verified again that long
     token_lifetime_days: int = 90  # API tokens expire after that many days (0: never), unless made otherwise
+    secret_key_file: Path | None = None  # the key sealing secrets in the CMDB (default <data_dir>/secret.key)
     start_workers: bool = True  # tests may run jobs by hand
     placement: str = "first-fit"  # a key of placing.PLACERS
     upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
@@ -147,6 +151,15 @@ class Config:
     @property
     def tls(self):
         return bool(self.tls_cert and self.tls_key)
+
+
+def ensure_data_dir(config):
+    """The data directory, made if missing, readable by its owner only (it holds the CMDB, the sealing key,
+    the admin password): done by every command before it opens anything there."""
+    path = Path(config.data_dir)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
 
 
 def default_allowed_hosts(listen_host):
@@ -316,6 +329,8 @@ def load_config(path=None, env=None, overrides=None):
     config.routing_policy = _routing_policy(raw.get("routing_policy", "first"))
     config.public_url = _public_url(raw.get("public_url"))
     config.token_lifetime_days = _int(raw.get("token_lifetime_days", 90), "token_lifetime_days", 0)
+    config.secret_key_file = Path(raw["secret_key_file"]).expanduser() if raw.get("secret_key_file") \
+        else data_dir / "secret.key"
     config.allowed_hosts = _allowed_hosts(raw.get("allowed_hosts"), config.listen_host)
     for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
         if raw.get(key) is not None:

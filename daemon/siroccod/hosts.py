@@ -161,9 +161,10 @@ class HostPool:
                 uri = cfg.uri
                 cpu, memory_kib, mhz = cfg.cpu or 0, (cfg.memory_mib or 0) * KIB_PER_MIB, None
                 if cfg.simulated is not None:
-                    hosts_dir.mkdir(parents=True, exist_ok=True)
+                    hosts_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                     path = hosts_dir / ("%s.xml" % cfg.name)
                     path.write_text(simulated_host_xml(cfg.name, **cfg.simulated), encoding="utf-8")
+                    path.chmod(0o600)  # the data directory holds nothing others may read
                     uri = uri or "test://%s" % path.resolve()
                     cpu = cfg.cpu or cfg.simulated["cpu"]
                     memory_kib = (cfg.memory_mib or cfg.simulated["memory_mib"]) * KIB_PER_MIB

@@ -67,10 +67,11 @@ def _uri_verb(action):
 
 
 class Service:
-    def __init__(self, store, pool, users, placer=None, wake=None):
+    def __init__(self, store, pool, users, placer=None, wake=None, sealer=None):
         self.store = store
         self.pool = pool
         self.users = users
+        self.sealer = sealer  # sealing.Sealer: secrets are written to the CMDB sealed
         self.placer = placer or placing.place
         self.wake = wake or (lambda: None)
         self.rendered = {}  # (base URI, uuid) -> (version, document): see list_docs
@@ -446,7 +447,7 @@ class Service:
         self._check_refs(session, p, kind.cls, doc, kind.type_name)
         private = {}
         if kind.type_name == "Credential" and parsed.get("password") is not None:
-            private["password"] = parsed.get("password")
+            private["password"] = self.sealer.seal(parsed.get("password"))
         state = None
         if kind.type_name in ("MachineImage", "VolumeImage"):
             state = "AVAILABLE"
@@ -525,6 +526,8 @@ class Service:
         if credential is not None:
             row = credential.pop("__row", None)
             credential_ref = row.uuid if row is not None else None
+            if credential.get("password") is not None:  # given by value: kept with the machine, sealed
+                credential["password"] = self.sealer.seal(credential["password"])
         volumes = []
         for i, item in enumerate(template.get("volumes") or []):
             vol = self.find_ref(session, p, item["volume"]["href"], "Volume", "%s.volumes[%d].volume" % (path, i))
@@ -775,7 +778,7 @@ class Service:
             else:
                 self._check_refs(session, p, kind.cls, changes, kind.type_name)
             if kind.type_name == "Credential" and parsed.get("password") is not None:
-                row.private = dict(row.private, password=parsed.get("password"))
+                row.private = dict(row.private, password=self.sealer.seal(parsed.get("password")))
             changes.pop("password", None)
             doc = dict(row.doc)
             doc.update(changes)

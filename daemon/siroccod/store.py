@@ -9,6 +9,7 @@ declared here and changed only by migrations (migrating.py, migrations/versions/
 
 from __future__ import annotations
 
+import os
 import uuid as uuidlib
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
     select,
     text,
 )
@@ -112,6 +114,14 @@ class LoginFailure(Base):
     failures: Mapped[int] = mapped_column(Integer)
     first_at: Mapped[datetime] = mapped_column(DateTime)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Setting(Base):
+    """A value the daemon keeps in the CMDB itself (e.g. sealing.py's canary)."""
+
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class Quota(Base):
@@ -212,6 +222,8 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
+        if self.is_sqlite:
+            _private_sqlite_file(url)
         self.engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -281,6 +293,18 @@ class Store:
             session.add(tenant)
             session.flush()
         return tenant
+
+
+def _private_sqlite_file(url):
+    """The CMDB file (password hashes inside) readable by its owner only, from its creation: SQLite makes
+    its -wal and -shm files with the database file's mode."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        if os.path.exists(name):
+            os.chmod(name, 0o600)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

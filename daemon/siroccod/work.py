@@ -31,10 +31,11 @@ GENERIC_FAILURE = "internal error while running this job (details are in the dae
 
 
 class Worker:
-    def __init__(self, store, pool, action_timeout=120.0):
+    def __init__(self, store, pool, action_timeout=120.0, sealer=None):
         self.store = store
         self.pool = pool
         self.action_timeout = action_timeout
+        self.sealer = sealer  # sealing.Sealer: opens the secrets a host needs
 
     # ----------------------------------------------------------------------------------
     def __call__(self, job_uuid):
@@ -159,12 +160,14 @@ class Worker:
         """The connector's MachineSpec of a recorded machine (creation and restore)."""
         spec = row.private.get("spec") or {}
         config = spec.get("config") or {"cpu": row.doc.get("cpu") or 1, "memory": row.doc.get("memory") or 65536}
-        credential = spec.get("credential_value")
+        credential = dict(spec.get("credential_value") or {})
         if spec.get("credential"):
             cred = session.get(Resource, spec["credential"])
             if cred is not None:
                 credential = {"username": cred.doc.get("username"), "password": cred.private.get("password"),
                               "key": cred.doc.get("key")}
+        if credential.get("password") is not None:
+            credential["password"] = self.sealer.open(credential["password"])
         credential = {k: v for k, v in (credential or {}).items() if v is not None} or None
         natives = []
         for vol in spec.get("volumes") or []:

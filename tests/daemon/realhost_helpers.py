@@ -163,8 +163,11 @@ def free_port():
 
 
 def write_config(path, data_dir, hosts, database=None, **extra):
+    """A daemon's configuration file; processes of one test share one sealing key (beside their files), as
+    every process sharing a CMDB must."""
     config = {"data_dir": str(data_dir), "admin_password": ADMIN[1], "hosts": hosts, "workers": 2,
-              "job_poll_interval": 0.1, "log_level": "INFO", **extra}
+              "job_poll_interval": 0.1, "log_level": "INFO", "secret_key_file": str(path.parent / "secret.key"),
+              **extra}
     if database:
         config["database"] = database
     path.write_text(yaml.safe_dump(config))
