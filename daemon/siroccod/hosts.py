@@ -117,9 +117,14 @@ class HostHandle:
             return self._connector
 
     def call(self, method, *args, **kwargs):
-        """Call a contract method of this host's connector under the host's lock."""
+        """Call a contract method of this host's connector under the host's lock. An error says which host
+        raised it (``error.host``): its text is the provider's (URIs, paths, raw messages), for the log."""
         with self.lock:
-            return getattr(self.connector(), method)(*args, **kwargs)
+            try:
+                return getattr(self.connector(), method)(*args, **kwargs)
+            except SiroccoError as exc:
+                exc.host = self.name
+                raise
 
     def capabilities(self):
         if self._caps is None:

@@ -233,11 +233,12 @@ class UpstreamHandle:
                     result = getattr(connector, method)(*args, **kwargs)
         except ProviderUnavailable as exc:
             self._failed = (time.monotonic(), str(exc))
-            raise ProviderUnavailable(self._where(exc)) from None
+            raise ProviderUnavailable(self._where(exc)) from None  # the daemon's own words: shown as they are
         except SiroccoError as exc:
             exc.args = (self.redact(exc),) + exc.args[1:]
             if hasattr(exc, "message"):
                 exc.message = self.redact(exc.message)
+            exc.host = "upstream %s" % self.name
             raise
         except Exception as exc:
             log.warning("upstream %s: %s failed: %s: %s", self.name, method, type(exc).__name__, self.redact(exc))

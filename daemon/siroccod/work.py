@@ -28,6 +28,17 @@ from siroccod.store import Job, Resource, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
 GENERIC_FAILURE = "internal error while running this job (details are in the daemon's log)"
+# what a user reads when a host's connector failed, by the kind of the error (cimi/errors.py)
+HOST_FAILURES = {
+    "not-found": "not found there (any more)",
+    "conflict": "refused in the present state",
+    "invalid-input": "refused there as invalid",
+    "unsupported": "not supported there",
+    "auth": "the daemon's credentials were refused",
+    "forbidden": "the daemon's credentials were refused",
+    "provider-unavailable": "unavailable, or it failed",
+    "timeout": "not finished in time",
+}
 
 
 class Worker:
@@ -54,10 +65,25 @@ class Worker:
         try:
             handler(job_uuid)
         except SiroccoError as exc:
-            self._failed(job_uuid, op, target_type, str(exc), exc.http_status)
+            self._failed(job_uuid, op, target_type, self.public_message(job_uuid, op, target_type, exc),
+                         exc.http_status)
         except Exception:
             log.exception("job %s (%s %s) failed", job_uuid, op, target_type)
             self._failed(job_uuid, op, target_type, GENERIC_FAILURE, 500)
+
+    @staticmethod
+    def public_message(job_uuid, op, target_type, exc):
+        """What a job's user reads of its failure. A host's error (``error.host``) carries the provider's own
+        text (its URI, the daemon's paths, raw libvirt or SDK messages): the user reads what kind of
+        failure it was on which host, the log keeps the text under the job's id. The daemon's own errors
+        are written for users and are shown as they are."""
+        host = getattr(exc, "host", None)
+        if host is None:
+            return str(exc)
+        log.warning("job %s (%s %s) failed on %s: %s: %s", job_uuid, op, target_type, host, type(exc).__name__, exc)
+        return "%s %s failed on %s: %s (the daemon's log has the details under job %s)" % (
+            (target_type or "job").lower(), op, host if host.startswith("upstream") else "host " + host,
+            HOST_FAILURES.get(exc.kind, "it failed"), job_uuid)
 
     @staticmethod
     def resumable(job):
