@@ -22,6 +22,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    SiroccoError,
     Unsupported,
 )
 from siroccod import capacity, hrefs, placing, quotas, routing
@@ -43,6 +44,16 @@ RENDERED_MAX = 20000
 # SELECT ... FOR UPDATE OF resources: the resource's row only (not its host, an outer join)
 ROW_LOCK = {"of": Resource}
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
+
+
+def guest_inputs(plan):
+    """What a machine's creation asks its host to put into the guest."""
+    needs = set()
+    if plan.get("user_data"):
+        needs.add("userData")
+    if plan.get("credential") or plan.get("credential_value"):
+        needs.add("credential")
+    return frozenset(needs)
 
 
 def image_natives(row):
@@ -485,6 +496,33 @@ class Service:
         merged.update({k: v for k, v in value.items() if k != "href"})
         return merged
 
+    # -- what a host can honour, checked before 202 ----------------------------------------------
+    @staticmethod
+    def _guest_inputs_of(handle):
+        try:
+            return handle.capabilities().guest_inputs if handle is not None else frozenset()
+        except SiroccoError:
+            return frozenset()
+
+    def _check_guest_inputs(self, handle, needs):
+        missing = sorted(needs - self._guest_inputs_of(handle))
+        if missing:
+            raise InvalidInput("host %s cannot put %s into a guest" % (handle.name, " or ".join(missing)),
+                               attribute=missing[0])
+
+    def _check_hot_plug(self, machine):
+        """A volume goes onto (or off) a running machine only where the host can plug it live."""
+        if machine.state == states.STOPPED:
+            return
+        handle = self.pool.handles.get(machine.host_id)
+        try:
+            live = handle is None or handle.capabilities().hot_plug
+        except SiroccoError:
+            live = True  # the host cannot say now: its job will
+        if not live:
+            raise Conflict("host %s cannot plug volumes into a running machine: stop machine '%s' first"
+                           % (handle.name, machine.name or machine.uuid))
+
     # -- quotas (quotas.py) -----------------------------------------------------------------
     @staticmethod
     def _check_quota(session, p, tenant_id, **asked):
@@ -580,7 +618,9 @@ class Service:
         # the hosts or an upstream (routing.py), when upstreams are configured or the request wishes
         route = routing.route(self, session, meta, template, plan, host_name) if routing.wanted(
             self.pool, meta, template) else None
+        needs = guest_inputs(plan)
         if route is not None and route.handle is not None:
+            self._check_guest_inputs(route.handle, needs)
             return routing.create_routed(self, session, p, route, meta, template, plan, parent, tenant_id)
         host_name = host_name or (route.host if route is not None else None)
         request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
@@ -589,6 +629,13 @@ class Service:
         if host_name is not None and host_name not in {h.name for h in loads}:
             raise InvalidInput("properties.%s: no available host '%s'" % (placing.HOST_PROPERTY, host_name),
                                attribute="properties")
+        if needs:  # only hosts that can put them into the guest, checked now rather than failing in the job
+            if host_name is not None:
+                self._check_guest_inputs(self.pool.by_name(host_name), needs)
+            loads = [h for h in loads if needs <= self._guest_inputs_of(self.pool.handles.get(h.id))]
+            if not loads:
+                raise InvalidInput("no host of this daemon can put %s into a guest" % " or ".join(sorted(needs)),
+                                   attribute=sorted(needs)[0])
         chosen = self.placer(request, loads)
         if chosen is None:
             raise Conflict("no host can take a machine of %d cpu and %d MiB%s" % (
@@ -967,6 +1014,7 @@ class Service:
                                % (vol.name or vol.uuid, machine.name or machine.uuid))
             if not self.host_supports(machine.host_id, "volume.attach"):
                 raise Unsupported("siroccod", "volume.attach", "the machine's host cannot attach volumes")
+            self._check_hot_plug(machine)
             self._mark_attaching(session, vol.uuid, machine.uuid)
             job = self.queue(session, p, "attach", machine,
                              params={"volume": vol.uuid, "initialLocation": parsed.initialLocation},
@@ -985,6 +1033,7 @@ class Service:
             if machine.state not in STABLE_FOR_VOLUMES:
                 raise Conflict("cannot detach a volume from machine '%s' in state %s"
                                % (machine.name or machine.uuid, machine.state))
+            self._check_hot_plug(machine)
             pending = session.scalar(select(func.count()).select_from(Job).where(
                 Job.target_uuid == machine.uuid, Job.state.in_(ACTIVE)))
             if pending:

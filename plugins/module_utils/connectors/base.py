@@ -90,6 +90,10 @@ class Capabilities:
     locations: tuple = ()
     initial_states: tuple = (states.STOPPED, states.STARTED)
     stop_force_default: bool = False
+    # what create_machine puts into the guest for the caller ("userData", "credential")
+    guest_inputs: frozenset = frozenset()
+    # whether volumes attach to (and detach from) a running machine
+    hot_plug: bool = True
     extras: dict = field(default_factory=dict)
 
     @property
@@ -122,7 +126,7 @@ class Capabilities:
                 "memoryMiB": self.memory_mib.to_json(), "cpuArchs": list(self.archs),
                 "metering": self.metering, "meters": list(self.meters), "locations": list(self.locations),
                 "initialStates": list(self.initial_states), "stopForceDefault": self.stop_force_default,
-                **self.extras}
+                "guestInputs": sorted(self.guest_inputs), "hotPlug": self.hot_plug, **self.extras}
 
 
 def _show(rng):
@@ -335,6 +339,8 @@ class Connector:
     name = "base"
     # Options a connector understands besides the common ones (documentation and validation).
     option_names = ()
+    # What its create_machine puts into the guest ("userData", "credential"): the rest it refuses.
+    guest_inputs = frozenset()
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -370,7 +376,8 @@ class Connector:
                          if getattr(type(self), method) is not getattr(Connector, method))
 
     def capabilities(self):
-        return Capabilities(provider=self.name, operations=self.implemented_operations())
+        return Capabilities(provider=self.name, operations=self.implemented_operations(),
+                            guest_inputs=self.guest_inputs)
 
     def require(self, operation):
         self.capabilities().require(operation)

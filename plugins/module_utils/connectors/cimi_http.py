@@ -221,6 +221,7 @@ class Reply:
 class CimiConnector(Connector):
     name = "cimi"
     option_names = ("token", "job_timeout")
+    guest_inputs = frozenset({"userData", "credential"})
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -596,6 +597,7 @@ class CimiConnector(Connector):
         self._caps = Capabilities(
             provider=self.name, operations=frozenset(ops), cpu=cpu, cpu_mhz=mhz, memory_mib=memory, archs=archs,
             meters=meters, locations=self.hosts() or (self.cep.get("id") or self.uri,),
+            guest_inputs=self.guest_inputs,
             extras={"endpoint": self.cep.get("id") or self.uri, "endpointName": self.cep.get("name")})
         return self._caps
 

@@ -401,6 +401,7 @@ class EC2Connector(Connector):
     name = "ec2"
     option_names = ("regions", "image", "image_owners", "instance_types", "subnet", "key_name",
                     "security_groups", "max_attempts", "list_disks")
+    guest_inputs = frozenset({"userData"})
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -624,7 +625,7 @@ class EC2Connector(Connector):
             memory_mib=Range(min((c.memory for c in configs), default=1) // KIB_PER_MIB,
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=tuple(sorted({c.cpuArch for c in configs if c.cpuArch})), meters=METERS,
-            locations=tuple(locations), stop_force_default=False,
+            locations=tuple(locations), stop_force_default=False, guest_inputs=self.guest_inputs,
             extras={"regions": list(self.regions), "instanceTypes": len(configs)})
 
     # -- machines ---------------------------------------------------------------------------

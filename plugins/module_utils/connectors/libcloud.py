@@ -440,7 +440,12 @@ class LibcloudConnector(Connector):
             cpu=Range(min(cpus, default=1), max(cpus, default=None)),
             memory_mib=Range(min(mibs, default=1), max(mibs, default=None)),
             locations=tuple(self.locations()) or (self.region or self.driver_name,),
-            stop_force_default=False, extras={"driver": self.driver_name, "sizes": len(configs)})
+            stop_force_default=False, guest_inputs=self._guest_inputs(),
+            extras={"driver": self.driver_name, "sizes": len(configs)})
+
+    def _guest_inputs(self):
+        """userData when the driver's create_node takes it (ex_userdata); a credential never."""
+        return frozenset({"userData"}) if explicit(self.driver.create_node, "ex_userdata") else frozenset()
 
     def _require(self, operation):
         if operation not in self.implemented_operations():

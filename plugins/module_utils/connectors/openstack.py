@@ -356,6 +356,7 @@ class OpenStackConnector(Connector):
     name = "openstack"
     option_names = ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "shelve",
                     "interface")
+    guest_inputs = frozenset({"userData", "credential"})
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -457,6 +458,7 @@ class OpenStackConnector(Connector):
             memory_mib=Range(min((c.memory for c in configs), default=KIB_PER_MIB) // KIB_PER_MIB,
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=self._archs(), meters=METERS, locations=tuple(zones) or ("nova",), stop_force_default=False,
+            guest_inputs=self.guest_inputs,
             extras={"region": self.conn.config.get_region_name() or None, "services": sorted(self.services()),
                     "flavors": len(configs)})
 
