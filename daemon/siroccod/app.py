@@ -23,6 +23,7 @@ from siroccod.auth import Users
 from siroccod.config import Config, ensure_data_dir, load_config
 from siroccod.hosts import HostPool
 from siroccod.jobs import JobRunner
+from siroccod.metering import Sampler
 from siroccod.recovery import Recovery
 from siroccod.sealing import Sealer
 from siroccod.service import Service
@@ -45,9 +46,11 @@ class Daemon:
     runner: JobRunner
     recovery: Recovery
     worker: Worker
+    sampler: Sampler
     server_errors: int = 0  # 5xx replies sent (bad input must never cause one)
 
     def close(self):
+        self.sampler.stop()
         self.runner.stop()
         self.pool.close()
         self.store.dispose()
@@ -85,9 +88,12 @@ def create_app(config=None, placer=None, **overrides):
         recovery.restore_simulated()
         recovery.reconcile()
         _stock(store, pool)
-    daemon = Daemon(config, store, pool, users, service, runner, recovery, worker)
+    sampler = Sampler(store, pool, config.meter_interval, config.meter_retention_hours)
+    daemon = Daemon(config, store, pool, users, service, runner, recovery, worker, sampler)
     if config.start_workers and config.workers:
         runner.start()
+    if config.start_workers:
+        sampler.start()
 
     app = Flask("siroccod")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body

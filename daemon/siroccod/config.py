@@ -16,6 +16,8 @@ YAML file (every key optional)::
     tls: {cert: /etc/siroccod/cert.pem, key: /etc/siroccod/key.pem}
     max_body: 1048576                    # bytes; larger requests get 413
     workers: 2                           # job worker threads per process
+    meter_interval: 60                   # seconds between samplings of every meter, in the background (0: none)
+    meter_retention_hours: 24            # how long samples are kept
     placement: first-fit                 # or least-power, optimizer (energy-aware)
     log_level: INFO
     hosts:                               # omit for the three simulated hosts
@@ -82,7 +84,7 @@ _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "sim
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement",
              "upstreams", "routing_policy", "public_url", "allowed_hosts", "token_lifetime_days",
-             "secret_key_file"}
+             "secret_key_file", "meter_interval", "meter_retention_hours"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 DEFAULT_NAME_PREFIX = "sirocco-"
@@ -132,6 +134,8 @@ class Config:
     auth_cache_seconds: float = 60.0  # a password verified against a stored hash is not verified again that long
     token_lifetime_days: int = 90  # API tokens expire after that many days (0: never), unless made otherwise
     secret_key_file: Path | None = None  # the key sealing secrets in the CMDB (default <data_dir>/secret.key)
+    meter_interval: float = 60.0  # seconds between two samplings of every meter (0: no sampling)
+    meter_retention_hours: float = 24.0  # samples older than that are deleted
     start_workers: bool = True  # tests may run jobs by hand
     placement: str = "first-fit"  # a key of placing.PLACERS
     upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
@@ -332,7 +336,8 @@ def load_config(path=None, env=None, overrides=None):
     config.secret_key_file = Path(raw["secret_key_file"]).expanduser() if raw.get("secret_key_file") \
         else data_dir / "secret.key"
     config.allowed_hosts = _allowed_hosts(raw.get("allowed_hosts"), config.listen_host)
-    for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds"):
+    for key in ("job_poll_interval", "instance_timeout", "auth_cache_seconds", "meter_interval",
+                "meter_retention_hours"):
         if raw.get(key) is not None:
             setattr(config, key, float(raw[key]))
     return config

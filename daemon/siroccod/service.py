@@ -25,7 +25,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     SiroccoError,
     Unsupported,
 )
-from siroccod import capacity, hrefs, placing, quotas, routing
+from siroccod import capacity, hrefs, metering, placing, quotas, routing
 from siroccod.jobs import ACTIVE, QUEUED
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
 from siroccod.store import Job, Resource, Tenant, iso, new_uuid, utcnow
@@ -324,8 +324,8 @@ class Service:
             body["state"] = row.state
         if row.type == "Machine":
             body["machineVolumes"] = {"href": rid + "/volumes"}  # Sirocco extension: attach/detach here
-        if row.type == "Meter" and live:
-            body.update(self.live_samples(row))
+        if row.type == "Meter" and live and session is not None:
+            body.update(metering.latest(session, row.uuid))  # sampled in the background: no host asked
         doc.update(body)
         ops = self._operations(row, rid, p, session, extra)
         if ops:
@@ -352,25 +352,6 @@ class Service:
             if nested:
                 doc["nestedJobs"] = [{"href": base + hrefs.ref("jobs", u)} for u in nested]
         return doc
-
-    def live_samples(self, row):
-        """A meter's latest samples from its machine's host (nothing when the host cannot say)."""
-        machine_uuid = row.private.get("machine")
-        with self.store.read() as session:
-            machine = session.get(Resource, machine_uuid) if machine_uuid else None
-            if machine is None or machine.native_id is None or not self.host_supports(machine.host_id, "meter.list"):
-                return {}
-            host_id, native = machine.host_id, machine.native_id
-        try:
-            meters = self.pool.get(host_id).call("list_meters", native)
-        except Exception as exc:  # metering is best effort: a reading failure is not the client's fault
-            log.info("meter %s: no samples: %s", row.uuid, exc)
-            return {}
-        for meter in meters:
-            if meter.aspect == row.doc.get("aspect"):
-                out = meter.to_json()
-                return {k: out[k] for k in ("samples", "minValue", "maxValue", "units") if k in out}
-        return {}
 
     # ================================================================================
     # jobs

@@ -124,6 +124,20 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class MeterSample(Base):
+    """One reading of a Meter (metering.py), kept for the configured retention."""
+
+    __tablename__ = "meter_samples"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    meter_uuid: Mapped[str] = mapped_column(String(36))
+    taken: Mapped[datetime] = mapped_column(DateTime)
+    value: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_meter_samples_meter_taken", "meter_uuid", "taken"),
+                      Index("ix_meter_samples_taken", "taken"))
+
+
 class Quota(Base):
     """What one tenant may hold at most (None: no limit), set by an administrator."""
 

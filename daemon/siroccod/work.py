@@ -21,10 +21,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
-from siroccod import hrefs, jobs, routing
+from siroccod import hrefs, jobs, metering, routing
 from siroccod.jobs import FAILED, RUNNING, SUCCESS
 from siroccod.service import ACTION_METHODS
-from siroccod.store import Job, Resource, new_uuid, utcnow
+from siroccod.store import Job, MeterSample, Resource, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
 GENERIC_FAILURE = "internal error while running this job (details are in the daemon's log)"
@@ -236,6 +236,12 @@ class Worker:
         if machine.state not in (spec.initial_state,):
             machine = self.wait_state(host, machine.id, (spec.initial_state, states.ERROR))
         caps = host.capabilities()
+        readings = {}  # the first sample of each meter, recorded with it (metering.py takes the next ones)
+        if caps.meters and host.supports("meter.list"):
+            try:
+                readings = {m.aspect: m for m in host.call("list_meters", machine.id)}
+            except SiroccoError as exc:
+                log.info("job %s: no first meter samples: %s", job_uuid, exc)
 
         def done(session, job):
             row = session.get(Resource, job.target_uuid)
@@ -270,6 +276,10 @@ class Worker:
                                       "targetResource": {"href": hrefs.ref("machines", row.uuid)},
                                       "timeScope": "Point", "isContinuous": True})
                 meter.created = meter.updated = utcnow()
+                reading = metering.reading(readings.get(aspect))
+                if reading is not None:
+                    meter.doc["units"] = reading[1]
+                    session.add(MeterSample(meter_uuid=meter.uuid, taken=utcnow(), value=reading[0]))
                 session.add(meter)
                 meters.append({"href": hrefs.ref("meters", meter.uuid)})
             if meters:

@@ -936,5 +936,8 @@ class CimiConnector(Connector):
         for ref in refs or []:
             href = collection_link(ref)
             if href:
-                meters.append(parse(Meter, self._fetch(href, Meter, "meter", "meter.list"), "meter"))
+                meter = parse(Meter, self._fetch(href, Meter, "meter", "meter.list"), "meter")
+                if meter.samples:  # the contract's reading is the newest sample (an endpoint may keep many)
+                    meter.samples = meter.samples[-1:]
+                meters.append(meter)
         return meters
