@@ -1,4 +1,5 @@
-"""The ``siroccod`` command: serve, user add/remove/list/password/token, hosts, place.
+"""The ``siroccod`` command: serve, user add/remove/list/password/token/tokens/revoke-token, tenant
+list/quota, db current/upgrade/history, hosts, place.
 
 Every command reads the same configuration as the daemon (``--config`` or
 $SIROCCOD_CONFIG, environment overrides, else the embedded default), so
@@ -291,6 +292,60 @@ def tenant_quota(ctx, name, **limits):
     finally:
         store.dispose()
     click.echo(json.dumps(view))
+
+
+@main.group()
+def db():
+    """The CMDB's schema (Alembic): every command and the daemon upgrade it when they open it."""
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx):
+    """The revision the CMDB is at, and the newest one."""
+    from sqlalchemy import create_engine
+
+    from siroccod import migrating
+    from siroccod.config import ensure_data_dir
+    from siroccod.store import private_sqlite_file
+    config = _config(ctx)
+    ensure_data_dir(config)
+    if config.database.startswith("sqlite"):
+        private_sqlite_file(config.database)
+    engine = create_engine(config.database)
+    try:
+        with engine.connect() as connection:
+            current = migrating.current(connection)
+    finally:
+        engine.dispose()
+    click.echo("current: %s\nnewest:  %s" % (current or "none (empty, or made before migrations)", migrating.head()))
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="the revision to upgrade to")
+@click.pass_context
+def db_upgrade(ctx, revision):
+    """Upgrade the CMDB (what every process does when it opens it)."""
+    from siroccod import migrating
+    from siroccod.config import ensure_data_dir
+    from siroccod.store import Store
+    config = _config(ctx)
+    ensure_data_dir(config)
+    store = Store(config.database)  # opening it upgrades to the newest revision, under the start-up lock
+    try:
+        with store.startup_lock():
+            before, after = migrating.upgrade(store.engine, revision)
+    finally:
+        store.dispose()
+    click.echo("CMDB at revision %s" % after)
+
+
+@db.command("history")
+def db_history():
+    """The revisions, oldest first."""
+    from siroccod import migrating
+    for revision, doc in migrating.history():
+        click.echo("%s  %s" % (revision, doc))
 
 
 @main.command()

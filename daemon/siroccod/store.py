@@ -237,7 +237,7 @@ class Store:
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
         if self.is_sqlite:
-            _private_sqlite_file(url)
+            private_sqlite_file(url)
         self.engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -309,7 +309,7 @@ class Store:
         return tenant
 
 
-def _private_sqlite_file(url):
+def private_sqlite_file(url):
     """The CMDB file (password hashes inside) readable by its owner only, from its creation: SQLite makes
     its -wal and -shm files with the database file's mode."""
     path = make_url(url).database

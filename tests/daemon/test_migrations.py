@@ -131,3 +131,22 @@ def test_a_cmdb_made_before_migrations_upgrades_in_place(database, tmp_path):
         assert stopped["state"] == "STOPPED"
     finally:
         app.extensions["siroccod"].close()
+
+
+def test_the_db_commands(tmp_path):
+    from realhost_helpers import DAEMON_DIR
+
+    from siroccod import migrating
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIROCCOD_")}
+    env.update(SIROCCOD_DATA=str(tmp_path / "data"), PYTHONPATH=str(DAEMON_DIR))
+
+    def db(*args):
+        done = subprocess.run([sys.executable, "-m", "siroccod", "db", *args], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    assert db("current").splitlines() == ["current: none (empty, or made before migrations)",
+                                          "newest:  %s" % migrating.head()]
+    assert [line.split()[0] for line in db("history").splitlines()] == [r for r, _doc in migrating.history()]
+    assert db("upgrade").strip() == "CMDB at revision %s" % migrating.head()
+    assert db("current").splitlines()[0] == "current: %s" % migrating.head()
