@@ -47,15 +47,39 @@ def main(ctx, config):
 
 @main.command()
 @click.option("--listen", "-l", help="HOST:PORT to listen on (default from the configuration, 127.0.0.1:8080)")
-@click.option("--threads", default=8, show_default=True, help="request threads")
-@click.option("--server", "server_name", type=click.Choice(["cheroot", "waitress", "werkzeug"]), default="cheroot",
-              show_default=True, help="WSGI server (waitress: no TLS; werkzeug: the development server)")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
+              help="request threads: those that run the app (a request reaches one only when it is whole)")
+@click.option("--server", "server_name", type=click.Choice(["hypercorn", "cheroot", "waitress", "werkzeug"]),
+              default="hypercorn", show_default=True,
+              help="HTTP server. Only hypercorn is slowloris-safe: cheroot and werkzeug (the development "
+                   "server) hold a thread per request being read, waitress (no TLS) has no deadline on a request")
+@click.option("--max-connections", default=500, show_default=True, type=click.IntRange(1),
+              envvar="SIROCCOD_MAX_CONNECTIONS", show_envvar=True,
+              help="connections open at once; beyond, a new one is closed as soon as accepted")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              envvar="SIROCCOD_HEADER_TIMEOUT", show_envvar=True,
+              help="seconds a connection has to send a complete request head (line and headers), from its "
+                   "opening or its previous reply; an idle keep-alive connection is closed after as long")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1),
+              envvar="SIROCCOD_BODY_TIMEOUT", show_envvar=True,
+              help="seconds to send a request body once the head is in (408 after), and to take a reply")
+@click.option("--max-header-size", default=16384, show_default=True, type=click.IntRange(1024),
+              envvar="SIROCCOD_MAX_HEADER_SIZE", show_envvar=True,
+              help="bytes of the request line and header fields together (431 beyond; the request target "
+                   "alone: 8192, 414 beyond); the body's bound is the configuration's max_body (413)")
+@click.option("--max-headers", default=100, show_default=True, type=click.IntRange(1),
+              envvar="SIROCCOD_MAX_HEADERS", show_envvar=True, help="header fields of a request (431 beyond)")
 @click.pass_context
-def serve(ctx, listen, threads, server_name):
-    """Serve the CIMI endpoint until interrupted."""
+def serve(ctx, listen, threads, server_name, max_connections, header_timeout, body_timeout, max_header_size,
+          max_headers):
+    """Serve the CIMI endpoint until interrupted (SIGTERM, Ctrl-C)."""
     config = _config(ctx)
     if listen:
         config.listen = listen
+    from siroccod.serving import Limits, Server
+    limits = Limits(max_connections=max_connections, header_timeout=header_timeout, body_timeout=body_timeout,
+                    max_request_line=min(8192, max_header_size), max_header_size=max_header_size,
+                    max_headers=max_headers, max_body=config.max_body)
     from siroccod.app import create_app
     try:
         app = create_app(config)
@@ -65,21 +89,20 @@ def serve(ctx, listen, threads, server_name):
     import gc
     gc.collect()
     gc.freeze()  # what start-up made lives as long as the process: full collections need not walk it
-    ssl_context = (config.tls_cert, config.tls_key) if config.tls else None
-    scheme = "https" if ssl_context else "http"
-    click.echo("siroccod %s: serving %s://%s:%d/cimi/cloudEntryPoint (data in %s)"
-               % (__version__, scheme, config.listen_host, config.listen_port, config.data_dir), err=True)
-    from siroccod.serving import Server
+    tls = (config.tls_cert, config.tls_key) if config.tls else None
     try:
         server = Server(app, config.listen_host, config.listen_port, threads=threads, server=server_name,
-                        tls=ssl_context)
+                        tls=tls, limits=limits)
     except (OSError, ValueError) as exc:
         daemon.close()
         raise click.ClickException(str(exc)) from None
+    click.echo("siroccod %s: serving %s://%s:%d/cimi/cloudEntryPoint (data in %s; server %s)"
+               % (__version__, "https" if tls else "http", config.listen_host, config.listen_port, config.data_dir,
+                  server_name), err=True)
     import signal
 
     def stop(_signum, _frame):
-        raise KeyboardInterrupt
+        server.interrupt()  # hypercorn: a graceful stop; the others: KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()

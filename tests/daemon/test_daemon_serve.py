@@ -156,3 +156,27 @@ def test_cli_place_runs_the_optimizer():
     assert plan["placement"] == {"v1": "a", "v2": "a"}
     r = CliRunner().invoke(main, ["place", "-"], input="{not json")
     assert r.exit_code == 1
+
+
+def test_serve_reports_a_busy_port_before_serving(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        env = dict(os.environ, SIROCCOD_DATA=str(tmp_path / "data"),
+                   PYTHONPATH=os.pathsep.join([str(DAEMON_DIR), os.environ.get("PYTHONPATH", "")]))
+        env.pop("SIROCCOD_CONFIG", None)
+        r = subprocess.run([sys.executable, "-m", "siroccod", "serve", "--listen", "127.0.0.1:%d" % port],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Address already in use" in r.stderr, r.stderr
+    assert "serving" not in r.stderr
+
+
+def test_serve_help_says_which_servers_are_not_slowloris_safe():
+    from siroccod.cli import main
+    r = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200)
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    assert "Only hypercorn is slowloris-safe" in text and "[default: hypercorn]" in text
+    for option in ("--max-connections", "--header-timeout", "--body-timeout", "--max-header-size", "--max-headers"):
+        assert option in text

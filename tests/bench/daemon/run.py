@@ -29,8 +29,14 @@ table shows medians over runs):
 * cycle: create -> delete through the API by another tenant: POST a MachineCreate (tiny config,
   STOPPED), poll its job to SUCCESS, DELETE, poll to SUCCESS; latency is the whole cycle. The
   ceiling answers the POST and the DELETE with the same documents (it has no jobs to wait for).
+* slow (siroccod only, a second table): ``GET /cimi/machines/<id>`` idle, then again while
+  ``--slow-clients`` (50) slow clients hold connections open, each trickling a byte a second: a
+  request line or headers never finished, an authenticated body short of its Content-Length, or
+  nothing at all (a slowloris; one the daemon closes is opened again at once, as an attacker
+  would). The column that matters is "p99 under N slow / p99 idle" (the target: 2 at most); a
+  request not answered within ``--slow-timeout`` seconds counts as unanswered (and as that long).
 
-No timed asserts: a table (and --json for machines).
+No timed asserts: tables (and --json for machines).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -105,10 +112,11 @@ def stop(proc):
 # HTTP client: one keep-alive connection per thread
 # ---------------------------------------------------------------------------------------------
 class Conn:
-    def __init__(self, port, authorization=None):
+    def __init__(self, port, authorization=None, timeout=60):
         self.port = port
+        self.timeout = timeout
         self.headers = {"Authorization": authorization} if authorization else {}
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
     def call(self, method, url, body=None):
         path = urlsplit(url).path if "://" in url else url
@@ -124,8 +132,7 @@ class Conn:
                 payload = r.read()
                 return r.status, r.headers, payload
             except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.reconnect()
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -148,8 +155,69 @@ class Conn:
                 raise SystemExit("job still %s" % job["state"])
             time.sleep(0.002)
 
+    def reconnect(self):
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+
     def close(self):
         self.conn.close()
+
+
+class SlowLoris:
+    """``n`` connections that never finish a request, kept open: each is sent one more byte every
+    second; one the server closed (a timeout, the connection limit) is opened again at once."""
+
+    def __init__(self, port, n, authorization):
+        host = "Host: 127.0.0.1:%d\r\n" % port
+        self.port = port
+        self.kinds = [  # (what is sent first, the byte trickled)
+            (b"GET /cimi/cloudEntryPoint?slow=", b"a"),
+            (("GET /cimi/openapi.json HTTP/1.1\r\n%sX-Slow: " % host).encode(), b"a"),
+            (("POST /cimi/machines HTTP/1.1\r\n%sAuthorization: %s\r\nContent-Type: application/json\r\n"
+              "Content-Length: 65536\r\n\r\n{" % (host, authorization)).encode(), b" "),
+            (b"", b""),
+        ]
+        self.socks = [None] * n
+        self.reopened = 0
+        self._stop = threading.Event()
+        for i in range(n):
+            self._open(i)
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _open(self, i):
+        first, _byte = self.kinds[i % len(self.kinds)]
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            if first:
+                sock.sendall(first)
+        except OSError:
+            sock = None
+        self.socks[i] = sock
+
+    def _trickle(self):
+        while not self._stop.wait(1.0):
+            for i, sock in enumerate(self.socks):
+                byte = self.kinds[i % len(self.kinds)][1]
+                try:
+                    if sock is None:
+                        raise OSError("not open")
+                    if select.select([sock], [], [], 0)[0]:  # an answer (408) or the end: closed
+                        raise OSError("closed by the server")
+                    if byte:
+                        sock.sendall(byte)
+                except OSError:
+                    if sock is not None:
+                        sock.close()
+                    self.reopened += 1
+                    self._open(i)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        for sock in self.socks:
+            if sock is not None:
+                sock.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +391,7 @@ def pct(values, p):
     return values[k]
 
 
-def measure(port, auth, scenario, seconds, concurrency, machine_url, tiny_href, ceiling):
+def measure(port, auth, scenario, seconds, concurrency, machine_url, tiny_href, ceiling, slow_timeout=10.0):
     def make():
         return Conn(port, auth)
 
@@ -335,6 +403,21 @@ def measure(port, auth, scenario, seconds, concurrency, machine_url, tiny_href, 
         def step(conn):
             status, _h, _p = conn.call("GET", machine_url)
             assert status == 200, status
+    elif scenario == "slow":  # a GET that must be answered within --slow-timeout (else: unanswered)
+        unanswered = [0]
+
+        def make():
+            return Conn(port, auth, timeout=slow_timeout)
+
+        def step(conn):
+            try:
+                status, _h, _p = conn.call("GET", machine_url)
+                assert status == 200, status
+            except TimeoutError:
+                unanswered[0] += 1
+                conn.reconnect()
+        rate, latencies = closed_loop(make, step, seconds, concurrency)
+        return rate, latencies, unanswered[0]
     else:
         body = {"resourceURI": CIMI + "MachineCreate", "name": "cycle",
                 "machineTemplate": {"machineConfig": {"href": tiny_href}, "initialState": "STOPPED"}}
@@ -355,8 +438,12 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=4.0, help="per scenario, per run, per server")
     parser.add_argument("--concurrency", type=int, default=2, help="client threads (keep-alive connections)")
     parser.add_argument("--machines", type=int, default=1000)
-    parser.add_argument("--server", default="cheroot", help="WSGI server of both (when siroccod serve has --server)")
-    parser.add_argument("--scenarios", default="list,get,cycle")
+    parser.add_argument("--server", default="hypercorn",
+                        help="WSGI server of both (when siroccod serve has --server)")
+    parser.add_argument("--scenarios", default="list,get,cycle,slow")
+    parser.add_argument("--slow-clients", type=int, default=50, help="slow connections of the slow scenario")
+    parser.add_argument("--slow-timeout", type=float, default=10.0,
+                        help="slow scenario: a request not answered within this many seconds is unanswered")
     parser.add_argument("--json", action="store_true", help="also print the medians as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--ceiling", help=argparse.SUPPRESS)
@@ -399,11 +486,26 @@ def main(argv=None):
               "%d client connections; server: %s"
               % (started, args.machines, len(json.dumps(listing)), args.runs, args.seconds, args.concurrency,
                  args.server), file=sys.stderr)
-        results = {s: {"siroccod": [], "ceiling": []} for s in scenarios}
+        results = {s: {"siroccod": [], "ceiling": []} for s in scenarios if s != "slow"}
+        slow_results = {"idle": [], "slow": []}
         auths = {"list": basic("bench", PASSWORDS["bench"]), "get": basic("bench", PASSWORDS["bench"]),
-                 "cycle": basic("cycler", PASSWORDS["cycler"])}
+                 "cycle": basic("cycler", PASSWORDS["cycler"]), "slow": basic("bench", PASSWORDS["bench"])}
         for run in range(args.runs):
             for scenario in scenarios:
+                if scenario == "slow":
+                    for phase in ("idle", "slow"):
+                        loris = SlowLoris(port, args.slow_clients, auths["slow"]) if phase == "slow" else None
+                        try:
+                            if loris is not None:
+                                time.sleep(2.0)  # every slow connection reached the server and trickled
+                            rate, lat, unanswered = measure(port, auths["slow"], "slow", args.seconds,
+                                                            args.concurrency, machine_url, tiny_href, False,
+                                                            args.slow_timeout)
+                        finally:
+                            if loris is not None:
+                                loris.close()
+                        slow_results[phase].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000, unanswered))
+                    continue
                 for who, p in (("siroccod", port), ("ceiling", ceiling_port)):
                     rate, lat = measure(p, auths[scenario], scenario, args.seconds, args.concurrency,
                                         machine_url, tiny_href, who == "ceiling")
@@ -423,7 +525,7 @@ def main(argv=None):
     print("| scenario | siroccod | p50 ms | p99 ms | ceiling (bare Flask) | p50 ms | p99 ms | throughput vs ceiling |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     medians = {}
-    for scenario in scenarios:
+    for scenario in results:
         med = {who: tuple(statistics.median(r[i] for r in results[scenario][who]) for i in range(3))
                for who in ("siroccod", "ceiling")}
         medians[scenario] = med
@@ -431,6 +533,18 @@ def main(argv=None):
         print("| %s | %.0f %s | %.1f | %.1f | %.0f %s | %.1f | %.1f | %.0f %% |" % (
             names[scenario], s[0], unit[scenario], s[1], s[2], c[0], unit[scenario], c[1], c[2],
             100.0 * s[0] / c[0] if c[0] else float("nan")))
+    if "slow" in scenarios:
+        idle, slow = ({k: statistics.median(r[i] for r in slow_results[phase]) for i, k in
+                       enumerate(("rate", "p50", "p99", "unanswered"))} for phase in ("idle", "slow"))
+        medians["slow"] = {"idle": idle, "slow": slow}
+        n = args.slow_clients
+        print()
+        print("| get one machine (siroccod, %s) | idle | p50 ms | p99 ms | under %d slow clients | p50 ms | p99 ms "
+              "| p99 under %d slow / p99 idle | unanswered within %g s |" % (args.server, n, n, args.slow_timeout))
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| %d client connections | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f | %d |" % (
+            args.concurrency, idle["rate"], idle["p50"], idle["p99"], slow["rate"], slow["p50"], slow["p99"],
+            slow["p99"] / idle["p99"] if idle["p99"] else float("nan"), slow["unanswered"]))
     print()
     print("medians of %d runs of %.0f s; %d client connections; WSGI server of both: %s; %d request threads; "
           "load average before/after: %s / %s (%d cores)"
