@@ -46,7 +46,8 @@ HOSTED_RECORDS = ("machineImages",)
 # Status codes every authenticated operation may answer with, besides its own.
 COMMON_ERRORS = {400: "bad request (malformed query parameter, invalid input)", 401: "authentication required",
                  403: "forbidden (administrators only, or a public record)",
-                 404: "unknown (or another tenant's) resource"}
+                 404: "unknown (or another tenant's) resource", 414: "the URL is too long",
+                 429: "too many failed logins from this user name or address: try again after Retry-After seconds"}
 BODY_ERRORS = {409: "conflict: the resource's state does not allow it", 413: "request body too large",
                415: "the request body is not application/json"}
 COLLECTION_PARAMS = (
@@ -258,6 +259,8 @@ def _responses(ok, body=False):
         errors.update(BODY_ERRORS)
     for code, text in errors.items():
         out.setdefault(str(code), _json(ERROR, text))
+    out["429"] = dict(out["429"], headers={"Retry-After": {"description": "seconds to wait",
+                                                             "schema": {"type": "integer"}}})
     return out
 
 

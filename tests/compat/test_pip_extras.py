@@ -41,7 +41,8 @@ def test_daemon_extra_installs_and_serves(tmp_path):
     assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
     listed = run([venv / "bin" / "python", "-m", "pip", "list", "--format", "json"])
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
-    assert {"flask", "sqlalchemy", "pulp", "libvirt-python", "click", "pyyaml", "cheroot"} <= names
+    assert {"flask", "sqlalchemy", "pulp", "libvirt-python", "click", "pyyaml", "hypercorn", "alembic",
+            "cryptography"} <= names
     # the daemon needs no Ansible and no SDK of a provider its hosts do not use
     assert not names & {"ansible-core", "boto3", "openstacksdk", "pyvmomi", "apache-libcloud", "xenapi"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -88,6 +89,16 @@ def test_serve_over_http_with_basic_auth(tmp_path):
         r = requests.post(machines, auth=auth, timeout=10, data=b"{broken",
                           headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["statusMessage"].startswith("request body is not valid JSON")
+        # two Authorization headers on the wire: refused, whichever a server would have kept
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            basic = "Basic " + base64.b64encode(b"admin:serve-admin-pw").decode()
+            sock.sendall(("GET /cimi/cloudEntryPoint HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
+                          "Authorization: Bearer sct_other\r\nConnection: close\r\n\r\n" % basic).encode())
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        head, _sep, body = reply.partition(b"\r\n\r\n")
+        assert head.split()[1] == b"400" and json.loads(body)["properties"]["attribute"] == "Authorization"
     finally:
         stop(proc)
     assert proc.returncode == 0
