@@ -52,7 +52,8 @@ YAML file (every key optional)::
         prices: {t3.micro: 0.0104}       # per hour, for routing_policy cheapest
 
 Environment overrides (they win over the file): SIROCCOD_CONFIG (the file),
-SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_PUBLIC_URL, SIROCCOD_TLS_CERT,
+SIROCCOD_DATA, SIROCCOD_DATABASE_URL, SIROCCOD_LISTEN, SIROCCOD_PUBLIC_URL, SIROCCOD_METER_INTERVAL,
+SIROCCOD_TLS_CERT,
 SIROCCOD_TLS_KEY, SIROCCOD_MAX_BODY, SIROCCOD_WORKERS, SIROCCOD_LOG_LEVEL,
 SIROCCOD_ADMIN_PASSWORD (password of the admin user created on first start).
 """
@@ -300,7 +301,7 @@ def load_config(path=None, env=None, overrides=None):
     # environment overrides
     for key, var in (("data_dir", "SIROCCOD_DATA"), ("database", "SIROCCOD_DATABASE_URL"),
                      ("listen", "SIROCCOD_LISTEN"), ("max_body", "SIROCCOD_MAX_BODY"),
-                     ("public_url", "SIROCCOD_PUBLIC_URL"),
+                     ("public_url", "SIROCCOD_PUBLIC_URL"), ("meter_interval", "SIROCCOD_METER_INTERVAL"),
                      ("workers", "SIROCCOD_WORKERS"), ("log_level", "SIROCCOD_LOG_LEVEL"),
                      ("admin_password", "SIROCCOD_ADMIN_PASSWORD")):
         if env.get(var) and not (overrides and key in overrides):

@@ -35,6 +35,11 @@ table shows medians over runs):
   nothing at all (a slowloris; one the daemon closes is opened again at once, as an attacker
   would). The column that matters is "p99 under N slow / p99 idle" (the target: 2 at most); a
   request not answered within ``--slow-timeout`` seconds counts as unanswered (and as that long).
+* metering (siroccod only, a third table, after the others): the listing again, with the background
+  metering off (``SIROCCOD_METER_INTERVAL=0``) and on at its most eager (every second, over
+  ``--metered`` started machines of another tenant on the simulated hosts, five meters each), one
+  daemon at a time on the same CMDB, alternately. The column that matters is "on / off" (the
+  target: within 10 %).
 
 No timed asserts: tables (and --json for machines).
 """
@@ -63,7 +68,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[3]
 CIMI = "http://schemas.dmtf.org/cimi/2/"
 ADMIN_PASSWORD = "bench-admin-password"
-PASSWORDS = {"bench": "bench-user-password", "cycler": "cycler-user-password"}
+PASSWORDS = {"bench": "bench-user-password", "cycler": "cycler-user-password", "metered": "metered-user-password"}
 THREADS = 8  # request threads of both servers
 
 
@@ -239,24 +244,36 @@ def daemon_env(data_dir):
     return env
 
 
-def start_daemon(work, server):
+def start_daemon(work, server, meter_interval=None):
     port = free_port()
     log = work / "siroccod.log"
+    env = daemon_env(work / "data")
+    if meter_interval is not None:
+        env["SIROCCOD_METER_INTERVAL"] = str(meter_interval)
     with open(log, "a") as handle:
         proc = subprocess.Popen([sys.executable, "-m", "siroccod", "serve", "--listen", "127.0.0.1:%d" % port,
                                  "--threads", str(THREADS), *serve_options(server)],
-                                env=daemon_env(work / "data"), stdout=handle, stderr=subprocess.STDOUT)
+                                env=env, stdout=handle, stderr=subprocess.STDOUT)
     wait_port(port, proc, "siroccod", log)
     return proc, port
 
 
-def populate(work, server, machines):
-    """Users, one machine through the API, then its clones straight into the CMDB (daemon stopped)."""
+def populate(work, server, machines, metered=0):
+    """Users, one machine through the API, then its clones straight into the CMDB (daemon stopped); and
+    ``metered`` started machines of another tenant, whose meters the metering scenario samples."""
     proc, port = start_daemon(work, server)
     try:
         admin = Conn(port, basic("admin", ADMIN_PASSWORD))
-        for name, tenant in (("bench", "bench"), ("cycler", "cycle")):
+        for name, tenant in (("bench", "bench"), ("cycler", "cycle"), ("metered", "metered")):
             admin.json("POST", "/admin/users", {"name": name, "tenant": tenant, "password": PASSWORDS[name]})
+        meterer = Conn(port, basic("metered", PASSWORDS["metered"]))
+        _h, configs = meterer.json("GET", "/cimi/machineConfigs")
+        tiny_href = next(c for c in configs["machineConfigs"] if c["name"] == "tiny")["id"]
+        for i in range(metered):
+            headers, _doc = meterer.json("POST", "/cimi/machines", {
+                "resourceURI": CIMI + "MachineCreate", "name": "metered-%02d" % i,
+                "machineTemplate": {"machineConfig": {"href": tiny_href}, "initialState": "STARTED"}})
+            meterer.wait_job(headers["CIMI-Job-URI"])
         user = Conn(port, basic("bench", PASSWORDS["bench"]))
         _h, configs = user.json("GET", "/cimi/machineConfigs")
         tiny = next(c for c in configs["machineConfigs"] if c["name"] == "tiny")
@@ -440,7 +457,10 @@ def main(argv=None):
     parser.add_argument("--machines", type=int, default=1000)
     parser.add_argument("--server", default="hypercorn",
                         help="WSGI server of both (when siroccod serve has --server)")
-    parser.add_argument("--scenarios", default="list,get,cycle,slow")
+    parser.add_argument("--scenarios", default="list,get,cycle,slow,metering")
+    parser.add_argument("--metered", type=int, default=20,
+                        help="started machines whose meters the metering scenario samples (the three simulated "
+                             "hosts hold 28 tiny ones)")
     parser.add_argument("--slow-clients", type=int, default=50, help="slow connections of the slow scenario")
     parser.add_argument("--slow-timeout", type=float, default=10.0,
                         help="slow scenario: a request not answered within this many seconds is unanswered")
@@ -460,7 +480,7 @@ def main(argv=None):
     scenarios = args.scenarios.split(",")
     print("populating: 1 machine through the API + %d clones in the CMDB (%s)" % (args.machines - 1, work),
           file=sys.stderr)
-    populate(work, args.server, args.machines)
+    populate(work, args.server, args.machines, args.metered if "metering" in scenarios else 0)
     t0 = time.monotonic()
     daemon, port = start_daemon(work, args.server)
     ceiling = None
@@ -486,12 +506,14 @@ def main(argv=None):
               "%d client connections; server: %s"
               % (started, args.machines, len(json.dumps(listing)), args.runs, args.seconds, args.concurrency,
                  args.server), file=sys.stderr)
-        results = {s: {"siroccod": [], "ceiling": []} for s in scenarios if s != "slow"}
+        results = {s: {"siroccod": [], "ceiling": []} for s in scenarios if s not in ("slow", "metering")}
         slow_results = {"idle": [], "slow": []}
         auths = {"list": basic("bench", PASSWORDS["bench"]), "get": basic("bench", PASSWORDS["bench"]),
                  "cycle": basic("cycler", PASSWORDS["cycler"]), "slow": basic("bench", PASSWORDS["bench"])}
         for run in range(args.runs):
             for scenario in scenarios:
+                if scenario == "metering":
+                    continue  # afterwards: it starts daemons of its own on this CMDB
                 if scenario == "slow":
                     for phase in ("idle", "slow"):
                         loris = SlowLoris(port, args.slow_clients, auths["slow"]) if phase == "slow" else None
@@ -515,6 +537,20 @@ def main(argv=None):
         stop(daemon)
         if ceiling is not None:
             stop(ceiling)
+    metering = {"off": [], "on": []}
+    try:
+        for run in range(args.runs if "metering" in scenarios else 0):
+            for phase, interval in (("off", 0), ("on", 1)):
+                proc, mport = start_daemon(work, args.server, meter_interval=interval)
+                try:
+                    time.sleep(3.0)  # on: sampling rounds under way
+                    rate, lat = measure(mport, auths["list"], "list", args.seconds, args.concurrency,
+                                        machine_url, tiny_href, False)
+                finally:
+                    stop(proc)
+                metering[phase].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
+            print("metering run %d/%d done" % (run + 1, args.runs), file=sys.stderr)
+    finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -545,6 +581,17 @@ def main(argv=None):
         print("| %d client connections | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f | %d |" % (
             args.concurrency, idle["rate"], idle["p50"], idle["p99"], slow["rate"], slow["p50"], slow["p99"],
             slow["p99"] / idle["p99"] if idle["p99"] else float("nan"), slow["unanswered"]))
+    if metering["on"]:
+        off, on = ({k: statistics.median(r[i] for r in metering[phase]) for i, k in enumerate(("rate", "p50", "p99"))}
+                   for phase in ("off", "on"))
+        medians["metering"] = {"off": off, "on": on}
+        print()
+        print("| list %d machines (siroccod) | metering off | p50 ms | p99 ms | on: every 1 s, %d machines | p50 ms "
+              "| p99 ms | on / off |" % (args.machines, args.metered))
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| %d client connections | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f |" % (
+            args.concurrency, off["rate"], off["p50"], off["p99"], on["rate"], on["p50"], on["p99"],
+            on["rate"] / off["rate"] if off["rate"] else float("nan")))
     print()
     print("medians of %d runs of %.0f s; %d client connections; WSGI server of both: %s; %d request threads; "
           "load average before/after: %s / %s (%d cores)"
