@@ -259,8 +259,8 @@ def _responses(ok, body=False):
         errors.update(BODY_ERRORS)
     for code, text in errors.items():
         out.setdefault(str(code), _json(ERROR, text))
-    out["429"] = dict(out["429"], headers={"Retry-After": {"description": "seconds to wait",
-                                                             "schema": {"type": "integer"}}})
+    retry_after = {"description": "seconds to wait", "schema": {"type": "integer"}}
+    out["429"] = dict(out["429"], headers={"Retry-After": retry_after})
     return out
 
 

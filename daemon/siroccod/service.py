@@ -1024,4 +1024,3 @@ class Service:
             job_doc = self.render_job(job, base)
         self.wake()
         return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
-

@@ -101,4 +101,3 @@ def test_bounds_are_published(client, alice):
 
 def test_no_request_above_produced_a_5xx(app):
     assert app.extensions["siroccod"].server_errors == 0
-

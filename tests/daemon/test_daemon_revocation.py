@@ -44,8 +44,9 @@ def cli(settings, *args, stdin=None):
 
 
 def _credential(api):
-    return api.post("/cimi/credentials", {"resourceURI": CIMI + "CredentialCreate", "name": "c",
-                                                    "credentialTemplate": {"username": "u", "key": "ssh-ed25519 AAAA"}})
+    body = {"resourceURI": CIMI + "CredentialCreate", "name": "c",
+            "credentialTemplate": {"username": "u", "key": "ssh-ed25519 AAAA"}}
+    return api.post("/cimi/credentials", body)
 
 
 def test_changes_from_another_process_count_at_the_next_request(served):

@@ -41,7 +41,7 @@ def test_a_user_name_that_keeps_failing_is_throttled(app):
     assert error["properties"]["error"] == "throttled"
     wait = int(locked.headers["Retry-After"])
     assert 1 <= wait <= 900
-    for _ in range(20):  # attempts during the lock are refused without being counted as checked passwords
+    for _attempt in range(20):  # attempts during the lock are refused without being counted as checked passwords
         assert _get(client, "victim", "victim-right-pw", "10.0.1.1").status_code == 429
     time.sleep(wait)
     assert _get(client, "victim", "victim-right-pw", "10.0.1.1").status_code == 200
@@ -101,8 +101,8 @@ def test_quotas_are_set_read_and_kept(app):
     error = assert_cimi_error(user.post(user.collection("volumes"), {
         "name": "v2", "volumeTemplate": {"volumeConfig": {"capacity": 1024}}}), 403)
     assert error["properties"]["attribute"] == "volumes"
-    assert admin.get("/admin/tenants/small").json["usage"] == {"cpu": 2, "memoryMiB": 128, "machines": 2,
-                                                                "volumes": 1}
+    usage = admin.get("/admin/tenants/small").json["usage"]
+    assert usage == {"cpu": 2, "memoryMiB": 128, "machines": 2, "volumes": 1}
     user.remove(first)  # what is deleted no longer counts
     assert _tiny(user, "three").status_code == 202
 
