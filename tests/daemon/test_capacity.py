@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from daemon_helpers import ADMIN_PASSWORD, CIMI, Api, make_app
-from realhost_helpers import Served, fresh_database, qemu_host, write_config
+from realhost_helpers import Served, write_config
 from sqlalchemy import select
 
 GiB = 1024 * 1024  # KiB
@@ -42,18 +42,6 @@ def _claimed(store):
 def _assert_within(claimed):
     for host, (cpu, memory, cap_cpu, cap_memory) in claimed.items():
         assert cpu <= cap_cpu and memory <= cap_memory, "host %s over-committed: %s" % (host, claimed)
-
-
-@pytest.fixture
-def pg_database():
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def qemu():
-    with qemu_host() as host:
-        yield host
 
 
 @pytest.fixture

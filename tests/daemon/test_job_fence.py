@@ -12,20 +12,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
-from realhost_helpers import fresh_database
 from sqlalchemy import update
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path / "cmdb.sqlite")
-    else:
-        with fresh_database() as url:
-            yield url
 
 
 def test_a_run_that_lost_its_claim_records_nothing(database):

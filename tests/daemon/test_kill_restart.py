@@ -9,18 +9,11 @@ import json
 import sqlite3
 import time
 
-import pytest
-from realhost_helpers import Served, qemu_host, write_config
+from realhost_helpers import Served, write_config
 
 INTERRUPTED = "interrupted"
 RUN_AGAIN = "run again after an interruption"
 LIBVIRT_STATE = {1: "STARTED", 3: "PAUSED", 5: "STOPPED"}  # virDomainState -> CIMI
-
-
-@pytest.fixture
-def qemu():
-    with qemu_host() as host:
-        yield host
 
 
 def _jobs(db):

@@ -19,20 +19,10 @@ from pathlib import Path
 
 import pytest
 from daemon_helpers import ADMIN_PASSWORD, CIMI, Api, make_app
-from realhost_helpers import fresh_database
 from sqlalchemy import create_engine
 
 REPO = Path(__file__).resolve().parents[2]
 BEFORE_MIGRATIONS = "61b37de"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path / "cmdb.sqlite")
-    else:
-        with fresh_database() as url:
-            yield url
 
 
 def test_migrations_make_the_declared_schema(database):

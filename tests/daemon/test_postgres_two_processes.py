@@ -17,22 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from daemon_helpers import ADMIN_PASSWORD, TENANTS, Api, action, make_app
-from realhost_helpers import Served, fresh_database, qemu_host, write_config
+from realhost_helpers import Served, write_config
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
-
-
-@pytest.fixture
-def pg_database():
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def qemu():
-    with qemu_host() as host:
-        yield host
 
 
 def test_claiming_with_row_locks_runs_every_job_once(pg_database):
