@@ -19,7 +19,7 @@ from standins import xenserver as xenserver_standins
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import DiskImage, MachineSpec
 
 STANDINS = [*libvirt_standins.STANDINS, *vcsim_standins.STANDINS, *xenserver_standins.STANDINS,
             *ec2_standins.STANDINS, *libcloud_ec2_standins.STANDINS, *siroccod_standins.STANDINS,
@@ -95,3 +95,42 @@ def bring(connector, m, state, timeout=60):
         m = connector.wait_for_machine(m.id, states.result_state(m.state, op), timeout=timeout)
     assert m.state == state
     return m
+
+
+TINY_IMAGE_BYTES = 8 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def tiny_disks(tmp_path_factory):
+    """An 8 MiB raw disk with a known pattern (a partition table's boot signature, data in its first MiB)
+    and its conversions by qemu-img: {format: path}. vmdk is streamOptimized (what an OVA carries), vhd
+    fixed to the raw size (qemu-img's force_size: no rounding to a disk geometry)."""
+    import hashlib
+    import subprocess
+
+    root = tmp_path_factory.mktemp("tiny-image")
+    raw = root / "tiny.raw"
+    with open(raw, "wb") as handle:
+        handle.truncate(TINY_IMAGE_BYTES)
+        handle.seek(0)
+        handle.write(hashlib.sha256(b"sirocco tiny image").digest() * (1024 * 1024 // 32))
+        handle.seek(510)
+        handle.write(b"\x55\xaa")
+    files = {"raw": raw}
+    for fmt, options in (("qcow2", []), ("vmdk", ["-o", "subformat=streamOptimized"]),
+                         ("vhd", ["-o", "subformat=fixed,force_size=on"])):
+        out = root / ("tiny." + fmt)
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc" if fmt == "vhd" else fmt, *options,
+                        str(raw), str(out)], check=True, capture_output=True)
+        files[fmt] = out
+    return files
+
+
+@pytest.fixture
+def disk_image(tiny_disks):
+    """Factory: a DiskImage of the tiny disk named ``name``, in ``formats`` (default: all of them)."""
+    def make(name, generic_name=None, formats=None):
+        files = {fmt: str(path) for fmt, path in tiny_disks.items() if formats is None or fmt in formats}
+        return DiskImage(name=name, files=files, virtual_size=TINY_IMAGE_BYTES, generic_name=generic_name,
+                         description="a tiny test image")
+    return make

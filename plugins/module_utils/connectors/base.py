@@ -43,6 +43,7 @@ OPERATIONS = {
     "machine.migrate": "migrate_machine",
     "machine_config.list": "list_machine_configs",
     "machine_image.list": "list_machine_images",
+    "machine_image.import": "import_machine_image",
     "machine_image.delete": "delete_machine_image",
     "volume.list": "list_volumes",
     "volume.create": "create_volume",
@@ -59,6 +60,15 @@ ACTION_OPERATIONS = {verb: "machine." + verb for verb in states.MACHINE_ACTIONS}
 ACTION_OPERATIONS["delete"] = "machine.delete"
 
 KIB_PER_MIB = 1024
+
+# Properties of a MachineImage that registration writes where the provider keeps them (tags, metadata,
+# other_config, annotations, ...) and listing reads back: the image's generic name, the same on every
+# provider (``machine_image: debian-12-web`` finds it anywhere), and what the provider holds.
+IMAGE_NAME_PROPERTY = "sirocco.image"
+IMAGE_FORMAT_PROPERTY = "sirocco.format"  # the disk format as the provider keeps it: qcow2, raw, vmdk, vhd
+IMAGE_SIZE_PROPERTY = "sirocco.size"  # the disk's virtual size, in bytes
+IMAGE_ARCH_PROPERTY = "sirocco.arch"  # CIMI cpuArch: x86_64, aarch64
+IMAGE_FORMATS = ("qcow2", "raw", "vmdk", "vhd")
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ class Capabilities:
     guest_inputs: frozenset = frozenset()
     # whether volumes attach to (and detach from) a running machine
     hot_plug: bool = True
+    # the disk formats machine_image.import takes, preferred first (empty without the operation)
+    image_formats: tuple = ()
     extras: dict = field(default_factory=dict)
 
     @property
@@ -126,7 +138,8 @@ class Capabilities:
                 "memoryMiB": self.memory_mib.to_json(), "cpuArchs": list(self.archs),
                 "metering": self.metering, "meters": list(self.meters), "locations": list(self.locations),
                 "initialStates": list(self.initial_states), "stopForceDefault": self.stop_force_default,
-                "guestInputs": sorted(self.guest_inputs), "hotPlug": self.hot_plug, **self.extras}
+                "guestInputs": sorted(self.guest_inputs), "hotPlug": self.hot_plug,
+                "imageFormats": list(self.image_formats), **self.extras}
 
 
 def _show(rng):
@@ -139,6 +152,50 @@ class Page:
 
     items: list
     marker: str | None = None
+
+
+@dataclass
+class DiskImage:
+    """A disk image to register, made in the formats a provider may take: ``files`` {format: local path}
+    (``vmdk`` streamOptimized, for an OVA), plus what every format shares. A provider that fetches images
+    itself (a CIMI endpoint) takes ``url`` instead."""
+
+    name: str  # the native name to give it: unique on the provider
+    files: dict = field(default_factory=dict)
+    virtual_size: int = 0  # bytes of the disk
+    arch: str = "x86_64"  # CIMI cpuArch
+    boot: str = "bios"  # bios | uefi
+    generic_name: str | None = None  # IMAGE_NAME_PROPERTY
+    description: str | None = None
+    properties: dict = field(default_factory=dict)
+    checksums: dict = field(default_factory=dict)  # {format: sha256 hex}
+    url: str | None = None  # where a provider may fetch the image itself (its format: url_format)
+    url_format: str | None = None
+
+    def validate(self, formats):
+        """InvalidInput unless the image comes in one of ``formats`` (a connector's image_formats); the
+        format to upload, and its file."""
+        if not self.name or not isinstance(self.name, str):
+            raise InvalidInput("image name must be a non-empty string", attribute="name")
+        if self.virtual_size <= 0:
+            raise InvalidInput("image virtual_size must be a positive number of bytes", attribute="virtual_size")
+        if self.boot not in ("bios", "uefi"):
+            raise InvalidInput("image boot must be bios or uefi", attribute="boot")
+        for fmt in formats:
+            if self.files.get(fmt):
+                return fmt, self.files[fmt]
+        raise InvalidInput("image '%s' comes as %s; this provider takes %s"
+                           % (self.name, ", ".join(sorted(self.files)) or "nothing", ", ".join(formats)),
+                           attribute="files")
+
+    def image_properties(self, fmt):
+        """The properties registration writes with the image (IMAGE_*_PROPERTY and the caller's)."""
+        props = dict(self.properties or {})
+        props.update({IMAGE_FORMAT_PROPERTY: fmt, IMAGE_SIZE_PROPERTY: str(self.virtual_size),
+                      IMAGE_ARCH_PROPERTY: self.arch})
+        if self.generic_name:
+            props[IMAGE_NAME_PROPERTY] = self.generic_name
+        return props
 
 
 @dataclass
@@ -341,6 +398,8 @@ class Connector:
     option_names = ()
     # What its create_machine puts into the guest ("userData", "credential"): the rest it refuses.
     guest_inputs = frozenset()
+    # The disk formats its import_machine_image takes, preferred first.
+    image_formats = ()
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -377,7 +436,11 @@ class Connector:
 
     def capabilities(self):
         return Capabilities(provider=self.name, operations=self.implemented_operations(),
-                            guest_inputs=self.guest_inputs)
+                            guest_inputs=self.guest_inputs, image_formats=self.import_formats())
+
+    def import_formats(self):
+        """``image_formats`` when this connector imports images, else nothing (for capabilities())."""
+        return tuple(self.image_formats) if "machine_image.import" in self.implemented_operations() else ()
 
     def require(self, operation):
         self.capabilities().require(operation)
@@ -423,6 +486,12 @@ class Connector:
 
     def list_machine_images(self):
         raise Unsupported(self.name, "machine_image.list")
+
+    def import_machine_image(self, image):
+        """Register a DiskImage (in one of ``image_formats``) as a MachineImage, AVAILABLE when returned,
+        its properties holding the IMAGE_*_PROPERTY facts as the provider keeps them; Conflict when the
+        name is taken."""
+        raise Unsupported(self.name, "machine_image.import")
 
     def delete_machine_image(self, image_id):
         raise Unsupported(self.name, "machine_image.delete")
@@ -491,6 +560,12 @@ class Connector:
 
     def get_machine_image(self, ref):
         return _by_id_or_name(self.list_machine_images(), ref, "machine image", self.name)
+
+    def find_machine_images(self, generic_name):
+        """The images registered under ``generic_name`` (IMAGE_NAME_PROPERTY), or else named so."""
+        images = self.list_machine_images()
+        tagged = [i for i in images if (i.properties or {}).get(IMAGE_NAME_PROPERTY) == generic_name]
+        return tagged or [i for i in images if i.name == generic_name]
 
     def get_volume(self, ref):
         return _by_id_or_name(self.list_volumes(), ref, "volume", self.name)

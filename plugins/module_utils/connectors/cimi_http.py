@@ -597,7 +597,7 @@ class CimiConnector(Connector):
         self._caps = Capabilities(
             provider=self.name, operations=frozenset(ops), cpu=cpu, cpu_mhz=mhz, memory_mib=memory, archs=archs,
             meters=meters, locations=self.hosts() or (self.cep.get("id") or self.uri,),
-            guest_inputs=self.guest_inputs,
+            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
             extras={"endpoint": self.cep.get("id") or self.uri, "endpointName": self.cep.get("name")})
         return self._caps
 

@@ -625,7 +625,8 @@ class EC2Connector(Connector):
             memory_mib=Range(min((c.memory for c in configs), default=1) // KIB_PER_MIB,
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=tuple(sorted({c.cpuArch for c in configs if c.cpuArch})), meters=METERS,
-            locations=tuple(locations), stop_force_default=False, guest_inputs=self.guest_inputs,
+            locations=tuple(locations), stop_force_default=False,
+            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
             extras={"regions": list(self.regions), "instanceTypes": len(configs)})
 
     # -- machines ---------------------------------------------------------------------------

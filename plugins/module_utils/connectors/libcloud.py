@@ -440,7 +440,7 @@ class LibcloudConnector(Connector):
             cpu=Range(min(cpus, default=1), max(cpus, default=None)),
             memory_mib=Range(min(mibs, default=1), max(mibs, default=None)),
             locations=tuple(self.locations()) or (self.region or self.driver_name,),
-            stop_force_default=False, guest_inputs=self._guest_inputs(),
+            stop_force_default=False, guest_inputs=self._guest_inputs(), image_formats=self.import_formats(),
             extras={"driver": self.driver_name, "sizes": len(configs)})
 
     def _guest_inputs(self):

@@ -447,7 +447,8 @@ class LibvirtConnector(Connector):
             provider=self.name, operations=self.implemented_operations(),
             cpu=Range(1, host["max_vcpus"]), cpu_mhz=Range(1, host["mhz"] or None),
             memory_mib=Range(1, host["memory_mib"]), archs=archs, meters=METERS,
-            locations=(host["hostname"],), stop_force_default=False, guest_inputs=self.guest_inputs,
+            locations=(host["hostname"],), stop_force_default=False,
+            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
             hot_plug=self.domain_type != "test",  # the test driver has no device hot-plug
             extras={"hostCpus": host["cpus"], "domainType": self.domain_type})
 

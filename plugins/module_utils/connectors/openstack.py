@@ -458,7 +458,7 @@ class OpenStackConnector(Connector):
             memory_mib=Range(min((c.memory for c in configs), default=KIB_PER_MIB) // KIB_PER_MIB,
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=self._archs(), meters=METERS, locations=tuple(zones) or ("nova",), stop_force_default=False,
-            guest_inputs=self.guest_inputs,
+            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
             extras={"region": self.conn.config.get_region_name() or None, "services": sorted(self.services()),
                     "flavors": len(configs)})
 

@@ -1185,7 +1185,7 @@ class VSphereConnector(Connector):
                 cpu_mhz=Range(None, max(mhz) if mhz else None), archs=("x86_64",),
                 meters=tuple(meter[0] for meter in self._meters()),
                 locations=tuple(p["name"] for _ref, p in self._compute_resources()),
-                guest_inputs=self.guest_inputs,
+                guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
                 extras={"apiType": about.apiType, "apiVersion": about.apiVersion, "product": about.fullName,
                         "images": "disk files" if self.is_esx else "templates"})
             self._cache["caps"] = caps

@@ -402,7 +402,8 @@ class XenServerConnector(Connector):
             cpu_mhz=Range(min(speeds) if speeds else None, max(speeds) if speeds else None),
             memory_mib=Range(1, max((h["memory_mib"] for h in hosts), default=None)),
             archs=("x86_64",), meters=METERS, locations=tuple(h["name"] for h in hosts),
-            stop_force_default=False, guest_inputs=self.guest_inputs, extras={"hosts": len(hosts)})
+            stop_force_default=False,
+            guest_inputs=self.guest_inputs, image_formats=self.import_formats(), extras={"hosts": len(hosts)})
 
     # -- lookups -------------------------------------------------------------------------
     def _ref(self, cls, native_id, what):
