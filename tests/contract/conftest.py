@@ -134,3 +134,13 @@ def disk_image(tiny_disks):
         return DiskImage(name=name, files=files, virtual_size=TINY_IMAGE_BYTES, generic_name=generic_name,
                          description="a tiny test image")
     return make
+
+
+@pytest.fixture
+def make_spec_for():
+    """MachineSpec factory for a connector and stand-in outside the parametrized suite (beyond-contract tests)."""
+    def make(connector, standin, **kw):
+        config = connector.get_machine_config(standin.size)
+        config = MachineConfiguration(cpu=config.cpu, memory=config.memory, cpuArch=config.cpuArch)
+        return MachineSpec(name=standin.name(), config=config, **kw)
+    return make

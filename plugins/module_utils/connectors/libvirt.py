@@ -36,6 +36,7 @@ hierarchy of ``cimi.errors``.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid as uuidlib
@@ -65,6 +66,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Volume,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    IMAGE_ARCH_PROPERTY,
+    IMAGE_FORMAT_PROPERTY,
+    IMAGE_NAME_PROPERTY,
+    IMAGE_SIZE_PROPERTY,
     KIB_PER_MIB,
     Capabilities,
     Connector,
@@ -94,6 +99,10 @@ ET.register_namespace("sirocco", NS)
 ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
 METERS = tuple(ASPECT + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth"))
 VOLUME_PREFIX = "vol-"
+# An imported image's volume is named <name>@<generic name>@<arch>: storage volumes keep no metadata,
+# so the pool's naming is where those live (the format and the size are the volume's own).
+GENERIC_SEPARATOR = "@"
+UPLOAD_CHUNK = 4 * 1024 * 1024
 DISK_NAME_RE = re.compile(r"^(?P<machine>.+)-disk(?P<index>\d+)-[0-9a-f]{8}\.qcow2$")
 DOMAIN_TYPES = ("qemu", "kvm", "xen", "test")
 BACKING_POOL_TYPES = ("dir", "fs", "netfs")  # file pools: a qcow2 overlay can point at the image
@@ -358,6 +367,7 @@ def _now():
 class LibvirtConnector(Connector):
     name = "libvirt"
     option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type", "migration_address")
+    image_formats = ("qcow2", "raw")
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -506,6 +516,8 @@ class LibvirtConnector(Connector):
     def _display_name(self, native_name, role):
         if role == "volume" and self.image_pool == self.volume_pool:
             return native_name[len(VOLUME_PREFIX):]
+        if role == "image":
+            return native_name.partition(GENERIC_SEPARATOR)[0]
         return native_name
 
     def _domain_facts(self, dom):
@@ -906,9 +918,61 @@ class LibvirtConnector(Connector):
         return list(self.configs)
 
     def _image(self, vol, facts):
-        return MachineImage(id=facts["key"], name=facts["name"], state="AVAILABLE", type="IMAGE",
-                            imageLocation=facts["path"],
+        name, _sep, rest = facts["name"].partition(GENERIC_SEPARATOR)
+        generic, _sep, arch = rest.partition(GENERIC_SEPARATOR)
+        props = {IMAGE_FORMAT_PROPERTY: facts["format"] or "raw", IMAGE_ARCH_PROPERTY: arch or self._host_arch()}
+        if facts["capacity_kib"] is not None:
+            props[IMAGE_SIZE_PROPERTY] = str(facts["capacity_kib"] * 1024)
+        if generic:
+            props[IMAGE_NAME_PROPERTY] = generic
+        return MachineImage(id=facts["key"], name=name, state="AVAILABLE", type="IMAGE",
+                            imageLocation=facts["path"], properties=props,
                             relatedImage={"href": facts["backing"]} if facts["backing"] else None)
+
+    def _host_arch(self):
+        arch = self.host()["host_arch"]
+        return cimi_arch(arch) if arch else "x86_64"
+
+    def import_machine_image(self, image):
+        """A volume of the image pool named <name>@<generic name>@<arch>, the image's bytes uploaded into it with
+        the stream API. libvirt's test driver has no upload: there the volume is made with the image's
+        size and format, and holds no bytes (its machines are diskless shells anyway)."""
+        fmt, path = image.validate(self.image_formats)
+        self._check_new_name(image.name, "image")
+        for part, what in ((image.name, "name"), (image.generic_name or "", "generic_name"), (image.arch, "arch")):
+            if GENERIC_SEPARATOR in part:
+                raise InvalidInput("image %s must not contain '%s' (the libvirt connector's naming)"
+                                   % (what, GENERIC_SEPARATOR), attribute=what)
+        with self._op("machine_image.import", "machine image '%s'" % image.name):
+            pool = self._pool(self.image_pool, "image_pool")
+            if any(f["name"].partition(GENERIC_SEPARATOR)[0] == image.name for _v, f in self._volumes_of("image")):
+                raise Conflict("a machine image named '%s' already exists in pool '%s'" % (image.name, self.image_pool))
+            native = GENERIC_SEPARATOR.join((image.name, image.generic_name or "", image.arch))
+            vol = pool.createXML(build_volume_xml(native, image.virtual_size, fmt), 0)
+            try:
+                self._upload(vol, path)
+            except BaseException:
+                vol.delete(0)
+                raise
+            return self._image(vol, parse_volume_xml(vol.XMLDesc(0)))
+
+    def _upload(self, vol, path):
+        """The file's bytes into the volume (virStorageVolUpload); nothing where the driver cannot."""
+        size = os.path.getsize(path)
+        stream = self.conn.newStream(0)
+        try:
+            vol.upload(stream, 0, size, 0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+                return  # the test driver: a record of the image, without its bytes
+            raise
+        try:
+            with open(path, "rb") as handle:
+                stream.sendAll(lambda _stream, nbytes, source: source.read(min(nbytes, UPLOAD_CHUNK)), handle)
+            stream.finish()
+        except BaseException:
+            stream.abort()
+            raise
 
     def list_machine_images(self):
         with self._op("machine_image.list", "images of pool '%s'" % self.image_pool):
