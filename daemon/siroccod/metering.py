@@ -82,7 +82,12 @@ class Sampler:
 
     def _release(self) -> None:
         if self._lock_conn is not None:
-            try:  # the pool would keep the connection (and its session's lock): end the session itself
+            try:  # unlocked now (the end of a session frees it too, but only once its server process is gone)
+                self._lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SAMPLER_LOCK_KEY})
+                self._lock_conn.commit()
+            except Exception:  # noqa: BLE001  a broken connection: its session ends below
+                pass
+            try:  # the pool would keep the connection (and its session): end it
                 self._lock_conn.invalidate()
                 self._lock_conn.close()
             except Exception:  # noqa: BLE001  closing a broken connection
