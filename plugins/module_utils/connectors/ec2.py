@@ -44,7 +44,14 @@ Mapping (native id in brackets):
   sustained clock speed from DescribeInstanceTypes (cached per process for an hour).
   A request by cpu/memory gets the type that matches exactly, else the smallest that fits.
 * MachineImage = AMI [AMI id]; ``capture`` is CreateImage (without rebooting the
-  machine), deleting an image also deletes its EBS snapshots.
+  machine), deleting an image also deletes its EBS snapshots. ``properties`` are its tags
+  (as for machines). ``import`` takes a raw disk (``image_formats``) the way AWS's own tools
+  upload one without S3: the EBS direct APIs write it into a new snapshot (StartSnapshot of
+  its size rounded up to GiB, PutSnapshotBlock of each 512 KiB block that is not all zeros with
+  its SHA256, CompleteSnapshot with the count and the aggregated checksum), then RegisterImage
+  makes an HVM AMI of it (root device ``/dev/xvda``, the image's architecture and boot mode, ENA)
+  tagged with the image's properties (the ``sirocco.*`` facts among them). The name is checked
+  free before any upload; a failed import deletes its snapshot, and deleting the AMI deletes it too.
 * Volume = EBS volume [volume id] that is not an instance's root device.
 * Network = VPC subnet [subnet id]; new ones get the first free /24 of the VPC.
 * Meters = CloudWatch's AWS/EC2 metrics CPUUtilization, NetworkIn, NetworkOut: the latest
@@ -62,6 +69,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import concurrent.futures
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -94,6 +103,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Volume,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    IMAGE_NAME_PROPERTY,
     KIB_PER_MIB,
     Capabilities,
     Connector,
@@ -132,6 +142,13 @@ METER_PERIOD = 300
 METER_WINDOW = 3600
 DEVICE_LETTERS = "fghijklmnop"
 FILTER_CHUNK = 200  # values per filter of one request
+EBS_BLOCK = 512 * 1024  # the EBS direct APIs write snapshots in blocks of 512 KiB
+BYTES_PER_GIB = 1024 ** 3
+ROOT_DEVICE = "/dev/xvda"
+BOOT_MODES = {"bios": "legacy-bios", "uefi": "uefi"}  # DiskImage.boot -> RegisterImage's BootMode
+UPLOAD_WORKERS = 4  # blocks in flight at once: each PutSnapshotBlock is one round trip
+AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")  # RegisterImage's rule for Name
+MAX_TAGS = 50  # tags per EC2 resource
 
 # -- native states: the one table per resource ---------------------------------------
 # Instance state name -> CIMI state; None: the instance is gone (terminated).
@@ -167,22 +184,26 @@ _ERROR_CODES = (
                 "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable", "InvalidVolume.NotFound",
                 "InvalidVolumeID.Malformed", "InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed",
                 "InvalidVpcID.NotFound", "InvalidSnapshot.NotFound", "InvalidGroup.NotFound",
-                "InvalidKeyPair.NotFound", "InvalidAttachment.NotFound", "InvalidNetworkInterfaceID.NotFound")),
+                "InvalidKeyPair.NotFound", "InvalidAttachment.NotFound", "InvalidNetworkInterfaceID.NotFound",
+                "ResourceNotFoundException")),
     (Conflict, ("IncorrectInstanceState", "IncorrectState", "VolumeInUse", "DependencyViolation",
                 "InvalidAMIName.Duplicate", "IdempotentParameterMismatch", "InvalidSubnet.Conflict",
                 "InvalidVolume.ZoneMismatch", "InstanceLimitExceeded", "VolumeLimitExceeded",
                 "VcpuLimitExceeded", "InsufficientInstanceCapacity", "UnsupportedOperation",
-                "OperationNotPermitted", "InvalidInstanceState")),
+                "OperationNotPermitted", "InvalidInstanceState", "InvalidSnapshot.InUse", "ConflictException",
+                "ServiceQuotaExceededException")),
     (InvalidInput, ("InvalidParameterValue", "InvalidParameter", "InvalidParameterCombination",
                     "MissingParameter", "ValidationError", "InvalidInstanceType", "InvalidBlockDeviceMapping",
                     "InvalidSubnet.Range", "InvalidAMIName.Malformed", "InvalidUserData.Malformed",
-                    "InvalidInput", "InvalidAvailabilityZone", "Unsupported", "InvalidRequest")),
+                    "InvalidInput", "InvalidAvailabilityZone", "Unsupported", "InvalidRequest",
+                    "ValidationException")),
     (AuthError, ("AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
                  "ExpiredToken", "RequestExpired", "InvalidAccessKeyId", "MissingAuthenticationToken",
                  "IncompleteSignature", "OptInRequired")),
     (Forbidden, ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "Blocked")),
     (ProviderUnavailable, ("RequestLimitExceeded", "Throttling", "ThrottlingException", "ServiceUnavailable",
-                           "Unavailable", "InternalError", "InternalFailure", "ServerInternal")),
+                           "Unavailable", "InternalError", "InternalFailure", "ServerInternal",
+                           "RequestThrottledException", "InternalServerException")),
 )
 ERROR_CODES = {code: cls for cls, codes in _ERROR_CODES for code in codes}
 
@@ -361,6 +382,43 @@ def decode_marker(marker):
         raise InvalidInput("marker '%s' is not one this provider returned" % marker, attribute="marker") from None
 
 
+def block_checksum(data):
+    """PutSnapshotBlock's Checksum: the base64 SHA256 of the block."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def linear_checksum(checksums):
+    """CompleteSnapshot's LINEAR aggregate: the SHA256 of the blocks' digests in block index order, base64
+    (``checksums``: {block index: block_checksum})."""
+    digest = hashlib.sha256()
+    for index in sorted(checksums):
+        digest.update(base64.b64decode(checksums[index]))
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def raw_blocks(handle):
+    """(index, data) of every 512 KiB block of a raw disk that is not all zeros (a snapshot reads those as
+    zeros anyway); the last block padded with zeros."""
+    index = 0
+    while True:
+        data = handle.read(EBS_BLOCK)
+        if not data:
+            return
+        if data.count(0) != len(data):
+            yield index, data.ljust(EBS_BLOCK, b"\0")
+        index += 1
+
+
+def image_tags(image, fmt):
+    """The AMI's tags of a DiskImage: its Name, description and properties (the IMAGE_* facts among them)."""
+    check_properties(image.properties)
+    tags = tag_list(image.name, image.description, image.image_properties(fmt))
+    if len(tags) > MAX_TAGS or any(len(t["Key"]) > 128 or len(t["Value"]) > 256 for t in tags):
+        raise InvalidInput("an AMI takes at most %d tags, keys of up to 128 characters, values of up to 256"
+                           % MAX_TAGS, attribute="properties")
+    return tags
+
+
 def _chunks(items, size=FILTER_CHUNK):
     items = list(items)
     return [items[i:i + size] for i in range(0, len(items), size)]
@@ -402,6 +460,7 @@ class EC2Connector(Connector):
     option_names = ("regions", "image", "image_owners", "instance_types", "subnet", "key_name",
                     "security_groups", "max_attempts", "list_disks")
     guest_inputs = frozenset({"userData"})
+    image_formats = ("raw",)  # the EBS direct APIs write a disk's blocks as they are
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -967,6 +1026,99 @@ class EC2Connector(Connector):
                     self._call(region, "delete_snapshot", "machine_image.delete", subject, SnapshotId=snapshot)
                 except NotFound:
                     pass  # already gone
+
+    def import_machine_image(self, image):
+        """A raw disk written into an EBS snapshot by the EBS direct APIs, then registered as an AMI."""
+        fmt, path = image.validate(self.image_formats)
+        if not isinstance(image.name, str) or not AMI_NAME.match(image.name):
+            raise InvalidInput("image name '%s': 3 to 128 letters, digits, spaces or ( ) [ ] . / - ' @ _"
+                               % image.name, attribute="name")
+        if image.arch not in CIMI_ARCHS:
+            raise InvalidInput("image arch %s is not offered by EC2 (%s)" % (image.arch, ", ".join(sorted(CIMI_ARCHS))),
+                               attribute="arch")
+        if image.description and len(image.description) > 255:
+            raise InvalidInput("image description: at most 255 characters", attribute="description")
+        tags = image_tags(image, fmt)
+        self._check_raw(image, path)
+        region = self.region
+        subject = "machine image '%s'" % image.name
+        if self._images(region, Filters=[{"Name": "name", "Values": [image.name]}], Owners=["self"]):
+            raise Conflict("a machine image named '%s' already exists on provider ec2 (%s)" % (image.name, region))
+        size_gib = max(1, -(-image.virtual_size // BYTES_PER_GIB))
+        snapshot_tags = tag_list(image.name, None, {IMAGE_NAME_PROPERTY: image.generic_name}
+                                 if image.generic_name else None)
+        snapshot = self._call(region, "start_snapshot", "machine_image.import", subject, service="ebs",
+                              VolumeSize=size_gib, Tags=snapshot_tags,
+                              Description=("disk of image %s" % image.name)[:255])["SnapshotId"]
+        try:
+            self._write_snapshot(region, snapshot, path, subject)
+            ami = self._call(region, "register_image", "machine_image.import", subject,
+                             Name=image.name, Description=image.description or "", RootDeviceName=ROOT_DEVICE,
+                             Architecture=CIMI_ARCHS[image.arch][0], BootMode=BOOT_MODES[image.boot],
+                             VirtualizationType="hvm", EnaSupport=True,
+                             BlockDeviceMappings=[{"DeviceName": ROOT_DEVICE,
+                                                   "Ebs": {"SnapshotId": snapshot, "VolumeSize": size_gib,
+                                                           "VolumeType": "gp3", "DeleteOnTermination": True}}],
+                             TagSpecifications=[{"ResourceType": "image", "Tags": tags}])["ImageId"]
+        except BaseException:
+            with contextlib.suppress(SiroccoError):  # the failure that brought us here is the one to report
+                self._call(region, "delete_snapshot", "machine_image.import", subject, SnapshotId=snapshot)
+            raise
+        self._wait(region, "image_available", "machine_image.import", subject, ImageIds=[ami])
+        return self._image(region, self._image_item(region, ami))
+
+    @staticmethod
+    def _check_raw(image, path):
+        """InvalidInput unless ``path`` is a raw disk of the image's size (and checksum, when given)."""
+        try:
+            with open(path, "rb") as handle:
+                size = handle.seek(0, 2)
+                if size != image.virtual_size:
+                    raise InvalidInput("raw image %s has %d bytes, its virtual_size says %d"
+                                       % (path, size, image.virtual_size), attribute="virtual_size")
+                expected = (image.checksums or {}).get("raw")
+                if expected:
+                    handle.seek(0)
+                    digest = hashlib.sha256()
+                    for data in iter(lambda: handle.read(1024 * 1024), b""):
+                        digest.update(data)
+                    if digest.hexdigest() != expected.lower():
+                        raise InvalidInput("raw image %s does not match its sha256 checksum" % path,
+                                           attribute="checksums")
+        except OSError as exc:
+            raise InvalidInput("raw image %s cannot be read: %s" % (path, exc.strerror or exc),
+                               attribute="files") from None
+
+    def _write_snapshot(self, region, snapshot, path, subject):
+        """PutSnapshotBlock of every block of ``path`` that holds data (a few in flight), CompleteSnapshot with
+        their count and LINEAR checksum, then waited for until EC2 reports the snapshot completed."""
+        self.client(region, "ebs")  # made once, before the workers share it
+        checksums = {}
+
+        def put(index, data):
+            checksums[index] = block_checksum(data)
+            self._call(region, "put_snapshot_block", "machine_image.import", subject, service="ebs",
+                       SnapshotId=snapshot, BlockIndex=index, BlockData=data, DataLength=len(data),
+                       Checksum=checksums[index], ChecksumAlgorithm="SHA256")
+
+        with open(path, "rb") as handle, concurrent.futures.ThreadPoolExecutor(UPLOAD_WORKERS) as pool:
+            pending = set()
+            for index, data in raw_blocks(handle):
+                if len(pending) >= 2 * UPLOAD_WORKERS:  # read no further ahead than the uploads go
+                    done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                pending.add(pool.submit(put, index, data))
+            for future in pending:
+                future.result()
+        status = self._call(region, "complete_snapshot", "machine_image.import", subject, service="ebs",
+                            SnapshotId=snapshot, ChangedBlocksCount=len(checksums),
+                            Checksum=linear_checksum(checksums), ChecksumAlgorithm="SHA256",
+                            ChecksumAggregationMethod="LINEAR")["Status"]
+        if status == "error":
+            raise ProviderUnavailable("%s (machine_image.import): EBS refused snapshot %s of the image"
+                                      % (subject, snapshot))
+        self._wait(region, "snapshot_completed", "machine_image.import", subject, SnapshotIds=[snapshot])
 
     # -- volumes ----------------------------------------------------------------------------
     def _volume_item(self, region, volume_id):

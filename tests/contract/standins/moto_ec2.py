@@ -38,7 +38,8 @@ def seed_image(url, credentials, region=REGION, name=SEED_NAME):
 
 
 def remove_named(url, credentials, prefix, region=REGION):
-    """Remove every instance, volume, image (and its snapshots) and subnet whose name starts with ``prefix``.
+    """Remove every instance, volume, image (and its snapshots), snapshot and subnet whose name starts with
+    ``prefix``.
 
     Cheaper than moto's reset (which makes the next request rebuild the whole region, its
     1,300 public AMIs included): terminated instances stay listed, as on EC2 for a while."""
@@ -59,6 +60,9 @@ def remove_named(url, credentials, prefix, region=REGION):
             for mapping in image.get("BlockDeviceMappings", []):
                 if mapping.get("Ebs", {}).get("SnapshotId"):
                     ec2.delete_snapshot(SnapshotId=mapping["Ebs"]["SnapshotId"])
+        # an import that failed before RegisterImage leaves its snapshot, named like the image
+        for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=named)["Snapshots"]:
+            ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
         for subnet in ec2.describe_subnets(Filters=named)["Subnets"]:
             ec2.delete_subnet(SubnetId=subnet["SubnetId"])
     finally:
