@@ -36,6 +36,17 @@ Mapping (native id in brackets):
   matches exactly, else the smallest that fits.
 * MachineImage = Glance image [image id]; ``capture`` is Nova's createImage (waited for until
   the image is active); an image that servers were made from is not deleted (Conflict).
+  ``properties`` are the image's additional Glance properties by their wire names (those
+  openstacksdk types as attributes of its own, such as ``architecture`` or ``os_distro``, among
+  them), less the bookkeeping of Glance, Nova and openstacksdk (``BOOKKEEPING_KEYS``,
+  ``BOOKKEEPING_PREFIXES``). ``import`` creates a private image (disk format qcow2 or raw,
+  container format bare, ``architecture``, ``hw_firmware_type`` bios or uefi, ``min_disk`` the
+  virtual size in GiB rounded up, the ``sirocco.*`` facts and the caller's properties as Glance
+  properties), uploads the file into it (PUT) and waits until it is active. Everything is
+  checked before Glance is asked anything: the file's format (a raw disk that is really a
+  qcow2, vmdk or vhd(x) is refused, and so is a qcow2 with a backing file), its virtual size and
+  checksum, the properties, and that the name is free; afterwards, Glance's size, MD5 and virtual
+  size of what it stored. An import that fails (or is interrupted) once the image exists deletes it.
 * Network = Neutron network [network id]; ``properties`` are its tags ``key=value``. ``create``
   makes the network and one IPv4 subnet: CIDR from property ``cidr`` when given, else the
   first /24 of 10.0.0.0/8 that no subnet the project sees overlaps. ``delete`` is refused
@@ -58,6 +69,7 @@ import contextlib
 import hashlib
 import ipaddress
 import itertools
+import struct
 import time
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
@@ -166,9 +178,29 @@ VOLUME_STATES = {"creating": states.CREATING, "available": "AVAILABLE", "reserve
                  "awaiting-transfer": "AVAILABLE", "error_backing-up": states.ERROR, "deleted": None}
 NETWORK_STATES = {"ACTIVE": states.STARTED, "DOWN": states.STOPPED, "BUILD": states.CREATING,
                   "ERROR": states.ERROR}
-# Glance/Nova architecture names -> CIMI cpuArch
+# Glance/Nova architecture names -> CIMI cpuArch, and the name an import writes for each
 ARCHS = {"x86_64": "x86_64", "amd64": "x86_64", "i686": "x86", "i386": "x86", "aarch64": "aarch64",
          "arm64": "aarch64", "armv7l": "ARM", "ppc64le": "PowerPC", "ppc64": "PowerPC", "s390x": "z/Architecture"}
+GLANCE_ARCHS = {"x86_64": "x86_64", "x86": "i686", "aarch64": "aarch64", "ARM": "armv7l", "PowerPC": "ppc64le",
+                "z/Architecture": "s390x"}
+BYTES_PER_GIB = 1024 ** 3
+QCOW2_MAGIC = b"QFI\xfb"
+# Image properties that are the bookkeeping of Glance (os_glance*, stores), openstacksdk (owner_specified.*)
+# or Nova's snapshots, not the image owner's: left out of a MachineImage's properties (description is its own).
+BOOKKEEPING_PREFIXES = ("owner_specified.", "os_glance")
+BOOKKEEPING_KEYS = frozenset(("stores", "description", "base_image_ref", "boot_roles", "image_location",
+                              "image_state", "image_type", "instance_uuid", "owner_project_name", "owner_user_name",
+                              "owner_id", "user_id"))
+# Glance's own attributes of an image: no property may take their names.
+GLANCE_ATTRIBUTES = frozenset((
+    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo", "os_hash_value",
+    "owner", "size", "virtual_size", "min_ram", "min_disk", "created_at", "updated_at", "disk_format",
+    "container_format", "tags", "direct_url", "locations", "self", "file", "schema", "stores"))
+# Attributes of openstacksdk's Image that are no Glance property (the SDK's own, or what it files elsewhere).
+SDK_ATTRIBUTES = frozenset(("properties", "metadata", "url", "store", "location"))
+# The first bytes of disk formats a file uploaded as raw must not have (Nova would boot it as raw data, or a
+# hypervisor probe it: a qcow2 in disguise can point at the host's files).
+FORMAT_MAGICS = ((QCOW2_MAGIC, "qcow2"), (b"KDMV", "vmdk"), (b"vhdxfile", "vhdx"), (b"conectix", "vhd"))
 # Service types of the catalog behind each group of operations (aliases included).
 SERVICES = {
     "compute": ("compute",),
@@ -178,6 +210,7 @@ SERVICES = {
 }
 OPERATION_SERVICES = {
     "machine_image.list": "image", "machine_image.delete": "image", "machine.capture": "image",
+    "machine_image.import": "image",
     "network.list": "network", "network.create": "network", "network.delete": "network",
     "volume.list": "block-storage", "volume.create": "block-storage", "volume.delete": "block-storage",
     "volume.attach": "block-storage", "volume.detach": "block-storage",
@@ -292,6 +325,76 @@ def tag_properties(tags):
     return dict(tag.split("=", 1) for tag in tags or [] if "=" in tag)
 
 
+def glance_properties(image):
+    """Every additional property of a Glance image (an openstacksdk Image) by its wire name, as Glance keeps it (a
+    string): those openstacksdk declares as attributes of its own (``architecture``, ``os_distro``, ``hw_*``, ...,
+    typed by the SDK: booleans and numbers turned back into Glance's strings) and the others, which it keeps in
+    ``properties``."""
+    wire = image.to_dict(body=True, headers=False, computed=False, ignore_none=True, original_names=True)
+    props = {}
+    for key, value in wire.items():
+        if key in GLANCE_ATTRIBUTES or key in SDK_ATTRIBUTES:
+            continue
+        props[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    props.update(wire.get("properties") or {})
+    return {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in props.items()}
+
+
+def image_properties(properties):
+    """A Glance image's properties (``glance_properties``) as a MachineImage's: the owner's, not Glance's, Nova's
+    or openstacksdk's bookkeeping."""
+    return {k: v for k, v in (properties or {}).items()
+            if isinstance(v, str) and k not in BOOKKEEPING_KEYS and not k.startswith(BOOKKEEPING_PREFIXES)}
+
+
+def import_properties(image, fmt):
+    """The Glance properties an import writes: the DiskImage's (the IMAGE_* facts among them), its boot firmware
+    (Nova's ``hw_firmware_type``); a caller's property may not take a name Glance or the import uses."""
+    check_properties(image.properties)
+    taken = GLANCE_ATTRIBUTES | BOOKKEEPING_KEYS | {"architecture", "hw_firmware_type"}
+    for key in image.properties or {}:
+        if key in taken or key.startswith(BOOKKEEPING_PREFIXES):
+            raise InvalidInput("property '%s' is Glance's or the import's own" % key, attribute="properties")
+    props = image.image_properties(fmt)
+    props["hw_firmware_type"] = image.boot
+    if image.description:
+        props["description"] = image.description
+    check_properties(props)
+    return props
+
+
+def disk_file_facts(fmt, path):
+    """(virtual size in bytes, md5 hex, sha256 hex, file size) of a raw or qcow2 file, read once; InvalidInput
+    when it is not what ``fmt`` says (a qcow2 with a backing file is refused: it is not self-contained)."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(32)
+            handle.seek(0)
+            for data in iter(lambda: handle.read(1024 * 1024), b""):
+                md5.update(data)
+                sha256.update(data)
+            size = handle.tell()
+    except OSError as exc:
+        raise InvalidInput("image file %s cannot be read: %s" % (path, exc.strerror or exc),
+                           attribute="files") from None
+    if fmt == "qcow2":
+        if len(head) < 32 or head[:4] != QCOW2_MAGIC:
+            raise InvalidInput("image file %s is not a qcow2 image" % path, attribute="files")
+        backing_offset, = struct.unpack(">Q", head[8:16])
+        if backing_offset:
+            raise InvalidInput("qcow2 image %s has a backing file: upload a self-contained one" % path,
+                               attribute="files")
+        virtual, = struct.unpack(">Q", head[24:32])
+    else:
+        for magic, other in FORMAT_MAGICS:
+            if head.startswith(magic):
+                raise InvalidInput("image file %s is a %s image, not a raw disk" % (path, other), attribute="files")
+        virtual = size
+    return virtual, md5.hexdigest(), sha256.hexdigest(), size
+
+
 def free_cidr(used, prefix=24, block="10.0.0.0/8"):
     """The first ``/prefix`` of ``block`` that overlaps none of the ``used`` CIDRs, else None."""
     taken = [ipaddress.ip_network(c, strict=False) for c in used]
@@ -357,6 +460,7 @@ class OpenStackConnector(Connector):
     option_names = ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "shelve",
                     "interface")
     guest_inputs = frozenset({"userData", "credential"})
+    image_formats = ("qcow2", "raw")  # Nova's libvirt driver boots both; qcow2 is smaller to upload
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -757,21 +861,26 @@ class OpenStackConnector(Connector):
         metadata = {"description": description} if description else None
         with self._op("machine.capture", subject):
             image_id = server.create_image(self.conn.compute, name, metadata)
+        image = self._wait_image(image_id, "machine.capture", subject)
+        self._wait_server(server.id, lambda s: s.task_state is None, "machine.capture", subject)
+        return self._image(image)
+
+    def _wait_image(self, image_id, operation, subject):
+        """The image once active; Conflict when it ends otherwise, OperationTimeout after ``timeout``."""
         deadline = time.monotonic() + self.timeout
         while True:
-            with self._op("machine.capture", subject):
+            with self._op(operation, subject):
                 image = self.conn.image.get_image(image_id)
             state = IMAGE_STATES.get(image.status, states.ERROR)
             if state in ("AVAILABLE", states.ERROR, None):
                 break
             if time.monotonic() >= deadline:
-                raise OperationTimeout("%s (machine.capture): image '%s' still %s after %ss"
-                                       % (subject, name, image.status, self.timeout))
+                raise OperationTimeout("%s (%s): image '%s' still %s after %ss"
+                                       % (subject, operation, image.name, image.status, self.timeout))
             time.sleep(POLL)
         if state != "AVAILABLE":
-            raise Conflict("%s (machine.capture): the image '%s' ended %s" % (subject, name, image.status))
-        self._wait_server(server.id, lambda s: s.task_state is None, "machine.capture", subject)
-        return self._image(image)
+            raise Conflict("%s (%s): the image '%s' ended %s" % (subject, operation, image.name, image.status))
+        return image
 
     # -- images -----------------------------------------------------------------------------
     def _image(self, image):
@@ -782,7 +891,8 @@ class OpenStackConnector(Connector):
                             created=iso(image.created_at), updated=iso(image.updated_at),
                             state=IMAGE_STATES.get(image.status, states.ERROR), type="IMAGE",
                             imageLocation="%s/v2/images/%s/file" % (endpoint, image.id) if endpoint else image.id,
-                            relatedImage={"href": base} if base else None)
+                            relatedImage={"href": base} if base else None,
+                            properties=image_properties(glance_properties(image)) or None)
 
     def _image_endpoint(self):
         with contextlib.suppress(Exception):  # a location without the endpoint is still a location
@@ -823,6 +933,50 @@ class OpenStackConnector(Connector):
                            % (subject, ", ".join(sorted(s.name or s.id for s in users))))
         with self._op("machine_image.delete", subject):
             self.conn.image.delete_image(image.id, ignore_missing=False)
+
+    def import_machine_image(self, image):
+        """Glance image create, then the file uploaded into it (PUT), waited for until active; the image is
+        deleted again when anything after its creation fails."""
+        self._need("machine_image.import")
+        fmt, path = image.validate(self.image_formats)
+        if len(image.name) > 255:
+            raise InvalidInput("image name: at most 255 characters", attribute="name")
+        if image.arch not in GLANCE_ARCHS:
+            raise InvalidInput("image arch %s has no Glance name (%s)" % (image.arch, ", ".join(sorted(GLANCE_ARCHS))),
+                               attribute="arch")
+        props = import_properties(image, fmt)
+        virtual, md5, sha256, size = disk_file_facts(fmt, path)
+        if virtual != image.virtual_size:
+            raise InvalidInput("%s image %s is a disk of %d bytes, its virtual_size says %d"
+                               % (fmt, path, virtual, image.virtual_size), attribute="virtual_size")
+        expected = (image.checksums or {}).get(fmt)
+        if expected and expected.lower() != sha256:
+            raise InvalidInput("%s image %s does not match its sha256 checksum" % (fmt, path), attribute="checksums")
+        subject = "machine image '%s'" % image.name
+        if self._images_named(image.name):
+            raise Conflict("a machine image named '%s' already exists on provider 'openstack'" % image.name)
+        meta = dict(props, visibility="private", min_disk=max(1, -(-virtual // BYTES_PER_GIB)),
+                    architecture=GLANCE_ARCHS[image.arch])
+        with self._op("machine_image.import", subject):
+            # the record only (no data: the SDK would upload it and, failing, clean up only some failures)
+            created = self.conn.image.create_image(
+                image.name, disk_format=fmt, container_format="bare", md5=md5, sha256=sha256,
+                allow_duplicates=True, disable_vendor_agent=False, meta=meta)
+        try:
+            with self._op("machine_image.import", subject), open(path, "rb") as data:
+                openstack.exceptions.raise_from_response(created.upload(self.conn.image, data=data, size=size))
+            stored = self._wait_image(created.id, "machine_image.import", subject)
+            if (stored.size, stored.checksum) != (size, md5):
+                raise ProviderUnavailable("%s (machine_image.import): Glance stored %s bytes (md5 %s), not the %d "
+                                          "bytes (md5 %s) sent" % (subject, stored.size, stored.checksum, size, md5))
+            if stored.virtual_size not in (None, virtual):
+                raise ProviderUnavailable("%s (machine_image.import): Glance reads a disk of %s bytes, not %d"
+                                          % (subject, stored.virtual_size, virtual))
+        except BaseException:  # interrupted too: a failed import leaves no image behind
+            with contextlib.suppress(Exception):  # the failure that brought us here is the one to report
+                self.conn.image.delete_image(created.id)
+            raise
+        return self._image(stored)
 
     # -- networks -------------------------------------------------------------------------------
     @staticmethod
