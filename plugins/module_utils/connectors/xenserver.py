@@ -14,6 +14,27 @@ brackets):
 * MachineImage = template or snapshot [VM uuid]; ``capture`` takes a snapshot
   (any power state), which XAPI keeps as a template-like VM that new machines
   are cloned from.
+* ``machine_image.import`` (``image_formats``: vhd, raw) = a VDI of type
+  ``system`` (``VDI.create`` on the SR of option ``sr``, else the pool's
+  default SR) filled through XAPI's HTTP handler ``PUT /import_raw_vdi``
+  (``session_id``, ``vdi``, ``format=raw|vhd``, and a ``task_id`` of ours from
+  ``task.create``: xapi answers 200 before it reads the body, and only that
+  task tells how the import ended, ``VDI_IO_ERROR`` whenever its vhd-tool
+  failed), then a template VM holding it (``is_a_template``, HVM, boot order
+  ``c``, ``HVM_boot_params:firmware`` ``bios`` or ``uefi`` with
+  ``platform:secureboot`` false, one bootable RW VBD at device 0). A dynamic
+  VHD is sent as ``format=vhd``; a fixed VHD as ``format=raw`` (its data
+  without the footer: vhd-tool reads a VHD stream from its leading footer
+  copy, which a fixed VHD lacks); a differencing one is refused. Everything is
+  checked before anything is made (format and architecture x86_64, the VHD's
+  footers, header, allocation table and blocks, the disk not larger than
+  ``virtual_size``, the sha256 checksum, the name free among images); a
+  failed import destroys its VM, VDI and task. The ``sirocco.*`` facts
+  (generic name, format, size, arch) and the caller's properties go to the
+  template's ``other_config`` under the ``sirocco:`` prefix, which
+  list/get/find read back as ``properties``; deleting the image destroys the
+  template and its VDI (refused while a machine made from it exists); a
+  machine made from it gets its own clone of the disk.
 * MachineConfiguration = named size (option ``sizes``, else base.DEFAULT_SIZES),
   applied with the VCPUs and memory setters.
 * Volume = VDI of type ``user`` [VDI uuid]; disks made for a machine (template
@@ -29,14 +50,17 @@ the one error hierarchy of ``cimi.errors``.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import os
 import re
 import socket
 import ssl
+import struct
 import time
 import xmlrpc.client
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -89,6 +113,9 @@ ORIGINATOR = "sirocco"
 ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
 METERS = tuple(ASPECT + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth"))
 MIB = 1024 * 1024
+VHD_FOOTER, VHD_HEADER = 512, 1024
+VHD_FIXED, VHD_DYNAMIC, VHD_DIFFERENCING = 2, 3, 4
+TEMPLATE_MEMORY = 256 * MIB  # what an imported template holds until create_machine applies a size
 
 # -- native states: the one table ---------------------------------------------
 # VM.power_state -> CIMI state, and the state shown while a VM operation runs
@@ -134,7 +161,7 @@ _FAILURES = (
     (AuthError, ("SESSION_AUTHENTICATION_FAILED", "SESSION_INVALID", "USER_IS_NOT_LOCAL_SUPERUSER")),
     (Forbidden, ("RBAC_PERMISSION_DENIED", "PERMISSION_DENIED")),
     (ProviderUnavailable, ("HOST_IS_SLAVE", "HOST_OFFLINE", "HOST_STILL_BOOTING", "HOST_HAS_NO_MANAGEMENT_IP",
-                           "INTERNAL_ERROR", "HOST_IN_EMERGENCY_MODE")),
+                           "INTERNAL_ERROR", "HOST_IN_EMERGENCY_MODE", "VDI_IO_ERROR")),
 )
 FAILURES = {code: cls for cls, codes in _FAILURES for code in codes}
 
@@ -228,6 +255,83 @@ def _is_image(record):
     return bool(record["is_a_template"]) and not record["is_control_domain"]
 
 
+def _vhd_checksum(raw, at):
+    """The VHD checksum of a footer or header: one's complement of its byte sum, the checksum field as zero."""
+    return ~(sum(raw) - sum(raw[at:at + 4])) & 0xFFFFFFFF
+
+
+def _vhd_footer(raw):
+    """(current_size, disk_type, data_offset) of a VHD footer (cookie, version and checksum checked), else None."""
+    if len(raw) != VHD_FOOTER or raw[:8] != b"conectix" or struct.unpack_from(">I", raw, 12)[0] != 0x00010000:
+        return None
+    data_offset, = struct.unpack_from(">Q", raw, 16)
+    current_size, = struct.unpack_from(">Q", raw, 48)
+    disk_type, checksum = struct.unpack_from(">II", raw, 60)
+    if checksum != _vhd_checksum(raw, 64):
+        return None
+    return current_size, disk_type, data_offset
+
+
+def _bad_vhd(path, why):
+    return InvalidInput("image file %s is not a VHD XenServer can import: %s" % (path, why), attribute="files")
+
+
+def vhd_upload(path):
+    """How XAPI takes a VHD file: (format for import_raw_vdi, bytes to send, the disk's virtual size), the whole
+    structure checked first (footers, header, block allocation table, every block inside the file): what
+    xapi's vhd-tool cannot read fails only after the upload began, as VDI_IO_ERROR.
+
+    A dynamic VHD goes as is (``format=vhd``). vhd-tool reads a VHD stream from its leading footer copy, which
+    a fixed VHD does not have; but a fixed VHD's data, all but its trailing footer, is the raw disk: it goes
+    as ``format=raw``. A differencing VHD needs its parent: refused."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(VHD_FOOTER)
+        handle.seek(max(size - VHD_FOOTER, 0))
+        tail = _vhd_footer(handle.read(VHD_FOOTER))
+        if tail is None:
+            raise _bad_vhd(path, "no valid VHD footer at its end (not a dynamic or fixed VHD)")
+        current_size, disk_type, data_offset = tail
+        if disk_type == VHD_FIXED:
+            if current_size != size - VHD_FOOTER:
+                raise _bad_vhd(path, "a fixed VHD of %d bytes holding %d bytes of data"
+                               % (current_size, size - VHD_FOOTER))
+            return "raw", size - VHD_FOOTER, current_size
+        if disk_type == VHD_DIFFERENCING:
+            raise _bad_vhd(path, "a differencing VHD needs its parent")
+        if disk_type != VHD_DYNAMIC:
+            raise _bad_vhd(path, "disk type %d is not a dynamic or fixed VHD" % disk_type)
+        if _vhd_footer(head) != tail:
+            raise _bad_vhd(path, "no copy of its footer at its start")
+        if data_offset % 512 or data_offset + VHD_HEADER > size - VHD_FOOTER:
+            raise _bad_vhd(path, "its header offset %d is outside the file" % data_offset)
+        handle.seek(data_offset)
+        header = handle.read(VHD_HEADER)
+        if header[:8] != b"cxsparse" or struct.unpack_from(">I", header, 36)[0] != _vhd_checksum(header, 36):
+            raise _bad_vhd(path, "its dynamic disk header is damaged (cookie or checksum)")
+        table_offset, = struct.unpack_from(">Q", header, 16)
+        entries, block_size = struct.unpack_from(">II", header, 28)
+        if block_size < 512 or block_size % 512 or entries * block_size < current_size:
+            raise _bad_vhd(path, "%d blocks of %d bytes cannot hold its %d bytes"
+                           % (entries, block_size, current_size))
+        if table_offset % 512 or table_offset + 4 * entries > size - VHD_FOOTER:
+            raise _bad_vhd(path, "its block allocation table is outside the file")
+        handle.seek(table_offset)
+        bitmap = -(-block_size // 512 // 8 // 512) * 512
+        for sector in struct.unpack(">%dI" % entries, handle.read(4 * entries)):
+            if sector != 0xFFFFFFFF and sector * 512 + bitmap + block_size > size - VHD_FOOTER:
+                raise _bad_vhd(path, "a block at sector %d lies outside the file" % sector)
+    return "vhd", size, current_size
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(MIB), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
 def _now():
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -290,6 +394,7 @@ class _Records:
 class XenServerConnector(Connector):
     name = "xenserver"
     option_names = ("sizes", "sr", "network")
+    image_formats = ("vhd", "raw")
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -730,6 +835,147 @@ class XenServerConnector(Connector):
             raise Conflict("machine image '%s' is the image of machine(s) %s; delete those machines first"
                            % (record["name_label"], ", ".join(users)))
         self._delete_vm(ref, record, operation="machine_image.delete")
+
+    def import_machine_image(self, image):
+        """A VDI on the SR (option ``sr``, else the pool's default) filled through XAPI's HTTP handler
+        ``PUT /import_raw_vdi``, then a template VM that boots from it; the IMAGE_* facts and the image's
+        properties live in the template's other_config."""
+        fmt, path = image.validate(self.image_formats)
+        if image.arch != "x86_64":
+            raise InvalidInput("provider xenserver runs x86_64 machines only, not %s" % image.arch, attribute="arch")
+        other_config = with_properties({}, image.image_properties(fmt))
+        if fmt == "vhd":
+            wire, length, declared = vhd_upload(path)
+        else:
+            wire, length = "raw", os.path.getsize(path)
+            declared = length
+        if declared > image.virtual_size:
+            raise InvalidInput("image file %s holds a disk of %d bytes, more than its virtual_size %d"
+                               % (path, declared, image.virtual_size), attribute="virtual_size")
+        if image.checksums.get(fmt) and file_sha256(path) != image.checksums[fmt].lower():
+            raise InvalidInput("image file %s does not match its sha256 checksum" % path, attribute="checksums")
+        subject = "machine image '%s'" % image.name
+        if any(i.name == image.name for i in self.list_machine_images()):
+            raise Conflict("a machine image named '%s' already exists on %s" % (image.name, self.uri))
+        # type system, as a provisioned template disk: a machine cloned from the template owns its copy
+        vdi = self._call("VDI.create", {
+            "name_label": image.name, "name_description": image.description or "", "SR": self._sr(),
+            "virtual_size": str(image.virtual_size), "type": "system", "sharable": False, "read_only": False,
+            "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []},
+            operation="machine_image.import", subject=subject)
+        vm = None
+        try:
+            self._put_vdi(vdi, path, wire, length, subject)
+            vm = self._call("VM.create", self._template_record(image, other_config),
+                            operation="machine_image.import", subject=subject)
+            self._call("VBD.create", {
+                "VM": vm, "VDI": vdi, "userdevice": "0", "bootable": True, "mode": "RW", "type": "Disk",
+                "empty": False, "other_config": {}, "qos_algorithm_type": "", "qos_algorithm_params": {}},
+                operation="machine_image.import", subject=subject)
+            return self._image(self._call("VM.get_record", vm))
+        except BaseException:
+            for method, ref in (("VM.destroy", vm), ("VDI.destroy", vdi)):
+                if ref is not None:
+                    try:
+                        self._call(method, ref)
+                    except SiroccoError:
+                        pass  # best effort: the original error is the one to report
+            raise
+
+    @staticmethod
+    def _template_record(image, other_config):
+        """VM.create's record of an HVM template booting from its disk (order c), BIOS or UEFI firmware."""
+        memory = str(TEMPLATE_MEMORY)
+        platform = {"acpi": "1", "apic": "true", "pae": "true", "nx": "true", "viridian": "false"}
+        if image.boot == "uefi":
+            platform["secureboot"] = "false"
+        return {
+            "name_label": image.name, "name_description": image.description or "", "user_version": "1",
+            "is_a_template": True, "affinity": NULL, "memory_static_max": memory, "memory_dynamic_max": memory,
+            "memory_dynamic_min": memory, "memory_static_min": memory, "VCPUs_params": {}, "VCPUs_max": "1",
+            "VCPUs_at_startup": "1", "actions_after_shutdown": "destroy", "actions_after_reboot": "restart",
+            "actions_after_crash": "restart", "PV_bootloader": "", "PV_kernel": "", "PV_ramdisk": "", "PV_args": "",
+            "PV_bootloader_args": "", "PV_legacy_args": "", "HVM_boot_policy": "BIOS order",
+            "HVM_boot_params": {"order": "c", "firmware": "uefi" if image.boot == "uefi" else "bios"},
+            "platform": platform, "PCI_bus": "", "other_config": other_config, "recommendations": "",
+            "domain_type": "hvm",
+        }
+
+    def _http(self):
+        """An HTTP(S) connection to the pool master, with the TLS checks of the XML-RPC transport."""
+        parts = urlsplit(self.uri)
+        if parts.scheme == "https":
+            context = ssl.create_default_context()
+            if not self.validate_certs:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(parts.netloc, timeout=self.timeout, context=context)
+        return http.client.HTTPConnection(parts.netloc, timeout=self.timeout)
+
+    def _put_vdi(self, vdi, path, wire, length, subject):
+        """``length`` bytes of ``path`` into the VDI through ``PUT /import_raw_vdi``. xapi answers 200 before it
+        reads the body, and when its vhd-tool fails it fails the task and closes the connection, which the
+        upload may meet as a reset: the outcome is the task we hand it (``task_id``), not the HTTP exchange."""
+        operation = "machine_image.import"
+        task = self._call("task.create", "sirocco: import %s" % subject, "", operation=operation, subject=subject)
+        try:
+            query = urlencode({"session_id": self.session.handle, "vdi": vdi, "format": wire, "task_id": task})
+            status, reason, failure = None, None, None
+            conn = self._http()
+            try:
+                conn.putrequest("PUT", "/import_raw_vdi?" + query, skip_accept_encoding=True)
+                conn.putheader("Content-Type", "application/octet-stream")
+                conn.putheader("Content-Length", str(length))
+                conn.endheaders()
+                with open(path, "rb") as handle:
+                    left = length
+                    while left:
+                        piece = handle.read(min(left, MIB))
+                        if not piece:
+                            raise InvalidInput("image file %s ended before its %d bytes" % (path, length),
+                                               attribute="files")
+                        conn.send(piece)
+                        left -= len(piece)
+                response = conn.getresponse()
+                status, reason = response.status, response.reason
+                response.read()  # xapi closes the connection once the VDI is written
+            except (OSError, http.client.HTTPException) as exc:
+                failure = exc  # the task says whether the server stopped reading (it fails it first)
+            finally:
+                conn.close()
+            record = self._finished(task, wait=status == 200)
+            if record["status"] == "success":
+                return
+            if record["status"] == "failure":
+                error = failure_error(record["error_info"], operation, subject, self.name)
+                if record["error_info"][:1] == ["VDI_IO_ERROR"]:
+                    raise ProviderUnavailable(
+                        "XenServer at %s could not write the image file %s into its disk (%s): xapi's log says "
+                        "why (vhd-tool)" % (self.uri, path, error), xapi_error="VDI_IO_ERROR") from None
+                raise error
+            if status == 401:
+                raise AuthError("XenServer at %s refused the session for the upload of %s" % (self.uri, subject))
+            why = "HTTP %s %s" % (status, reason) if status is not None else _reason(failure)
+            raise ProviderUnavailable("XenServer at %s: the upload of %s failed (%s)" % (self.uri, subject, why))
+        finally:
+            try:
+                self._call("task.destroy", task)
+            except SiroccoError:
+                pass  # xapi garbage-collects tasks left behind
+
+    def _finished(self, task, wait=True):
+        """The task's record once it left ``pending`` (at once when not ``wait``)."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.01
+        while True:
+            record = self._call("task.get_record", task)
+            if record["status"] != "pending" or not wait:
+                return record
+            if time.monotonic() > deadline:
+                raise OperationTimeout("XenServer at %s: the import task still runs after %ss"
+                                       % (self.uri, self.timeout))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     # -- volumes ---------------------------------------------------------------------------
     def _sr(self):

@@ -10,9 +10,13 @@ speaks XAPI's real wire protocol so that the unmodified ``XenAPI`` package
 ``{"Status": "Success", "Value": ...}`` or ``{"Status": "Failure",
 "ErrorDescription": [code, param, ...]}``, sessions, ``OpaqueRef:<uuid>``
 references, 64-bit integers sent as strings, ``Async.*`` calls returning tasks,
-``event.from``. Field names, enum spellings, power-state rules and error codes
-follow the XenAPI reference and xapi's own lifecycle checks; everything else
-(hypervisor, storage back-ends, guest agents) is simulated in memory. State
+``event.from``; and XAPI's HTTP handlers for disk contents, ``PUT /import_raw_vdi``
+(raw, xapi's chunked sparse protocol, VHD read as vhd-tool reads a stream) and
+``GET /export_raw_vdi`` (raw), answering and failing their task as xapi's
+``import_raw_vdi.ml``/``export_raw_vdi.ml`` do (README.md). Field names, enum
+spellings, power-state rules and error codes follow the XenAPI reference and
+xapi's own lifecycle checks; everything else (hypervisor, storage back-ends,
+guest agents) is simulated in memory. State
 lives in this process only and is lost when it stops.
 
 Run: ``python server.py --port 0 --user root --password secret``; it prints
@@ -23,23 +27,29 @@ Run: ``python server.py --port 0 --user root --password secret``; it prints
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import copy
 import hashlib
 import inspect
 import itertools
 import signal
+import struct
 import sys
 import threading
 import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 import xmlrpc.client
+from http.cookies import CookieError, SimpleCookie
 from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs, urlsplit
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 NULL = "OpaqueRef:NULL"
 GIB = 1024 ** 3
 MIB = 1024 ** 2
+CONTENT_BLOCK = MIB  # disk contents are kept in blocks of this size; never-written ones are zeroes
 
 HALTED, PAUSED, RUNNING, SUSPENDED = "Halted", "Paused", "Running", "Suspended"
 ALL_POWER_STATES = (HALTED, PAUSED, SUSPENDED, RUNNING)
@@ -106,6 +116,10 @@ class XapiError(Exception):
         self.description = [code] + [str(p) for p in params]
 
 
+class DeviceError(Exception):
+    """A read or write a VDI's block device refuses (past its end): vhd-tool fails on it."""
+
+
 def now():
     return xmlrpc.client.DateTime(time.strftime("%Y%m%dT%H:%M:%SZ", time.gmtime()))
 
@@ -154,6 +168,7 @@ class Xapi:
         self.events = []
         self.event_id = itertools.count(1)
         self.domid = itertools.count(1)
+        self.contents = {}  # VDI ref -> {block index: bytearray(BLOCK)}: what the HTTP handlers wrote
         with self.lock:
             self._seed(hosts, seed_vms)
 
@@ -518,13 +533,7 @@ class Xapi:
         handler = self._handler(method)
         self._check_arity("Async." + method, handler, [session] + list(params))
         with self.lock:
-            master = self.db["session"][session]["this_host"]
-            task = self._new("task", {"name_label": "Async." + method, "name_description": "",
-                                      "allowed_operations": ["cancel"], "current_operations": {},
-                                      "created": now(), "finished": EPOCH, "status": "pending",
-                                      "resident_on": master, "progress": 0.0, "type": "<none/>", "result": "",
-                                      "error_info": [], "other_config": {}, "subtask_of": NULL, "subtasks": [],
-                                      "backtrace": "()"})
+            task = self._new_task(session, "Async." + method)
 
         def run():
             if self.async_delay:
@@ -557,6 +566,19 @@ class Xapi:
         text = xmlrpc.client.dumps((value,), allow_none=False)
         start, end = text.index("<value>"), text.rindex("</value>") + len("</value>")
         return text[start:end]
+
+    def _new_task(self, session, label, description=""):
+        master = self.db["session"][session]["this_host"]
+        return self._new("task", {"name_label": str(label), "name_description": str(description),
+                                  "allowed_operations": ["cancel"], "current_operations": {},
+                                  "created": now(), "finished": EPOCH, "status": "pending",
+                                  "resident_on": master, "progress": 0.0, "type": "<none/>", "result": "",
+                                  "error_info": [], "other_config": {}, "subtask_of": NULL, "subtasks": [],
+                                  "backtrace": "()"})
+
+    def api_task__create(self, session, label, description):
+        # a client's own task: it hands it to an HTTP handler (?task_id=) and watches it
+        return self._new_task(session, label, description)
 
     def api_task__cancel(self, session, task):
         record = self._rec("task", task)
@@ -726,6 +748,8 @@ class Xapi:
         self._recount_sr(target_sr)
         if snapshot:
             src["snapshots"].append(ref)
+        if vdi in self.contents:
+            self.contents[ref] = {i: bytearray(b) for i, b in self.contents[vdi].items()}
         return ref
 
     def api_VM__clone(self, session, vm, new_name):
@@ -1098,6 +1122,7 @@ class Xapi:
         if record["snapshot_of"] in self.db["VDI"]:
             self.db["VDI"][record["snapshot_of"]]["snapshots"].remove(vdi)
         self._del("VDI", vdi)
+        self.contents.pop(vdi, None)
         self._recount_sr(sr)
         self._mod("SR", sr)
 
@@ -1110,6 +1135,108 @@ class Xapi:
             if vm_rec["suspend_VDI"] == vdi:
                 raise XapiError("VDI_IN_USE", vdi, "destroy")
         self._destroy_vdi(vdi)
+
+    # -- disk contents: what the HTTP handlers (import_raw_vdi, export_raw_vdi) move ------------
+    def write_content(self, vdi, offset, data):
+        """Write ``data`` at byte ``offset`` of the VDI, as to its block device: DeviceError past its end."""
+        with self.lock:
+            size = int(self._rec("VDI", vdi)["virtual_size"])
+            if offset < 0 or offset + len(data) > size:
+                raise DeviceError("write of %d bytes at offset %d: past the end of the device (%d bytes)"
+                                  % (len(data), offset, size))
+            blocks = self.contents.setdefault(vdi, {})
+            view = memoryview(data)
+            while view:
+                index, start = divmod(offset, CONTENT_BLOCK)
+                take = min(len(view), CONTENT_BLOCK - start)
+                piece = view[:take]
+                if index in blocks or any(piece):
+                    blocks.setdefault(index, bytearray(CONTENT_BLOCK))[start:start + take] = piece
+                offset, view = offset + take, view[take:]
+
+    def read_content(self, vdi, offset, length):
+        """``length`` bytes of the VDI from ``offset``; never-written parts read as zeroes."""
+        with self.lock:
+            blocks = self.contents.get(vdi, {})
+            out = bytearray()
+            while length > 0:
+                index, start = divmod(offset, CONTENT_BLOCK)
+                take = min(length, CONTENT_BLOCK - start)
+                block = blocks.get(index)
+                out += block[start:start + take] if block is not None else bytes(take)
+                offset, length = offset + take, length - take
+            return bytes(out)
+
+    def http_session(self, session=None, basic=None):
+        """(session, made_here) an HTTP handler runs under: ``session_id`` (cookie or query), else Basic
+        credentials (a session made for the request, to log out after it, as xapi's ``with_context`` does).
+        None when neither authenticates."""
+        with self.lock:
+            if session is not None:
+                if session not in self.db["session"]:
+                    return None
+                self.db["session"][session]["last_active"] = now()
+                return session, False
+            if basic and basic == (self.username, self.password):
+                return self.login("session.login_with_password", [basic[0], basic[1], "2.21", "http"]), True
+            return None
+
+    def http_logout(self, session):
+        with self.lock:
+            if session in self.db["session"]:
+                self._del("session", session)
+
+    def http_lookup(self, cls, ref_or_uuid):
+        """An object named by reference or else by uuid, as xapi's ``vdi_of_req`` takes a VDI; None if neither."""
+        with self.lock:
+            if ref_or_uuid in self.db[cls]:
+                return ref_or_uuid
+            return next((ref for ref, r in self.db[cls].items() if r["uuid"] == ref_or_uuid), None)
+
+    def http_vdi_record(self, vdi):
+        with self.lock:
+            return dict(self._rec("VDI", vdi))
+
+    def http_task(self, session, task, label):
+        """The task a handler reports to: the caller's (``task_id``), else a new one."""
+        with self.lock:
+            if task and task in self.db["task"]:
+                return task
+            return self._new_task(session, label)
+
+    def task_progress(self, task, progress):
+        with self.lock:
+            record = self.db["task"].get(task)
+            if record is not None and record["status"] == "pending":
+                record["progress"] = round(min(max(progress, 0.0), 0.99), 3)
+                self._mod("task", task)
+
+    def task_done(self, task, error=None, result=None, detail=None):
+        """Finish a handler's task: success with ``result`` (a reference), or failure with ``error`` (an
+        ErrorDescription). ``detail``, what xapi would write to its log, goes to the task's backtrace."""
+        with self.lock:
+            record = self.db["task"].get(task)
+            if record is None or record["status"] != "pending":
+                return
+            if error is None:
+                record.update(status="success", result=self._task_result(result))
+            else:
+                record.update(status="failure", error_info=[str(e) for e in error])
+                if detail:
+                    record["backtrace"] = "((error %s))" % detail
+            record.update(progress=1.0, finished=now(), allowed_operations=[])
+            self._mod("task", task)
+
+    def vdi_busy(self, vdi):
+        """Why a handler may not attach the VDI read-write (an ErrorDescription), or None."""
+        with self.lock:
+            record = self._rec("VDI", vdi)
+            if record["read_only"]:
+                return ["VDI_READONLY", vdi]
+            for vbd in record["VBDs"]:
+                if self.db["VBD"][vbd]["currently_attached"] and self.db["VBD"][vbd]["mode"] == "RW":
+                    return ["VDI_IN_USE", vdi, "import"]
+            return None
 
     def api_VDI__resize(self, session, vdi, size):
         record = self._rec("VDI", vdi)
@@ -1295,11 +1422,392 @@ class Xapi:
 
 # -- the HTTP side --------------------------------------------------------------------------------
 
+class HandlerFailure(Exception):
+    """A failed HTTP handler: ``description`` is the ErrorDescription its task gets, ``status`` the HTTP answer
+    when the failure comes before the 200 (after it, as in xapi, only the task tells), ``detail`` what xapi
+    would write to its log (kept in the task's backtrace)."""
+
+    def __init__(self, description, status=None, detail=None):
+        super().__init__(description[0])
+        self.description = [str(d) for d in description]
+        self.status = status
+        self.detail = detail
+
+
+def _refused(text, status):
+    """One of import_raw_vdi's refusals before the 200 (xapi's HandleError): INTERNAL_ERROR and a status."""
+    return HandlerFailure(["INTERNAL_ERROR", text], status)
+
+
+def _io_error(detail):
+    """vhd-tool failed (a stream it cannot read, a write past the VDI's end, a client gone): whatever the cause,
+    xapi's vhd_tool_wrapper fails the task with VDI_IO_ERROR and logs vhd-tool's own words."""
+    return HandlerFailure(["VDI_IO_ERROR", "Device I/O errors"], detail=detail)
+
+
+class _Body:
+    """A request body read forward only, as vhd-tool reads the socket: ``length`` bytes, or up to EOF."""
+
+    def __init__(self, rfile, length):
+        self.rfile, self.left, self.pos = rfile, length, 0
+
+    def read(self, size, exact=True):
+        wanted = size if self.left is None else min(size, self.left)
+        data = self.rfile.read(wanted) if wanted > 0 else b""
+        self.pos += len(data)
+        if self.left is not None:
+            self.left -= len(data)
+        if exact and len(data) < size:
+            raise _io_error("unexpected end of the stream at byte %d" % self.pos)
+        return data
+
+    def skip_to(self, offset):
+        if offset < self.pos:
+            raise _io_error("the stream cannot go back to byte %d (at %d)" % (offset, self.pos))
+        while self.pos < offset:
+            self.read(min(offset - self.pos, MIB))
+
+    def drain(self):
+        """Read what is left of a body of known length (one sent up to EOF cannot be told apart from a client
+        waiting for the answer)."""
+        while self.left:
+            if not self.read(MIB, exact=False):
+                return
+
+
+VHD_FOOTER, VHD_HEADER, SECTOR = 512, 1024, 512
+VHD_DYNAMIC, VHD_DIFFERENCING = 3, 4
+BAT_UNUSED = 0xFFFFFFFF
+
+
+def _vhd_checksum(raw, at):
+    """The VHD checksum: one's complement of the byte sum, the checksum field counted as zero."""
+    return ~(sum(raw) - sum(raw[at:at + 4])) & 0xFFFFFFFF
+
+
+def vhd_footer(raw):
+    """(data_offset, current_size, disk_type) of a VHD footer, else the error ocaml-vhd reports."""
+    if raw[:8] != b"conectix":
+        raise _io_error("Unsupported footer cookie: expected conectix, got %r" % bytes(raw[:8]))
+    version, data_offset = struct.unpack_from(">IQ", raw, 12)
+    if version != 0x00010000:
+        raise _io_error("Unsupported footer version: expected 10000, got %x" % version)
+    current_size, = struct.unpack_from(">Q", raw, 48)
+    disk_type, checksum = struct.unpack_from(">II", raw, 60)
+    if checksum != _vhd_checksum(raw, 64):
+        raise _io_error("Invalid footer checksum %08x" % checksum)
+    return data_offset, current_size, disk_type
+
+
+def vhd_header(raw):
+    """(table_offset, max_table_entries, block_size) of a dynamic VHD header, else ocaml-vhd's error."""
+    if raw[:8] != b"cxsparse":
+        raise _io_error("Expected header cookie cxsparse, got %r" % bytes(raw[:8]))
+    table_offset, = struct.unpack_from(">Q", raw, 16)
+    entries, block_size, checksum = struct.unpack_from(">III", raw, 28)
+    if checksum != _vhd_checksum(raw, 36):
+        raise _io_error("Invalid header checksum %08x" % checksum)
+    if block_size < SECTOR or block_size % SECTOR:
+        raise _io_error("Invalid VHD block size %d" % block_size)
+    return table_offset, entries, block_size
+
+
+def _sectors(count):
+    return -(-count // SECTOR) * SECTOR
+
+
+def _write(xapi, vdi, offset, data):
+    try:
+        xapi.write_content(vdi, offset, data)
+    except DeviceError as exc:  # xapi does not check sizes first: it fails on the write (its own FIXME)
+        raise _io_error(str(exc)) from None
+
+
+def receive_raw(xapi, vdi, body, progress):
+    """format=raw: the body is the disk from byte 0."""
+    offset, total = 0, body.left
+    while True:
+        data = body.read(MIB, exact=False)
+        if not data:
+            return
+        _write(xapi, vdi, offset, data)
+        offset += len(data)
+        if total:
+            progress(offset / total)
+
+
+def receive_chunked(xapi, vdi, body, progress):
+    """format=raw with ``chunked``: xapi's sparse protocol, chunks of (offset u64, length u32, little-endian,
+    then the data), ended by a chunk of offset 0 and length 0."""
+    while True:
+        offset, length = struct.unpack("<QI", body.read(12))
+        if offset == 0 and length == 0:
+            return
+        while length:
+            data = body.read(min(length, MIB))
+            _write(xapi, vdi, offset, data)
+            offset, length = offset + len(data), length - len(data)
+        if body.left:
+            progress(body.pos / (body.pos + body.left))
+
+
+def receive_vhd(xapi, vdi, body, progress):
+    """format=vhd, read as vhd-tool reads a stream (ocaml-vhd's ``openstream``): a footer copy first, the header
+    at its data offset, the BAT, then every allocated block in the order it lies in the file (its sector
+    bitmap, its data), then the footer; each run of present sectors written as it comes, so a disk larger
+    than the VDI fails on its first write past the end. A fixed VHD (raw data, footer at the end) fails at its
+    first sector, as in xapi."""
+    data_offset, current_size, disk_type = vhd_footer(body.read(VHD_FOOTER))
+    if disk_type not in (VHD_DYNAMIC, VHD_DIFFERENCING):
+        raise _io_error("a VHD stream must be a dynamic or differencing disk (disk type %d)" % disk_type)
+    body.skip_to(data_offset)
+    table_offset, entries, block_size = vhd_header(body.read(VHD_HEADER))
+    body.skip_to(table_offset)
+    bat = struct.unpack(">%dI" % entries, body.read(_sectors(entries * 4))[:entries * 4])
+    blocks = sorted((sector, index) for index, sector in enumerate(bat) if sector != BAT_UNUSED)
+    per_block = block_size // SECTOR
+    bitmap_size = _sectors(-(-per_block // 8))
+    for done, (sector, index) in enumerate(blocks, 1):
+        body.skip_to(sector * SECTOR)
+        bitmap = body.read(bitmap_size)
+        data = body.read(block_size)
+        base = index * per_block
+        run = None
+        for i in range(per_block + 1):  # write each run of sectors whose bitmap bit is set
+            present = (i < per_block and (base + i) * SECTOR < current_size
+                       and bitmap[i // 8] & (0x80 >> (i % 8)))
+            if present and run is None:
+                run = i
+            elif not present and run is not None:
+                _write(xapi, vdi, (base + run) * SECTOR, data[run * SECTOR:i * SECTOR])
+                run = None
+        progress(done / len(blocks))
+    vhd_footer(body.read(VHD_FOOTER))
+
+
+RECEIVERS = {"raw": receive_raw, "vhd": receive_vhd}
+FORMATS = ("raw", "vhd", "tar", "qcow2")  # what xapi's Importexport.Format knows (case-insensitive)
+CONTENT_TYPES = {"raw": "application/octet-stream", "vhd": "application/vhd", "tar": "application/x-tar",
+                 "qcow2": "application/x-qemu-disk"}
+
+
 class _Handler(SimpleXMLRPCRequestHandler):
+    """XML-RPC on POST; XAPI's HTTP handlers ``PUT /import_raw_vdi`` and ``GET /export_raw_vdi``."""
+
     rpc_paths = ("/", "/RPC2")
 
     def log_message(self, fmt, *args):  # quiet: tests read stdout for the ready line only
         pass
+
+    # -- what every handler reads: query and cookie parameters, credentials ----------------------------
+    def _param(self, name, cookie_first=False):
+        """A parameter as xapi looks it up: ``query @ cookie`` (vdi, format, chunked: the query wins), or the
+        cookie first (session_id and task_id through ``Xapi_http.lookup_param_of_req``, and sr_id/sr_uuid)."""
+        query = {}
+        for key, values in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items():
+            query[key] = values[0]
+        cookie = {}
+        try:
+            for morsel in SimpleCookie(self.headers.get("Cookie", "")).values():
+                cookie[morsel.key] = morsel.value
+        except CookieError:
+            pass
+        first, then = (cookie, query) if cookie_first else (query, cookie)
+        return first[name] if name in first else then.get(name)
+
+    def _basic(self):
+        scheme, _sep, value = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, _sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user, password
+
+    def _answer(self, status, headers=(), body=b""):
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def _length(self):
+        try:
+            return int(self.headers["Content-Length"]) if self.headers.get("Content-Length") else None
+        except ValueError:
+            return None
+
+    def _refuse(self, status, description=None, task=None, body=None):
+        """An answer before any 200: the status, the caller's task failed when xapi fails it, the body read and
+        dropped (xapi closes the connection at once; the stand-in reads the body first so that the client
+        gets the answer rather than a reset)."""
+        if task is not None and description is not None:
+            self.server.xapi.task_done(task, description)
+        text = " ".join(description) if description else self.responses.get(status, ("",))[0]
+        self._answer(status, [("WWW-Authenticate", 'Basic realm="xapi"')] if status == 401 else [],
+                     (text + "\n").encode())
+        if body is not None:
+            body.drain()
+
+    def _serve(self, handler, label):
+        """xapi's ``assert_credentials_ok`` then ``with_context``: a session (logged out afterwards when made
+        from Basic credentials) and the caller's task (``task_id``) or none; 401 without credentials."""
+        xapi = self.server.xapi
+        body = _Body(self.rfile, self._length() or 0) if self.command == "GET" else \
+            _Body(self.rfile, self._length())
+        session = self._param("session_id", cookie_first=True)
+        found = xapi.http_session(session, None if session is not None else self._basic())
+        if found is None:  # Http.Unauthorised in assert_credentials_ok: no task is failed
+            self._refuse(401, body=body)
+            return
+        session, made = found
+        try:
+            task = self._param("task_id", cookie_first=True)
+            handler(xapi, session, xapi.http_task(session, task, label) if task else None, body)
+        finally:
+            if made:
+                xapi.http_logout(session)
+
+    def do_PUT(self):  # noqa: N802 - the name http.server dispatches to
+        if urlsplit(self.path).path != "/import_raw_vdi":
+            self._answer(404, body=b"no handler for this path\n")
+            return
+        self._serve(self._import_raw_vdi, "VDI.import")
+
+    def do_GET(self):  # noqa: N802 - the name http.server dispatches to
+        if urlsplit(self.path).path != "/export_raw_vdi":
+            self._answer(404, body=b"no handler for this path\n")
+            return
+        self._serve(self._export_raw_vdi, "VDI.export_raw_vdi")
+
+    # -- PUT /import_raw_vdi --------------------------------------------------------------------------
+    def _import_raw_vdi(self, xapi, session, task, body):
+        """xapi's order (import_raw_vdi.ml): the VDI (``vdi``, a reference or a uuid; an unknown one is an
+        exception outside every handler: 500, the caller's task untouched) or else an SR (``sr_id``,
+        ``sr_uuid``: 400 and the task failed when neither); the format, ``chunked`` and the transfer encoding
+        (404); a VDI made in the SR for a raw body of known length (400 otherwise); then 200 with the task,
+        then the VDI attached read-write and the body written into it by vhd-tool."""
+        vdi = self._param("vdi")
+        if vdi is not None:
+            vdi = xapi.http_lookup("VDI", vdi)
+            if vdi is None:
+                self._refuse(500, ["INTERNAL_ERROR", "Db_exn.Read_missing_uuid(VDI, , %s)" % self._param("vdi")],
+                             body=body)
+                return
+        try:
+            fmt = self._format()
+            chunked = self._param("chunked") is not None
+            if chunked and fmt != "raw":
+                raise _refused("Cannot handle chunked VHD", 404)
+            if self.headers.get("Transfer-Encoding"):
+                # xapi reads no HTTP transfer encoding here ("chunked" is its own protocol, a query parameter)
+                raise _refused("Cannot handle encoding: " + self.headers["Transfer-Encoding"], 404)
+            if fmt in ("tar", "qcow2"):
+                raise _refused("the XAPI stand-in does not implement import format " + fmt, 501)
+            if vdi is None:
+                vdi = self._new_vdi(xapi, session, fmt, body.left)
+        except HandlerFailure as failure:
+            self._refuse(failure.status, failure.description, task, body)
+            return
+        task = task or xapi.http_task(session, None, "Importing raw VDI")
+        self._answer_streaming(200, [("task-id", task), ("Content-Type", "application/octet-stream")])
+        try:
+            busy = xapi.vdi_busy(vdi)
+            if busy:  # attaching the VDI read-write to dom0 fails with its own error
+                raise HandlerFailure(busy)
+            receive = receive_chunked if chunked else RECEIVERS[fmt]
+            receive(xapi, vdi, body, lambda done: xapi.task_progress(task, done))
+        except HandlerFailure as failure:
+            # the task fails, then the connection closes with the rest of the body unread, as in xapi
+            xapi.task_done(task, failure.description, detail=failure.detail)
+            return
+        except OSError as exc:  # the client went away: vhd-tool fails reading the socket
+            xapi.task_done(task, _io_error(str(exc)).description, detail=str(exc))
+            return
+        xapi.task_done(task, result=vdi)
+
+    def _format(self):
+        fmt = self._param("format")
+        if fmt is None:
+            return "raw"
+        if fmt.lower() not in FORMATS:
+            raise _refused("Unknown format " + fmt, 404)
+        return fmt.lower()
+
+    def _new_vdi(self, xapi, session, fmt, length):
+        """No ``vdi``: a raw upload of known length into the SR makes its own VDI, as xapi does."""
+        sr_id, sr_uuid = self._param("sr_id", cookie_first=True), self._param("sr_uuid", cookie_first=True)
+        if sr_id is None and sr_uuid is None:
+            raise HandlerFailure(["VDI_MISSING"], 400)  # "Require an SR or VDI to import"
+        with xapi.lock:
+            if sr_id is not None:
+                sr = sr_id if sr_id in xapi.db["SR"] else None
+                missing = ["HANDLE_INVALID", "SR", sr_id]
+            else:
+                sr = next((r for r, v in xapi.db["SR"].items() if v["uuid"] == sr_uuid), None)
+                missing = ["UUID_INVALID", "SR", sr_uuid]
+        if sr is None:
+            raise HandlerFailure(missing, 400)
+        if fmt == "vhd":
+            raise _refused("Importing a VHD directly into an SR not yet supported", 400)
+        if length is None:
+            raise _refused("Not enough info supplied to import", 400)
+        try:
+            with xapi.lock:
+                return xapi.api_VDI__create(session, {
+                    "name_label": "Imported VDI", "name_description": "", "SR": sr, "virtual_size": str(length),
+                    "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+        except XapiError as failure:
+            raise HandlerFailure(failure.description, 500) from None
+
+    def _answer_streaming(self, status, headers):
+        """The status and headers, sent before the body is read (xapi answers 200 first, then receives);
+        no Content-Length: the connection closes at the end."""
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+
+    # -- GET /export_raw_vdi --------------------------------------------------------------------------
+    def _export_raw_vdi(self, xapi, session, task, body):
+        """export_raw_vdi.ml: the VDI (no ``vdi`` or an unknown one: an exception outside every handler, 500);
+        an unknown format 404 and the task failed; then 200 with the task, Content-Type and
+        Content-Disposition, and the VDI's bytes up to the end of the connection (no Content-Length).
+        format=raw only here: its virtual size, never-written parts as zeroes."""
+        wanted = self._param("vdi")
+        vdi = xapi.http_lookup("VDI", wanted) if wanted is not None else None
+        if vdi is None:
+            self._refuse(500, ["INTERNAL_ERROR", "Missing vdi query parameter" if wanted is None
+                               else "Db_exn.Read_missing_uuid(VDI, , %s)" % wanted])
+            return
+        try:
+            fmt = self._format()
+            if fmt != "raw":
+                raise _refused("the XAPI stand-in does not implement export format " + fmt, 501)
+        except HandlerFailure as failure:
+            self._refuse(failure.status, failure.description, task)
+            return
+        task = task or xapi.http_task(session, None, "Exporting raw VDI")
+        record = xapi.http_vdi_record(vdi)
+        size = int(record["virtual_size"])
+        self._answer_streaming(200, [("task-id", task), ("Content-Type", CONTENT_TYPES[fmt]),
+                                     ("Content-Disposition", 'attachment; filename="%s.%s"' % (record["uuid"], fmt))])
+        try:
+            for offset in range(0, size, MIB):
+                self.wfile.write(xapi.read_content(vdi, offset, min(MIB, size - offset)))
+                xapi.task_progress(task, (offset + MIB) / size)
+        except OSError as exc:
+            xapi.task_done(task, _io_error(str(exc)).description, detail=str(exc))
+            return
+        xapi.task_done(task, result=vdi)
 
 
 class _Server(ThreadingMixIn, SimpleXMLRPCServer):
@@ -1310,6 +1818,7 @@ class _Server(ThreadingMixIn, SimpleXMLRPCServer):
 def make_server(xapi, host="127.0.0.1", port=0):
     server = _Server((host, port), requestHandler=_Handler, allow_none=False, logRequests=False)
     server.register_instance(_Dispatcher(xapi))
+    server.xapi = xapi  # for the HTTP handlers
     return server
 
 
