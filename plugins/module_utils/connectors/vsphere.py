@@ -22,6 +22,23 @@ One connector serves both; ``capabilities().extras["apiType"]`` says which
   gets a copy of the image as its first disk, and capture copies the machine's first disk
   into the folder (through a snapshot when the machine runs). Capturing a machine that
   has no disk is refused (Conflict): there would be nothing to boot from.
+  ``import`` (vCenter only: an ESX host keeps no templates, so there the operation is absent
+  from the capabilities and refused, Unsupported) takes a streamOptimized vmdk
+  (``image_formats``) the way ovftool and govc import an OVA: an OVF descriptor of one machine
+  with that disk on a paravirtual SCSI controller (``ovf_descriptor``: guest type by
+  architecture, ``IMPORT_GUESTS``; firmware bios or efi; no network, a machine made from it gets
+  its own) goes to ``OvfManager.CreateImportSpec``; the import spec gets the description as
+  annotation, the firmware, the guest type and the image's properties (the ``sirocco.*`` facts
+  among them) in ``config.extraConfig`` (under the prefix, as a machine's:
+  ``sirocco.sirocco.image``); ``ResourcePool.ImportVApp`` makes the machine and an HttpNfcLease;
+  once the lease is ready the vmdk is POSTed to its device URL (host ``*``: the connector's
+  endpoint) with the session cookie, the lease told of the progress, then completed; the machine
+  is marked as a template. Everything (file format and header, virtual size, checksum, name,
+  architecture, property keys) is checked, and the name checked free, before anything is made; a
+  failed or interrupted import aborts the lease and destroys the machine. A template's
+  ``properties`` are read back from its extraConfig like a machine's, and a machine made from it
+  does not inherit them. vcsim (govmomi 0.24) runs the whole protocol but discards the uploaded
+  bytes: tests there check the flow and the resulting template, not the disk's content.
 * stop: ``force`` -> PowerOffVM_Task; otherwise ShutdownGuest, which asks VMware Tools in
   the guest and returns at once (the machine reads STOPPED once the guest is down).
   Without Tools running vSphere refuses (ToolsUnavailable) and so do we: Conflict, stop
@@ -59,10 +76,14 @@ properties they need. Every vSphere fault becomes an error of ``cimi.errors`` in
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import re
+import ssl
+import struct
 import time
 from urllib.parse import urlparse
+from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -150,6 +171,19 @@ _DS_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\] ?(?P<path>.*)$")
 PROPERTY_PREFIX = "sirocco."
 GUEST_ID = "otherGuest64"
 MAX_DISK_UNIT = 16  # units per SCSI controller; unit 7 is the controller's own
+# machine_image.import: an OVF of one streamOptimized disk, imported through an HttpNfcLease.
+# CIMI cpuArch -> (vSphere guestId, CIM operating system id of the OVF's OperatingSystemSection)
+IMPORT_GUESTS = {"x86_64": ("otherLinux64Guest", 101), "x86": ("otherLinuxGuest", 36)}
+FIRMWARES = {"bios": "bios", "uefi": "efi"}  # DiskImage.boot -> config.firmware
+OVF_HARDWARE = "vmx-13"  # ESXi 6.5 and later
+OVF_CPUS, OVF_MEMORY_MB = 1, 512  # the template's own; a machine made from it gets its size's
+STREAM_VMDK = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+STREAM_VMDK_TYPE = "application/x-vnd.vmware-streamVmdk"
+UPLOAD_CHUNK = 1024 * 1024
+PROGRESS_EVERY = 10  # seconds between two HttpNfcLeaseProgress (a lease without news expires after minutes)
+SECTOR = 512
+_VMDK_HEADER = struct.Struct("<4sIIQQQQIQQQB4sH")  # SparseExtentHeader, up to compressAlgorithm
+_VMDK_COMPRESSED, _VMDK_MARKERS = 1 << 16, 1 << 17
 
 
 def parse_uri(uri):
@@ -221,6 +255,105 @@ def free_unit(used):
     return None
 
 
+def vmdk_facts(path):
+    """(virtual size in bytes, file size, sha256 hex) of a streamOptimized vmdk (what an OVA carries and an
+    HttpNfcLease takes), read once; InvalidInput when the file is anything else (another vmdk subformat
+    included: ESX would refuse it after the lease was taken)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SECTOR)
+            if len(head) < _VMDK_HEADER.size or head[:4] != b"KDMV":
+                raise InvalidInput("image file %s is not a vmdk (sparse extent) image" % path, attribute="files")
+            (_magic, version, flags, capacity, _grain, desc_offset, desc_size, _gtes, _rgd, _gd, _overhead,
+             _unclean, _eol, compress) = _VMDK_HEADER.unpack(head[:_VMDK_HEADER.size])
+            handle.seek(desc_offset * SECTOR)
+            descriptor = handle.read(min(desc_size, 2048) * SECTOR).split(b"\0", 1)[0].decode("latin-1")
+            handle.seek(0)
+            for data in iter(lambda: handle.read(UPLOAD_CHUNK), b""):
+                digest.update(data)
+            size = handle.tell()
+    except OSError as exc:
+        raise InvalidInput("image file %s cannot be read: %s" % (path, exc.strerror or exc),
+                           attribute="files") from None
+    create_type = re.search(r'^\s*createType\s*=\s*"([^"]*)"', descriptor, re.MULTILINE)
+    stream = (version == 3 and flags & (_VMDK_COMPRESSED | _VMDK_MARKERS) == _VMDK_COMPRESSED | _VMDK_MARKERS
+              and compress == 1 and create_type and create_type.group(1) == "streamOptimized")
+    if not stream:
+        raise InvalidInput("vmdk image %s is not streamOptimized (createType %s): convert it with qemu-img "
+                           "convert -O vmdk -o subformat=streamOptimized"
+                           % (path, create_type.group(1) if create_type else "unknown"), attribute="files")
+    return capacity * SECTOR, size, digest.hexdigest()
+
+
+def ovf_descriptor(name, disk_file, file_size, capacity, guest_id, os_id, firmware, cpus=OVF_CPUS,
+                   memory_mb=OVF_MEMORY_MB):
+    """The OVF 1.0 descriptor of a virtual machine with one disk, ``disk_file`` (a streamOptimized vmdk of
+    ``file_size`` bytes holding a disk of ``capacity`` bytes) on a paravirtual SCSI controller, no network
+    (a machine made from it gets its own), the guest type and the firmware (``bios`` or ``efi``).
+    RASD elements come in the schema's (alphabetical) order: vCenter's parser insists."""
+    def item(instance, resource_type, name, *extra):
+        fields = sorted(extra + (("ElementName", escape(name)), ("InstanceID", str(instance)),
+                                 ("ResourceType", str(resource_type))))
+        lines = "".join("        <rasd:%s>%s</rasd:%s>\n" % (k, v, k) for k, v in fields)
+        return "      <Item>\n%s      </Item>\n" % lines
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"'
+        ' xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"'
+        ' xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"'
+        ' xmlns:vmw="http://www.vmware.com/schema/ovf">\n'
+        '  <References>\n'
+        '    <File ovf:href=%s ovf:id="file1" ovf:size="%d"/>\n'
+        '  </References>\n'
+        '  <DiskSection>\n'
+        '    <Info>Virtual disk information</Info>\n'
+        '    <Disk ovf:capacity="%d" ovf:capacityAllocationUnits="byte" ovf:diskId="vmdisk1" ovf:fileRef="file1"'
+        ' ovf:format="%s"/>\n'
+        '  </DiskSection>\n'
+        '  <VirtualSystem ovf:id=%s>\n'
+        '    <Info>A virtual machine</Info>\n'
+        '    <Name>%s</Name>\n'
+        '    <OperatingSystemSection ovf:id="%d" vmw:osType=%s>\n'
+        '      <Info>The guest operating system</Info>\n'
+        '    </OperatingSystemSection>\n'
+        '    <VirtualHardwareSection>\n'
+        '      <Info>Virtual hardware requirements</Info>\n'
+        '      <System>\n'
+        '        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n'
+        '        <vssd:InstanceID>0</vssd:InstanceID>\n'
+        '        <vssd:VirtualSystemIdentifier>%s</vssd:VirtualSystemIdentifier>\n'
+        '        <vssd:VirtualSystemType>%s</vssd:VirtualSystemType>\n'
+        '      </System>\n'
+        '%s%s%s%s'
+        '      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value=%s/>\n'
+        '    </VirtualHardwareSection>\n'
+        '  </VirtualSystem>\n'
+        '</Envelope>\n'
+    ) % (quoteattr(disk_file), file_size, capacity, STREAM_VMDK, quoteattr(name), escape(name), os_id,
+         quoteattr(guest_id), escape(name), OVF_HARDWARE,
+         item(1, 3, "%d virtual CPU(s)" % cpus, ("AllocationUnits", "hertz * 10^6"),
+              ("VirtualQuantity", str(cpus))),
+         item(2, 4, "%dMB of memory" % memory_mb, ("AllocationUnits", "byte * 2^20"),
+              ("VirtualQuantity", str(memory_mb))),
+         item(3, 6, "SCSI controller 0", ("Address", "0"), ("ResourceSubType", "VirtualSCSI")),
+         item(4, 17, "Hard disk 1", ("AddressOnParent", "0"), ("HostResource", "ovf:/disk/vmdisk1"),
+              ("Parent", "3")),
+         quoteattr(firmware))
+
+
+def nfc_url(device_url, host, port):
+    """(scheme, host, port, path) to upload to: an HttpNfcLease's device URL, whose host ``*`` means the
+    endpoint the connector talks to (``host``:``port``)."""
+    parsed = urlparse(device_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ProviderUnavailable("provider 'vsphere': the import lease gave no usable device URL (%s)" % device_url)
+    path = parsed.path + ("?" + parsed.query if parsed.query else "")
+    if parsed.hostname == "*":
+        return parsed.scheme, host, port, path
+    return parsed.scheme, parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80), path
+
+
 class VSphereConnector(Connector):
     """Machines on an ESX host or a vCenter."""
 
@@ -228,6 +361,7 @@ class VSphereConnector(Connector):
     option_names = ("datacenter", "cluster", "host", "resource_pool", "folder", "datastore", "network",
                     "volume_folder", "image_folder", "sizes")
     guest_inputs = frozenset({"userData"})
+    image_formats = ("vmdk",)  # streamOptimized, as an OVA carries it
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -292,6 +426,14 @@ class VSphereConnector(Connector):
     @property
     def is_esx(self):
         return self.content.about.apiType == "HostAgent"
+
+    def implemented_operations(self):
+        """The contract's operations; machine_image.import only on a vCenter (an ESX host keeps no templates).
+        Known once connected: capabilities() connects first."""
+        ops = super().implemented_operations()
+        if self._content is not None and self.is_esx:
+            ops = ops - {"machine_image.import"}
+        return ops
 
     # -- errors: the one place where vSphere faults become Sirocco errors -------
     def _faults(self, operation, subject=""):
@@ -845,7 +987,8 @@ class VSphereConnector(Connector):
         return MachineImage(id=self._vm_id(props, ref), name=props.get("name"),
                             description=props.get("config.annotation") or None, state="AVAILABLE", type="IMAGE",
                             imageLocation=props.get("config.files.vmPathName"),
-                            created=created.isoformat() if created else None)
+                            created=created.isoformat() if created else None,
+                            properties=properties_from_extra_config(props.get("config.extraConfig")) or None)
 
     def _disk_image(self, path, capacity_kb, description=None):
         name = path.rsplit("/", 1)[-1][:-len(".vmdk")]
@@ -878,6 +1021,145 @@ class VSphereConnector(Connector):
                     name=image_id, datacenter=self._datacenter()[0]), "machine_image.delete", subject)
             else:
                 self._wait(ref.Destroy_Task(), "machine_image.delete", subject)
+
+    def import_machine_image(self, image):
+        """An OVF import (vCenter): CreateImportSpec of a one-disk descriptor, ResourcePool.ImportVApp, the
+        streamOptimized vmdk uploaded (POST) through the HttpNfcLease, HttpNfcLeaseComplete, MarkAsTemplate."""
+        with self._faults("machine_image.import"):
+            if self.is_esx:
+                raise Unsupported(self.name, "machine_image.import", "provider 'vsphere' does not support operation "
+                                  "'machine_image.import' on an ESX host (it keeps no templates): import through "
+                                  "its vCenter")
+        fmt, path = image.validate(self.image_formats)
+        if not _SAFE_NAME.match(image.name):
+            raise InvalidInput("image name '%s': 1-80 letters, digits, '.', '_' or '-', starting with a letter or "
+                               "digit" % image.name, attribute="name")
+        if image.arch not in IMPORT_GUESTS:
+            raise InvalidInput("image arch %s: provider 'vsphere' takes %s" % (image.arch, ", ".join(IMPORT_GUESTS)),
+                               attribute="arch")
+        if image.description is not None and not isinstance(image.description, str):
+            raise InvalidInput("image description must be a string", attribute="description")
+        items = extra_config_items(image.image_properties(fmt))
+        capacity, size, sha256 = vmdk_facts(path)
+        if capacity != image.virtual_size:
+            raise InvalidInput("vmdk image %s is a disk of %d bytes, its virtual_size says %d"
+                               % (path, capacity, image.virtual_size), attribute="virtual_size")
+        expected = (image.checksums or {}).get(fmt)
+        if expected and expected.lower() != sha256:
+            raise InvalidInput("vmdk image %s does not match its sha256 checksum" % path, attribute="checksums")
+        subject = "machine image '%s'" % image.name
+        with self._faults("machine_image.import", subject):
+            if image.name in {i.name for i in self.list_machine_images()} | self._vm_names():
+                raise Conflict("provider 'vsphere': a machine or image named '%s' exists already" % image.name)
+            where = self._placement()
+            guest_id, os_id = IMPORT_GUESTS[image.arch]
+            disk_file = image.name + "-disk1.vmdk"
+            descriptor = ovf_descriptor(image.name, disk_file, size, capacity, guest_id, os_id, FIRMWARES[image.boot])
+            params = vim.OvfManager.CreateImportSpecParams(entityName=image.name, diskProvisioning="thin")
+            result = self.content.ovfManager.CreateImportSpec(ovfDescriptor=descriptor, resourcePool=where["pool"],
+                                                              datastore=where["datastore_ref"], cisp=params)
+            if result.error:
+                raise InvalidInput("provider 'vsphere': the OVF of %s is refused: %s"
+                                   % (subject, "; ".join(_fault_text(e) for e in result.error)), attribute="files")
+            items_by_id = {i.deviceId: i for i in result.fileItem or []}
+            if [i.path for i in items_by_id.values()] != [disk_file]:
+                raise ProviderUnavailable("provider 'vsphere': the import of %s asks for files %s, not the disk %s"
+                                          % (subject, sorted(i.path for i in items_by_id.values()), disk_file))
+            config = result.importSpec.configSpec  # what the OVF cannot say, or not to every vSphere version
+            config.annotation = image.description or ""
+            config.firmware = FIRMWARES[image.boot]
+            config.guestId = guest_id
+            config.extraConfig = list(config.extraConfig or []) + [vim.option.OptionValue(key=k, value=v)
+                                                                   for k, v in items]
+            lease = where["pool"].ImportVApp(spec=result.importSpec, folder=where["folder"], host=where["host"])
+            ref = None
+            try:
+                info = self._lease_ready(lease, subject)
+                ref = info.entity
+                urls = [u for u in info.deviceUrl or [] if u.importKey in items_by_id]
+                if len(urls) != 1:
+                    raise ProviderUnavailable("provider 'vsphere': the import lease of %s offers %d places for "
+                                              "its one disk" % (subject, len(urls)))
+                self._nfc_upload(lease, urls[0].url, path, size, subject)
+                lease.HttpNfcLeaseProgress(percent=100)
+                lease.HttpNfcLeaseComplete()
+                lease = None
+                ref.MarkAsTemplate()
+                props = self._props(ref, VM_PROPS)
+            except BaseException:  # interrupted too: a failed import leaves no machine behind
+                self._undo_import(lease, ref, subject)
+                raise
+            return self._template_image(ref, props)
+
+    def _lease_ready(self, lease, subject):
+        """The HttpNfcLease's info once it is ready (vSphere made the machine and its disk files)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            got = self._props(lease, ["state", "error", "info"])
+            if got.get("state") == "ready":
+                return got["info"]
+            if got.get("state") == "error":
+                raise got.get("error") or ProviderUnavailable("provider 'vsphere': the import lease of %s failed"
+                                                              % subject)
+            if time.monotonic() >= deadline:
+                raise OperationTimeout("provider 'vsphere': the import lease of %s still %s after %ss"
+                                       % (subject, got.get("state"), self.timeout))
+            time.sleep(0.2)
+
+    def _nfc_upload(self, lease, device_url, path, size, subject):
+        """POST the streamOptimized vmdk to the lease's device URL (as ovftool and govc do), in the session,
+        telling the lease how far it got every PROGRESS_EVERY seconds."""
+        scheme, host, port, target = nfc_url(device_url, self._host, self._port)
+        if scheme == "https":
+            context = ssl.create_default_context()
+            if not self.validate_certs:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        try:
+            conn.putrequest("POST", target, skip_accept_encoding=True)
+            conn.putheader("Content-Type", STREAM_VMDK_TYPE)
+            conn.putheader("Content-Length", str(size))
+            cookie = getattr(getattr(self._si, "_stub", None), "cookie", None)
+            if cookie:
+                conn.putheader("Cookie", cookie)
+            conn.endheaders()
+            sent, reported = 0, time.monotonic()
+            with open(path, "rb") as handle:
+                for data in iter(lambda: handle.read(UPLOAD_CHUNK), b""):
+                    conn.send(data)
+                    sent += len(data)
+                    if time.monotonic() - reported >= PROGRESS_EVERY:
+                        lease.HttpNfcLeaseProgress(percent=min(99, sent * 100 // max(size, 1)))
+                        reported = time.monotonic()
+            response = conn.getresponse()
+            body = response.read(2048)
+        finally:
+            conn.close()
+        if sent != size or response.status not in (200, 201, 204):
+            raise ProviderUnavailable("provider 'vsphere': the upload of the disk of %s (%d of %d bytes sent) was "
+                                      "answered %s %s %s" % (subject, sent, size, response.status, response.reason,
+                                                             body.decode("utf-8", "replace")[:200].strip()))
+
+    def _undo_import(self, lease, ref, subject):
+        """Abort the lease (vSphere then removes what it made) and destroy the machine if it is still there
+        (vcsim leaves it); errors here give way to the one that brought us here."""
+        if lease is not None:
+            try:
+                lease.HttpNfcLeaseAbort()
+            except Exception:  # noqa: BLE001 - the lease may be gone already
+                pass
+        if ref is None:
+            return
+        try:
+            props = self._props(ref, ["config.template", "runtime.powerState"])
+            if props.get("runtime.powerState") not in (None, "poweredOff"):
+                self._wait(ref.PowerOffVM_Task(), "machine_image.import", subject)
+            self._wait(ref.Destroy_Task(), "machine_image.import", subject)
+        except Exception:  # noqa: BLE001 - gone already, or nothing more to do about it
+            pass
 
     def _image_users(self, image_id):
         found = self._retrieve(vim.VirtualMachine, ["config.template", "config.extraConfig", "config.instanceUuid",
