@@ -50,8 +50,8 @@ def test_import_image(connector, standin, caps, disk_image):
 def test_import_refuses_an_image_in_no_format_it_takes(connector, standin, caps, disk_image):
     if not caps.supports("machine_image.import"):
         return
-    image = disk_image(standin.name("nofmt"), formats=[f for f in ("qcow2", "raw", "vmdk", "vhd")
-                                                         if f not in caps.image_formats])
+    others = [f for f in ("qcow2", "raw", "vmdk", "vhd") if f not in caps.image_formats]
+    image = disk_image(standin.name("nofmt"), formats=others)
     with pytest.raises(InvalidInput):
         connector.import_machine_image(image)
     assert image.name not in {i.name for i in connector.list_machine_images()}

@@ -207,7 +207,8 @@ def test_a_minimal_endpoint_advertises_little_and_refuses_the_rest(endpoint):
         args = {"create_machine": (MachineSpec(name="x", config=MachineConfiguration(cpu=1, memory=1024)),),
                 "create_volume": ("v", 1), "create_network": ("n",), "capture_machine": ("m", "img"),
                 "attach_volume": ("m", "v"), "detach_volume": ("m", "v"),
-                "migrate_machine": ("m", "h2"), "import_machine_image": ("img",)}.get(method, ("x",) if method.startswith(
+                "migrate_machine": ("m", "h2"),
+                "import_machine_image": ("img",)}.get(method, ("x",) if method.startswith(
                     ("delete", "start", "stop", "restart", "pause", "suspend", "get", "list_meters")) else ())
         with pytest.raises(Unsupported) as info:
             getattr(conn, method)(*args)
