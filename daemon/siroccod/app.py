@@ -77,12 +77,12 @@ def create_app(config=None, placer=None, **overrides):
 
         pool = HostPool(config, store)
         pool.open()
-        worker = Worker(store, pool, sealer=sealer)
+        worker = Worker(store, pool, sealer=sealer, config=config)
         runner = JobRunner(store, worker, workers=config.workers, poll_interval=config.job_poll_interval,
                            instance_timeout=config.instance_timeout, resumable=worker.resumable)
         runner.register()
         service = Service(store, pool, users, placer or placing.PLACERS[config.placement], wake=runner.wake,
-                          sealer=sealer)
+                          sealer=sealer, config=config)
         recovery = Recovery(store, pool, worker, admin_tenant_id)
         runner.fail_interrupted()
         recovery.restore_simulated()

@@ -18,6 +18,9 @@ YAML file (every key optional)::
     workers: 2                           # job worker threads per process
     meter_interval: 60                   # seconds between samplings of every meter, in the background (0: none)
     meter_retention_hours: 24            # how long samples are kept
+    image_sources:                       # where a MachineImage's imageLocation may point (image_sources.py)
+      urls: ["https://images.example.org/"]
+      directories: [/srv/images]
     placement: first-fit                 # or least-power, optimizer (energy-aware)
     log_level: INFO
     hosts:                               # omit for the three simulated hosts
@@ -71,6 +74,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+from siroccod import image_sources
 from siroccod.named_entries import named_entries
 
 # The embedded default: three simulated hosts of different sizes and power figures.
@@ -85,7 +89,7 @@ _HOST_KEYS = {"name", "provider", "uri", "username", "password", "options", "sim
 _TOP_KEYS = {"data_dir", "database", "listen", "tls", "max_body", "workers", "log_level", "hosts",
              "admin_password", "job_poll_interval", "instance_timeout", "auth_cache_seconds", "placement",
              "upstreams", "routing_policy", "public_url", "allowed_hosts", "token_lifetime_days",
-             "secret_key_file", "meter_interval", "meter_retention_hours"}
+             "secret_key_file", "meter_interval", "meter_retention_hours", "image_sources"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 DEFAULT_NAME_PREFIX = "sirocco-"
@@ -137,6 +141,7 @@ class Config:
     secret_key_file: Path | None = None  # the key sealing secrets in the CMDB (default <data_dir>/secret.key)
     meter_interval: float = 60.0  # seconds between two samplings of every meter (0: no sampling)
     meter_retention_hours: float = 24.0  # samples older than that are deleted
+    image_sources: image_sources.Sources = field(default_factory=image_sources.Sources)  # where images come from
     start_workers: bool = True  # tests may run jobs by hand
     placement: str = "first-fit"  # a key of placing.PLACERS
     upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
@@ -333,6 +338,7 @@ def load_config(path=None, env=None, overrides=None):
     config.upstreams = upstreams.parse(raw.get("upstreams"), env, {h.name for h in hosts}, _NAME, _PREFIX)
     config.routing_policy = _routing_policy(raw.get("routing_policy", "first"))
     config.public_url = _public_url(raw.get("public_url"))
+    config.image_sources = image_sources.parse(raw.get("image_sources"), config.listen_host, config.listen_port)
     config.token_lifetime_days = _int(raw.get("token_lifetime_days", 90), "token_lifetime_days", 0)
     config.secret_key_file = Path(raw["secret_key_file"]).expanduser() if raw.get("secret_key_file") \
         else data_dir / "secret.key"

@@ -328,8 +328,10 @@ def build(server_url=None):
                                 headers=ASYNC_HEADERS)}
             else:
                 ok = {201: dict(_json(one, "created"), headers={"Location": _header("the new resource")})}
-                if key == "machineImages":  # a MachineImage whose imageLocation is a machine: capture it
-                    ok[202] = dict(_json(one, "accepted: the machine is being captured"), headers=ASYNC_HEADERS)
+                if key == "machineImages":  # never a mere record: a capture, or an import (image_sources.py)
+                    ok = {202: dict(_json(one, "accepted: imageLocation is one of the caller's machines, being "
+                                          "captured, or an allowed image source, being fetched and registered "
+                                          "on the hosts"), headers=ASYNC_HEADERS)}
             if key in ("machines", "systems"):  # routing.py: a provider that might take a machine is down
                 ok[503] = _json(ERROR, "no provider can take the machine now: an upstream that might could not "
                                 "be asked (which, and why, in statusMessage)")

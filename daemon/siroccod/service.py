@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from types import SimpleNamespace
 
 from sqlalchemy import Text, bindparam, cast, func, or_, select
@@ -25,7 +26,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     SiroccoError,
     Unsupported,
 )
-from siroccod import capacity, hrefs, metering, placing, quotas, routing
+from siroccod import capacity, hrefs, image_sources, metering, placing, quotas, routing
 from siroccod.jobs import ACTIVE, QUEUED
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
 from siroccod.store import Job, Resource, Tenant, iso, new_uuid, utcnow
@@ -78,9 +79,10 @@ def _uri_verb(action):
 
 
 class Service:
-    def __init__(self, store, pool, users, placer=None, wake=None, sealer=None):
+    def __init__(self, store, pool, users, placer=None, wake=None, sealer=None, config=None):
         self.store = store
         self.pool = pool
+        self.config = config
         self.users = users
         self.sealer = sealer  # sealing.Sealer: secrets are written to the CMDB sealed
         self.placer = placer or placing.place
@@ -376,9 +378,12 @@ class Service:
         if kind is None or kind.create_cls is None:
             raise InvalidInput("resources cannot be created in the %s collection" % key)
         if kind.lifecycle == SYNC:
-            if key == "machineImages" and isinstance(body, dict) and hrefs.split(body.get("imageLocation") or "") \
-                    and hrefs.split(body["imageLocation"])[0] == "machines":
-                return self.capture_by_image(p, body, base)
+            if key == "machineImages":
+                location = body.get("imageLocation") if isinstance(body, dict) else None
+                parts = hrefs.split(location) if isinstance(location, str) else None
+                if parts and parts[0] == "machines":
+                    return self.capture_by_image(p, body, base)
+                return self.import_image(p, body, base)
             with self.store.transaction() as session:
                 row = self.create_sync(session, p, kind, body)
                 doc = self.render(row, base, p, session)
@@ -531,14 +536,19 @@ class Service:
         image = self._by_ref_or_value(session, p, template.get("machineImage"), "MachineImage",
                                       path + ".machineImage")
         image_native, allowed = None, None
-        if image is not None and "__row" in image:
+        if image is not None and "__row" not in image:
+            raise InvalidInput("%s.machineImage: give a MachineImage by reference (create it first from its "
+                               "imageLocation)" % path, attribute="machineImage")
+        if image is not None:
             image_row = image.pop("__row")
             if image_row.state != "AVAILABLE":
                 raise Conflict("%s.machineImage: image is %s, not AVAILABLE" % (path, image_row.state))
             natives = image_natives(image_row)
-            if natives:
-                image_native = natives
-                allowed = tuple(natives)
+            if not natives:  # a record without a disk on any host: never a blank machine instead
+                raise Conflict("%s.machineImage: image '%s' holds no disk on any host of this daemon"
+                               % (path, image_row.name or image_row.uuid))
+            image_native = natives
+            allowed = tuple(natives)
         credential = self._by_ref_or_value(session, p, template.get("credential"), "Credential",
                                            path + ".credential")
         credential_ref = None
@@ -572,7 +582,7 @@ class Service:
                 networks.append(net.uuid)
                 if net.host_id is not None:
                     allowed = (net.host.name,) if allowed is None or net.host.name in allowed else ()
-        return {"config": checked, "image": image_native, "image_ref": image is not None and image_native is None,
+        return {"config": checked, "image": image_native,
                 "credential": credential_ref, "credential_value": None if credential_ref else credential,
                 "initial_state": template.get("initialState") or states.STOPPED, "user_data": template.get("userData"),
                 "volumes": volumes, "networks": networks, "allowed": allowed}
@@ -775,6 +785,34 @@ class Service:
         flag_modified(row, "doc")  # JSON columns are not mutation-tracked
         return row, parent
 
+    def import_image(self, p, body, base):
+        """POST of a MachineImage whose imageLocation is a source to fetch (image_sources.py): recorded
+        CREATING, fetched and registered on every host that imports images by its job."""
+        parsed = model.MachineImage.from_json(body)
+        doc = hrefs.stored(parsed.to_json())
+        doc.pop("resourceURI", None)
+        location = image_sources.check(self.config.image_sources, doc.get("imageLocation"))
+        checksum = (doc.get("properties") or {}).get(image_sources.CHECKSUM_PROPERTY)
+        if checksum is not None and not re.fullmatch(r"sha256:[0-9a-fA-F]{64}", checksum):
+            raise InvalidInput("properties.%s: expected sha256:<64 hex digits>" % image_sources.CHECKSUM_PROPERTY,
+                               attribute=image_sources.CHECKSUM_PROPERTY)
+        if not any(h.supports("machine_image.import") for h in self.pool.handles.values()):
+            raise Unsupported("siroccod", "machine_image.import", "no host of this daemon imports images")
+        doc.setdefault("type", "IMAGE")
+        with self.store.transaction() as session:
+            uuid = new_uuid()
+            doc.setdefault("name", "image-" + uuid[:8])
+            row = Resource(uuid=uuid, tenant_id=p.tenant_id, type="MachineImage", name=doc["name"], state="CREATING",
+                           doc=doc, private={"source": location})
+            row.created = row.updated = utcnow()
+            session.add(row)
+            session.flush()
+            job = self.queue(session, p, "import", row, affected=[hrefs.ref("machineImages", uuid)])
+            rendered = self.render(row, base, p, session)
+            job_doc = self.render_job(job, base)
+        self.wake()
+        return 202, rendered, {"Location": rendered["id"], "CIMI-Job-URI": job_doc["id"]}
+
     def capture_by_image(self, p, body, base):
         """POST of a MachineImage whose imageLocation is a machine: capture it."""
         parts = hrefs.split(body["imageLocation"])
@@ -801,7 +839,7 @@ class Service:
             changes.pop("resourceURI", None)
             if row.type == "Machine":
                 states.check_allowed(row.state, states.EDIT, "machine '%s'" % (row.name or row.uuid))
-            if kind.lifecycle == ASYNC:
+            if kind.lifecycle == ASYNC or row.type == "MachineImage":  # what the hosts hold is not edited here
                 changes = {k: v for k, v in changes.items() if k in COMMON}
             else:
                 self._check_refs(session, p, kind.cls, changes, kind.type_name)
@@ -828,7 +866,7 @@ class Service:
             raise Forbidden("%s are written by the daemon only" % key)
         with self.store.transaction() as session:
             row = self.find(session, p, kind.type_name, uuid, write=True)
-            if kind.lifecycle == SYNC and not (row.type == "MachineImage" and row.native_id):
+            if kind.lifecycle == SYNC and not (row.type == "MachineImage" and (row.native_id or image_natives(row))):
                 if row.type == "MachineImage" and row.state == "CREATING":
                     raise Conflict("machine image '%s' is being captured" % (row.name or row.uuid))
                 session.delete(row)

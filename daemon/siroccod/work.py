@@ -8,22 +8,35 @@ else ends it FAILED with a generic message (details only in the daemon log).
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
 import time
+from pathlib import Path
 
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    InvalidInput,
     NotFound,
     OperationTimeout,
+    ProviderUnavailable,
     SiroccoError,
     Unsupported,
 )
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
-from siroccod import hrefs, jobs, metering, routing
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    IMAGE_ARCH_PROPERTY,
+    IMAGE_FORMAT_PROPERTY,
+    IMAGE_FORMATS,
+    IMAGE_NAME_PROPERTY,
+    IMAGE_SIZE_PROPERTY,
+    DiskImage,
+    MachineSpec,
+)
+from siroccod import hrefs, image_sources, jobs, metering, routing
 from siroccod.jobs import FAILED, RUNNING, SUCCESS
-from siroccod.service import ACTION_METHODS
+from siroccod.service import ACTION_METHODS, image_natives
 from siroccod.store import Job, MeterSample, Resource, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,11 +55,12 @@ HOST_FAILURES = {
 
 
 class Worker:
-    def __init__(self, store, pool, action_timeout=120.0, sealer=None):
+    def __init__(self, store, pool, action_timeout=120.0, sealer=None, config=None):
         self.store = store
         self.pool = pool
         self.action_timeout = action_timeout
         self.sealer = sealer  # sealing.Sealer: opens the secrets a host needs
+        self.config = config  # image imports: where they may come from, where to keep them meanwhile
 
     # ----------------------------------------------------------------------------------
     def __call__(self, job_uuid):
@@ -154,7 +168,7 @@ class Worker:
                     for vol in session.scalars(select(Resource).where(Resource.type == "Volume")):
                         if vol.private.get("attaching") == row.uuid:
                             vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
-            elif op == "create":
+            elif op in ("create", "import"):
                 row.state = "ERROR"
             elif op == "delete":
                 row.state = before or "ERROR"
@@ -453,8 +467,73 @@ class Worker:
         self._delete_native(job_uuid, "delete_network", "network deleted")
 
     def machineimage_delete(self, job_uuid):
-        self._delete_native(job_uuid, "delete_machine_image", "machine image deleted", in_systems=False,
-                            host_optional=True)
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        with self.store.read() as session:
+            natives = image_natives(session.get(Resource, uuid))
+        for host_name, native_id in natives.items():  # every host holding it (imported or stock images)
+            try:
+                self.pool.by_name(host_name).call("delete_machine_image", native_id)
+            except NotFound:
+                pass
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            if row is not None:
+                session.delete(row)
+        self.finish(job_uuid, SUCCESS, "machine image deleted", 200, done)
+
+    def machineimage_import(self, job_uuid):
+        """Fetch the image from its source (image_sources.py), then register it on every host that imports
+        images, in the format each takes (qemu-img converts); the CMDB records the native id of each."""
+        params, uuid, native, private, doc, _host = self._load(job_uuid)
+        props = doc.get("properties") or {}
+        work = Path(self.config.data_dir) / "image-imports"
+        work.mkdir(mode=0o700, exist_ok=True)
+        fetched = work / uuid
+        made = [fetched]
+        try:
+            size, sha256 = image_sources.fetch(self.config.image_sources, private["source"], fetched,
+                                               props.get(image_sources.CHECKSUM_PROPERTY))
+            self.progress(job_uuid, 40)
+            found = disk_facts(fetched)
+            hosts = [h for h in self.pool.handles.values() if h.supports("machine_image.import")]
+            natives, files = {}, {found["format"]: str(fetched)}
+            try:
+                for number, handle in enumerate(hosts, 1):
+                    formats = handle.capabilities().image_formats
+                    fmt = next((f for f in formats if f in files), formats[0])
+                    if fmt not in files:
+                        files[fmt] = str(convert(fetched, found["format"], fmt))
+                        made.append(Path(files[fmt]))
+                    image = DiskImage(name=handle.native_name(uuid), files={fmt: files[fmt]},
+                                      virtual_size=found["virtual_size"],
+                                      arch=props.get(IMAGE_ARCH_PROPERTY, "x86_64"),
+                                      generic_name=doc.get("name"), description=doc.get("description"))
+                    natives[handle.name] = handle.call("import_machine_image", image).id
+                    self.progress(job_uuid, 40 + 55 * number // len(hosts))
+            except Exception:  # all hosts or none: what the first hosts took is given back
+                for host_name, native_id in natives.items():
+                    try:
+                        self.pool.by_name(host_name).call("delete_machine_image", native_id)
+                    except SiroccoError as exc:
+                        log.warning("job %s: image %s left on host %s: %s", job_uuid, native_id, host_name, exc)
+                raise
+        finally:
+            for path in made:
+                image_sources.remove_quietly(path)
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            row.state = "AVAILABLE"
+            row.private = dict(row.private, natives=natives)
+            facts = {IMAGE_NAME_PROPERTY: doc.get("name"), IMAGE_FORMAT_PROPERTY: found["format"],
+                     IMAGE_SIZE_PROPERTY: str(found["virtual_size"]),
+                     IMAGE_ARCH_PROPERTY: props.get(IMAGE_ARCH_PROPERTY, "x86_64"),
+                     image_sources.CHECKSUM_PROPERTY: "sha256:" + sha256}
+            row.doc = dict(row.doc, properties=dict(props, **facts))
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "machine image fetched (%d bytes) and registered on %s"
+                    % (size, ", ".join(sorted(natives))), 201, done)
 
     def system_create(self, job_uuid):  # a system without components
         self.finish(job_uuid, SUCCESS, "empty system created", 201,
@@ -517,4 +596,47 @@ def interfaces(session, host_id, found):
             if row is not None:
                 iface["network"] = {"href": hrefs.ref("networks", row.uuid)}
         out.append(iface)
+    return out
+
+
+def disk_facts(path):
+    """qemu-img's reading of a disk image file: its format and virtual size; InvalidInput if it reads none."""
+    try:
+        done = subprocess.run(["qemu-img", "info", "--output=json", str(path)], capture_output=True, text=True,
+                              timeout=120, check=False)
+    except FileNotFoundError:
+        raise ProviderUnavailable("qemu-img is not installed on the daemon's machine (Debian: qemu-utils)") from None
+    info = json.loads(done.stdout) if done.returncode == 0 else {}
+    fmt = {"vpc": "vhd"}.get(info.get("format"), info.get("format"))
+    if fmt not in IMAGE_FORMATS or not info.get("virtual-size"):
+        raise InvalidInput("imageLocation: not a disk image (qcow2, raw, vmdk or vhd)", attribute="imageLocation")
+    if not self_contained(info, path):
+        # a backing file, an external data file or a vmdk extent elsewhere would make qemu-img read the
+        # daemon's own files into the image
+        raise InvalidInput("imageLocation: the image refers to other files (backing file, data file or extents); "
+                           "give a self-contained one", attribute="imageLocation")
+    return {"format": fmt, "virtual_size": int(info["virtual-size"])}
+
+
+def self_contained(info, path):
+    """Whether qemu-img's ``info`` of ``path`` names no file but the image itself."""
+    if info.get("backing-filename") or info.get("full-backing-filename"):
+        return False
+    specific = (info.get("format-specific") or {}).get("data") or {}
+    if specific.get("data-file"):
+        return False
+    extents = specific.get("extents") or []
+    return all(Path(e.get("filename", path)).resolve() == Path(path).resolve() for e in extents)
+
+
+def convert(path, source_format, target_format):
+    """The image in another format, beside it (qemu-img convert)."""
+    out = Path("%s.%s" % (path, target_format))
+    options = {"vmdk": ["-o", "subformat=streamOptimized"], "vhd": ["-o", "subformat=fixed,force_size=on"]}
+    names = {"vhd": "vpc"}
+    done = subprocess.run(["qemu-img", "convert", "-f", names.get(source_format, source_format),
+                           "-O", names.get(target_format, target_format), *options.get(target_format, []),
+                           str(path), str(out)], capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        raise ProviderUnavailable("qemu-img could not convert the image to %s" % target_format)
     return out

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from daemon_helpers import CIMI, assert_cimi_error
 
-# collection -> (a document to create, an attribute to edit, its new value)
+# collection -> (a document to create, an attribute to edit, its new value); machineImages are not mere
+# records: their creation fetches or captures an image (test_daemon_image_import.py)
 SYNC = {
     "machineConfigs": ({"name": "c", "cpu": 2, "memory": 262144, "disks": [{"capacity": 1024}], "cpuArch": "x86_64"},
                        "cpu", 3),
-    "machineImages": ({"name": "img", "type": "IMAGE", "imageLocation": "http://images.example/tiny.qcow2"},
-                      "imageLocation", "http://images.example/other.qcow2"),
     "machineTemplates": ({"name": "t", "machineConfig": {"cpu": 1, "memory": 65536}, "initialState": "STOPPED"},
                          "initialState", "STARTED"),
     "credentials": ({"name": "cred", "username": "root", "password": "s3cret-value"}, "username", "admin"),
