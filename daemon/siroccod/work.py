@@ -487,6 +487,7 @@ class Worker:
         images, in the format each takes (qemu-img converts); the CMDB records the native id of each."""
         params, uuid, native, private, doc, _host = self._load(job_uuid)
         props = doc.get("properties") or {}
+        generic = props.get(IMAGE_NAME_PROPERTY) or doc.get("name")  # the name for all clouds, if the POST gave one
         work = Path(self.config.data_dir) / "image-imports"
         work.mkdir(mode=0o700, exist_ok=True)
         fetched = work / uuid
@@ -508,7 +509,7 @@ class Worker:
                     image = DiskImage(name=handle.native_name(uuid), files={fmt: files[fmt]},
                                       virtual_size=found["virtual_size"],
                                       arch=props.get(IMAGE_ARCH_PROPERTY, "x86_64"),
-                                      generic_name=doc.get("name"), description=doc.get("description"))
+                                      generic_name=generic, description=doc.get("description"))
                     natives[handle.name] = handle.call("import_machine_image", image).id
                     self.progress(job_uuid, 40 + 55 * number // len(hosts))
             except Exception:  # all hosts or none: what the first hosts took is given back
@@ -526,7 +527,7 @@ class Worker:
             row = session.get(Resource, uuid)
             row.state = "AVAILABLE"
             row.private = dict(row.private, natives=natives)
-            facts = {IMAGE_NAME_PROPERTY: doc.get("name"), IMAGE_FORMAT_PROPERTY: found["format"],
+            facts = {IMAGE_NAME_PROPERTY: generic, IMAGE_FORMAT_PROPERTY: found["format"],
                      IMAGE_SIZE_PROPERTY: str(found["virtual_size"]),
                      IMAGE_ARCH_PROPERTY: props.get(IMAGE_ARCH_PROPERTY, "x86_64"),
                      image_sources.CHECKSUM_PROPERTY: "sha256:" + sha256}

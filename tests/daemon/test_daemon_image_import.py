@@ -109,9 +109,11 @@ def test_an_image_from_an_allowed_directory_is_registered_and_starts_machines(al
 
 def test_an_image_over_http_with_its_checksum(alice, images, http_source):
     good = "sha256:" + sha256(images / "tiny.raw")
-    image, _job = imported(alice, "over-http", http_source + "tiny.raw", properties={"sirocco.checksum": good})
+    image, _job = imported(alice, "over-http", http_source + "tiny.raw",
+                           properties={"sirocco.checksum": good, "sirocco.image": "debian-12-tiny"})
     assert image["properties"]["sirocco.format"] == "raw"
     assert image["properties"]["sirocco.checksum"] == good
+    assert image["properties"]["sirocco.image"] == "debian-12-tiny"  # the generic name given, not the name
     alice.remove(image)
 
 
