@@ -47,6 +47,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import ssl
 import time
 import urllib.error
@@ -75,6 +76,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Volume,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    IMAGE_ARCH_PROPERTY,
+    IMAGE_FORMATS,
+    IMAGE_NAME_PROPERTY,
     KIB_PER_MIB,
     Capabilities,
     Connector,
@@ -85,6 +89,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 
 JOB_URI_HEADER = "CIMI-Job-URI"
 HOST_PROPERTY = "sirocco.host"  # siroccod's placement wish: the host a machine goes to
+CHECKSUM_PROPERTY = "sirocco.checksum"  # siroccod checks a fetched image against it: sha256:<hex>
 DEFAULT_JOB_TIMEOUT = 300
 MAX_PAGES = 10000  # continuation requests of one listing: a bound against a looping endpoint
 MAX_REPLY = 64 * 1024 * 1024  # bytes of one reply
@@ -222,6 +227,8 @@ class CimiConnector(Connector):
     name = "cimi"
     option_names = ("token", "job_timeout")
     guest_inputs = frozenset({"userData", "credential"})
+    # The endpoint fetches the image from its imageLocation itself (siroccod reads any of these with qemu-img).
+    image_formats = IMAGE_FORMATS
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -568,6 +575,8 @@ class CimiConnector(Connector):
             ops.add("machine_config.list")
         if has("machineImages"):
             ops |= {"machine_image.list", "machine_image.delete"}
+            if self._offers_add("machineImages", "capabilities"):
+                ops.add("machine_image.import")
         if has("volumes"):
             ops |= {"volume.list", "volume.delete"}
             if self._offers_add("volumes", "capabilities"):
@@ -597,7 +606,8 @@ class CimiConnector(Connector):
         self._caps = Capabilities(
             provider=self.name, operations=frozenset(ops), cpu=cpu, cpu_mhz=mhz, memory_mib=memory, archs=archs,
             meters=meters, locations=self.hosts() or (self.cep.get("id") or self.uri,),
-            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
+            guest_inputs=self.guest_inputs,
+            image_formats=self.import_formats() if "machine_image.import" in ops else (),
             extras={"endpoint": self.cep.get("id") or self.uri, "endpointName": self.cep.get("name")})
         return self._caps
 
@@ -820,6 +830,31 @@ class CimiConnector(Connector):
     def get_machine_image(self, ref):
         self.require("machine_image.list")
         return self._by_ref("machineImages", MachineImage, ref, "machine_image.list", "machine image")
+
+    def import_machine_image(self, image):
+        """POST a MachineImage whose ``imageLocation`` is ``image.url``, else the file:// URL of its file: the
+        endpoint fetches the bytes itself (siroccod: from the sources its administrator allowed, checked
+        against ``sirocco.checksum``) and registers them; the image once its Job has ended."""
+        self.require("machine_image.import")
+        if not image.name or not isinstance(image.name, str):
+            raise InvalidInput("image name must be a non-empty string", attribute="name")
+        properties = dict(image.properties or {})
+        location = image.url
+        if not location:
+            fmt, path = image.validate(self.image_formats)
+            location = "file://" + quote(os.path.abspath(path))
+            if image.checksums.get(fmt):
+                properties.setdefault(CHECKSUM_PROPERTY, "sha256:" + image.checksums[fmt])
+        properties[IMAGE_ARCH_PROPERTY] = image.arch
+        if image.generic_name:
+            properties[IMAGE_NAME_PROPERTY] = image.generic_name
+        self._check_new_name("machineImages", MachineImage, image.name, "machine_image.import", "machine image")
+        body = {"resourceURI": type_uri("MachineImage"), "name": image.name, "type": "IMAGE",
+                "imageLocation": location, "properties": properties}
+        if image.description is not None:
+            body["description"] = image.description
+        return self._create("machineImages", body, MachineImage, "machine image", "machine_image.import",
+                            "machine image '%s'" % image.name)
 
     def delete_machine_image(self, image_id):
         self.require("machine_image.delete")

@@ -8,6 +8,7 @@ of their own tenant, created through the admin API.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -37,8 +38,9 @@ def free_port():
 class Daemon:
     """One ``siroccod serve`` process: its URL, admin credentials and log."""
 
-    def __init__(self, data_dir, port=None):
+    def __init__(self, data_dir, port=None, config=None):
         self.data_dir = Path(data_dir)
+        self.config = config  # a dict of configuration keys (e.g. image_sources), written as the --config file
         self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.cep = self.url + "/cimi/cloudEntryPoint"
@@ -51,9 +53,14 @@ class Daemon:
                    SIROCCOD_LOG_LEVEL="WARNING",
                    PYTHONPATH=os.pathsep.join(p for p in (str(DAEMON_DIR), os.environ.get("PYTHONPATH")) if p))
         env.pop("SIROCCOD_CONFIG", None)
+        command = [sys.executable, "-m", "siroccod"]
+        if self.config:
+            path = self.data_dir.parent / ("siroccod-%d.json" % self.port)  # JSON is YAML
+            path.write_text(json.dumps(self.config))
+            command += ["--config", str(path)]
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed by stop())
-        self.proc = subprocess.Popen([sys.executable, "-m", "siroccod", "serve", "--listen",
-                                      "127.0.0.1:%d" % self.port], env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(command + ["serve", "--listen", "127.0.0.1:%d" % self.port], env=env,
+                                     stdout=log, stderr=subprocess.STDOUT)
         self.proc.log = log
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -152,7 +159,10 @@ class SiroccodStandIn(StandIn):
         self.cleaner = None
 
     def start(self, tmpdir):
-        self.daemon = Daemon(Path(tmpdir) / "data").start()
+        # images are imported from file:// locations under the session's temporary directory (the contract
+        # suite's tiny disks live there)
+        sources = {"image_sources": {"directories": [str(Path(tmpdir).resolve().parent)]}}
+        self.daemon = Daemon(Path(tmpdir) / "data", config=sources).start()
         self.user = self.daemon.add_user("contract", "contract-tenant")
         self.cleaner = Cleaner(self.daemon, self.user)
 
