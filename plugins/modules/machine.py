@@ -60,7 +60,12 @@ options:
     type: raw
   machine_image:
     description:
-      - Name or id of the image a new machine boots from.
+      - Name or id of the image a new machine boots from, or its generic name, the name
+        M(sirocco.cimi.machine_image) registered it under on every provider
+        (O(sirocco.cimi.machine_image#module:generic_name)), which the provider keeps with the image
+        as its C(sirocco.image) property.
+      - A native id or name wins over a generic name. An unknown name, or a generic name several images of the
+        provider carry, is an error listing them.
       - Omit it for a diskless machine (useful for tests; such a machine has no guest OS).
       - Ignored when O(state=absent).
     type: str
@@ -254,11 +259,11 @@ placement:
       sample: {"box": ["no size with ≥ 96 MiB memory (largest: 'mini' (1 vCPU, 32 MiB))"]}
 """
 
+from ansible_collections.sirocco.cimi.plugins.module_utils import machine_images
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
     NotFound,
-    SiroccoError,
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
@@ -363,21 +368,8 @@ def resolve_config(connector, capabilities, value):
 
 
 def resolve_image(connector, ref):
-    """The native id of the image ``machine_image`` names."""
-    try:
-        return connector.get_machine_image(ref).id
-    except Unsupported:
-        raise InvalidInput("machine_image: provider '%s' does not list images" % connector.name,
-                           attribute="machineImage") from None
-    except NotFound as exc:
-        missing = exc
-    try:
-        known = ", ".join(i.name or i.id for i in connector.list_machine_images()) or "none"
-    except SiroccoError:  # the listing itself fails (e.g. no image store): that is the message
-        raise InvalidInput("machine_image: cannot look up image '%s': %s" % (ref, missing.message),
-                           attribute="machineImage") from None
-    raise InvalidInput("machine_image: unknown image '%s' on provider '%s' (known: %s)"
-                       % (ref, connector.name, known), attribute="machineImage")
+    """The native id of the image ``machine_image`` names: a native id or name, else a generic name."""
+    return machine_images.resolve_image(connector, ref).id
 
 
 def machine_spec(params, config, image_id, initial_state):

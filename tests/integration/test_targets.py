@@ -4,8 +4,9 @@ Each target is applied as a role to localhost by a playbook generated here, one 
 target, against the REAL libvirtd at qemu:///system (see tests/standins/start-libvirtd.sh). Targets
 named ``*_siroccod`` run against a real ``siroccod serve`` process started here instead (the daemon's
 embedded default, a normal user of its own tenant), whose Cloud Entry Point and credentials they get
-as the variables ``sirocco_it_cimi_uri``, ``sirocco_it_cimi_username``, ``sirocco_it_cimi_password``
-and ``sirocco_it_cimi_token`` (a bearer token of that user). The collection under test is this
+as the variables ``sirocco_it_cimi_uri``, ``sirocco_it_cimi_username``, ``sirocco_it_cimi_password``,
+``sirocco_it_cimi_token`` (a bearer token of that user) and ``sirocco_it_cimi_image_dir`` (the directory
+its ``image_sources`` allow file:// images from). The collection under test is this
 working tree, linked into a temporary ANSIBLE_COLLECTIONS_PATH. On failure the test shows the
 playbook's output.
 
@@ -59,11 +60,14 @@ def siroccod(tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests" / "contract"))
     from standins.siroccod import Daemon  # the contract suite's stand-in starts it the same way
 
-    daemon = Daemon(tmp_path_factory.mktemp("siroccod") / "data").start()
+    images = tmp_path_factory.mktemp("siroccod-images")  # the one directory it imports images from
+    daemon = Daemon(tmp_path_factory.mktemp("siroccod") / "data",
+                    config={"image_sources": {"directories": [str(images)]}}).start()
     try:
         name, password = daemon.add_user("it", "it-tenant")
         yield {"sirocco_it_cimi_uri": daemon.cep, "sirocco_it_cimi_username": name,
-               "sirocco_it_cimi_password": password, "sirocco_it_cimi_token": daemon.token(name)}
+               "sirocco_it_cimi_password": password, "sirocco_it_cimi_token": daemon.token(name),
+               "sirocco_it_cimi_image_dir": str(images)}
     finally:
         daemon.stop()
 

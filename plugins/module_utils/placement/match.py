@@ -57,6 +57,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     ProviderUnavailable,
     SiroccoError,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import IMAGE_NAME_PROPERTY
 
 WISH_PROVIDER = "sirocco.provider"
 WISH_LOCATION = "sirocco.location"
@@ -323,8 +324,8 @@ def _pick_size(offer, request):
 def _image_reasons(offer, image):
     if offer.images is None:
         return ["cannot look up image '%s': %s" % (image, offer.images_error or "images were not listed")]
-    if any(image in (i.id, i.name) for i in offer.images):
-        return []
+    if any(image in (i.id, i.name, (i.properties or {}).get(IMAGE_NAME_PROPERTY)) for i in offer.images):
+        return []  # a native id or name, or the generic name registration wrote (machine_images.resolve_image)
     names = [i.name or i.id for i in offer.images]
     shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
     return ["no image '%s' (offers: %s)" % (image, shown or "none")]
