@@ -1,7 +1,7 @@
 # Sirocco — build, test and demo on Debian 12 with Python 3.11.
 #
 #   make demo    set up the machine, start libvirtd, run playbooks/demo.yml
-#   make test    lint + unit + daemon + fuzz + contract + integration + compat + sanity (what CI runs)
+#   make test    lint + unit + daemon + fuzz + contract + integration + images + compat + sanity (what CI runs)
 #
 # Every target installs what it needs: Debian packages (scripts/setup-system.sh,
 # as root), the dev venv (.venv, exact versions from locks/ansible-core-2.19.txt) and the
@@ -51,7 +51,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv lock requirements compat fresh system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean
+.PHONY: help venv lock requirements compat fresh system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean images bench-images images-clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -70,6 +70,9 @@ help:
 	@echo "make inventory    pytest tests/integration/inventory (the inventory plugin, every stand-in; part of integration)"
 	@echo "make bench-inventory  ansible-inventory over 2,000 EC2 instances vs amazon.aws.aws_ec2, 4 providers vs 1 (a table)"
 	@echo "make compat       the built collection on ansible-core $(CORES): inventory and module smoke set (~5 min)"
+	@echo "make images       pytest tests/images: the image factory's full-size build (cached by spec) boots on libvirtd"
+	@echo "make bench-images cold/cached image build times and sizes per format (a table)"
+	@echo "make images-clean empty the image cache (\$$SIROCCO_IMAGE_CACHE or ~/.cache/sirocco/images)"
 	@echo "make sanity       ansible-test sanity"
 	@echo "make lint         ruff, the requirements files' check, ansible-lint (production profile)"
 	@echo "make build        ansible-galaxy collection build into build/"
@@ -198,6 +201,18 @@ inventory: venv vcsim
 bench-inventory: venv vcsim
 	$(BIN)/python tests/bench/inventory/run.py $(INVENTORY_BENCH_ARGS)
 
+# The image factory (plugins/module_utils/images): one full-size build per run, from the cache
+# ($SIROCCO_IMAGE_CACHE, else ~/.cache/sirocco/images) when the spec and recipe did not change; booted
+# on the real libvirtd under TCG. Needs root (mmdebstrap).
+images: venv libvirtd
+	$(call run_pytest,tests/images)
+
+bench-images: venv
+	$(BIN)/python tests/bench/images/run.py $(IMAGES_BENCH_ARGS)
+
+images-clean: venv
+	$(BIN)/python scripts/images.py clean --all
+
 $(GET_PIP): scripts/get_pip.py
 	@mkdir -p $(dir $@)
 	cp scripts/get_pip.py $@
@@ -231,7 +246,7 @@ compat: export SIROCCO_COMPAT_CORES = $(CORES)
 compat: venv $(foreach core,$(CORES),$(COMPAT_DIR)/$(core)/.stamp)
 	$(call run_pytest,tests/compat)
 
-test: lint unit daemon fuzz contract integration compat sanity
+test: lint unit daemon fuzz contract integration images compat sanity
 
 # ---------------------------------------------------------------------------
 # demo, build, clean

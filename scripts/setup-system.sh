@@ -26,6 +26,10 @@ PACKAGES=(
     openssl
     # the daemon's CMDB on PostgreSQL: a throwaway cluster, see tests/standins/postgres/start.sh
     postgresql
+    # the image factory (plugins/module_utils/images): mmdebstrap from this machine's apt sources, the root
+    # file system by mke2fs -d (+ debugfs in its tests), GPT by sfdisk, GRUB's BIOS and EFI images by
+    # grub-mkimage, the ESP by mkfs.fat + mtools, conversions by qemu-img; OVMF boots it with UEFI in the tests
+    mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin grub-efi-amd64-bin dosfstools mtools ovmf
 )
 # Debian's own python3.11 (rather than a separately built one) needs its venv
 # module and headers split out into packages.

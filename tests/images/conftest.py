@@ -28,8 +28,8 @@ def built(spec):
     started = time.monotonic()
     result = factory.build(spec, log=lines.append)
     seconds = time.monotonic() - started
-    print("image factory: %s in %.1f s%s" % ("cache hit" if result.cached else "built", seconds,
-                                            "".join("\n  " + line for line in lines)))
+    steps = "".join("\n  " + line for line in lines)
+    print("image factory: %s in %.1f s%s" % ("cache hit" if result.cached else "built", seconds, steps))
     assert set(result.image.files) == set(SPEC["formats"])
     for path in result.image.files.values():
         assert os.path.isfile(path)

@@ -94,7 +94,7 @@ def ssh_banner(port):
 @pytest.fixture
 def guest(built, tmp_path):
     """Start a domain on the factory's image; yields (domain, console path, port, started); removes it."""
-    result, _ = built
+    result = built[0]
     conn = libvirt.open(URI)
     domains = []
 

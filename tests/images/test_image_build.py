@@ -29,7 +29,7 @@ def debugfs(raw, request):
 
 @pytest.mark.parametrize("fmt", ["qcow2", "raw", "vmdk", "vhd"])
 def test_each_format_is_checked_by_qemu_img(built, fmt):
-    result, _ = built
+    result = built[0]
     raw = result.image.files["raw"]
     path = result.image.files[fmt]
     info = convert.info(path, fmt)
@@ -46,7 +46,7 @@ def test_each_format_is_checked_by_qemu_img(built, fmt):
 
 
 def test_disk_image_for_the_connectors(built):
-    result, _ = built
+    result = built[0]
     image = result.image
     assert image.generic_name == image.name == SPEC["name"]
     assert image.arch == "x86_64" and image.boot == "bios"
@@ -54,7 +54,7 @@ def test_disk_image_for_the_connectors(built):
 
 
 def test_partition_table_and_bootloaders(built):
-    result, _ = built
+    result = built[0]
     raw = result.image.files["raw"]
     table = json.loads(subprocess.run(["sfdisk", "-J", raw], capture_output=True, text=True, check=True).stdout)
     parts = table["partitiontable"]["partitions"]
@@ -76,7 +76,7 @@ def test_partition_table_and_bootloaders(built):
 
 
 def test_spec_files_run_and_first_boot_state(built):
-    result, _ = built
+    result = built[0]
     raw = result.image.files["raw"]
     assert debugfs(raw, "cat /etc/sirocco/hello.txt") == "hello from the spec\n"
     assert "0640" in debugfs(raw, "stat /etc/sirocco/hello.txt").split("Mode:")[1][:12]
@@ -93,7 +93,7 @@ def test_spec_files_run_and_first_boot_state(built):
 
 
 def test_provenance(built, spec):
-    result, _ = built
+    result = built[0]
     record = result.provenance
     assert record["spec_hash"] == spec.spec_hash()
     assert record["builder"]["name"] == factory.BUILDER_NAME
@@ -111,7 +111,7 @@ def test_provenance(built, spec):
 
 
 def test_same_spec_is_a_cache_hit(built, spec):
-    first, _ = built
+    first = built[0]
     assert factory.plan(spec) == "cached"
     started = time.monotonic()
     again = factory.build(parse_spec(dict(SPEC)))

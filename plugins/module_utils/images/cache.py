@@ -9,7 +9,7 @@ Layout under the cache directory (``$SIROCCO_IMAGE_CACHE``, else ``~/.cache/siro
     <spec hash>/provenance.json     written last: an entry without it is incomplete and ignored
     <spec hash>/.used               touched on every hit: the LRU clock
     index/                          the mirror's package indexes (mirror.PackageIndex), a day old at most
-    tmp/                            builds under way (removed by ``clean``)
+    tmp/                            builds under way (``clean`` removes those whose process is gone)
 
 The bound (``$SIROCCO_IMAGE_CACHE_MAX_GIB``, default 20) counts allocated bytes (raw images are sparse).
 """
@@ -177,9 +177,10 @@ class ImageCache:
         removed = []
         now = now or time.time()
         tmp = os.path.join(self.directory, "tmp")
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-            removed.append(tmp)
+        for name in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
+            if not _alive(name):  # <hash>.<pid>.<ms>: a build under way is left alone
+                shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+                removed.append(os.path.join(tmp, name))
         for spec_hash in self.entries():
             old = older_than_days is not None and now - self.last_used(spec_hash) > older_than_days * 86400
             if everything or old or self.provenance(spec_hash) is None:
@@ -211,3 +212,17 @@ class ImageCache:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _alive(workdir_name):
+    """Whether the process that made the build directory ``workdir_name`` (``<hash>.<pid>.<ms>``) still runs."""
+    parts = workdir_name.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

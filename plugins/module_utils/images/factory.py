@@ -66,12 +66,13 @@ def build(spec, cache_dir=None, rebuild=False, max_age_days=None, log=None):
     """
     cache = _cache(cache_dir)
     spec_hash = spec.spec_hash()
+    if cache.state(spec_hash, rebuild=rebuild, max_age_days=max_age_days) != "cached":
+        builder.preflight()  # before anything is written: without root or a tool, nothing happens
     with cache.lock(spec_hash):
         state = cache.state(spec_hash, rebuild=rebuild, max_age_days=max_age_days)
-        if state == "cached":
+        if state == "cached":  # a hit, or another process built it while this one waited for the lock
             cache.touch(spec_hash)
             return _result(spec, cache, spec_hash, cache.provenance(spec_hash), cached=True, stale=False)
-        builder.preflight()
         started = time.time()
         workdir = cache.workdir(spec_hash)
         try:

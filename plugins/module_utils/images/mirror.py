@@ -113,15 +113,21 @@ def read_sources(root="/"):
     return entries
 
 
-def host_codename(root="/"):
+def host_codename(root="/", family=None):
+    """This machine's release codename (os-release); None unless its ID is ``family`` (when given): an
+    Ubuntu machine's ``jammy`` suites are no Debian mirror."""
+    fields = {}
     try:
         with open(os.path.join(root, "etc/os-release"), encoding="utf-8") as handle:
             for line in handle:
-                if line.startswith("VERSION_CODENAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
+                if "=" in line:
+                    key, value = line.rstrip("\n").split("=", 1)
+                    fields[key] = value.strip().strip('"')
     except OSError:
-        pass
-    return None
+        return None
+    if family and fields.get("ID") != family:
+        return None
+    return fields.get("VERSION_CODENAME") or None
 
 
 def retarget(entries, codename, host=None):
@@ -167,7 +173,7 @@ def deb822(entries):
 
 def sources_for(distro, root="/"):
     """The deb822 sources text for building ``distro`` (a spec.DISTRIBUTIONS entry) from this machine's mirror."""
-    return deb822(retarget(read_sources(root), distro["codename"], host_codename(root)))
+    return deb822(retarget(read_sources(root), distro["codename"], host_codename(root, distro.get("family"))))
 
 
 def default_index_dir():
@@ -220,7 +226,7 @@ class PackageIndex:
 
     @classmethod
     def for_distribution(cls, distro, root="/", cache_dir=None):
-        entries = retarget(read_sources(root), distro["codename"], host_codename(root))
+        entries = retarget(read_sources(root), distro["codename"], host_codename(root, distro.get("family")))
         return cls.from_entries(entries, distro["arch"], cache_dir=cache_dir)
 
 
