@@ -10,6 +10,7 @@ cached image, which stays untouched. UEFI: the same image boots to a login promp
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 import pytest
 
 libvirt = pytest.importorskip("libvirt")
+libvirt_qemu = pytest.importorskip("libvirt_qemu")
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # lookups of absent domains are expected
 
 URI = "qemu:///system"
@@ -154,6 +156,19 @@ def test_boots_to_login_and_ssh_then_acpi_shutdown(guest):
     assert "siroccotest login:" in log, "cloud-init's NoCloud hostname was not applied"
     print("BIOS boot: login prompt after %.0f s, SSH banner after %.0f s (%s)"
           % (login - started, ssh - started, banner["text"].strip()))
+    # the QEMU guest agent answers on its virtio channel
+    agent = {}
+
+    def agent_answers():
+        try:
+            agent["reply"] = libvirt_qemu.qemuAgentCommand(dom, '{"execute": "guest-ping"}', 10, 0)
+        except libvirt.libvirtError as exc:
+            agent["reply"] = str(exc)
+            return False
+        return True
+
+    wait_for(agent_answers, 120, "an answer of qemu-guest-agent (%s)" % agent.get("reply"), console)
+    assert json.loads(agent["reply"]) == {"return": {}}
     # logind turns the ACPI power button into a clean poweroff
     dom.shutdown()
     wait_for(lambda: dom.info()[0] == libvirt.VIR_DOMAIN_SHUTOFF, 180, "power-off after virDomainShutdown", console)
