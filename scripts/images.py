@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Sirocco contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The image factory from the command line (run with the dev venv's python, as root for builds).

@@ -243,7 +243,8 @@ def _fetch_index(base, cache_dir, max_age, timeout):
     errors = []
     for suffix, decompress in ((".xz", lzma.decompress), (".gz", gzip.decompress)):
         try:
-            with urllib.request.urlopen(base + suffix, timeout=timeout) as response:  # noqa: S310 (apt's URIs)
+            # an opener honours http_proxy & co. like urllib's default one (apt's URIs: http, https, file)
+            with urllib.request.build_opener().open(base + suffix, timeout=timeout) as response:
                 text = decompress(response.read()).decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
             errors.append("%s%s: HTTP %s" % (base, suffix, exc.code))
