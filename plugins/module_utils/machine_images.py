@@ -65,6 +65,9 @@ QEMU_FORMATS = {
 }
 FORMAT_OF_DRIVER = {driver: fmt for fmt, (driver, _options) in QEMU_FORMATS.items()}
 DOWNLOAD_CHUNK = 1 << 20
+# The factory spec's name when ``build`` gives none: it names the built files only (the image's names are the
+# module's name and generic_name), so that one spec is built once whatever the images made from it are called.
+DEFAULT_SPEC_NAME = "sirocco-image"
 
 
 # -- one name for all clouds ---------------------------------------------------------------------------
@@ -236,7 +239,7 @@ def check_source(module):
         from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
 
         data = dict(p["build"])
-        data.setdefault("name", p.get("generic_name") or p["name"])
+        data.setdefault("name", DEFAULT_SPEC_NAME)  # not the image's names: one spec, one build, any image name
         try:
             source.spec = parse_spec(data)
         except InvalidInput as exc:

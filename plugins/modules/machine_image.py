@@ -43,8 +43,10 @@ options:
   build:
     description:
       - A spec of the Sirocco image factory, which builds a bootable disk image from it (see the collection's
-        README, section Image factory), with C(name) (default O(generic_name)), C(distribution), C(packages),
-        C(files), C(run), C(size_gib), C(formats), C(cloud_init).
+        README, section Image factory), with C(name), C(distribution), C(packages), C(files), C(run),
+        C(size_gib), C(formats), C(cloud_init). The spec's C(name) (default C(sirocco-image)) names the built
+        files only; the image is registered as O(name) and O(generic_name), so one spec is built once for any
+        number of images.
       - A bad spec fails naming the field before anything is built. Built images are cached by spec hash in
         O(cache_dir); a cached image is used without building.
       - Building needs root (C(become=true)) and the factory's tools; without them the module fails naming what

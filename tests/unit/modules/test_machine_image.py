@@ -295,3 +295,15 @@ def test_info_by_name_generic_name_and_filter(conn, disk):
     assert info(generic_name="info-g") == ["info-a"]
     assert info(filter="name='info-a'") == ["info-a"]
     assert json.dumps(info(filter="property['sirocco.image']='info-g'")) == '["info-a"]'
+
+
+def test_one_spec_is_one_build_whatever_the_images_are_called(conn, disk, tmp_path):
+    pytest.importorskip("ansible_collections.sirocco.cimi.plugins.module_utils.images.factory")
+    from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
+
+    spec_data = {"formats": ["qcow2"], "size_gib": 2}  # no name: the spec's name does not follow the image's
+    seed_cache(tmp_path, parse_spec(dict(spec_data, name=mi.DEFAULT_SPEC_NAME), check_packages=False), disk)
+    for name in ("mi-one", "mi-two"):
+        planned = mi.run(Module(conn, check_mode=True, name=name, generic_name=name + "-g", build=spec_data,
+                                cache_dir=str(tmp_path)))
+        assert planned["factory"] == {"plan": "cached"} and planned["actions"] == ["import"]
