@@ -8,7 +8,7 @@
 distribution being built (``bookworm-updates`` on a bookworm host stays; on a trixie host becomes
 ``bookworm-updates`` from ``trixie-updates``), and ``deb822(entries)`` writes them back as the ``.sources``
 file mmdebstrap takes as its mirror argument. ``PackageIndex`` downloads each suite's ``Packages.xz`` (kept a
-day under the cache directory) to check package names before anything is built.
+day under the cache directory, as the list of names) to check package names before anything is built.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class PackageIndex:
                     for component in entry.components:
                         base = "%s/dists/%s/%s/binary-%s/Packages" % (uri.rstrip("/"), suite, component, arch)
                         urls.append(base)
-                        names |= parse_packages(_fetch_index(base, cache_dir, max_age, timeout))
+                        names |= _fetch_names(base, cache_dir, max_age, timeout)
         suites = sorted({"%s/%s" % (s, c) for e in entries for s in e.suites for c in e.components})
         return cls(names, "the mirror's %s index (%s)" % (arch, ", ".join(suites)))
 
@@ -230,14 +230,15 @@ class PackageIndex:
         return cls.from_entries(entries, distro["arch"], cache_dir=cache_dir)
 
 
-def _fetch_index(base, cache_dir, max_age, timeout):
-    """The text of ``base`` (.xz, else .gz), from the cache when younger than ``max_age`` seconds."""
+def _fetch_names(base, cache_dir, max_age, timeout):
+    """The names ``base`` (.xz, else .gz) lists, from the cache (the names alone, one a line) when younger
+    than ``max_age`` seconds."""
     key = hashlib.sha256(base.encode("utf-8")).hexdigest()[:24]
-    path = os.path.join(cache_dir, key + ".Packages")
+    path = os.path.join(cache_dir, key + ".names")
     try:
         if time.time() - os.stat(path).st_mtime < max_age:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
+            with open(path, encoding="utf-8") as handle:
+                return set(handle.read().split())
     except OSError:
         pass
     errors = []
@@ -252,11 +253,12 @@ def _fetch_index(base, cache_dir, max_age, timeout):
         except (urllib.error.URLError, OSError, lzma.LZMAError, EOFError) as exc:
             errors.append("%s%s: %s" % (base, suffix, exc))
             continue
+        names = parse_packages(text)
         tmp = path + ".%d.tmp" % os.getpid()
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write("\n".join(sorted(names)) + "\n")
         os.replace(tmp, path)
-        return text
+        return names
     if errors and all("HTTP 404" in e for e in errors):
         raise InvalidInput("the mirror has no package index %s" % base, attribute="distribution")
     raise ProviderUnavailable("cannot read the mirror's package index: %s" % "; ".join(errors))
