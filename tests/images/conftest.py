@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from image_specs import SPEC
+from image_specs import SPEC, SPEC_PLAIN
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.images import factory
 from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
@@ -34,3 +34,9 @@ def built(spec):
     for path in result.image.files.values():
         assert os.path.isfile(path)
     return result, seconds
+
+
+@pytest.fixture(scope="session")
+def built_plain():
+    """The BuildResult of the spec without cloud-init (a second, smaller build; cached likewise)."""
+    return factory.build(parse_spec(SPEC_PLAIN))

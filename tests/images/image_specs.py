@@ -12,3 +12,6 @@ SPEC = {
     "formats": ["qcow2", "raw", "vmdk", "vhd"],
     "cloud_init": True,
 }
+
+# Without cloud-init: the image's own DHCP (eth0) and first-boot host keys, no datasource needed.
+SPEC_PLAIN = {"name": "sirocco-images-plain", "cloud_init": False, "formats": ["qcow2"], "size_gib": 2}

@@ -63,8 +63,7 @@ def domain_xml(name, disk, seed, console, port, uefi=False):
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='%(disk)s'/>
       <target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='%(seed)s'/>
-      <target dev='vdb' bus='virtio'/><readonly/></disk>
+%(seed)s
     <serial type='file'><source path='%(console)s'/><target port='0'/></serial>
     <console type='file'><source path='%(console)s'/><target type='serial' port='0'/></console>
     <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
@@ -73,7 +72,12 @@ def domain_xml(name, disk, seed, console, port, uefi=False):
     <qemu:arg value='-netdev'/><qemu:arg value='user,id=sirocconet,hostfwd=tcp:127.0.0.1:%(port)d-:22'/>
     <qemu:arg value='-device'/><qemu:arg value='virtio-net-pci,netdev=sirocconet,bus=pci.0,addr=0x1e'/>
   </qemu:commandline>
-</domain>""" % {"name": name, "disk": disk, "seed": seed, "console": console, "port": port, "loader": loader}
+</domain>""" % {"name": name, "disk": disk, "console": console, "port": port, "loader": loader,
+               "seed": SEED_DISK % seed if seed else ""}
+
+
+SEED_DISK = """    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='%s'/>
+      <target dev='vdb' bus='virtio'/><readonly/></disk>"""
 
 
 def read(path):
@@ -94,18 +98,19 @@ def ssh_banner(port):
 
 
 @pytest.fixture
-def guest(built, tmp_path):
-    """Start a domain on the factory's image; yields (domain, console path, port, started); removes it."""
-    result = built[0]
+def guest(request, tmp_path):
+    """Start a domain on a factory image (``built``'s, or ``built_plain``'s without a seed); yields (domain,
+    console path, port, started); removes it."""
     conn = libvirt.open(URI)
     domains = []
 
-    def start(uefi=False):
-        name = "sirocco-images-test-%d-%s" % (os.getpid(), "uefi" if uefi else "bios")
+    def start(uefi=False, plain=False):
+        result = request.getfixturevalue("built_plain") if plain else request.getfixturevalue("built")[0]
+        name = "sirocco-images-test-%d-%s" % (os.getpid(), "plain" if plain else "uefi" if uefi else "bios")
         disk = str(tmp_path / "disk.qcow2")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", result.image.files["qcow2"],
                         disk], check=True)
-        seed = str(nocloud_seed(tmp_path / "seed.img", "siroccotest"))
+        seed = None if plain else str(nocloud_seed(tmp_path / "seed.img", "siroccotest"))
         console = str(tmp_path / "console.log")
         port = free_port()
         try:
@@ -182,3 +187,13 @@ def test_boots_with_uefi(guest):
     login = wait_for(lambda: "login:" in read(console), BOOT_TIMEOUT, "login prompt (UEFI)", console)
     print("UEFI boot: login prompt after %.0f s" % (login - started))
     dom.destroy()
+
+
+def test_without_cloud_init_boots_to_login_and_ssh(guest):
+    """No datasource at all: the image's own DHCP on eth0 and its first-boot host keys."""
+    _dom, console, port, started = guest(plain=True)
+    login = wait_for(lambda: "login:" in read(console), BOOT_TIMEOUT, "login prompt (no cloud-init)", console)
+    ssh = wait_for(lambda: ssh_banner(port).startswith("SSH-2.0-OpenSSH"), 120, "SSH banner (no cloud-init)",
+                   console)
+    assert "cloud-init" not in read(console)
+    print("without cloud-init: login prompt after %.0f s, SSH banner after %.0f s" % (login - started, ssh - started))
