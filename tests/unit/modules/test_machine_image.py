@@ -307,3 +307,36 @@ def test_one_spec_is_one_build_whatever_the_images_are_called(conn, disk, tmp_pa
         planned = mi.run(Module(conn, check_mode=True, name=name, generic_name=name + "-g", build=spec_data,
                                 cache_dir=str(tmp_path)))
         assert planned["factory"] == {"plan": "cached"} and planned["actions"] == ["import"]
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """(directory, base URL) of a real HTTP server on 127.0.0.1 serving that directory."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, "http://127.0.0.1:%d/" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_is_downloaded_then_imported_where_the_provider_does_not_fetch(conn, http_dir):
+    root, base = http_dir
+    qemu_img("create", "-f", "vpc", str(root / "web.vhd"), "8M")
+    opts = dict(name="mi-url", url=base + "web.vhd")
+    assert mi.run(Module(conn, check_mode=True, **opts))["actions"] == ["import"]
+    done = mi.run(Module(conn, **opts))
+    assert done["changed"] and done["machine_image"]["properties"]["sirocco.format"] in conn.image_formats
+    assert not mi.run(Module(conn, **opts))["changed"]
+    with pytest.raises(InvalidInput) as info:  # nothing there: the download fails naming url
+        mi.run(Module(conn, name="mi-url-404", url=base + "missing.qcow2"))
+    assert info.value.attribute == "url" and "404" in info.value.message
+    assert "mi-url-404" not in names(conn)
