@@ -55,6 +55,8 @@ def domain_xml(name, disk, seed, console, port, uefi=False):
     if uefi:
         loader = ("<loader readonly='yes' type='pflash'>%s</loader><nvram template='%s'>%s</nvram>"
                   % (OVMF_CODE, OVMF_VARS, os.path.join(os.path.dirname(disk), "vars.fd")))
+    fields = {"name": name, "disk": disk, "console": console, "port": port, "loader": loader,
+              "seed": SEED_DISK % seed if seed else ""}
     return """<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>%(name)s</name><memory unit='MiB'>1024</memory><vcpu>2</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type>%(loader)s<boot dev='hd'/></os>
@@ -72,8 +74,7 @@ def domain_xml(name, disk, seed, console, port, uefi=False):
     <qemu:arg value='-netdev'/><qemu:arg value='user,id=sirocconet,hostfwd=tcp:127.0.0.1:%(port)d-:22'/>
     <qemu:arg value='-device'/><qemu:arg value='virtio-net-pci,netdev=sirocconet,bus=pci.0,addr=0x1e'/>
   </qemu:commandline>
-</domain>""" % {"name": name, "disk": disk, "console": console, "port": port, "loader": loader,
-               "seed": SEED_DISK % seed if seed else ""}
+</domain>""" % fields
 
 
 SEED_DISK = """    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='%s'/>

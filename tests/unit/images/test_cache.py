@@ -131,6 +131,8 @@ def test_a_build_without_root_names_what_is_missing(tmp_path):
         done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
                                "-c", code, cache_dir], capture_output=True, text=True, check=False,
                               env=dict(os.environ, HOME=home))
+        if done.returncode != 0 and "Permission denied" in done.stderr:
+            pytest.skip("this interpreter or tree is not readable by an unprivileged user: %s" % done.stderr[-300:])
         assert done.returncode == 0, done.stderr
         assert "missing root" in done.stdout and "become" in done.stdout
         assert not os.path.exists(cache_dir)  # nothing written
