@@ -57,7 +57,7 @@ options:
   file:
     description:
       - Path of a local disk image (qcow2, raw, vmdk or vhd, read by C(qemu-img info)), self-contained (no
-        backing file).
+        backing file). A fixed VHD, which has no header, is told from a raw disk by its footer.
       - With provider C(cimi) the endpoint fetches it itself (a C(file://) URL under a directory its
         administrator allowed).
     type: path
