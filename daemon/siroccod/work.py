@@ -8,9 +8,7 @@ else ends it FAILED with a generic message (details only in the daemon log).
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,22 +16,20 @@ from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
-    InvalidInput,
     NotFound,
     OperationTimeout,
-    ProviderUnavailable,
     SiroccoError,
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     IMAGE_ARCH_PROPERTY,
     IMAGE_FORMAT_PROPERTY,
-    IMAGE_FORMATS,
     IMAGE_NAME_PROPERTY,
     IMAGE_SIZE_PROPERTY,
     DiskImage,
     MachineSpec,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.images.disks import convert_disk, disk_facts
 from siroccod import hrefs, image_sources, jobs, metering, routing
 from siroccod.jobs import FAILED, RUNNING, SUCCESS
 from siroccod.service import ACTION_METHODS, image_natives
@@ -496,7 +492,8 @@ class Worker:
             size, sha256 = image_sources.fetch(self.config.image_sources, private["source"], fetched,
                                                props.get(image_sources.CHECKSUM_PROPERTY))
             self.progress(job_uuid, 40)
-            found = disk_facts(fetched)
+            fmt_found, virtual_size = disk_facts(str(fetched), "imageLocation", shown="the image fetched")
+            found = {"format": fmt_found, "virtual_size": virtual_size}
             hosts = [h for h in self.pool.handles.values() if h.supports("machine_image.import")]
             natives, files = {}, {found["format"]: str(fetched)}
             try:
@@ -504,7 +501,8 @@ class Worker:
                     formats = handle.capabilities().image_formats
                     fmt = next((f for f in formats if f in files), formats[0])
                     if fmt not in files:
-                        files[fmt] = str(convert(fetched, found["format"], fmt))
+                        files[fmt] = convert_disk(str(fetched), found["format"], fmt, "%s.%s" % (fetched, fmt),
+                                                  "imageLocation", shown="the image fetched")
                         made.append(Path(files[fmt]))
                     image = DiskImage(name=handle.native_name(uuid), files={fmt: files[fmt]},
                                       virtual_size=found["virtual_size"],
@@ -597,47 +595,4 @@ def interfaces(session, host_id, found):
             if row is not None:
                 iface["network"] = {"href": hrefs.ref("networks", row.uuid)}
         out.append(iface)
-    return out
-
-
-def disk_facts(path):
-    """qemu-img's reading of a disk image file: its format and virtual size; InvalidInput if it reads none."""
-    try:
-        done = subprocess.run(["qemu-img", "info", "--output=json", str(path)], capture_output=True, text=True,
-                              timeout=120, check=False)
-    except FileNotFoundError:
-        raise ProviderUnavailable("qemu-img is not installed on the daemon's machine (Debian: qemu-utils)") from None
-    info = json.loads(done.stdout) if done.returncode == 0 else {}
-    fmt = {"vpc": "vhd"}.get(info.get("format"), info.get("format"))
-    if fmt not in IMAGE_FORMATS or not info.get("virtual-size"):
-        raise InvalidInput("imageLocation: not a disk image (qcow2, raw, vmdk or vhd)", attribute="imageLocation")
-    if not self_contained(info, path):
-        # a backing file, an external data file or a vmdk extent elsewhere would make qemu-img read the
-        # daemon's own files into the image
-        raise InvalidInput("imageLocation: the image refers to other files (backing file, data file or extents); "
-                           "give a self-contained one", attribute="imageLocation")
-    return {"format": fmt, "virtual_size": int(info["virtual-size"])}
-
-
-def self_contained(info, path):
-    """Whether qemu-img's ``info`` of ``path`` names no file but the image itself."""
-    if info.get("backing-filename") or info.get("full-backing-filename"):
-        return False
-    specific = (info.get("format-specific") or {}).get("data") or {}
-    if specific.get("data-file"):
-        return False
-    extents = specific.get("extents") or []
-    return all(Path(e.get("filename", path)).resolve() == Path(path).resolve() for e in extents)
-
-
-def convert(path, source_format, target_format):
-    """The image in another format, beside it (qemu-img convert)."""
-    out = Path("%s.%s" % (path, target_format))
-    options = {"vmdk": ["-o", "subformat=streamOptimized"], "vhd": ["-o", "subformat=fixed,force_size=on"]}
-    names = {"vhd": "vpc"}
-    done = subprocess.run(["qemu-img", "convert", "-f", names.get(source_format, source_format),
-                           "-O", names.get(target_format, target_format), *options.get(target_format, []),
-                           str(path), str(out)], capture_output=True, text=True, timeout=3600, check=False)
-    if done.returncode != 0:
-        raise ProviderUnavailable("qemu-img could not convert the image to %s" % target_format)
     return out

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -44,6 +43,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     IMAGE_SIZE_PROPERTY,
     DiskImage,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.images.convert import sha256 as sha256_file
+from ansible_collections.sirocco.cimi.plugins.module_utils.images.disks import convert_disk, disk_facts
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import diff_view, string_map
 
 # Stored with every image the module registers (where the provider keeps properties): the hash of what the
@@ -55,15 +56,6 @@ CAPTURE = "capture"
 DELETE = "delete"
 BUILD = "build"
 DIFF_FIELDS = ("name", "state", "description", "properties")
-# qemu-img's name of each format, and how the module writes it (the factory's choices: vmdk streamOptimized
-# for an OVA, vhd fixed for XenServer).
-QEMU_FORMATS = {
-    "raw": ("raw", []),
-    "qcow2": ("qcow2", []),
-    "vmdk": ("vmdk", ["-o", "subformat=streamOptimized"]),
-    "vhd": ("vpc", ["-o", "subformat=fixed,force_size=on"]),
-}
-FORMAT_OF_DRIVER = {driver: fmt for fmt, (driver, _options) in QEMU_FORMATS.items()}
 DOWNLOAD_CHUNK = 1 << 20
 # The factory spec's name when ``build`` gives none: it names the built files only (the image's names are the
 # module's name and generic_name), so that one spec is built once whatever the images made from it are called.
@@ -114,74 +106,7 @@ def resolve_image(connector, ref, option="machine_image", attribute="machineImag
                        attribute=attribute)
 
 
-# -- disk files --------------------------------------------------------------------------------------------
-def _qemu_img(args, what, timeout=3600):
-    try:
-        proc = subprocess.run(["qemu-img"] + args, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise ProviderUnavailable("%s needs qemu-img (Debian package qemu-utils), which is not installed" % what) \
-            from None
-    if proc.returncode != 0:
-        raise InvalidInput("%s: qemu-img %s failed: %s" % (what, args[0], (proc.stderr or proc.stdout).strip()[-500:]),
-                           attribute=what.split(" ", 1)[0])
-    return proc.stdout
-
-
-def vhd_footer(path):
-    """Whether the file ends with a VHD footer (cookie ``conectix``), as a fixed VHD does."""
-    size = os.path.getsize(path)
-    if size < 512:
-        return False
-    with open(path, "rb") as handle:
-        handle.seek(size - 512)
-        return handle.read(8) == b"conectix"
-
-
-def disk_facts(path, option="file"):
-    """Format (one of IMAGE_FORMATS) and virtual size of the disk image at ``path``, read by ``qemu-img info``;
-    InvalidInput naming ``option`` when it is missing, not a disk image Sirocco registers, or not
-    self-contained (a backing file, an external data file)."""
-    if not os.path.isfile(path):
-        raise InvalidInput("%s: %s is not a file" % (option, path), attribute=option)
-    if not os.access(path, os.R_OK):
-        raise InvalidInput("%s: %s is not readable" % (option, path), attribute=option)
-    info = json.loads(_qemu_img(["info", "--output=json", path], "%s %s" % (option, path)))
-    if info.get("format") == "raw" and vhd_footer(path):  # a fixed VHD has no header: qemu-img probes raw
-        info = json.loads(_qemu_img(["info", "--output=json", "-f", "vpc", path], "%s %s" % (option, path)))
-    fmt = FORMAT_OF_DRIVER.get(info.get("format"))
-    if fmt is None:
-        raise InvalidInput("%s: %s is a %s image; Sirocco registers %s" % (option, path, info.get("format"),
-                                                                           ", ".join(IMAGE_FORMATS)),
-                           attribute=option)
-    if info.get("backing-filename") or (info.get("format-specific", {}).get("data", {}) or {}).get("data-file"):
-        raise InvalidInput("%s: %s is not self-contained (it has a backing or data file); flatten it with "
-                           "qemu-img convert first" % (option, path), attribute=option)
-    if fmt == "vmdk" and len((info.get("format-specific", {}).get("data", {}) or {}).get("extents") or [1]) > 1:
-        raise InvalidInput("%s: %s is a vmdk of several extents; give a single-file (streamOptimized) vmdk"
-                           % (option, path), attribute=option)
-    size = info.get("virtual-size")
-    if not isinstance(size, int) or size <= 0:
-        raise InvalidInput("%s: %s has no virtual size" % (option, path), attribute=option)
-    return fmt, size
-
-
-def convert(path, src_fmt, fmt, dest):
-    """``dest`` written in ``fmt`` from ``path`` (a ``src_fmt`` image), and compared with it."""
-    driver, options = QEMU_FORMATS[fmt]
-    src = QEMU_FORMATS[src_fmt][0]
-    _qemu_img(["convert", "-f", src, "-O", driver] + options + [path, dest], "converting %s" % path)
-    _qemu_img(["compare", "-q", "-f", src, "-F", driver, path, dest], "converting %s" % path)
-    return dest
-
-
-def sha256_file(path, chunk=4 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
+# -- files ---------------------------------------------------------------------------------------------------
 def download(url, dest, timeout):
     """The bytes at ``url`` (http or https) into ``dest``."""
     try:
@@ -475,7 +400,7 @@ def disk_image(module, source, workdir, result):
         fmt = formats[0]
         src_fmt = next(f for f in IMAGE_FORMATS if f in image.files)
         dest = os.path.join(workdir, "%s.%s" % (p["name"], fmt))
-        image.files = {fmt: convert(image.files[src_fmt], src_fmt, fmt, dest)}
+        image.files = {fmt: convert_disk(image.files[src_fmt], src_fmt, fmt, dest)}
         image.checksums = {}
     if image.checksums == {} and connector.name == "cimi":
         fmt = next(f for f in formats if f in image.files)
