@@ -90,6 +90,7 @@ def test_spec_files_run_and_first_boot_state(built):
     for datasource in ("NoCloud", "ConfigDrive", "Ec2", "OpenStack", "VMware"):
         assert datasource in cfg
     assert "root=UUID=" in debugfs(raw, "cat /boot/grub/grub.cfg")
+    assert "127.0.1.1\tsirocco-images-test\n" in debugfs(raw, "cat /etc/hosts")
 
 
 def test_provenance(built, spec):

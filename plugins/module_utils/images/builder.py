@@ -121,10 +121,13 @@ def _run(args, log, timeout=3600, what=None, **kwargs):
 def image_files(spec, root_uuid):
     """{path: (content, mode)} the recipe writes into every image, before the spec's own files."""
     cmdline = "root=UUID=%s %s" % (root_uuid, KERNEL_CMDLINE)
+    hostname = spec.name.replace("_", "-").replace(".", "-")[:63]
     files = {
         "/etc/fstab": ("UUID=%s / ext4 errors=remount-ro 0 1\n" % root_uuid, 0o644),
-        "/etc/hostname": ("%s\n" % spec.name.replace("_", "-").replace(".", "-")[:63], 0o644),
-        "/etc/hosts": ("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n", 0o644),
+        "/etc/hostname": ("%s\n" % hostname, 0o644),
+        # the host name resolves (sudo asks); cloud-init rewrites this for the name its datasource gives
+        "/etc/hosts": ("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+                       % hostname, 0o644),
         "/boot/grub/grub.cfg": (
             "# written by the Sirocco image factory: boots the kernel Debian's packages link as /vmlinuz\n"
             "serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n"
@@ -156,7 +159,9 @@ def image_files(spec, root_uuid):
             "# Sirocco image factory: every datasource a Sirocco provider offers\n"
             "datasource_list: [%s]\n"
             "# the image has no locales package: C.UTF-8 is the one locale always there\n"
-            "locale: C.UTF-8\n" % ", ".join(CLOUD_INIT_DATASOURCES), 0o644)
+            "locale: C.UTF-8\n"
+            "# /etc/hosts names the host the datasource names (sudo resolves it)\n"
+            "manage_etc_hosts: true\n" % ", ".join(CLOUD_INIT_DATASOURCES), 0o644)
     else:
         # no cloud-init: DHCP on the first NIC whatever its name (ifupdown's hotplug through udev)
         files["/etc/network/interfaces.d/50-sirocco-dhcp"] = (
@@ -224,7 +229,16 @@ def mmdebstrap(spec, rootdir, workdir, log=None):
     args += ["--customize-hook=" + hook for hook in hooks]
     args += [spec.distro["codename"], rootdir, sources]
     env = dict(os.environ, TMPDIR=workdir)
-    _run(args, log, what="mmdebstrap", env=env)
+    try:
+        _run(args, log, what="mmdebstrap", env=env)
+    except ProviderUnavailable as exc:
+        # a spec's command that fails is the spec's fault: say which, with its output
+        if 'command failed: chroot "$1" /bin/sh -ec' in exc.message:
+            failed = [cmd for cmd in spec.run if shlex.quote(cmd) in exc.message]
+            raise InvalidInput("image spec: run: %s failed in the image:\n%s"
+                               % (repr(failed[-1]) if failed else "a command", exc.message),
+                               attribute="run") from None
+        raise
     return root_uuid
 
 

@@ -100,6 +100,9 @@ def test_image_files_and_overlay(tmp_path):
         files["/etc/cloud/cloud.cfg.d/90_sirocco.cfg"][0]
     assert "HandlePowerKey=poweroff" in files["/etc/systemd/logind.conf.d/50-sirocco-power-button.conf"][0]
     assert files["/etc/hostname"][0] == "web-example\n"
+    assert "127.0.1.1\tweb-example\n" in builder.image_files(
+        parse_spec({"name": "web.example"}, check_packages=False), "u")["/etc/hosts"][0]
+    assert "manage_etc_hosts: true" in files["/etc/cloud/cloud.cfg.d/90_sirocco.cfg"][0]
     no_ci = builder.image_files(parse_spec({"name": "x", "cloud_init": False}, check_packages=False), "u")
     assert "/etc/cloud/cloud.cfg.d/90_sirocco.cfg" not in no_ci and "/etc/network/interfaces.d/50-sirocco-dhcp" in no_ci
     tar_path = builder.overlay_tar(spec, "u-u-i-d", str(tmp_path / "o.tar"))
