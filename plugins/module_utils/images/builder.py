@@ -48,6 +48,8 @@ GRUB_MODULES_BIOS = ["biosdisk"] + GRUB_MODULES_COMMON
 GRUB_MODULES_EFI = GRUB_MODULES_COMMON + ["efi_gop", "efi_uga", "all_video"]
 KERNEL_CMDLINE = "ro console=tty0 console=ttyS0,115200 consoleblank=0"
 
+SYMLINK = None  # the "mode" of a symbolic link in image_files (a spec's files are always regular files)
+
 # tool -> the Debian package that ships it (for the "missing" error and scripts/setup-system.sh)
 TOOLS = {
     "mmdebstrap": "mmdebstrap",
@@ -144,9 +146,9 @@ def image_files(spec, root_uuid):
             "[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n"
             "[Install]\nWantedBy=multi-user.target ssh.service\n", 0o644),
         "/etc/systemd/system/multi-user.target.wants/sirocco-ssh-keygen.service": (
-            "@symlink:/etc/systemd/system/sirocco-ssh-keygen.service", 0),
+            "/etc/systemd/system/sirocco-ssh-keygen.service", SYMLINK),
         "/etc/systemd/system/ssh.service.wants/sirocco-ssh-keygen.service": (
-            "@symlink:/etc/systemd/system/sirocco-ssh-keygen.service", 0),
+            "/etc/systemd/system/sirocco-ssh-keygen.service", SYMLINK),
         # logind powers off on the ACPI power button (its default, written down so a package cannot drift it)
         "/etc/systemd/logind.conf.d/50-sirocco-power-button.conf": (
             "[Login]\nHandlePowerKey=poweroff\nPowerKeyIgnoreInhibited=yes\n", 0o644),
@@ -163,7 +165,7 @@ def image_files(spec, root_uuid):
             "# /etc/hosts names the host the datasource names (sudo resolves it)\n"
             "manage_etc_hosts: true\n" % ", ".join(CLOUD_INIT_DATASOURCES), 0o644)
     else:
-        # no cloud-init: DHCP on the first NIC whatever its name (ifupdown's hotplug through udev)
+        # no cloud-init: DHCP on the first NIC, eth0 (net.ifnames=0 on the kernel command line)
         files["/etc/network/interfaces.d/50-sirocco-dhcp"] = (
             "allow-hotplug eth0\niface eth0 inet dhcp\n", 0o644)
     return files
@@ -178,16 +180,16 @@ def overlay_tar(spec, root_uuid, path):
 
 
 def _write_tar(path, entries):
-    """A tar of {path: (content, mode)} owned by root; content "@symlink:TARGET" makes a symbolic link."""
+    """A tar of {path: (content, mode)} owned by root; mode ``SYMLINK`` makes a symbolic link to content."""
     with tarfile.open(path, "w") as tar:
         for name, (content, mode) in sorted(entries.items()):
             info = tarfile.TarInfo(name.lstrip("/"))
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             info.mtime = int(time.time())
-            if content.startswith("@symlink:"):
+            if mode is SYMLINK:
                 info.type = tarfile.SYMTYPE
-                info.linkname = content[len("@symlink:"):]
+                info.linkname = content
                 info.mode = 0o777
                 tar.addfile(info)
                 continue
