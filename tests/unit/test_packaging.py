@@ -163,11 +163,17 @@ def test_execution_environment_metadata(source: Path, tmp_path: Path) -> None:
 
 
 def test_bindep_on_debian() -> None:
-    """bindep reads bindep.txt: on this Debian it names libvirt's library to run, its headers to build."""
+    """bindep reads bindep.txt: on this Debian it names libvirt's library to run, its headers to build, and
+    machine_image's tools under profile images."""
     run_time = set(_run(BIN / "bindep", "-f", REPO / "bindep.txt", "-l", "newline").split())
     build = set(_run(BIN / "bindep", "-f", REPO / "bindep.txt", "-l", "newline", "compile").split())
+    images = set(_run(BIN / "bindep", "-f", REPO / "bindep.txt", "-l", "newline", "images").split())
     assert run_time == {"libvirt0"}
     assert {"gcc", "pkg-config", "libvirt-dev", "python3-dev"} <= build
+    # machine_image: qemu-img, and the factory's tools; every one of them is what setup-system.sh installs
+    assert {"qemu-utils", "mmdebstrap", "grub-pc-bin", "grub-efi-amd64-bin", "mtools"} <= images
+    setup = (REPO / "scripts" / "setup-system.sh").read_text()
+    assert all(package in setup.split() for package in images - {"libvirt0"})
 
 
 def test_locks_follow_pyproject() -> None:
