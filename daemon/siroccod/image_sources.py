@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import ipaddress
-import os
 import socket
 import ssl
 import time
@@ -199,10 +198,3 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     def connect(self):
         sock = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # certificate of the host named
-
-
-def remove_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -519,7 +519,7 @@ class Worker:
                 raise
         finally:
             for path in made:
-                image_sources.remove_quietly(path)
+                path.unlink(missing_ok=True)
 
         def done(session, job):
             row = session.get(Resource, uuid)

@@ -43,8 +43,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     IMAGE_SIZE_PROPERTY,
     DiskImage,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.images import builder, factory
 from ansible_collections.sirocco.cimi.plugins.module_utils.images.convert import sha256 as sha256_file
 from ansible_collections.sirocco.cimi.plugins.module_utils.images.disks import convert_disk, disk_facts
+from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import diff_view, string_map
 
 # Stored with every image the module registers (where the provider keeps properties): the hash of what the
@@ -161,9 +163,6 @@ def check_source(module):
         raise InvalidInput("arch: '%s' is not one of %s" % (p["arch"], ", ".join(CPU_ARCHS)), attribute="arch")
     source = Source(kind, p[kind])
     if kind == "build":
-        from ansible_collections.sirocco.cimi.plugins.module_utils.images import factory
-        from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
-
         data = dict(p["build"])
         data.setdefault("name", DEFAULT_SPEC_NAME)  # not the image's names: one spec, one build, any image name
         try:
@@ -312,8 +311,6 @@ def run(module):
         if source.kind == "build" and IMPORT in operations and source.build_plan != "cached":
             operations = (BUILD,) + tuple(operations)
             if not module.check_mode:
-                from ansible_collections.sirocco.cimi.plugins.module_utils.images import builder
-
                 try:
                     builder.preflight()  # root and the tools, named, before anything changes
                 except ProviderUnavailable as exc:
@@ -372,8 +369,6 @@ def disk_image(module, source, workdir, result):
                       generic_name=p.get("generic_name") or p["name"], description=p.get("description"),
                       properties=props)
     if source.kind == "build":
-        from ansible_collections.sirocco.cimi.plugins.module_utils.images import factory
-
         lines = []
         built = factory.build(source.spec, cache_dir=p.get("cache_dir"), rebuild=p.get("rebuild"),
                               max_age_days=p.get("max_age_days"), log=lines.append)

@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+from ansible_collections.sirocco.cimi.plugins.module_utils.images import mirror
 
 # Bumped whenever the recipe (partitioning, bootloader, default packages, configuration written into the
 # image) changes: it is part of every spec hash, so cached images made by an older recipe are rebuilt.
@@ -201,9 +202,6 @@ def parse_spec(data, index=None, check_packages=True):
                      size_gib=size, formats=formats, cloud_init=cloud_init)
     if check_packages and packages:
         if index is None:
-            # imported here: parsing the rest of a spec needs no network
-            from ansible_collections.sirocco.cimi.plugins.module_utils.images import mirror
-
             index = mirror.PackageIndex.for_distribution(spec.distro)
         missing = index.missing(packages)
         if missing:

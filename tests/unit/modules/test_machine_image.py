@@ -237,7 +237,6 @@ def seed_cache(cache_dir, spec, disk):
 
 
 def test_build_from_the_cache_then_nothing_to_do(conn, disk, tmp_path):
-    pytest.importorskip("ansible_collections.sirocco.cimi.plugins.module_utils.images.factory")
     from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
 
     spec_data = {"name": "mi-built", "formats": ["qcow2"], "size_gib": 2}
@@ -258,7 +257,6 @@ def test_build_from_the_cache_then_nothing_to_do(conn, disk, tmp_path):
 
 
 def test_a_bad_spec_fails_naming_the_field(conn):
-    pytest.importorskip("ansible_collections.sirocco.cimi.plugins.module_utils.images.factory")
     before = names(conn)
     with pytest.raises(InvalidInput) as info:
         mi.run(Module(conn, name="mi-spec", build={"formats": ["iso"]}))
@@ -269,7 +267,6 @@ def test_a_bad_spec_fails_naming_the_field(conn):
 
 
 def test_a_build_without_root_fails_naming_it_before_anything_changes(conn, tmp_path, monkeypatch):
-    pytest.importorskip("ansible_collections.sirocco.cimi.plugins.module_utils.images.factory")
     from ansible_collections.sirocco.cimi.plugins.module_utils.images import builder
 
     monkeypatch.setattr(builder.os, "geteuid", lambda: 1000)  # this machine runs the tests as root
@@ -298,7 +295,6 @@ def test_info_by_name_generic_name_and_filter(conn, disk):
 
 
 def test_one_spec_is_one_build_whatever_the_images_are_called(conn, disk, tmp_path):
-    pytest.importorskip("ansible_collections.sirocco.cimi.plugins.module_utils.images.factory")
     from ansible_collections.sirocco.cimi.plugins.module_utils.images.spec import parse_spec
 
     spec_data = {"formats": ["qcow2"], "size_gib": 2}  # no name: the spec's name does not follow the image's
