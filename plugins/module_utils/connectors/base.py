@@ -11,6 +11,10 @@ from its ``Capabilities``, which callers consult before calling.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -224,6 +228,87 @@ class MachineSpec:
             raise InvalidInput("machineConfig.cpu must be at least 1", attribute="machineConfig.cpu")
         if not self.config.memory or self.config.memory < 1:
             raise InvalidInput("machineConfig.memory must be at least 1 KiB", attribute="machineConfig.memory")
+
+
+# -- what a machine receives for its guest: an SSH credential and userData --------------------------------
+# Properties a connector writes where the provider keeps them and reads back with the machine, so that
+# an inventory can reach the guest: the credential's user name (ansible_user) and the guest's SSH host
+# key as it will present it (known_hosts), when the connector knows it.
+USER_PROPERTY = "sirocco.user"
+HOST_KEY_PROPERTY = "sirocco.sshHostKey"
+# the user name a credential without one logs in as (cloud-init's default user on Debian cloud images)
+DEFAULT_GUEST_USER = "debian"
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def public_key(text: str, attribute: str = "credential.key") -> str:
+    """``text`` as one OpenSSH public key line (type, base64 blob, optional comment), or InvalidInput."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("%s: an SSH public key is required (a line such as 'ssh-ed25519 AAAA... me@host')"
+                           % attribute, attribute=attribute)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    parts = lines[0].split() if len(lines) == 1 else []
+    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        raise InvalidInput("%s: not an OpenSSH public key (expected one line '<type> <base64> [comment]' with type "
+                           "one of %s)" % (attribute, ", ".join(SSH_KEY_TYPES)), attribute=attribute)
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("%s: the key's second field is not base64" % attribute, attribute=attribute) from None
+    # the blob starts with its own type name, length-prefixed: a private key or a truncated paste fails here
+    if blob[4:4 + len(parts[0])] != parts[0].encode("ascii"):
+        raise InvalidInput("%s: the key's data does not match its type %s" % (attribute, parts[0]),
+                           attribute=attribute)
+    return " ".join(parts)
+
+
+def key_fingerprint(key: str) -> str:
+    """OpenSSH's SHA256 fingerprint of a public key line (as ``ssh-keygen -l`` prints it)."""
+    blob = base64.b64decode(key.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
+def key_pair_name(key: str) -> str:
+    """The name a connector imports ``key`` under where the provider keeps key pairs: the same key gets the
+    same name on every run and every provider (idempotent), another key another name."""
+    return "sirocco-" + hashlib.sha256(base64.b64decode(key.split()[1])).hexdigest()[:16]
+
+
+def check_guest_inputs(spec: "MachineSpec", provider: str, accepts, user_data_limit: int | None = None,
+                       user_data_encoded: bool = False, passwords: bool = False) -> None:
+    """Refuse, before anything is created, what a provider cannot put into a guest: userData or a credential
+    it does not take (``accepts``: its guest_inputs), userData over its limit (bytes of UTF-8, or of its base64
+    form when ``user_data_encoded``), a credential without a usable SSH key (or a password where ``passwords``
+    is false), a user name no guest OS takes. Normalises ``spec.credential["key"]`` to one line."""
+    if spec.user_data is not None:
+        if "userData" not in accepts:
+            raise InvalidInput("provider '%s' cannot pass userData to a guest" % provider, attribute="userData")
+        if not isinstance(spec.user_data, str):
+            raise InvalidInput("userData must be a string", attribute="userData")
+        size = len(spec.user_data.encode("utf-8"))
+        if user_data_encoded:
+            size = 4 * -(-size // 3)
+        if user_data_limit is not None and size > user_data_limit:
+            raise InvalidInput("userData is %d bytes%s; provider '%s' takes at most %d"
+                               % (size, " once base64-encoded" if user_data_encoded else "", provider,
+                                  user_data_limit), attribute="userData")
+    if not spec.credential:
+        return
+    if "credential" not in accepts:
+        raise InvalidInput("provider '%s' cannot put a credential into a guest" % provider, attribute="credential")
+    credential = dict(spec.credential)
+    user = credential.get("username")
+    if user is not None and (not isinstance(user, str) or not USER_NAME_RE.match(user)):
+        raise InvalidInput("credential.userName: '%s' is not a user name a guest OS takes (lower-case letters, "
+                           "digits, '_' and '-', at most 32)" % user, attribute="credential.userName")
+    if credential.get("password") and not passwords:
+        raise InvalidInput("provider '%s' takes no password credential: give an SSH public key" % provider,
+                           attribute="credential.password")
+    if credential.get("key") or not credential.get("password"):
+        credential["key"] = public_key(credential.get("key"))
+    spec.credential = credential
 
 
 def missing_sdk(provider: str, package: str, cause: BaseException | None = None) -> ProviderUnavailable:
