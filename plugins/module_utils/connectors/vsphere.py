@@ -10,7 +10,14 @@ One connector serves both; ``capabilities().extras["apiType"]`` says which
   ``config.uuid``]. Power states map to CIMI in ``STATES``. ``description`` is the VM
   annotation; ``properties`` live in ``config.extraConfig`` under the ``sirocco.`` prefix;
   ``userData`` goes to ``guestinfo.userdata`` (base64), where cloud-init's VMware
-  datasource reads it. The image a machine was made from is kept in extraConfig too
+  datasource (DataSourceVMware) reads it, and a ``credential``'s SSH key to
+  ``guestinfo.metadata`` (base64 JSON: ``instance-id``, ``local-hostname``,
+  ``public-keys-data``: the image's default user's key). A credential naming another user
+  makes the user-data a MIME multipart (``cloudinit.guest_user_data``): a ``#cloud-config``
+  part creating that user with the key, then the caller's userData. The user a guest is
+  reached as is the property ``sirocco.user`` (base.USER_PROPERTY). userData is refused
+  before anything is made when its base64 form passes ``GUESTINFO_LIMIT``; a template made
+  by capture keeps none of these keys. The image a machine was made from is kept in extraConfig too
   (``ORIGIN_KEY``): an image stays "in use" (delete refused) while machines made from it
   exist.
 * MachineConfiguration = named size (option ``sizes``, else base.DEFAULT_SIZES).
@@ -78,10 +85,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import json
 import re
 import ssl
 import struct
 import time
+import uuid as uuidlib
 from urllib.parse import urlparse
 from xml.sax.saxutils import escape, quoteattr
 
@@ -108,14 +117,17 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Sample,
     Volume,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cloudinit
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     KIB_PER_MIB,
+    USER_PROPERTY,
     Capabilities,
     Connector,
     ErrorRule,
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
     missing_sdk,
     sizes_from_options,
 )
@@ -169,6 +181,16 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _DS_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\] ?(?P<path>.*)$")
 PROPERTY_PREFIX = "sirocco."
+# cloud-init's VMware datasource reads these extraConfig keys through VMware Tools (``guestinfo.*``);
+# a template made by capture keeps none of them, a clone gets its own.
+GUESTINFO_KEYS = ("guestinfo.userdata", "guestinfo.userdata.encoding", "guestinfo.metadata",
+                  "guestinfo.metadata.encoding")
+# The largest base64 value of guestinfo.userdata taken. The guest reads a guestinfo key through VMware
+# Tools' RPC channel (``vmware-rpctool "info-get guestinfo.userdata"``), whose messages open-vm-tools caps
+# at 64 KiB (GUESTMSG_MAX_IN_SIZE); vSphere's own cloud-init customization (vSphere 7.0U3+) documents
+# 512 KiB. The smaller one holds on every ESX version, and refusing early beats a guest that reads a
+# truncated or no user-data.
+GUESTINFO_LIMIT = 64 * 1024
 GUEST_ID = "otherGuest64"
 MAX_DISK_UNIT = 16  # units per SCSI controller; unit 7 is the controller's own
 # machine_image.import: an OVF of one streamOptimized disk, imported through an HttpNfcLease.
@@ -233,8 +255,9 @@ def properties_from_extra_config(options):
     return props
 
 
-def extra_config_items(properties=None, user_data=None):
-    """(key, value) pairs of extraConfig for CIMI properties and user data; bad keys are refused."""
+def extra_config_items(properties=None, user_data=None, metadata=None):
+    """(key, value) pairs of extraConfig for CIMI properties, user data and cloud-init metadata (both
+    base64, for cloud-init's VMware datasource); bad keys are refused."""
     items = []
     for key, value in sorted((properties or {}).items()):
         if not isinstance(key, str) or not _SAFE_KEY.match(key):
@@ -244,7 +267,38 @@ def extra_config_items(properties=None, user_data=None):
     if user_data:
         encoded = base64.b64encode(user_data.encode("utf-8")).decode("ascii")
         items += [("guestinfo.userdata", encoded), ("guestinfo.userdata.encoding", "base64")]
+    if metadata:
+        encoded = base64.b64encode(metadata.encode("utf-8")).decode("ascii")
+        items += [("guestinfo.metadata", encoded), ("guestinfo.metadata.encoding", "base64")]
     return items
+
+
+def guest_metadata(instance_id, name, key=None):
+    """cloud-init's VMware datasource metadata (JSON): the instance id, the host name and the default user's
+    SSH key (``public-keys-data``)."""
+    metadata = {"instance-id": instance_id, "local-hostname": cloudinit.host_name(name)}
+    if key:
+        metadata["public-keys-data"] = key
+    return json.dumps(metadata, sort_keys=True)
+
+
+def guest_items(spec, instance_id):
+    """(properties, user data, metadata) a new machine's extraConfig carries for its guest: the spec's
+    properties with the credential's user (USER_PROPERTY), the user-data (the caller's, or a multipart with
+    the credential's user), the metadata with its key; InvalidInput (userData) when the user-data's base64
+    form passes GUESTINFO_LIMIT. Call after check_guest_inputs."""
+    properties = dict(spec.properties or {})
+    credential = spec.credential or None
+    user = cloudinit.credential_user(credential)
+    if user:
+        properties[USER_PROPERTY] = user
+    user_data = cloudinit.guest_user_data(spec.user_data, credential)
+    if user_data and 4 * -(-len(user_data.encode("utf-8")) // 3) > GUESTINFO_LIMIT:
+        raise InvalidInput("userData with the credential's cloud-config part is %d bytes once base64-encoded; "
+                           "provider 'vsphere' takes at most %d in guestinfo.userdata"
+                           % (4 * -(-len(user_data.encode("utf-8")) // 3), GUESTINFO_LIMIT), attribute="userData")
+    metadata = guest_metadata(instance_id, spec.name, (credential or {}).get("key")) if credential else None
+    return properties, user_data, metadata
 
 
 def free_unit(used):
@@ -360,7 +414,7 @@ class VSphereConnector(Connector):
     name = "vsphere"
     option_names = ("datacenter", "cluster", "host", "resource_pool", "folder", "datastore", "network",
                     "volume_folder", "image_folder", "sizes")
-    guest_inputs = frozenset({"userData"})
+    guest_inputs = frozenset({"userData", "credential"})
     image_formats = ("vmdk",)  # streamOptimized, as an OVA carries it
 
     def __init__(self, *args, **kwargs):
@@ -697,6 +751,10 @@ class VSphereConnector(Connector):
 
     def create_machine(self, spec):
         spec.validate()
+        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=GUESTINFO_LIMIT,
+                           user_data_encoded=True)
+        guest = guest_items(spec, str(uuidlib.uuid4()))
+        extra_config_items(*guest)  # its keys checked before anything is made
         subject = "machine '%s'" % spec.name
         with self._faults("machine.create", subject):
             caps = self.capabilities()
@@ -714,9 +772,9 @@ class VSphereConnector(Connector):
             for volume_id in spec.volumes:  # refuse before anything is made
                 self._free_volume(volume_id)
             if image is not None and not self.is_esx:
-                ref = self._clone_template(spec, image)
+                ref = self._clone_template(spec, image, guest)
             else:
-                ref = self._create_blank(spec, image)
+                ref = self._create_blank(spec, image, guest)
             props = self._props(ref, VM_PROPS)
             machine_id = self._vm_id(props, ref)
             try:
@@ -729,9 +787,10 @@ class VSphereConnector(Connector):
                 raise
             return self.get_machine(machine_id)
 
-    def _config_spec(self, spec, image=None, devices=(), clear=()):
-        """ConfigSpec of a new machine; ``clear``: extraConfig keys to remove (inherited from a template)."""
-        items = extra_config_items(spec.properties, spec.user_data)
+    def _config_spec(self, spec, image=None, devices=(), clear=(), guest=None):
+        """ConfigSpec of a new machine; ``clear``: extraConfig keys to remove (inherited from a template);
+        ``guest``: guest_items' (properties, user data, metadata), else the spec's properties and userData."""
+        items = extra_config_items(*(guest or (spec.properties, spec.user_data)))
         if image is not None:
             items.append((ORIGIN_KEY, image.id))
         keys = {k for k, _value in items}
@@ -740,7 +799,7 @@ class VSphereConnector(Connector):
                                  annotation=spec.description or "", deviceChange=list(devices),
                                  extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in items])
 
-    def _create_blank(self, spec, image=None):
+    def _create_blank(self, spec, image=None, guest=None):
         """CreateVM_Task with the size's CPUs, memory and disks; on ESX, a copy of ``image`` as first disk."""
         subject = "machine '%s'" % spec.name
         where = self._placement(spec.location)
@@ -754,7 +813,7 @@ class VSphereConnector(Connector):
                 changes.append(_device_add(device, create=True))
                 unit = free_unit(set(range(unit + 1)))
         changes += self._nic_changes(spec.networks)
-        config = self._config_spec(spec, image, changes)
+        config = self._config_spec(spec, image, changes, guest=guest)
         config.name, config.guestId = spec.name, GUEST_ID
         config.files = vim.vm.FileInfo(vmPathName="[%s]" % where["datastore"])
         ref = self._wait(where["folder"].CreateVM_Task(config=config, pool=where["pool"], host=where["host"]),
@@ -781,15 +840,15 @@ class VSphereConnector(Connector):
             raise
         return ref
 
-    def _clone_template(self, spec, image):
+    def _clone_template(self, spec, image, guest=None):
         """CloneVM_Task of a template (vCenter), then what the clone did not apply."""
         subject = "machine '%s'" % spec.name
         template, template_props = self._find_vm(image.id, template=True)
         where = self._placement(spec.location)
         relocate = vim.vm.RelocateSpec(pool=where["pool"], host=where["host"], datastore=where["datastore_ref"])
         inherited = [o.key for o in template_props.get("config.extraConfig") or []
-                     if o.key.startswith(PROPERTY_PREFIX) or o.key.startswith("guestinfo.userdata")]
-        wanted = self._config_spec(spec, image, self._nic_changes(spec.networks), clear=inherited)
+                     if o.key.startswith(PROPERTY_PREFIX) or o.key in GUESTINFO_KEYS]
+        wanted = self._config_spec(spec, image, self._nic_changes(spec.networks), clear=inherited, guest=guest)
         clone = vim.vm.CloneSpec(location=relocate, powerOn=False, template=False, config=wanted)
         ref = self._wait(template.CloneVM_Task(folder=where["folder"], name=spec.name, spec=clone),
                          "machine.create", subject)
@@ -942,7 +1001,7 @@ class VSphereConnector(Connector):
                 return self._capture_disk(ref, props, state, disks[0], name, description)
             # A template keeps the machine's configuration but not its properties nor its origin.
             clear = [o.key for o in props.get("config.extraConfig") or []
-                     if o.key.startswith(PROPERTY_PREFIX) or o.key in (ORIGIN_KEY, "guestinfo.userdata")]
+                     if o.key.startswith(PROPERTY_PREFIX) or o.key in (ORIGIN_KEY, *GUESTINFO_KEYS)]
             config = vim.vm.ConfigSpec(annotation=description or "",
                                        extraConfig=[vim.option.OptionValue(key=k, value="") for k in clear])
             clone = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(), powerOn=False, template=True, config=config)

@@ -40,6 +40,19 @@ brackets):
 * Volume = VDI of type ``user`` [VDI uuid]; disks made for a machine (template
   provisioning, config disks) are of type ``system`` and belong to the machine:
   deleting the machine destroys them, never a volume.
+* userData and a credential (``guest_inputs``) reach the guest on a config drive, as
+  OpenStack Nova's XenAPI driver and Xen Orchestra give cloud-init its data: a VDI of
+  type ``system`` (named ``<machine> config drive``, ``other_config``
+  ``sirocco-config-drive`` = the machine's uuid) holding a NoCloud seed, an ISO 9660
+  image labelled ``cidata`` (``cloudinit.nocloud_iso``: ``meta-data`` with the
+  machine's uuid as instance-id, its name as host name and the credential's key for the
+  image's default user; ``user-data`` from ``cloudinit.guest_user_data``), written
+  through ``PUT /import_raw_vdi`` (``format=raw``) and attached as a read-only,
+  non-bootable Disk VBD (Nova's ``read_only=True``), where cloud-init finds it by its
+  label. It is no disk of the machine (listings and meters leave it out, capture ignores
+  it) and goes with the machine. The credential's user is the property
+  ``sirocco.user`` (base.USER_PROPERTY). userData over ``CONFIG_DRIVE_USER_DATA_LIMIT``
+  and a credential without an SSH key are refused before anything is made.
 * Network = XAPI network [network uuid]; ``create_network`` makes an internal
   network (no PIF).
 * Meters = the VM's RRD data sources (``VM.get_data_sources``) while it runs.
@@ -52,6 +65,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import os
 import re
 import socket
@@ -85,13 +99,16 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Sample,
     Volume,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cloudinit
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     KIB_PER_MIB,
+    USER_PROPERTY,
     Capabilities,
     Connector,
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
     missing_sdk,
     sizes_from_options,
 )
@@ -108,6 +125,11 @@ except ImportError as exc:  # Ansible's sanity import test runs without third-pa
 NULL = "OpaqueRef:NULL"
 PROPERTY_PREFIX = "sirocco:"
 IMAGE_KEY = "sirocco-image"  # other_config key of a machine: uuid of the image it was made from
+CONFIG_DRIVE_KEY = "sirocco-config-drive"  # other_config key of a config drive VDI (and its VBD): its machine
+# userData a config drive takes: far above what clouds take (EC2 16 KiB, Nova 64 KiB) so that no real
+# cloud-config is refused, while the drive stays a few MiB (cloud-init reads user-data into memory and keeps
+# copies of it in /var/lib/cloud)
+CONFIG_DRIVE_USER_DATA_LIMIT = 1024 * 1024
 API_VERSION = "2.21"
 ORIGINATOR = "sirocco"
 ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
@@ -255,6 +277,10 @@ def _is_image(record):
     return bool(record["is_a_template"]) and not record["is_control_domain"]
 
 
+def _is_config_drive(vdi_record):
+    return CONFIG_DRIVE_KEY in ((vdi_record or {}).get("other_config") or {})
+
+
 def _vhd_checksum(raw, at):
     """The VHD checksum of a footer or header: one's complement of its byte sum, the checksum field as zero."""
     return ~(sum(raw) - sum(raw[at:at + 4])) & 0xFFFFFFFF
@@ -395,6 +421,7 @@ class XenServerConnector(Connector):
     name = "xenserver"
     option_names = ("sizes", "sr", "network")
     image_formats = ("vhd", "raw")
+    guest_inputs = frozenset({"userData", "credential"})
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -544,7 +571,7 @@ class XenServerConnector(Connector):
             if vbd is None or vbd["type"] != "Disk" or vbd["empty"]:
                 continue
             vdi = records.get("VDI", vbd["VDI"])
-            if vdi is None:
+            if vdi is None or _is_config_drive(vdi):
                 continue
             if vdi["type"] == "user":
                 volumes.append(MachineVolume(volume={"href": vdi["uuid"]}, initialLocation=vbd["userdevice"]))
@@ -594,10 +621,13 @@ class XenServerConnector(Connector):
 
     def create_machine(self, spec):
         spec.validate()
-        if spec.user_data or spec.credential:
-            raise InvalidInput("the xenserver provider cannot inject userData or credentials into a guest",
-                               attribute="userData" if spec.user_data else "credential")
-        properties = with_properties({}, spec.properties)  # validates before anything is created
+        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=CONFIG_DRIVE_USER_DATA_LIMIT)
+        user = cloudinit.credential_user(spec.credential)
+        seed = bool(spec.user_data or spec.credential)
+        if seed and cloudinit.pycdlib is None:
+            raise missing_sdk(self.name, "pycdlib", cloudinit.PYCDLIB_IMPORT_ERROR)
+        # validates before anything is created
+        properties = with_properties({}, {**(spec.properties or {}), **({USER_PROPERTY: user} if user else {})})
         self._check_fit(spec)
         if any(m.name == spec.name for m in self.iter_machines()):
             raise Conflict("a machine named '%s' already exists on %s" % (spec.name, self.uri))
@@ -620,6 +650,8 @@ class XenServerConnector(Connector):
             self._call("VM.set_other_config", vm, other_config)
             self._apply_size(vm, record, spec.config.cpu, spec.config.memory)
             self._config_disks(vm, record, spec)
+            if seed:
+                self._config_drive(vm, record["uuid"], spec)
             used = {self._call("VIF.get_device", v) for v in record["VIFs"]}
             for network in networks:
                 device = next(str(n) for n in range(64) if str(n) not in used)
@@ -705,6 +737,43 @@ class XenServerConnector(Connector):
                 "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []}, operation="machine.create")
             self._new_vbd(vm, vdi, None, bootable=i == 0)
 
+    def _config_drive(self, vm, machine_uuid, spec):
+        """The machine's config drive: its NoCloud seed ISO in a VDI of its own, attached read-only."""
+        subject = "machine '%s'" % spec.name
+        keys = [spec.credential["key"]] if spec.credential and spec.credential.get("key") else []
+        iso = cloudinit.nocloud_iso(cloudinit.nocloud_meta_data(machine_uuid, spec.name, keys),
+                                    cloudinit.guest_user_data(spec.user_data, spec.credential), provider=self.name)
+        tag = {CONFIG_DRIVE_KEY: machine_uuid}
+        vdi = self._call("VDI.create", {
+            "name_label": "%s config drive" % spec.name,
+            "name_description": "cloud-init NoCloud seed (cidata) of machine %s, made by Sirocco" % spec.name,
+            "SR": self._sr(), "virtual_size": str(-(-len(iso) // MIB) * MIB), "type": "system", "sharable": False,
+            "read_only": False, "other_config": tag, "xenstore_data": {}, "sm_config": {}, "tags": []},
+            operation="machine.create", subject=subject)
+        try:
+            self._put_vdi(vdi, iso, "raw", len(iso), subject, operation="machine.create")
+            used = {self._call("VBD.get_userdevice", v) for v in self._call("VM.get_VBDs", vm)}
+            self._call("VBD.create", {
+                "VM": vm, "VDI": vdi, "userdevice": userdevice(None, used), "bootable": False, "mode": "RO",
+                "type": "Disk", "empty": False, "other_config": tag, "qos_algorithm_type": "",
+                "qos_algorithm_params": {}}, operation="machine.create", subject=subject)
+        except BaseException:
+            try:
+                self._call("VDI.destroy", vdi)
+            except SiroccoError:
+                pass  # best effort: the original error is the one to report
+            raise
+        return vdi
+
+    def _config_drives(self, record):
+        """The config drive VDIs of a VM (tagged with its uuid)."""
+        drives = []
+        for vbd_ref in record["VBDs"]:
+            vdi = self._call("VBD.get_VDI", vbd_ref)
+            if vdi != NULL and self._call("VDI.get_other_config", vdi).get(CONFIG_DRIVE_KEY) == record["uuid"]:
+                drives.append(vdi)
+        return drives
+
     def _destroy_vm(self, vm):
         """Best-effort removal of a half-created VM and its own disks (keeps the original error)."""
         try:
@@ -729,6 +798,7 @@ class XenServerConnector(Connector):
         if record["power_state"] != "Halted" and not record["is_a_template"]:
             self._call("VM.hard_shutdown", vm, operation=operation, subject=subject)
         disks = self._own_disks(record)
+        disks += [vdi for vdi in self._config_drives(record) if vdi not in disks]
         self._call("VM.destroy", vm, operation=operation, subject=subject)
         for vdi in disks:
             self._call("VDI.destroy", vdi, operation=operation, subject=subject)
@@ -785,13 +855,16 @@ class XenServerConnector(Connector):
             raise Conflict("a machine image named '%s' already exists on %s" % (name, self.uri))
         vdis = [self._call("VBD.get_VDI", vbd) for vbd in record["VBDs"] if self._call("VBD.get_type", vbd) == "Disk"]
         kinds = {vdi: self._call("VDI.get_type", vdi) for vdi in vdis if vdi != NULL}
+        drives = self._config_drives(record)
         volumes = [vdi for vdi, kind in kinds.items() if kind == "user"]
-        if len(volumes) == len(kinds):
+        if len(volumes) + len([d for d in drives if d in kinds]) == len(kinds):
             raise Conflict("machine '%s' has no disk of its own to capture" % record["name_label"])
         # A snapshot (any power state, consistent) cloned into a template that no longer depends on the
-        # machine; the snapshot then goes. Attached volumes stay out of the image (VM.snapshot's
-        # ignore_vdis, only sent when needed: older XAPI versions take two parameters).
-        args = (ref, name, volumes) if volumes else (ref, name)
+        # machine; the snapshot then goes. Attached volumes and the config drive (a machine made from the
+        # image gets its own) stay out of the image (VM.snapshot's ignore_vdis, only sent when needed: older
+        # XAPI versions take two parameters).
+        ignored = volumes + [d for d in drives if d not in volumes]
+        args = (ref, name, ignored) if ignored else (ref, name)
         snapshot = self._async("VM.snapshot", *args, operation="machine.capture", subject=subject)
         try:
             template = self._async("VM.clone", snapshot, name, operation="machine.capture", subject=subject)
@@ -912,11 +985,12 @@ class XenServerConnector(Connector):
             return http.client.HTTPSConnection(parts.netloc, timeout=self.timeout, context=context)
         return http.client.HTTPConnection(parts.netloc, timeout=self.timeout)
 
-    def _put_vdi(self, vdi, path, wire, length, subject):
-        """``length`` bytes of ``path`` into the VDI through ``PUT /import_raw_vdi``. xapi answers 200 before it
-        reads the body, and when its vhd-tool fails it fails the task and closes the connection, which the
-        upload may meet as a reset: the outcome is the task we hand it (``task_id``), not the HTTP exchange."""
-        operation = "machine_image.import"
+    def _put_vdi(self, vdi, path, wire, length, subject, operation="machine_image.import"):
+        """``length`` bytes of ``path`` (a file, or the bytes themselves) into the VDI through ``PUT
+        /import_raw_vdi``. xapi answers 200 before it reads the body, and when its vhd-tool fails it fails the
+        task and closes the connection, which the upload may meet as a reset: the outcome is the task we hand
+        it (``task_id``), not the HTTP exchange."""
+        what = "the image file %s" % path if not isinstance(path, bytes) else "the data of %s" % subject
         task = self._call("task.create", "sirocco: import %s" % subject, "", operation=operation, subject=subject)
         try:
             query = urlencode({"session_id": self.session.handle, "vdi": vdi, "format": wire, "task_id": task})
@@ -927,13 +1001,12 @@ class XenServerConnector(Connector):
                 conn.putheader("Content-Type", "application/octet-stream")
                 conn.putheader("Content-Length", str(length))
                 conn.endheaders()
-                with open(path, "rb") as handle:
+                with (io.BytesIO(path) if isinstance(path, bytes) else open(path, "rb")) as handle:
                     left = length
                     while left:
                         piece = handle.read(min(left, MIB))
                         if not piece:
-                            raise InvalidInput("image file %s ended before its %d bytes" % (path, length),
-                                               attribute="files")
+                            raise InvalidInput("%s ended before its %d bytes" % (what, length), attribute="files")
                         conn.send(piece)
                         left -= len(piece)
                 response = conn.getresponse()
@@ -950,8 +1023,8 @@ class XenServerConnector(Connector):
                 error = failure_error(record["error_info"], operation, subject, self.name)
                 if record["error_info"][:1] == ["VDI_IO_ERROR"]:
                     raise ProviderUnavailable(
-                        "XenServer at %s could not write the image file %s into its disk (%s): xapi's log says "
-                        "why (vhd-tool)" % (self.uri, path, error), xapi_error="VDI_IO_ERROR") from None
+                        "XenServer at %s could not write %s into its disk (%s): xapi's log says "
+                        "why (vhd-tool)" % (self.uri, what, error), xapi_error="VDI_IO_ERROR") from None
                 raise error
             if status == 401:
                 raise AuthError("XenServer at %s refused the session for the upload of %s" % (self.uri, subject))
@@ -1149,7 +1222,8 @@ class XenServerConnector(Connector):
         disk_kib = 0
         for vbd_ref in record["VBDs"]:
             vbd = self._call("VBD.get_record", vbd_ref)
-            if vbd["type"] == "Disk" and not vbd["empty"] and vbd["VDI"] != NULL:
+            if vbd["type"] == "Disk" and not vbd["empty"] and vbd["VDI"] != NULL \
+                    and CONFIG_DRIVE_KEY not in vbd["other_config"]:
                 disk_kib += int(self._call("VDI.get_physical_utilisation", vbd["VDI"])) // 1024
         values = {
             "cpu": ("percent", sum(cpus) / len(cpus) * 100 if cpus else 0.0),

@@ -113,8 +113,8 @@ def test_meta_data_is_yaml():
     text = cloudinit.nocloud_meta_data("9f0c-42", "Web_1.example", [KEY])
     assert yaml.safe_load(text) == {"instance-id": "9f0c-42", "local-hostname": "web-1-example",
                                     "public-keys": [KEY]}
-    assert yaml.safe_load(cloudinit.nocloud_meta_data("i: d", "x", None)) == {"instance-id": "i: d",
-                                                                            "local-hostname": "x"}
+    tricky = cloudinit.nocloud_meta_data("i: d", "x", None)  # values quoted: a colon stays in the value
+    assert yaml.safe_load(tricky) == {"instance-id": "i: d", "local-hostname": "x"}
 
 
 @pytest.mark.parametrize("name, host", [("Web01", "web01"), ("a_b c", "a-b-c"), ("---", "sirocco"),
