@@ -18,7 +18,7 @@ could not be asked: 503 saying which and why.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, ProviderUnavailable
@@ -89,6 +89,7 @@ def local_offer(service, session, request, plan, image):
     loads = service.host_loads(session)
     allowed = plan["allowed"]
     usable = [h for h in loads if allowed is None or h.name in allowed]
+    usable = service.guest_hosts(usable, plan)[0]  # those that can put its credential and userData into it
     want_cpu, want_kib = request.cpu, request.memory_mib * KIB_PER_MIB
     ops = set(LOCAL_BASE)
     for h in usable:
@@ -155,6 +156,7 @@ def route(service, session, meta, template, plan, pinned_host):
     upstreams = list(pool.upstreams.values())
     offers = [local_offer(service, session, request, plan, image)]
     offers += _survey(upstreams, request, image)
+    offers, request, refused = _guest_capable(service, offers, request, plan, upstreams)
     try:
         placement = match.match(offers, request, policy)
     except match.NoCandidate as exc:
@@ -163,13 +165,58 @@ def route(service, session, meta, template, plan, pinned_host):
             raise ProviderUnavailable(
                 "no provider can take a machine of %s now: could not ask %s; the others: %s"
                 % (request.describe(), "; ".join("%s (%s)" % kv for kv in down.items()),
-                   match.rejected_text({k: v for k, v in exc.rejected.items() if k not in down}) or "none"),
-                rejected=exc.rejected) from None
+                   match.rejected_text({k: v for k, v in dict(exc.rejected, **refused).items() if k not in down})
+                   or "none"), rejected=dict(exc.rejected, **refused)) from None
+        if refused:
+            rejected = dict(exc.rejected, **refused)
+            raise match.NoCandidate("no provider can take a machine of %s: %s"
+                                    % (request.describe(), match.rejected_text(rejected)), rejected) from None
         raise
     log.info("machine routed: %s", placement.why)
     handle = next((u for u in upstreams if u.name == placement.label), None)
     host = request.location if handle is None and request.location in offers[0].capabilities.locations else None
     return Route(placement.label, handle, placement.size, placement.why, host, image)
+
+
+def _guest_capable(service, offers, request, plan, upstreams):
+    """The offers that can put the machine's credential and userData into its guest, the request without
+    wishes for the others, and why each other one cannot (label -> reasons). None can: InvalidInput (400)
+    naming the attribute. ``local`` can when one of the hosts can (local_offer left out the others)."""
+    from siroccod.service import guest_inputs
+    needs = guest_inputs(plan)
+    if not needs:
+        return offers, request, {}
+    by_label = {u.name: u for u in upstreams}
+    kept, refused, first = [], {}, None
+    for offer in offers:
+        if offer.error is not None:  # could not be asked: said as such if nothing fits
+            kept.append(offer)
+            continue
+        if offer.label == LOCAL:
+            refusal = None if offer.capabilities.locations else InvalidInput(
+                "no host of this daemon can put %s into a guest" % " or ".join(sorted(needs)),
+                attribute=sorted(needs)[0])
+        else:
+            refusal = service.guest_refusal(by_label.get(offer.label), plan, name=offer.label, upstream=True)
+        if refusal is None:
+            kept.append(offer)
+        else:
+            refused[offer.label] = [refusal.message]
+            first = first or refusal
+    if not refused:
+        return offers, request, {}
+
+    def names(offer):
+        return (offer.label, offer.provider)
+    # a wish that names only providers refused here is dropped from the request (match.py would read it
+    # as unknown); a wish naming no provider at all is left for match.py to refuse
+    only_refused = [w for w in request.providers if not any(w in names(o) for o in kept)
+                    and any(w in names(o) for o in offers if o.label in refused)]
+    wished = tuple(w for w in request.providers if w not in only_refused)
+    if not kept or (request.providers and not wished):
+        raise InvalidInput("no provider can put %s into this machine's guest: %s"
+                           % (" or ".join(sorted(needs)), match.rejected_text(refused)), attribute=first.attribute)
+    return kept, replace(request, providers=wished), refused
 
 
 def _survey(upstreams, request, image):
@@ -182,7 +229,7 @@ def _survey(upstreams, request, image):
 
 def upstream_spec(route_, plan, props):
     """The creation spec (private.spec) of a machine the upstream of ``route_`` will make."""
-    spec = {k: v for k, v in plan.items() if k != "allowed"}
+    spec = {k: v for k, v in plan.items() if k not in ("allowed", "guest")}  # service.PLAN_ONLY
     if route_.size is not None:  # the size match chose: the upstream maps these figures back to it
         size = route_.size.to_json()
         spec["config"] = dict(spec["config"], **{k: size[k] for k in ("cpu", "memory") if size.get(k)})

@@ -26,6 +26,13 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     SiroccoError,
     Unsupported,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    HOST_KEY_PROPERTY,
+    USER_PROPERTY,
+    MachineSpec,
+    check_guest_inputs,
+    public_key,
+)
 from siroccod import capacity, hrefs, image_sources, metering, placing, quotas, routing
 from siroccod.jobs import ACTIVE, QUEUED
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
@@ -45,6 +52,12 @@ RENDERED_MAX = 20000
 # SELECT ... FOR UPDATE OF resources: the resource's row only (not its host, an outer join)
 ROW_LOCK = {"of": Resource}
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
+# what a machine's plan carries for the checks made before 202 only, never kept with the machine
+PLAN_ONLY = ("allowed", "guest")
+# what a host's connector reports on a machine so that a controller can reach its guest (the credential's
+# user, the SSH host key the guest presents): kept with the machine's properties (work.py), served with
+# them, kept when a user PUTs other properties
+GUEST_REACH = (USER_PROPERTY, HOST_KEY_PROPERTY)
 
 
 def guest_inputs(plan):
@@ -55,6 +68,50 @@ def guest_inputs(plan):
     if plan.get("credential") or plan.get("credential_value"):
         needs.add("credential")
     return frozenset(needs)
+
+
+def guest_caps(handle):
+    """(guest inputs, userData limit in bytes or None, whether the limit counts base64) of a host or
+    upstream handle; nothing when it cannot say. The limit is ``Capabilities.user_data_limit`` where
+    the shared Capabilities carries it, else its ``userDataLimit`` extra (``userDataEncoded``)."""
+    try:
+        caps = handle.capabilities() if handle is not None else None
+    except SiroccoError:
+        caps = None
+    if caps is None:
+        return frozenset(), None, False
+    extras = caps.extras or {}
+    limit = getattr(caps, "user_data_limit", None) or extras.get("userDataLimit")
+    encoded = bool(getattr(caps, "user_data_encoded", False) or extras.get("userDataEncoded"))
+    return frozenset(caps.guest_inputs), limit if isinstance(limit, int) and limit > 0 else None, encoded
+
+
+def user_data_bytes(text, encoded=False):
+    """The size of userData as a provider counts it: bytes of UTF-8, or of their base64 form."""
+    size = len(text.encode("utf-8")) if isinstance(text, str) else 0
+    return 4 * -(-size // 3) if encoded else size
+
+
+def checked_credential(credential, path):
+    """A machine's credential (stored form: userName, key, password sealed) checked for a guest before
+    anything is made: an SSH public key is required and must be one (normalised to one line), the user
+    name must be one a guest OS takes. Returns what the hosts' checks need: {username, key, password}
+    (password: whether there is one, never its value)."""
+    user = credential.get("userName")
+    if user is None:
+        user = credential.get("username")  # a MachineTemplate recorded before migration 0006
+    if not credential.get("key"):
+        raise InvalidInput("%s.credential.key: a machine's credential needs an SSH public key (a line such as "
+                           "'ssh-ed25519 AAAA... me@host'): the guest is reached with it" % path,
+                           attribute="credential.key")
+    probe = MachineSpec(name="check", config=None,
+                        credential={"username": user, "key": credential["key"],
+                                    "password": "set" if credential.get("password") else None})
+    try:
+        check_guest_inputs(probe, "siroccod", frozenset({"credential"}), passwords=True)
+    except InvalidInput as exc:
+        raise InvalidInput("%s.%s" % (path, exc.message), attribute=exc.attribute) from None
+    return probe.credential
 
 
 def image_natives(row):
@@ -443,6 +500,8 @@ class Service:
         doc.pop("resourceURI", None)
         self._check_refs(session, p, kind.cls, doc, kind.type_name)
         private = {}
+        if kind.type_name == "Credential":
+            self._check_credential_key(doc)
         if kind.type_name == "Credential" and parsed.get("password") is not None:
             private["password"] = self.sealer.seal(parsed.get("password"))
         state = None
@@ -455,6 +514,15 @@ class Service:
         session.add(row)
         session.flush()
         return row
+
+    @staticmethod
+    def _check_credential_key(doc):
+        """A Credential's public key, when it has one, is an OpenSSH public key line (normalised)."""
+        if doc.get("key") is not None:
+            try:
+                doc["key"] = public_key(doc["key"], "Credential.key")
+            except InvalidInput as exc:
+                raise InvalidInput(exc.message, attribute="key") from None
 
     # -- templates ------------------------------------------------------------------------
     def _template(self, session, p, value, type_name, path):
@@ -484,17 +552,47 @@ class Service:
 
     # -- what a host can honour, checked before 202 ----------------------------------------------
     @staticmethod
-    def _guest_inputs_of(handle):
-        try:
-            return handle.capabilities().guest_inputs if handle is not None else frozenset()
-        except SiroccoError:
-            return frozenset()
-
-    def _check_guest_inputs(self, handle, needs):
-        missing = sorted(needs - self._guest_inputs_of(handle))
+    def guest_refusal(handle, plan, name=None, upstream=False):
+        """Why the host (or upstream) behind ``handle`` cannot put the guest inputs of ``plan`` into the
+        machine's guest (an InvalidInput naming the attribute), else None: an input it does not take,
+        userData over its limit, a credential with a password (the hosts take SSH keys only; an upstream's
+        connector decides for itself)."""
+        needs = guest_inputs(plan)
+        if not needs:
+            return None
+        what = "%s %s" % ("upstream" if upstream else "host", name or (handle.name if handle is not None else "?"))
+        accepts, limit, encoded = guest_caps(handle)
+        missing = sorted(needs - accepts)
         if missing:
-            raise InvalidInput("host %s cannot put %s into a guest" % (handle.name, " or ".join(missing)),
-                               attribute=missing[0])
+            return InvalidInput("%s cannot put %s into a guest" % (what, " or ".join(missing)), attribute=missing[0])
+        refusal = None
+        size = user_data_bytes(plan.get("user_data"), encoded)
+        if limit is not None and size > limit:
+            refusal = InvalidInput("userData is %d bytes%s; %s takes at most %d" % (
+                size, " once base64-encoded" if encoded else "", what, limit), attribute="userData")
+        elif not upstream and ((plan.get("guest") or {}).get("credential") or {}).get("password"):
+            refusal = InvalidInput("credential.password: %s takes no password credential: give a credential with "
+                                   "an SSH public key (key) and no password" % what, attribute="credential.password")
+        if refusal is not None:
+            refusal.specific = True  # it takes such inputs, not these: what the user can change
+        return refusal
+
+    def guest_hosts(self, loads, plan):
+        """The hosts among ``loads`` that can put the plan's guest inputs into the guest, and why each
+        other one cannot (host name -> InvalidInput)."""
+        capable, refused = [], {}
+        for load in loads:
+            refusal = self.guest_refusal(self.pool.handles.get(load.id), plan, name=load.name)
+            if refusal is None:
+                capable.append(load)
+            else:
+                refused[load.name] = refusal
+        return capable, refused
+
+    def _check_guest_inputs(self, handle, plan, upstream=False):
+        refusal = self.guest_refusal(handle, plan, upstream=upstream)
+        if refusal is not None:
+            raise refusal
 
     def _check_hot_plug(self, machine):
         """A volume goes onto (or off) a running machine only where the host can plug it live."""
@@ -551,12 +649,21 @@ class Service:
             allowed = tuple(natives)
         credential = self._by_ref_or_value(session, p, template.get("credential"), "Credential",
                                            path + ".credential")
-        credential_ref = None
+        credential_ref, guest = None, {}
         if credential is not None:
             row = credential.pop("__row", None)
-            credential_ref = row.uuid if row is not None else None
-            if credential.get("password") is not None:  # given by value: kept with the machine, sealed
+            overrides = any(k != "href" for k in template.get("credential") or {})
+            if row is not None and not overrides:
+                credential_ref = row.uuid
+                credential["password"] = row.private.get("password")  # for the checks below only
+            elif credential.get("password") is not None:  # given by value: kept with the machine, sealed
                 credential["password"] = self.sealer.seal(credential["password"])
+            elif row is not None and row.private.get("password"):  # by reference with overrides: by value
+                credential["password"] = row.private["password"]
+            guest["credential"] = checked_credential(credential, path)
+            credential["key"] = guest["credential"]["key"]
+            if credential_ref:
+                credential = None
         volumes = []
         for i, item in enumerate(template.get("volumes") or []):
             vol = self.find_ref(session, p, item["volume"]["href"], "Volume", "%s.volumes[%d].volume" % (path, i))
@@ -583,9 +690,9 @@ class Service:
                 if net.host_id is not None:
                     allowed = (net.host.name,) if allowed is None or net.host.name in allowed else ()
         return {"config": checked, "image": image_native,
-                "credential": credential_ref, "credential_value": None if credential_ref else credential,
+                "credential": credential_ref, "credential_value": credential,
                 "initial_state": template.get("initialState") or states.STOPPED, "user_data": template.get("userData"),
-                "volumes": volumes, "networks": networks, "allowed": allowed}
+                "volumes": volumes, "networks": networks, "allowed": allowed, "guest": guest}
 
     def create_machine(self, session, p, body, parent=None, name=None, tenant_id=None, pinned=None,
                        template=None):
@@ -600,6 +707,11 @@ class Service:
         if name:
             meta["name"] = name
         plan = self.machine_request(session, p, template, "MachineCreate.machineTemplate")
+        raw = body.get("machineTemplate") if isinstance(body, dict) else None
+        raw = raw.get("credential") if isinstance(raw, dict) else None
+        if isinstance(raw, dict) and raw.get("password") is not None and plan["guest"].get("credential"):
+            # a password by value (the model does not keep it: write-only) is one the hosts must refuse
+            plan["guest"]["credential"]["password"] = "set"
         config = plan["config"]
         host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY) or (
             template.get("properties") or {}).get(placing.HOST_PROPERTY)
@@ -611,7 +723,7 @@ class Service:
             self.pool, meta, template) else None
         needs = guest_inputs(plan)
         if route is not None and route.handle is not None:
-            self._check_guest_inputs(route.handle, needs)
+            self._check_guest_inputs(route.handle, plan, upstream=True)
             return routing.create_routed(self, session, p, route, meta, template, plan, parent, tenant_id)
         host_name = host_name or (route.host if route is not None else None)
         request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
@@ -622,11 +734,19 @@ class Service:
                                attribute="properties")
         if needs:  # only hosts that can put them into the guest, checked now rather than failing in the job
             if host_name is not None:
-                self._check_guest_inputs(self.pool.by_name(host_name), needs)
-            loads = [h for h in loads if needs <= self._guest_inputs_of(self.pool.handles.get(h.id))]
-            if not loads:
-                raise InvalidInput("no host of this daemon can put %s into a guest" % " or ".join(sorted(needs)),
-                                   attribute=sorted(needs)[0])
+                self._check_guest_inputs(self.pool.by_name(host_name), plan)
+            capable, refused = self.guest_hosts(loads, plan)
+            allowed = plan["allowed"]
+            if allowed is not None:  # the hosts holding its image, volumes, networks
+                capable = [h for h in capable if h.name in allowed]
+                refused = {name: why for name, why in refused.items() if name in allowed}
+            if not capable:  # the error names what the user can change first (a host that takes such inputs)
+                first = max(refused.values(), key=lambda why: getattr(why, "specific", False), default=None)
+                raise InvalidInput("no host of this daemon can put %s into a guest%s%s" % (
+                    " or ".join(sorted(needs)), "" if allowed is None else " among those the machine may use (%s)"
+                    % ", ".join(allowed), ": %s" % "; ".join(str(why) for why in refused.values()) if refused else ""),
+                    attribute=first.attribute if first is not None else sorted(needs)[0])
+            loads = capable
         chosen = self.placer(request, loads)
         if chosen is None:
             raise Conflict("no host can take a machine of %d cpu and %d MiB%s" % (
@@ -642,7 +762,7 @@ class Service:
         if plan["volumes"]:
             doc["volumes"] = []
         private = {"domain": self.pool.get(chosen.id).native_name(uuid),
-                   "spec": {k: v for k, v in plan.items() if k != "allowed"}}
+                   "spec": {k: v for k, v in plan.items() if k not in PLAN_ONLY}}
         row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
                        name=doc["name"], host_id=chosen.id, state=states.CREATING, doc=doc, private=private)
         row.created = row.updated = utcnow()
@@ -843,9 +963,16 @@ class Service:
                 changes = {k: v for k, v in changes.items() if k in COMMON}
             else:
                 self._check_refs(session, p, kind.cls, changes, kind.type_name)
+            if kind.type_name == "Credential":
+                self._check_credential_key(changes)
+                if changes.get("userName") is not None:  # a record made before migration 0006 had username
+                    row.doc = {k: v for k, v in row.doc.items() if k != "username"}
             if kind.type_name == "Credential" and parsed.get("password") is not None:
                 row.private = dict(row.private, password=self.sealer.seal(parsed.get("password")))
             changes.pop("password", None)
+            if row.type == "Machine" and "properties" in changes:
+                kept = {k: v for k, v in (row.doc.get("properties") or {}).items() if k in GUEST_REACH}
+                changes["properties"] = dict(changes["properties"] or {}, **kept)
             doc = dict(row.doc)
             doc.update(changes)
             if "properties" in changes and not changes["properties"]:

@@ -32,7 +32,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 from ansible_collections.sirocco.cimi.plugins.module_utils.images.disks import convert_disk, disk_facts
 from siroccod import hrefs, image_sources, jobs, metering, routing
 from siroccod.jobs import FAILED, RUNNING, SUCCESS
-from siroccod.service import ACTION_METHODS, image_natives
+from siroccod.service import ACTION_METHODS, GUEST_REACH, image_natives
 from siroccod.store import Job, MeterSample, Resource, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
@@ -196,15 +196,14 @@ class Worker:
         """The connector's MachineSpec of a recorded machine (creation and restore)."""
         spec = row.private.get("spec") or {}
         config = spec.get("config") or {"cpu": row.doc.get("cpu") or 1, "memory": row.doc.get("memory") or 65536}
-        credential = dict(spec.get("credential_value") or {})
+        credential = guest_credential(spec.get("credential_value") or {})
         if spec.get("credential"):
             cred = session.get(Resource, spec["credential"])
             if cred is not None:
-                credential = {"username": cred.doc.get("username"), "password": cred.private.get("password"),
-                              "key": cred.doc.get("key")}
+                credential = guest_credential(dict(cred.doc, password=cred.private.get("password")))
         if credential.get("password") is not None:
             credential["password"] = self.sealer.open(credential["password"])
-        credential = {k: v for k, v in (credential or {}).items() if v is not None} or None
+        credential = {k: v for k, v in credential.items() if v is not None} or None
         natives = []
         for vol in spec.get("volumes") or []:
             vrow = session.get(Resource, vol["volume"])
@@ -264,6 +263,9 @@ class Worker:
                     doc[key] = found[key]
             if found.get("interfaces"):
                 doc["interfaces"] = interfaces(session, row.host_id, found["interfaces"])
+            reach = guest_properties(machine)
+            if reach:  # how a controller reaches the guest: its user, the SSH host key it presents
+                doc["properties"] = dict(doc.get("properties") or {}, **reach)
             doc["volumes"] = []
             for vol in volumes:
                 vrow = session.get(Resource, vol["volume"])
@@ -551,6 +553,20 @@ class Worker:
 
     def none_none(self, job_uuid):
         raise Unsupported("siroccod", "job without target")
+
+
+def guest_properties(machine):
+    """The GUEST_REACH properties a connector reported on ``machine`` (a cimi.model.Machine)."""
+    found = machine.properties or {}
+    return {k: found[k] for k in GUEST_REACH if isinstance(found.get(k), str) and found[k]}
+
+
+def guest_credential(doc):
+    """A Credential as the connectors take it (MachineSpec.credential: username, key, password) from its
+    stored form: DSP0263's ``userName``, or ``username`` as CMDBs made before migration 0006 kept it."""
+    user = doc.get("userName")
+    return {"username": doc.get("username") if user is None else user, "key": doc.get("key"),
+            "password": doc.get("password")}
 
 
 def forget_in_systems(session, row):

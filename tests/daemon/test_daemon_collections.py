@@ -12,7 +12,7 @@ SYNC = {
                        "cpu", 3),
     "machineTemplates": ({"name": "t", "machineConfig": {"cpu": 1, "memory": 65536}, "initialState": "STOPPED"},
                          "initialState", "STARTED"),
-    "credentials": ({"name": "cred", "username": "root", "password": "s3cret-value"}, "username", "admin"),
+    "credentials": ({"name": "cred", "userName": "root", "password": "s3cret-value"}, "userName", "admin"),
     "volumeConfigs": ({"name": "vc", "capacity": 4096, "format": "qcow2"}, "capacity", 8192),
     "volumeImages": ({"name": "vi", "imageLocation": "http://images.example/v.img", "bootable": True},
                      "bootable", False),
@@ -51,7 +51,7 @@ def test_crud(alice, bob, key):
 
 
 def test_credential_secret_never_returned(alice):
-    r = alice.post(alice.collection("credentials"), {"name": "k", "username": "u", "password": "very-secret-1"})
+    r = alice.post(alice.collection("credentials"), {"name": "k", "userName": "u", "password": "very-secret-1"})
     assert "very-secret-1" not in r.get_data(as_text=True)
     assert "very-secret-1" not in alice.get(alice.collection("credentials")).get_data(as_text=True)
     alice.delete(r.json["id"])

@@ -58,8 +58,9 @@ def test_every_file_is_private_from_the_first_command(tmp_path):
 
 def test_credential_passwords_are_sealed(tmp_path, alice):
     secret = "s3cret-credential-pw-%d" % os.getpid()
-    r = alice.post(alice.collection("credentials"), {"name": "sealed", "username": "root", "password": secret,
-                                                     "key": "ssh-ed25519 AAAAC3Nz"})
+    r = alice.post(alice.collection("credentials"), {"name": "sealed", "userName": "root", "password": secret,
+                                                     "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHUqsLTMZRA7TWgYv7/"
+                                                            "3XdjByah9BL/NJmihXK7XDOg alice@example"})
     assert r.status_code == 201, r.json
     assert secret not in r.get_data(as_text=True)
 
@@ -79,7 +80,7 @@ def test_sealed_at_rest_opened_for_the_host_and_one_key_per_cmdb(data_dir, tmp_p
         assert admin.post("/admin/users", {"name": "keeper", "tenant": "k", "password": "keeper-pw-1"}
                           ).status_code == 201
         keeper = Api(app.test_client(), "keeper", "keeper-pw-1")
-        r = keeper.post(keeper.collection("credentials"), {"name": "c", "username": "root", "password": secret})
+        r = keeper.post(keeper.collection("credentials"), {"name": "c", "userName": "root", "password": secret})
         assert r.status_code == 201, r.json
         uuid = r.json["id"].rsplit("/", 1)[1]
         with daemon.store.read() as session:

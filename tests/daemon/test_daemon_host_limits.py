@@ -17,7 +17,8 @@ def _jobs(api):
 
 @pytest.mark.parametrize("extra, attribute", [
     ({"userData": "#cloud-config\n"}, "userData"),
-    ({"credential": {"username": "root", "key": "ssh-ed25519 AAAAC3Nz"}}, "credential"),
+    ({"credential": {"userName": "root", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHUqsLTMZRA7TWgYv7/3XdjByah9BL/"
+                                              "NJmihXK7XDOg alice@example"}}, "credential"),
 ])
 @pytest.mark.parametrize("pinned", [None, "sim2"])
 def test_guest_inputs_a_host_cannot_take(alice, extra, attribute, pinned):

@@ -152,7 +152,9 @@ def seed(user):
 
     add("machineConfigs", {"resourceURI": CIMI + "MachineConfiguration", "name": "fz-config", "cpu": 1,
                            "memory": 262144, "disks": [{"capacity": 1048576}]})
-    cred = add("credentials", {"name": "fz-cred", "username": "root", "password": "secret", "key": "ssh-ed25519 AAA"})
+    cred = add("credentials", {"name": "fz-cred", "userName": "root", "password": "secret",
+                               "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHUqsLTMZRA7TWgYv7/"
+                                      "3XdjByah9BL/NJmihXK7XDOg alice@example"})
     template = add("machineTemplates", {"name": "fz-template", "machineConfig": {"href": tiny["id"]},
                                         "initialState": "STOPPED", "properties": {"credential": cred["name"]}})
     for state in ("STARTED", "STOPPED"):

@@ -190,9 +190,9 @@ class MachineImage(Resource):
 class Credential(Resource):
     type_name = "Credential"
     collection_key = "credentials"
-    username = Attr("username", STRING)
+    userName = Attr("userName", STRING, doc="the user the credential logs in as (Table 23)")
     password = Attr("password", STRING, write_only=True)
-    key = Attr("key", STRING, max_length=16384, doc="public key")
+    key = Attr("key", STRING, max_length=16384, doc="SSH public key: one OpenSSH line <type> <base64> [comment]")
 
 
 class MachineTemplate(Resource):

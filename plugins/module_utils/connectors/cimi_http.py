@@ -68,6 +68,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    MAX_USER_DATA,
     Machine,
     MachineConfiguration,
     MachineImage,
@@ -85,6 +86,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
 )
 
 JOB_URI_HEADER = "CIMI-Job-URI"
@@ -129,6 +131,17 @@ def redact(uri):
     if parts.port:
         netloc += ":%d" % parts.port
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def credential_document(credential):
+    """A MachineSpec's credential as a CIMI Credential by value (DSP0263 Table 23: ``userName``, ``password``,
+    ``key``). The user name is read under either spelling: ``username`` (a MachineSpec's) or ``userName``
+    (a CIMI document's, and endpoints that served ``username`` before they followed the standard)."""
+    user = credential.get("userName")
+    if user is None:
+        user = credential.get("username")
+    doc = {"userName": user, "password": credential.get("password"), "key": credential.get("key")}
+    return {k: v for k, v in doc.items() if v is not None}
 
 
 def origin(url):
@@ -660,6 +673,12 @@ class CimiConnector(Connector):
         spec.validate()
         self.require("machine.create")
         caps = self.capabilities()
+        # a CIMI endpoint takes both, a password credential included; its userData attribute holds at most
+        # MAX_USER_DATA characters (refused here, before anything is created, rather than by its reply)
+        if spec.user_data is not None and isinstance(spec.user_data, str) and len(spec.user_data) > MAX_USER_DATA:
+            raise InvalidInput("userData is %d characters; provider 'cimi' takes at most %d"
+                               % (len(spec.user_data), MAX_USER_DATA), attribute="userData")
+        check_guest_inputs(spec, self.name, caps.guest_inputs, passwords=True)
         properties = dict(spec.properties or {})
         if spec.location:
             if spec.location in self.hosts():
@@ -676,8 +695,7 @@ class CimiConnector(Connector):
         if spec.image:
             template["machineImage"] = {"href": self.get_machine_image(spec.image).id}
         if spec.credential:
-            template["credential"] = {k: v for k, v in spec.credential.items()
-                                      if k in ("username", "password", "key") and v is not None}
+            template["credential"] = credential_document(spec.credential)
         if spec.user_data:
             template["userData"] = spec.user_data
         if spec.volumes:

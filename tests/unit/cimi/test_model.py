@@ -79,7 +79,7 @@ def test_bad_input_names_the_attribute(doc, attribute, words):
 
 
 def test_password_is_write_only():
-    credential = model.Credential.from_json({"username": "root", "password": "s3cret"})
+    credential = model.Credential.from_json({"userName": "root", "password": "s3cret"})
     assert credential.password == "s3cret"
     assert "s3cret" not in repr(credential.to_json())
     assert "password" not in credential.to_json()

@@ -491,6 +491,42 @@ def test_a_create_posts_to_the_add_href_and_a_failed_one_leaves_nothing(endpoint
     assert info.value.attribute == "machineConfig"
 
 
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtQhL8nqS6ApjVYVBrYy8i2kxZgP2jbhcv8fUMTNCLp me@host"
+
+
+def test_a_credential_goes_as_cimi_user_name_and_bad_guest_inputs_are_refused_before_a_request(endpoint):
+    add = endpoint.url + "/cimi/machines/add-here"
+    listing = dict(collection("machines", "Machine", []), operations=[{"rel": "add", "href": add}])
+    endpoint.routes[("GET", "/cimi/machines")] = (200, {}, listing)
+    new = machine(endpoint.url, "m9", "web", states.CREATING)
+    headers = {"Location": new["id"], "CIMI-Job-URI": "/cimi/jobs/j4"}
+    endpoint.routes[("POST", "/cimi/machines/add-here")] = (202, headers, new)
+    endpoint.routes[("GET", "/cimi/jobs/j4")] = (200, {}, _job(endpoint.url, "j4", "SUCCESS", 201))
+    endpoint.routes[("GET", "/cimi/machines/m9")] = (200, {}, machine(endpoint.url, "m9", "web"))
+    conn = connect(endpoint)
+    config = MachineConfiguration(cpu=1, memory=65536)
+    # a MachineSpec's "username" (and a CIMI document's "userName") leave as Table 23's userName
+    for credential in ({"username": "debian", "key": KEY + "\n"}, {"userName": "debian", "key": KEY}):
+        endpoint.requests.clear()
+        conn.create_machine(MachineSpec(name="web", config=config, credential=credential, user_data="#cloud-config\n"))
+        template = endpoint.hits("POST")[0]["body"]["machineTemplate"]
+        assert template["credential"] == {"userName": "debian", "key": KEY}
+        assert template["userData"] == "#cloud-config\n"
+    endpoint.requests.clear()
+    for bad, attribute in (({"username": "debian", "key": "ssh-ed25519 not-base64!"}, "credential.key"),
+                           ({"username": "Not A User", "key": KEY}, "credential.userName"),
+                           ({"username": "debian"}, "credential.key")):
+        with pytest.raises(InvalidInput) as info:
+            conn.create_machine(MachineSpec(name="web", config=config, credential=bad))
+        assert info.value.attribute == attribute
+    with pytest.raises(InvalidInput) as info:
+        conn.create_machine(MachineSpec(name="web", config=config, user_data="x" * 65537))
+    assert info.value.attribute == "userData"
+    assert not endpoint.hits("POST")  # refused before anything was asked for
+    assert cimi_http.credential_document({"username": "root", "password": "pw"}) == {"userName": "root",
+                                                                                    "password": "pw"}
+
+
 def test_names_are_unique_per_kind(endpoint):
     endpoint.routes[("GET", "/cimi/volumes")] = (200, {}, collection("volumes", "Volume", [
         {"resourceURI": CIMI + "Volume", "id": endpoint.url + "/cimi/volumes/v1", "name": "data", "capacity": 1}]))

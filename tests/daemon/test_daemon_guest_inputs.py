@@ -1,0 +1,345 @@
+"""A Credential (SSH public key and user name) and userData reach the guest through the host's connector
+(issue 13), and what cannot reach it is refused before anything is made (HTTP 400, no job, no row).
+
+The embedded default's simulated hosts (libvirt's test driver) take neither; here one of them, sim2, is made
+to say it takes both (its capabilities, with a userData limit) and to record the MachineSpec its connector
+receives, which it then makes without them (no guest boots on the test driver) and reports as a connector
+that put them into a guest does: the credential's user, the guest's SSH host key, an address with the
+forwarded SSH port. The same on a real QEMU host, through libvirt, is test_real_qemu_guest_inputs below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+from daemon_helpers import ADMIN_PASSWORD, CIMI, PASSWORDS, Api, add_users, assert_cimi_error, make_app
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import NetworkInterface
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import HOST_KEY_PROPERTY, USER_PROPERTY
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHUqsLTMZRA7TWgYv7/3XdjByah9BL/NJmihXK7XDOg alice@example"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtQhL8nqS6ApjVYVBrYy8i2kxZgP2jbhcv8fUMTNCLp"
+RSA_PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----"
+LIMIT = 200  # bytes of userData sim2 says it takes
+SECRET = "credential-pw-never-shown-7f3a"
+
+
+class GuestHost:
+    """sim2 made to take guest inputs: what its connector was given, machine by machine."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.specs = []
+        real_caps = handle.capabilities()
+        handle._caps = dataclasses.replace(real_caps, guest_inputs=frozenset({"userData", "credential"}),
+                                           extras=dict(real_caps.extras, userDataLimit=LIMIT))
+        self._call = handle.call
+        handle.call = self.call
+
+    def call(self, method, *args, **kwargs):
+        if method != "create_machine":
+            return self._call(method, *args, **kwargs)
+        spec = args[0]
+        self.specs.append(dataclasses.replace(spec, credential=dict(spec.credential or {}) or None))
+        machine = self._call(method, dataclasses.replace(spec, credential=None, user_data=None), **kwargs)
+        if spec.credential:  # what a connector that made a seed reports
+            machine.properties = dict(machine.properties or {}, **{USER_PROPERTY: spec.credential.get("username")
+                                                                   or "debian", HOST_KEY_PROPERTY: HOST_KEY})
+            machine.interfaces = [NetworkInterface(macAddress="52:54:00:aa:bb:cc", networkType="user", addresses=[
+                {"ip": "127.0.0.1", "sshPort": 42201, "allocation": "forwarded"}])]
+        return machine
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("guest-inputs"))
+    service = app.extensions["siroccod"]
+    admin = Api(app.test_client(), "admin", ADMIN_PASSWORD)
+    add_users(admin)
+    host = GuestHost(next(h for h in service.pool.handles.values() if h.name == "sim2"))
+    yield app, service, host
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def alice(daemon):
+    return Api(daemon[0].test_client(), "alice", PASSWORDS["alice"])
+
+
+def _count(api):
+    return len(api.items("machines")), len(api.items("jobs")), len(api.items("credentials"))
+
+
+def _create(api, template, properties=None, name="guest"):
+    body = {"resourceURI": CIMI + "MachineCreate", "name": name,
+            "machineTemplate": dict({"machineConfig": {"href": api.config_href("tiny")}, "initialState": "STOPPED"},
+                                    **template)}
+    if properties:
+        body["properties"] = properties
+    return api.post(api.collection("machines"), body)
+
+
+def _refused(api, response, attribute, words):
+    error = assert_cimi_error(response, 400)
+    assert error["properties"]["attribute"] == attribute, error
+    assert words in error["statusMessage"], error
+    return error
+
+
+# -- Credential: userName, a public key that is one --------------------------------------------------------
+def test_a_credential_has_a_user_name_and_its_key_normalised(alice):
+    r = alice.post(alice.collection("credentials"), {"name": "mine", "userName": "debian", "key": "  %s\n" % KEY})
+    assert r.status_code == 201, r.json
+    assert r.json["userName"] == "debian" and r.json["key"] == KEY  # the public key may be shown
+    assert alice.get(r.json["id"]).json["userName"] == "debian"
+    meta = next(m for m in alice.get(alice.cep()["resourceMetadata"]["href"]).json["resourceMetadata"]
+                if m["typeURI"] == CIMI + "Credential")
+    assert "userName" in [a["name"] for a in meta["attributes"]]
+    # the attribute before DSP0263's name is refused, naming it
+    _refused(alice, alice.post(alice.collection("credentials"), {"name": "old", "username": "debian", "key": KEY}),
+             "username", "unknown attribute 'username'")
+    alice.remove(r.json)
+
+
+@pytest.mark.parametrize("key, words", [
+    ("ssh-ed25519 not-base64!", "not base64"),
+    ("ssh-dss AAAAB3NzaC1kc3MAAACBAP", "not an OpenSSH public key"),
+    ("ssh-rsa " + KEY.split()[1], "does not match its type ssh-rsa"),
+    (RSA_PRIVATE, "not an OpenSSH public key"),
+    (KEY + "\n" + KEY, "not an OpenSSH public key"),
+    ("", "an SSH public key is required"),
+])
+def test_a_credential_with_a_malformed_key_is_refused(alice, key, words):
+    before = _count(alice)
+    _refused(alice, alice.post(alice.collection("credentials"), {"name": "bad", "userName": "u", "key": key}),
+             "key", words)
+    assert _count(alice) == before
+
+
+def test_a_credential_changed_to_a_malformed_key_is_refused_and_kept(alice):
+    cred = alice.post(alice.collection("credentials"), {"name": "edit", "userName": "u", "key": KEY}).json
+    _refused(alice, alice.put(cred["id"], {"key": "ssh-ed25519 AAAA"}), "key", "Credential.key")
+    assert alice.get(cred["id"]).json["key"] == KEY
+    r = alice.put(cred["id"], {"userName": "admin2"})
+    assert r.status_code == 200 and r.json["userName"] == "admin2"
+    alice.remove(cred)
+
+
+# -- machines: refused before a job ------------------------------------------------------------------------
+def test_a_credential_without_a_key_is_refused(alice):
+    by_ref = alice.post(alice.collection("credentials"), {"name": "pw-only", "userName": "u",
+                                                          "password": SECRET}).json
+    before = _count(alice)
+    for credential in ({"href": by_ref["id"]}, {"userName": "u"}, {"userName": "u", "password": SECRET}):
+        error = _refused(alice, _create(alice, {"credential": credential}), "credential.key",
+                         "a machine's credential needs an SSH public key")
+        assert SECRET not in str(error)
+    assert _count(alice) == before
+    alice.remove(by_ref)
+
+
+@pytest.mark.parametrize("credential, attribute, words", [
+    ({"userName": "u", "key": "ssh-ed25519 AAAAC3Nz"}, "credential.key", "credential.key"),
+    ({"userName": "Not Valid", "key": KEY}, "credential.userName", "is not a user name a guest OS takes"),
+    ({"username": "u", "key": KEY}, "username", "unknown attribute 'username'"),
+])
+def test_a_credential_by_value_is_checked(alice, credential, attribute, words):
+    before = _count(alice)
+    _refused(alice, _create(alice, {"credential": credential}), attribute, words)
+    assert _count(alice) == before
+
+
+def test_a_credential_recorded_before_the_checks_is_checked_when_a_machine_uses_it(daemon, alice):
+    """A row kept by an earlier version (``username``, a key nobody checked) still reads, and is checked
+    when a machine would use it."""
+    from sqlalchemy import select
+
+    from siroccod.store import Resource, User, new_uuid, utcnow
+    service = daemon[1]
+    uuid, now = new_uuid(), utcnow()
+    with service.store.transaction() as session:
+        tenant = session.scalar(select(User.tenant_id).where(User.name == "alice"))
+        session.add(Resource(uuid=uuid, type="Credential", name="legacy", tenant_id=tenant,
+                             doc={"name": "legacy", "username": "u", "key": "ssh-ed25519 AAAA"}, private={},
+                             created=now, updated=now))
+    href = alice.collection("credentials") + "/" + uuid
+    assert alice.get(href).json["key"] == "ssh-ed25519 AAAA"
+    before = _count(alice)
+    _refused(alice, _create(alice, {"credential": {"href": href}}), "credential.key", "credential.key")
+    assert _count(alice) == before
+    # the user name it kept is read: with a good key, the host gets it
+    r = alice.put(href, {"key": KEY})
+    assert r.status_code == 200, r.json
+    made = alice.create_machine("legacy-user", credential={"href": href})
+    assert daemon[2].specs[-1].credential == {"username": "u", "key": KEY}
+    alice.remove(made)
+    alice.remove(alice.get(href).json)
+
+
+def test_user_data_over_the_hosts_limit_is_refused(alice):
+    before = _count(alice)
+    big = "#cloud-config\n" + "#" * LIMIT
+    error = _refused(alice, _create(alice, {"userData": big}), "userData",
+                     "no host of this daemon can put userData into a guest")
+    assert "userData is %d bytes; host sim2 takes at most %d" % (len(big.encode()), LIMIT) in error["statusMessage"]
+    _refused(alice, _create(alice, {"userData": big}, {"sirocco.host": "sim2"}), "userData",
+             "host sim2 takes at most %d" % LIMIT)
+    # the model's own bound holds on every host: 65536 characters
+    _refused(alice, _create(alice, {"userData": "x" * 65537}), "MachineCreate.machineTemplate.userData", "userData")
+    assert _count(alice) == before
+
+
+@pytest.mark.parametrize("template, attribute", [
+    ({"userData": "#cloud-config\n"}, "userData"),
+    ({"credential": {"userName": "u", "key": KEY}}, "credential"),
+])
+def test_a_host_that_cannot_take_them_is_refused_when_pinned(alice, template, attribute):
+    before = _count(alice)
+    _refused(alice, _create(alice, template, {"sirocco.host": "sim1"}), attribute,
+             "host sim1 cannot put %s into a guest" % attribute)
+    assert _count(alice) == before
+
+
+def test_a_password_is_refused_on_the_hosts_and_never_shown(alice, caplog):
+    cred = alice.post(alice.collection("credentials"), {"name": "both", "userName": "u", "key": KEY,
+                                                        "password": SECRET})
+    assert cred.status_code == 201 and SECRET not in cred.get_data(as_text=True)
+    before = _count(alice)
+    with caplog.at_level(logging.DEBUG):
+        for credential in ({"href": cred.json["id"]}, {"userName": "u", "key": KEY, "password": SECRET}):
+            r = _create(alice, {"credential": credential})
+            _refused(alice, r, "credential.password", "takes no password credential")
+            assert SECRET not in r.get_data(as_text=True)
+    assert SECRET not in caplog.text
+    assert _count(alice) == before
+    alice.remove(cred.json)
+
+
+# -- placement and the pass-down -----------------------------------------------------------------------------
+def test_only_a_host_that_can_take_them_is_chosen_and_its_connector_gets_them(daemon, alice, caplog):
+    _app, service, host = daemon
+    cred = alice.post(alice.collection("credentials"), {"name": "key", "userName": "debian", "key": KEY + "\n",
+                                                        "password": SECRET}).json
+    user_data = "#cloud-config\nwrite_files: [{path: /etc/marker, content: ok}]\n"
+    host.specs.clear()
+    with caplog.at_level(logging.DEBUG):
+        r = _create(alice, {"credential": {"userName": "debian", "key": KEY}, "userData": user_data}, name="placed")
+        assert r.status_code == 202, r.json
+        job = alice.wait(r.headers["CIMI-Job-URI"])
+    assert job["state"] == "SUCCESS", job
+    machine = alice.get(r.headers["Location"]).json
+    assert machine["properties"][USER_PROPERTY] == "debian"  # what the connector reported reaches clients
+    assert machine["properties"][HOST_KEY_PROPERTY] == HOST_KEY
+    assert machine["interfaces"][0]["addresses"] == [{"ip": "127.0.0.1", "sshPort": 42201,
+                                                      "allocation": "forwarded"}]
+    [spec] = host.specs  # sim1 and sim3 take neither: sim2, the only one that does, was chosen
+    assert spec.credential == {"username": "debian", "key": KEY} and spec.user_data == user_data
+    with service.store.read() as session:
+        from siroccod.store import Resource
+        row = session.get(Resource, machine["id"].rsplit("/", 1)[1])
+        assert row.host.name == "sim2"
+        assert "guest" not in row.private["spec"] and "allowed" not in row.private["spec"]
+    # the user's own properties are theirs to change; what the connector reported stays
+    edited = alice.put(machine["id"], {"properties": {"role": "web", USER_PROPERTY: "mallory"}})
+    assert edited.status_code == 200, edited.json
+    assert edited.json["properties"] == {"role": "web", USER_PROPERTY: "debian", HOST_KEY_PROPERTY: HOST_KEY}
+    # by reference: the Credential's userName and key (one with a password is refused: see above)
+    key_only = alice.post(alice.collection("credentials"), {"name": "key-only", "userName": "admin2",
+                                                            "key": KEY}).json
+    made = alice.create_machine("by-ref", credential={"href": key_only["id"]})
+    assert host.specs[-1].credential == {"username": "admin2", "key": KEY} and host.specs[-1].user_data is None
+    assert made["properties"][USER_PROPERTY] == "admin2"
+    for doc in (machine, made, job):
+        assert SECRET not in str(doc)
+    assert SECRET not in caplog.text
+    for doc in (machine, made):
+        alice.remove(alice.get(doc["id"]).json)
+    for doc in (cred, key_only):
+        alice.remove(doc)
+
+
+def test_a_system_component_with_a_credential_goes_to_a_host_that_takes_it(daemon, alice):
+    _app, _service, host = daemon
+    host.specs.clear()
+    body = {"resourceURI": CIMI + "SystemCreate", "name": "sys", "systemTemplate": {"componentDescriptors": [
+        {"type": CIMI + "Machine", "name": "web", "component": {
+            "machineConfig": {"href": alice.config_href("tiny")}, "initialState": "STOPPED",
+            "credential": {"userName": "web", "key": KEY}, "userData": "#!/bin/sh\necho hi\n"}}]}}
+    r = alice.post(alice.collection("systems"), body)
+    assert r.status_code == 202, r.json
+    assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
+    assert [(s.credential, s.user_data) for s in host.specs] == [({"username": "web", "key": KEY},
+                                                                   "#!/bin/sh\necho hi\n")]
+    system = alice.get(r.headers["Location"]).json
+    for m in system.get("machines", []):
+        alice.remove(alice.get(m["href"]).json)
+    alice.remove(alice.get(system["id"]).json)
+
+
+def test_without_a_capable_host_among_those_allowed_it_is_refused(daemon, alice):
+    """Every candidate refuses: none takes a credential (sim2 made unable for this test)."""
+    _app, _service, host = daemon
+    caps = host.handle._caps
+    host.handle._caps = dataclasses.replace(caps, guest_inputs=frozenset({"userData"}))
+    try:
+        before = _count(alice)
+        _refused(alice, _create(alice, {"credential": {"userName": "u", "key": KEY}}), "credential",
+                 "no host of this daemon can put credential into a guest")
+        r = _create(alice, {"userData": "#cloud-config\n"}, name="ud-only")  # userData still goes to sim2
+        assert r.status_code == 202 and alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
+        assert host.specs[-1].user_data == "#cloud-config\n" and host.specs[-1].credential is None
+        assert _count(alice)[0] == before[0] + 1
+        alice.remove(alice.get(r.headers["Location"]).json)
+    finally:
+        host.handle._caps = caps
+
+
+# -- a CMDB that kept "username" (migration 0006) ----------------------------------------------------------
+def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
+    import sqlalchemy as sa
+
+    from siroccod import migrating
+    table = sa.table("resources", sa.column("uuid", sa.String), sa.column("type", sa.String),
+                     sa.column("name", sa.String), sa.column("doc", sa.JSON), sa.column("private", sa.JSON),
+                     sa.column("created", sa.DateTime), sa.column("updated", sa.DateTime))
+    engine = sa.create_engine(database)
+    assert migrating.upgrade(engine, "0005")[1] == "0005"
+    old_cred = {"name": "old", "username": "legacy", "key": KEY}
+    old_template = {"name": "t", "initialState": "STOPPED", "credential": {"username": "tpl", "key": KEY}}
+    rows = [
+        ("c1", "Credential", old_cred, {"password": "fernet:sealed"}),
+        ("t1", "MachineTemplate", old_template, {}),
+        ("s1", "SystemTemplate", {"name": "s", "componentDescriptors": [
+            {"type": CIMI + "Machine", "component": old_template}, {"type": CIMI + "Volume", "component": {}}]}, {}),
+        ("m1", "Machine", {"name": "m"}, {"spec": {"credential_value": {"username": "val", "key": KEY,
+                                                                         "password": "fernet:sealed"}}}),
+        ("m2", "Machine", {"name": "n"}, {"spec": {"credential": "c1", "credential_value": None}}),
+        ("c2", "Credential", {"name": "new", "userName": "already"}, {}),
+    ]
+    with engine.begin() as connection:
+        now = sa.func.now()
+        for uuid, kind, doc, private in rows:
+            connection.execute(sa.insert(table).values(uuid=uuid, type=kind, name=doc.get("name"), doc=doc,
+                                                       private=private, created=now, updated=now))
+
+    def read():
+        with engine.connect() as connection:
+            return {r.uuid: (r.doc, r.private) for r in connection.execute(sa.select(table.c.uuid, table.c.doc,
+                                                                                        table.c.private))}
+    assert migrating.upgrade(engine)[1] == migrating.head()
+    after = read()
+    assert after["c1"] == ({"name": "old", "userName": "legacy", "key": KEY}, {"password": "fernet:sealed"})
+    assert after["t1"][0]["credential"] == {"userName": "tpl", "key": KEY}
+    assert after["s1"][0]["componentDescriptors"][0]["component"]["credential"] == {"userName": "tpl", "key": KEY}
+    assert after["s1"][0]["componentDescriptors"][1] == {"type": CIMI + "Volume", "component": {}}
+    assert after["m1"][1]["spec"]["credential_value"] == {"userName": "val", "key": KEY, "password": "fernet:sealed"}
+    assert after["m2"] == (rows[4][2], rows[4][3]) and after["c2"] == (rows[5][2], {})
+    with engine.begin() as connection:  # downgrade: as it was
+        from alembic import command
+        command.downgrade(migrating.alembic_config(connection), "0005")
+    before = read()
+    assert before["c1"][0] == old_cred and before["t1"][0] == old_template
+    assert before["m1"][1]["spec"]["credential_value"]["username"] == "val"
+    engine.dispose()
