@@ -30,6 +30,8 @@ PACKAGES=(
     # file system by mke2fs -d (+ debugfs in its tests), GPT by sfdisk, GRUB's BIOS and EFI images by
     # grub-mkimage, the ESP by mkfs.fat + mtools, conversions by qemu-img; OVMF boots it with UEFI in the tests
     mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin grub-efi-amd64-bin dosfstools mtools ovmf
+    # the controller's side of a play inside guests (ansible's ssh connection) and the demo's SSH key
+    openssh-client
 )
 # Debian's own python3.11 (rather than a separately built one) needs its venv
 # module and headers split out into packages.

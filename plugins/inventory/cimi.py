@@ -19,6 +19,13 @@ description:
   - Every host gets the whole CIMI Machine JSON document as C(cimi), plus C(cimi_id), C(cimi_state),
     C(cimi_provider) (the provider's label), C(cimi_provider_type), C(cimi_location) when known, and
     C(ansible_host) set to the machine's first IP address when it has one and the host name is not already it.
+  - Where the provider forwards a port to the guest's SSH (libvirt guests on QEMU's user-mode network are reached at
+    127.0.0.1 and a port of their own), C(ansible_host) is that address and C(ansible_port) that port; a machine
+    created with a credential gets C(ansible_user) from it (its C(sirocco.user) property).
+  - 'Where the provider knows the SSH host key the guest will present (libvirt: the connector makes it and hands it
+    to cloud-init), the key is written to O(known_hosts_file) under an alias of the machine, and
+    C(ansible_ssh_common_args) makes SSH check the guest against it: host key checking stays on, and a new guest
+    behind a reused address and port is never taken for an old one.'
   - 'Default groups (see O(default_groups)): C(provider_<label>), C(state_<state>) (lower case, like
     C(state_started), C(state_stopped)), C(location_<location>) and C(prop_<key>_<value>) for each property
     (C(prop_<key>) when the value is empty). In these names every character other than an ASCII letter, a digit
@@ -98,6 +105,15 @@ options:
     elements: str
     choices: [provider, state, location, properties]
     default: [provider, state, location, properties]
+  known_hosts_file:
+    description:
+      - The known_hosts file where the SSH host keys that providers report for their guests are kept (see above);
+        lines of other hosts in it are kept as they are.
+      - An empty value turns it off; hosts then get no C(ansible_ssh_common_args) and SSH checks them the usual way.
+    type: path
+    default: ~/.cache/sirocco/known_hosts
+    env:
+      - name: SIROCCO_KNOWN_HOSTS
   fail_on_errors:
     description:
       - Whether a provider that fails or does not answer within its timeout fails the whole inventory source,
@@ -382,6 +398,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 found.append((source, result.get("location"), machine, inv.preferred_hostname(machine, hostnames)))
         names = inv.assign_hostnames([(s.label, m["id"], name) for s, _loc, m, name in found])
         kinds = self.get_option("default_groups")
+        known_hosts = self.get_option("known_hosts_file")
+        if known_hosts:
+            known_hosts = os.path.expanduser(known_hosts)
+            inv.write_known_hosts(known_hosts, [machine for _s, _l, machine, _p in found])
         strict = self.get_option("strict")
         compose, groups, keyed = self.get_option("compose"), self.get_option("groups"), self.get_option("keyed_groups")
         for (source, location, machine, _preferred), host in zip(found, names, strict=True):
@@ -391,9 +411,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                         "cimi_provider": source.label, "cimi_provider_type": source.provider}
             if location:
                 hostvars["cimi_location"] = location
-            address = next(iter(inv.addresses(machine)), None)
-            if address and address != host:
-                hostvars["ansible_host"] = address
+            for key, value in inv.connection_vars(machine, known_hosts).items():
+                if key != "ansible_host" or value != host:
+                    hostvars[key] = value
             for key, value in hostvars.items():
                 self.inventory.set_variable(host, key, value)
             for group in inv.default_groups(source.label, machine, location, kinds):

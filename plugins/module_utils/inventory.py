@@ -31,7 +31,10 @@ import contextlib
 import gc
 import hashlib
 import json
+import os
 import re
+import shlex
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -82,6 +85,74 @@ def addresses(machine):
             if value and value not in found:
                 found.append(str(value))
     return found
+
+
+# Machine properties a connector writes for reaching the guest (connectors/base.py: USER_PROPERTY,
+# HOST_KEY_PROPERTY; the inventory imports no connector code). A host key makes no group.
+USER_PROPERTY = "sirocco.user"
+HOST_KEY_PROPERTY = "sirocco.sshHostKey"
+
+
+def ssh_endpoint(machine):
+    """(address, port or None) Ansible reaches the machine at over SSH: the first address, with the port a
+    provider forwards to the guest's SSH when it reports one (``sshPort``, e.g. libvirt's user-mode network)."""
+    for iface in machine.get("interfaces") or ():
+        for address in (iface or {}).get("addresses") or ():
+            if isinstance(address, dict) and address.get("sshPort") and (address.get("ip") or address.get("address")):
+                return str(address.get("ip") or address.get("address")), int(address["sshPort"])
+    return next(iter(addresses(machine)), None), None
+
+
+def host_key_alias(machine_id):
+    """The name a guest's host key is filed under in the known_hosts file: the machine, not its address,
+    so a new guest behind a reused address and port is never mistaken for the old one."""
+    return "sirocco-" + hashlib.sha256(str(machine_id).encode("utf-8")).hexdigest()[:24]
+
+
+def connection_vars(machine, known_hosts=None):
+    """ansible_host, ansible_port, ansible_user and (when the provider knows the guest's host key and a
+    ``known_hosts`` file is kept) the SSH arguments that check the key against that file."""
+    out = {}
+    address, port = ssh_endpoint(machine)
+    if address:
+        out["ansible_host"] = address
+    if port:
+        out["ansible_port"] = port
+    properties = machine.get("properties") or {}
+    if properties.get(USER_PROPERTY):
+        out["ansible_user"] = properties[USER_PROPERTY]
+    if known_hosts and properties.get(HOST_KEY_PROPERTY):
+        out["ansible_ssh_common_args"] = "-o UserKnownHostsFile=%s -o HostKeyAlias=%s" % (
+            shlex.quote(known_hosts), host_key_alias(machine["id"]))
+    return out
+
+
+def write_known_hosts(path, machines):
+    """Record the host keys of ``machines`` (Machine JSON) in the known_hosts file ``path`` under their
+    aliases, replacing older lines for the same alias and keeping every other line; written whole and
+    renamed into place, so a concurrent reader sees the old file or the new one."""
+    keys = {host_key_alias(m["id"]): (m.get("properties") or {}).get(HOST_KEY_PROPERTY) for m in machines}
+    keys = {alias: key.strip() for alias, key in keys.items() if key and len(key.split()) >= 2}
+    if not keys:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    lines = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            lines = [line.rstrip("\n") for line in handle if line.split(None, 1)[:1] and
+                     line.split(None, 1)[0] not in keys]
+    lines += ["%s %s" % (alias, " ".join(key.split()[:2])) for alias, key in sorted(keys.items())]
+    handle = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".known_hosts.", delete=False,
+                                         encoding="utf-8")
+    try:
+        with handle:
+            handle.write("\n".join(lines) + "\n")
+        os.chmod(handle.name, 0o600)
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
 
 
 def preferred_hostname(machine, preferences):
@@ -163,6 +234,8 @@ def default_groups(label, machine, location=None, kinds=GROUP_KINDS):
         groups.append(safe_name("location_%s" % location))
     if "properties" in kinds:
         for key, value in sorted((machine.get("properties") or {}).items()):
+            if key == HOST_KEY_PROPERTY:
+                continue
             groups.append(safe_name("prop_%s_%s" % (key, value) if value not in (None, "") else "prop_%s" % key))
     return groups
 

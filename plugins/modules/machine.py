@@ -77,6 +77,40 @@ options:
     description:
       - Free-form string pairs (CIMI C(properties)) of a new machine; values are turned into strings.
     type: dict
+  user_data:
+    description:
+      - Data handed to the guest at its first boot, which cloud-init reads (a C(#cloud-config) document, a shell
+        script, a MIME multipart document); each provider takes it its own way (a NoCloud seed on libvirt,
+        C(guestinfo.userdata) on vSphere, a config drive on XenServer, C(UserData) on EC2, C(user_data) on
+        OpenStack, the C(userData) of a CIMI endpoint).
+      - Only used when the machine is created. A provider that cannot pass it, or userData over its limit
+        (16 KiB on EC2), fails before anything is created.
+      - Not logged, since userData often carries secrets.
+    type: str
+  credential:
+    description:
+      - The SSH public key a new machine's guest lets in, and the user it lets in as.
+      - Only used when the machine is created. A provider that cannot put it into a guest fails before
+        anything is created; so does a key that is not an OpenSSH public key.
+      - Each provider takes it its own way (the cloud-init seed on libvirt, vSphere and XenServer, a key pair
+        named C(sirocco-<digest of the key>) on EC2 and OpenStack, imported once and reused, a Credential on
+        a CIMI endpoint); the user name is kept with the machine as its C(sirocco.user) property, where the
+        inventory plugin reads C(ansible_user).
+    type: dict
+    suboptions:
+      public_key:
+        description:
+          - One OpenSSH public key line, for example C({{ lookup('file', '~/.ssh/id_ed25519.pub') }}).
+        type: str
+        required: true
+      user_name:
+        description:
+          - The user the key is installed for; created in the guest when the image has no such user, with
+            password-less sudo.
+          - On EC2 and OpenStack the key goes to the image's own default user, and this name is only recorded.
+          - Defaults to C(debian), the default user of Debian's cloud images and of the images
+            M(sirocco.cimi.machine_image) builds.
+        type: str
   force:
     description:
       - Stop or restart the machine hard (power off, reset) rather than asking its guest OS.
@@ -123,6 +157,20 @@ EXAMPLES = r"""
     machine_image: debian-12
     properties:
       role: db
+    state: started
+
+- name: A Debian guest that lets my key in and runs a command at first boot
+  sirocco.cimi.machine:
+    name: app-1
+    machine_config: {cpu: 1, memory_mib: 1024}
+    machine_image: debian-12
+    credential:
+      user_name: debian
+      public_key: "{{ lookup('file', '~/.ssh/id_ed25519.pub') }}"
+    user_data: |
+      #cloud-config
+      runcmd:
+        - [touch, /var/lib/first-boot-done]
     state: started
 
 - name: Power off hard (a machine without a guest OS ignores a graceful stop)
@@ -267,7 +315,12 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import KIB_PER_MIB, MachineSpec
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    DEFAULT_GUEST_USER,
+    KIB_PER_MIB,
+    MachineSpec,
+    check_guest_inputs,
+)
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule, diff_view, string_map
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement.match import WISH_LOCATION, Request
 
@@ -278,7 +331,10 @@ DELETE = "delete"
 DIFF_FIELDS = ("name", "state", "cpu", "memory", "cpuArch", "disks", "description", "properties")
 CONFIG_KEYS = ("cpu", "memory_mib", "disk_gib", "cpu_arch")
 # CIMI attributes in errors -> the option the user wrote.
-ATTRIBUTE_OPTIONS = {"machineConfig": "machine_config", "machineImage": "machine_image", "initialState": "state"}
+ATTRIBUTE_OPTIONS = {"machineConfig": "machine_config", "machineImage": "machine_image", "initialState": "state",
+                     "userData": "user_data", "credential": "credential"}
+# the credential's CIMI attributes in messages -> its suboptions
+CREDENTIAL_WORDS = (("credential.key", "credential.public_key"), ("credential.userName", "credential.user_name"))
 
 
 def plan(current, state, initial_states=states.INITIAL_STATES):
@@ -372,12 +428,26 @@ def resolve_image(connector, ref):
     return machine_images.resolve_image(connector, ref).id
 
 
-def machine_spec(params, config, image_id, initial_state):
-    """The MachineSpec a create sends, from the module's options."""
+def machine_spec(params, config, image_id, initial_state, capabilities=None):
+    """The MachineSpec a create sends, from the module's options; its guest inputs checked against what the
+    provider takes (``capabilities``) before anything is created."""
+    credential = None
+    if params.get("credential"):
+        given = params["credential"]
+        credential = {"username": given.get("user_name") or DEFAULT_GUEST_USER, "key": given.get("public_key")}
     spec = MachineSpec(name=params["name"], config=config, image=image_id, initial_state=initial_state,
                        description=params.get("description"),
-                       properties=string_map(params.get("properties"), "properties") or {})
+                       properties=string_map(params.get("properties"), "properties") or {},
+                       user_data=params.get("user_data"), credential=credential)
     spec.validate()
+    if capabilities is not None:
+        try:
+            check_guest_inputs(spec, capabilities.provider, capabilities.guest_inputs)
+        except InvalidInput as exc:
+            message = exc.message
+            for cimi, option in CREDENTIAL_WORDS:
+                message = message.replace(cimi, option)
+            raise InvalidInput(message.replace("userData", "user_data"), attribute=exc.attribute) from None
     return spec
 
 
@@ -460,7 +530,7 @@ def run(module):
         if config is None:
             raise InvalidInput("machine_config is required to create machine '%s'" % p["name"],
                                attribute="machineConfig")
-        spec = machine_spec(p, config, image_id, initial)
+        spec = machine_spec(p, config, image_id, initial, capabilities)
         if placement is not None:
             spec.location = (properties or {}).get(WISH_LOCATION)
     for op in operations:
@@ -515,6 +585,11 @@ def main():
             description=dict(type="str"),
             properties=dict(type="dict"),
             force=dict(type="bool", default=False),
+            user_data=dict(type="str", no_log=True),
+            credential=dict(type="dict", options=dict(
+                public_key=dict(type="str", required=True, no_log=False),
+                user_name=dict(type="str"),
+            )),
         ),
         wait=True,
         placement=True,

@@ -238,8 +238,11 @@ USER_PROPERTY = "sirocco.user"
 HOST_KEY_PROPERTY = "sirocco.sshHostKey"
 # the user name a credential without one logs in as (cloud-init's default user on Debian cloud images)
 DEFAULT_GUEST_USER = "debian"
-SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+# each key type and the number of length-prefixed fields of its blob, its type name included (RFC 4253
+# 6.6: rsa e, n; RFC 5656: ecdsa curve, Q; RFC 8709: ed25519 key; OpenSSH PROTOCOL.u2f: sk- adds the application)
+SSH_KEY_FIELDS = {"ssh-ed25519": 2, "ssh-rsa": 3, "ecdsa-sha2-nistp256": 3, "ecdsa-sha2-nistp384": 3,
+                  "ecdsa-sha2-nistp521": 3, "sk-ssh-ed25519@openssh.com": 3, "sk-ecdsa-sha2-nistp256@openssh.com": 4}
+SSH_KEY_TYPES = tuple(SSH_KEY_FIELDS)
 USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
@@ -257,11 +260,31 @@ def public_key(text: str, attribute: str = "credential.key") -> str:
         blob = base64.b64decode(parts[1], validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("%s: the key's second field is not base64" % attribute, attribute=attribute) from None
-    # the blob starts with its own type name, length-prefixed: a private key or a truncated paste fails here
+    # the blob starts with its own type name, length-prefixed: a private key or another type fails here
     if blob[4:4 + len(parts[0])] != parts[0].encode("ascii"):
         raise InvalidInput("%s: the key's data does not match its type %s" % (attribute, parts[0]),
                            attribute=attribute)
+    fields = _ssh_strings(blob)
+    if fields is None or len(fields) != SSH_KEY_FIELDS[parts[0]] or (
+            parts[0] == "ssh-ed25519" and len(fields[1]) != 32):
+        raise InvalidInput("%s: the %s key's data is incomplete or malformed (a truncated paste?)"
+                           % (attribute, parts[0]), attribute=attribute)
     return " ".join(parts)
+
+
+def _ssh_strings(blob: bytes) -> list | None:
+    """The length-prefixed fields of an SSH public key blob (RFC 4253 6.6), None unless they fill it exactly."""
+    fields, offset = [], 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            return None
+        size = int.from_bytes(blob[offset:offset + 4], "big")
+        offset += 4
+        if offset + size > len(blob):
+            return None
+        fields.append(blob[offset:offset + size])
+        offset += size
+    return fields
 
 
 def key_fingerprint(key: str) -> str:

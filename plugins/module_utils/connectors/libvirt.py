@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
@@ -65,17 +66,23 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Sample,
     Volume,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import cloudinit
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import libvirt_guest as guest_access
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    DEFAULT_GUEST_USER,
+    HOST_KEY_PROPERTY,
     IMAGE_ARCH_PROPERTY,
     IMAGE_FORMAT_PROPERTY,
     IMAGE_NAME_PROPERTY,
     IMAGE_SIZE_PROPERTY,
     KIB_PER_MIB,
+    USER_PROPERTY,
     Capabilities,
     Connector,
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
     missing_sdk,
     sizes_from_options,
 )
@@ -103,7 +110,12 @@ VOLUME_PREFIX = "vol-"
 # so the pool's naming is where those live (the format and the size are the volume's own).
 GENERIC_SEPARATOR = "@"
 UPLOAD_CHUNK = 4 * 1024 * 1024
-DISK_NAME_RE = re.compile(r"^(?P<machine>.+)-disk(?P<index>\d+)-[0-9a-f]{8}\.qcow2$")
+# a machine's own storage: its disks (-disk<N>-) and its cloud-init seed (-seed-), deleted with it
+DISK_NAME_RE = re.compile(r"^(?P<machine>.+)-(?:disk(?P<index>\d+)|seed)-[0-9a-f]{8}\.(?:qcow2|iso)$")
+# what create_machine puts into a guest that boots (QEMU/KVM): a NoCloud seed read by cloud-init
+GUEST_INPUTS = frozenset({"userData", "credential"})
+SEED_DOMAIN_TYPES = ("qemu", "kvm")
+MAX_SEED_USER_DATA = 1024 * 1024  # bytes: a seed ISO holds more, but userData is a script, not a payload
 DOMAIN_TYPES = ("qemu", "kvm", "xen", "test")
 BACKING_POOL_TYPES = ("dir", "fs", "netfs")  # file pools: a qcow2 overlay can point at the image
 
@@ -185,8 +197,9 @@ def _sub(parent, tag, text=None, **attrib):
     return el
 
 
-def _meta_element(tag, created=None, properties=None, description=None, disks=()):
-    """The sirocco metadata element: creation time, properties, owned disks."""
+def _meta_element(tag, created=None, properties=None, description=None, disks=(), guest=None):
+    """The sirocco metadata element: creation time, properties, owned disks, what reaches the guest
+    (``guest``: {"user", "hostKey"}: the credential's user name, the public SSH host key it was given)."""
     root = ET.Element("{%s}%s" % (NS, tag))
     if created:
         root.set("created", created)
@@ -196,18 +209,22 @@ def _meta_element(tag, created=None, properties=None, description=None, disks=()
         _sub(root, "{%s}property" % NS, value, name=key)
     for key in disks:
         _sub(root, "{%s}disk" % NS, key)
+    for key, value in sorted((guest or {}).items()):
+        if value:
+            _sub(root, "{%s}guest" % NS, value, name=key)
     return root
 
 
 def _read_meta(root, tag):
     meta = root.find("metadata/{%s}%s" % (NS, tag))
     if meta is None:
-        return {"created": None, "properties": {}, "disks": [], "description": None}
+        return {"created": None, "properties": {}, "disks": [], "description": None, "guest": {}}
     desc = meta.find("{%s}description" % NS)
     return {"created": meta.get("created"),
             "properties": {p.get("name"): p.text or "" for p in meta.findall("{%s}property" % NS)},
             "disks": [d.text for d in meta.findall("{%s}disk" % NS) if d.text],
-            "description": desc.text or "" if desc is not None else None}
+            "description": desc.text or "" if desc is not None else None,
+            "guest": {g.get("name"): g.text or "" for g in meta.findall("{%s}guest" % NS)}}
 
 
 def disk_element(path, fmt, dev, bus):
@@ -219,18 +236,20 @@ def disk_element(path, fmt, dev, bus):
 
 
 def build_domain_xml(name, uuid, domain_type, arch, vcpus, memory_kib, description=None, properties=None,
-                     created=None, disks=(), owned_disks=(), interfaces=()):
+                     created=None, disks=(), owned_disks=(), interfaces=(), seed=None, guest=None):
     """Domain XML for a new machine.
 
     ``disks``: dicts path, format, dev, bus. ``interfaces``: dicts with
-    ``network`` (a libvirt network name) or ``user`` (user-mode networking).
+    ``network`` (a libvirt network name) or ``user`` (user-mode networking), the latter with
+    ``forward`` ({"address", "port", "mac"}: the guest's SSH forwarded there, see libvirt_guest).
+    ``seed``: path of a NoCloud seed ISO, attached as a CD-ROM; ``guest``: see _meta_element.
     """
     dom = ET.Element("domain", type=domain_type)
     _sub(dom, "name", name)
     _sub(dom, "uuid", uuid)
     if description:
         _sub(dom, "description", description)
-    _sub(dom, "metadata").append(_meta_element("machine", created, properties, disks=owned_disks))
+    _sub(dom, "metadata").append(_meta_element("machine", created, properties, disks=owned_disks, guest=guest))
     _sub(dom, "memory", memory_kib, unit="KiB")
     _sub(dom, "vcpu", vcpus)
     os_ = _sub(dom, "os")
@@ -244,7 +263,20 @@ def build_domain_xml(name, uuid, domain_type, arch, vcpus, memory_kib, descripti
     devices = _sub(dom, "devices")
     for d in disks:
         devices.append(disk_element(d["path"], d.get("format"), d["dev"], d["bus"]))
+    if seed:
+        cdrom = disk_element(seed, "raw", "hdc" if arch in guest_access.FORWARD_ARCHS else "sdc",
+                             "ide" if arch in guest_access.FORWARD_ARCHS else "scsi")
+        cdrom.set("device", "cdrom")
+        _sub(cdrom, "readonly")
+        devices.append(cdrom)
+    if domain_type in SEED_DOMAIN_TYPES:  # qemu-guest-agent's channel: addresses and a clean shutdown
+        channel = _sub(devices, "channel", type="unix")
+        _sub(channel, "target", type="virtio", name="org.qemu.guest_agent.0")
     for nic in interfaces:
+        if nic.get("forward"):
+            forward = nic["forward"]
+            dom.append(guest_access.commandline_element(forward["address"], forward["port"], forward["mac"]))
+            continue
         if nic.get("network"):
             iface = _sub(devices, "interface", type="network")
             _sub(iface, "source", network=nic["network"])
@@ -285,7 +317,7 @@ def parse_domain_xml(text):
             "arch": ostype.get("arch") if ostype is not None else None,
             "vcpus": int(vcpu.text) if vcpu is not None and vcpu.text else None,
             "memory_kib": _kib(memory), "disks": disks, "interfaces": interfaces,
-            "meta": _read_meta(root, "machine")}
+            "forward": guest_access.forward_of(root), "meta": _read_meta(root, "machine")}
 
 
 _UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2, "mib": 1024 ** 2,
@@ -366,7 +398,8 @@ def _now():
 
 class LibvirtConnector(Connector):
     name = "libvirt"
-    option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type", "migration_address")
+    option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type", "migration_address",
+                    "ssh_forward_ports", "ssh_forward_address")
     image_formats = ("qcow2", "raw")
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
@@ -386,6 +419,10 @@ class LibvirtConnector(Connector):
         self.image_pool = self.options.get("image_pool") or "default"
         self.volume_pool = self.options.get("volume_pool") or self.image_pool
         self.configs = sizes_from_options(self.options.get("sizes"))
+        # only a guest that boots reads a seed: the test driver and Xen guests get neither input
+        self.guest_inputs = GUEST_INPUTS if self.domain_type in SEED_DOMAIN_TYPES else frozenset()
+        self.forward_ports = guest_access.port_range(self.options.get("ssh_forward_ports"))
+        self.forward_address = self.options.get("ssh_forward_address") or guest_access.DEFAULT_ADDRESS
 
     def __repr__(self):
         return "<libvirt connector uri=%r>" % self.shown_uri
@@ -553,15 +590,48 @@ class LibvirtConnector(Connector):
                 disks.append(Disk(capacity=self._capacity_kib(dom, vol, d), format=d["format"],
                                   initialLocation=d["dev"]))
         interfaces = []
+        if facts["forward"]:
+            forward = facts["forward"]
+            interfaces.append(NetworkInterface(macAddress=forward["mac"], networkType="user", addresses=[
+                {"ip": forward["address"], "sshPort": forward["port"], "allocation": "forwarded",
+                 "protocol": "IPv4"}]))
+        active = None
         for nic in facts["interfaces"]:
             iface = NetworkInterface(macAddress=nic["mac"])
             if nic["network"] in networks:
                 iface.network = {"href": networks[nic["network"]]}
+            if active is None:
+                active = bool(dom.isActive())
+            if active and nic["mac"] and nic["type"] == "network":
+                iface.addresses = self._guest_addresses(dom, nic["mac"]) or None
             interfaces.append(iface)
+        properties = dict(meta["properties"])
+        guest = meta["guest"]
+        if guest.get("user"):
+            properties[USER_PROPERTY] = guest["user"]
+        if guest.get("hostKey"):
+            properties[HOST_KEY_PROPERTY] = guest["hostKey"]
         return Machine(id=dom.UUIDString(), name=dom.name(), description=facts["description"],
-                       created=meta["created"], properties=meta["properties"], state=self._state(dom),
+                       created=meta["created"], properties=properties, state=self._state(dom),
                        cpu=facts["vcpus"], memory=facts["memory_kib"], cpuArch=cimi_arch(facts["arch"]),
                        disks=disks, volumes=volumes, interfaces=interfaces)
+
+    def _guest_addresses(self, dom, mac):
+        """A running guest's IP addresses on a libvirt network, the way libvirt knows them: the network's
+        DHCP lease, else the guest agent, else the host's ARP table."""
+        sources = (libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
+                   libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP)
+        for source in sources:
+            try:
+                found = dom.interfaceAddresses(source, 0)
+            except libvirt.libvirtError:
+                continue  # no agent in the guest, or a driver without this source
+            for iface in (found or {}).values():
+                if (iface.get("hwaddr") or "").lower() == mac.lower() and iface.get("addrs"):
+                    return [{"ip": a["addr"], "protocol": "IPv4" if a["type"] == libvirt.VIR_IP_ADDR_TYPE_IPV4
+                             else "IPv6", "allocation": "dynamic"}
+                            for a in iface["addrs"]]
+        return []
 
     def _volume_by_path(self, path):
         try:
@@ -607,9 +677,7 @@ class LibvirtConnector(Connector):
 
     def create_machine(self, spec):
         spec.validate()
-        if spec.user_data or spec.credential:
-            raise InvalidInput("the libvirt provider cannot inject userData or credentials into a guest",
-                               attribute="userData" if spec.user_data else "credential")
+        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=MAX_SEED_USER_DATA)
         with self._op("machine.create", "machine '%s'" % spec.name):
             self._check_fit(spec)
             try:
@@ -629,10 +697,16 @@ class LibvirtConnector(Connector):
                     disks.append({"path": facts["path"], "format": facts["format"]})
                 for i, d in enumerate(disks):
                     d.update(dev=prefix + "abcdefghijklmnopqrstuvwxyz"[i], bus=bus)
-                xml = build_domain_xml(spec.name, machine_uuid, self.domain_type, arch, spec.config.cpu,
-                                       spec.config.memory, spec.description, spec.properties, _now(),
-                                       disks, [v.key() for v in created], self._interfaces(spec))
-                dom = self.conn.defineXML(xml)
+                interfaces = self._interfaces(spec, arch, machine_uuid)
+                seed, guest = None, {}
+                if self.domain_type in SEED_DOMAIN_TYPES and (spec.image or spec.user_data or spec.credential):
+                    seed, guest = self._create_seed(spec, machine_uuid, created)
+                def define():
+                    return self.conn.defineXML(build_domain_xml(
+                        spec.name, machine_uuid, self.domain_type, arch, spec.config.cpu, spec.config.memory,
+                        spec.description, spec.properties, _now(), disks, [v.key() for v in created], interfaces,
+                        seed=seed, guest=guest))
+                dom = self._define_forwarded(define, interfaces, machine_uuid)
                 if spec.initial_state == states.STARTED:
                     dom.create()
             except BaseException:
@@ -680,7 +754,7 @@ class LibvirtConnector(Connector):
         created.append(vol)
         return [{"path": vol.path(), "format": "qcow2"}]
 
-    def _interfaces(self, spec):
+    def _interfaces(self, spec, arch, machine_uuid):
         names = []
         for ref in spec.networks:
             names.append(self._network(ref).name())
@@ -693,7 +767,59 @@ class LibvirtConnector(Connector):
             return [{"network": self._network(choice).name()}]
         if choice is None and "default" in self.conn.listNetworks():  # active networks only
             return [{"network": "default"}]
-        return [] if self.domain_type == "xen" else [{"user": True}]
+        if self.domain_type == "xen":
+            return []
+        if self.domain_type in SEED_DOMAIN_TYPES and arch in guest_access.FORWARD_ARCHS:
+            # user-mode networking: unreachable from the host but through a forwarded port (libvirt_guest)
+            return [{"user": True, "forward": {"address": self.forward_address, "port": None,
+                                               "mac": guest_access.guest_mac(machine_uuid)}}]
+        return [{"user": True}]
+
+    def _is_local(self):
+        """Whether libvirtd runs on this host (its forwarded ports can be probed here)."""
+        host = re.match(r"^[a-z+]+://(?:[^@/]*@)?([^/:?]*)", self.uri)
+        return not host or host.group(1) in ("", "localhost", "127.0.0.1", "::1")
+
+    def _define_forwarded(self, define, interfaces, machine_uuid):
+        """Define the domain (``define()``), first giving its forwarded interface a port no other domain
+        claims; when a controller on another host defined a domain on the same port meanwhile, this one
+        moves to another port, chosen at random after a clash so that two movers part (see libvirt_guest)."""
+        forward = next((nic["forward"] for nic in interfaces if nic.get("forward")), None)
+        if forward is None:
+            return define()
+        taken = set()
+        with guest_access.allocation_lock(self.uri):
+            for attempt in range(16):
+                claimed = guest_access.claimed_ports(
+                    d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) for d in self.conn.listAllDomains(0)
+                    if d.UUIDString() != machine_uuid)
+                forward["port"] = guest_access.pick_port(claimed, self.forward_ports, forward["address"],
+                                                         self._is_local(), avoid=taken, spread=attempt > 0)
+                dom = define()
+                claimed = guest_access.claimed_ports(
+                    d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) for d in self.conn.listAllDomains(0))
+                if not [u for u in claimed.get(forward["port"], []) if u != machine_uuid]:
+                    return dom
+                taken.add(forward["port"])
+        raise Conflict("could not settle a forwarded port for machine %s: other controllers keep taking them"
+                       % machine_uuid)
+
+    def _create_seed(self, spec, machine_uuid, created):
+        """The machine's NoCloud seed (cloud-init's meta-data and user-data on an ISO labelled cidata), a
+        volume of the volume pool owned by the machine; and what the metadata records of it."""
+        credential = spec.credential or {}
+        user = credential.get("username") or (DEFAULT_GUEST_USER if credential.get("key") else None)
+        private_key, public_key = guest_access.host_key()
+        keys = [credential["key"]] if credential.get("key") else []
+        iso = cloudinit.nocloud_iso(
+            cloudinit.nocloud_meta_data(machine_uuid, spec.name, keys),
+            cloudinit.guest_user_data(spec.user_data, dict(credential, username=user) if keys else None,
+                                      host_keys={"ed25519_private": private_key, "ed25519_public": public_key}))
+        pool = self._pool(self.volume_pool, "volume_pool")
+        vol = pool.createXML(build_volume_xml("%s-seed-%s.iso" % (spec.name, machine_uuid[:8]), len(iso), "raw"), 0)
+        created.append(vol)
+        self._upload_bytes(vol, iso)
+        return vol.path(), {"user": user, "hostKey": public_key}
 
     def _rollback(self, dom, volumes):
         """Best-effort undo of a half-made machine; the original error is what the caller sees."""
@@ -955,6 +1081,13 @@ class LibvirtConnector(Connector):
                 vol.delete(0)
                 raise
             return self._image(vol, parse_volume_xml(vol.XMLDesc(0)))
+
+    def _upload_bytes(self, vol, data):
+        """``data`` into the volume, through a temporary file (the stream API reads from a handle)."""
+        with tempfile.NamedTemporaryFile(prefix="sirocco-seed-") as handle:
+            handle.write(data)
+            handle.flush()
+            self._upload(vol, handle.name)
 
     def _upload(self, vol, path):
         """The file's bytes into the volume (virStorageVolUpload); nothing where the driver cannot."""

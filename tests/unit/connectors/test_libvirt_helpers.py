@@ -78,7 +78,7 @@ def test_domain_xml_round_trip():
     assert facts["name"] == "web-1" and facts["vcpus"] == 2 and facts["memory_kib"] == 65536
     assert facts["description"] == "a <web> & app" and facts["arch"] == "x86_64"
     assert facts["meta"] == {"created": "2026-01-01T00:00:00Z", "properties": {"tier": "front", "owner": "ops"},
-                             "disks": ["/p/web-1-disk0-6e60c960.qcow2"], "description": None}
+                             "disks": ["/p/web-1-disk0-6e60c960.qcow2"], "description": None, "guest": {}}
     assert [(d["path"], d["dev"], d["format"]) for d in facts["disks"]] == [
         ("/p/web-1-disk0-6e60c960.qcow2", "vda", "qcow2")]
     assert [(i["type"], i["network"]) for i in facts["interfaces"]] == [("network", "default"), ("user", None)]

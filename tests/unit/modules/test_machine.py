@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine, MachineConfiguration
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities
 from ansible_collections.sirocco.cimi.plugins.modules import machine as mod
 
 STABLE = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
@@ -150,3 +151,35 @@ def test_predicted_machine_for_an_existing_machine_changes_only_its_state():
     predicted = mod.predicted_machine(existing, None, states.STOPPED)
     assert predicted == dict(existing.to_json(), state=states.STOPPED)
     assert existing.state == states.STARTED
+
+
+# -- credential and user_data: checked against what the provider takes, before anything is created ------
+GUEST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP/espv2CVbTs1bchWKsGXfSB/D+ZXQtBqMYrgSITfUa me@host"
+
+
+def _caps(inputs):
+    return Capabilities(provider="p", operations=frozenset(), guest_inputs=frozenset(inputs))
+
+
+def _params(**extra):
+    return dict(dict(name="g-1", description=None, properties=None, user_data=None, credential=None), **extra)
+
+
+def test_credential_becomes_the_spec_user_defaults_to_debian():
+    spec = mod.machine_spec(_params(credential={"public_key": GUEST_KEY, "user_name": None}, user_data="#!/bin/sh"),
+                            MachineConfiguration(cpu=1, memory=1024), None, states.STOPPED,
+                            _caps({"userData", "credential"}))
+    assert spec.credential == {"username": "debian", "key": GUEST_KEY} and spec.user_data == "#!/bin/sh"
+
+
+@pytest.mark.parametrize("params, inputs, option", [
+    (dict(credential={"public_key": "not a key", "user_name": "ops"}), {"credential"}, "credential.public_key"),
+    (dict(credential={"public_key": GUEST_KEY, "user_name": "Bad Name"}), {"credential"}, "credential.user_name"),
+    (dict(credential={"public_key": GUEST_KEY, "user_name": None}), {"userData"}, "credential"),
+    (dict(user_data="#!/bin/sh"), {"credential"}, "user_data"),
+])
+def test_guest_inputs_refused_naming_the_option(params, inputs, option):
+    with pytest.raises(InvalidInput) as info:
+        mod.machine_spec(_params(**params), MachineConfiguration(cpu=1, memory=1024), None, states.STOPPED,
+                         _caps(inputs))
+    assert option in str(info.value)
