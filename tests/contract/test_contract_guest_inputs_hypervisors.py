@@ -196,9 +196,11 @@ def delivered(standin, reader, machine):
     return yaml.safe_load(files["meta-data"]), files["user-data"] or None
 
 
-def test_another_users_key_and_user_data_reach_the_provider(standin, connector, reader, make_spec):
+@pytest.mark.parametrize("from_image", [False, True], ids=["blank", "from-image"])
+def test_another_users_key_and_user_data_reach_the_provider(standin, connector, reader, make_spec, from_image):
     key = new_key()
-    spec = make_spec(user_data=USER_DATA, credential={"username": "alice", "key": key + "\n"})
+    image = standin.image if from_image else None
+    spec = make_spec(image=image, user_data=USER_DATA, credential={"username": "alice", "key": key + "\n"})
     m = connector.create_machine(spec)
     metadata, user_data = delivered(standin, reader, m)
     assert metadata["instance-id"] and metadata["local-hostname"] == spec.name
@@ -210,7 +212,8 @@ def test_another_users_key_and_user_data_reach_the_provider(standin, connector, 
     assert parts[1] == ("text/x-shellscript", USER_DATA)
     assert m.properties[USER_PROPERTY] == "alice"
     assert connector.get_machine(m.id).properties[USER_PROPERTY] == "alice"
-    assert m.disks == []  # a diskless machine: the config drive is no disk of it
+    # the config drive is no disk of the machine: a blank one has none, one from an image its image's
+    assert len(m.disks) == (1 if from_image else 0)
 
 
 def test_the_default_users_key_goes_in_the_metadata_only(standin, connector, reader, make_spec):
