@@ -185,11 +185,11 @@ PROPERTY_PREFIX = "sirocco."
 # a template made by capture keeps none of them, a clone gets its own.
 GUESTINFO_KEYS = ("guestinfo.userdata", "guestinfo.userdata.encoding", "guestinfo.metadata",
                   "guestinfo.metadata.encoding")
-# The largest base64 value of guestinfo.userdata taken. The guest reads a guestinfo key through VMware
-# Tools' RPC channel (``vmware-rpctool "info-get guestinfo.userdata"``), whose messages open-vm-tools caps
-# at 64 KiB (GUESTMSG_MAX_IN_SIZE); vSphere's own cloud-init customization (vSphere 7.0U3+) documents
-# 512 KiB. The smaller one holds on every ESX version, and refusing early beats a guest that reads a
-# truncated or no user-data.
+# The largest base64 value of guestinfo.userdata taken: a conservative choice, as no limit of guestinfo keys
+# set through extraConfig is documented that we found. The guest reads them over VMware Tools' RPC channel,
+# whose messages the VMX caps at 64 KiB in the guest-to-host direction (open-vm-tools' GUESTMSG_MAX_IN_SIZE);
+# vSphere's own cloud-init customization (7.0U3 and later) takes 512 KiB of user-data; OpenStack Nova takes
+# 64 KiB of base64 too. Refusing early beats a guest that reads a truncated user-data, or none.
 GUESTINFO_LIMIT = 64 * 1024
 GUEST_ID = "otherGuest64"
 MAX_DISK_UNIT = 16  # units per SCSI controller; unit 7 is the controller's own
