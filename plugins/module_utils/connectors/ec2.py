@@ -22,7 +22,9 @@ Options (``provider_options``):
   patterns (``t3.*``); default every type of the region.
 * ``subnet``: the subnet of new machines that name no network (else the default VPC);
   its VPC also receives new networks, and its zone new volumes.
-* ``key_name``, ``security_groups`` (ids ``sg-...`` or names): given to new machines.
+* ``key_name``, ``security_groups`` (ids ``sg-...`` or names): given to new machines. ``key_name``
+  names a key pair that exists already; a request with a credential cannot have it too (InvalidInput
+  naming ``credential``: one key pair per instance).
 * ``max_attempts``: attempts of one API call (botocore's ``standard`` retry mode:
   throttling and transient errors are retried with exponential backoff); default 5.
 * ``list_disks``: listings fill ``disks`` too (default false: see Machine below).
@@ -56,6 +58,19 @@ Mapping (native id in brackets):
 * Network = VPC subnet [subnet id]; new ones get the first free /24 of the VPC.
 * Meters = CloudWatch's AWS/EC2 metrics CPUUtilization, NetworkIn, NetworkOut: the latest
   5-minute datapoint of the last hour (a meter without data has no sample).
+
+What a new machine's guest receives (``guest_inputs``), checked before anything is created:
+
+* ``userData``: RunInstances' UserData, at most 16384 bytes before base64 (``USER_DATA_LIMIT``,
+  EC2's own limit; boto3 encodes it), readable as the instance attribute ``userData``.
+* ``credential``: an SSH public key (RSA or ED25519, the types ImportKeyPair takes; no password)
+  imported with ImportKeyPair as ``sirocco-<16 hex>`` (``base.key_pair_name``: the same key,
+  the same name) in the machine's region, unless a key pair of that name exists there already, which is
+  reused; its name is the instance's KeyName. EC2 puts the key into the image's default user
+  (``admin`` on Debian's AMIs, ``ec2-user`` on Amazon Linux); the credential's ``userName``, when it has
+  one, is recorded as tag ``sirocco.user`` (``base.USER_PROPERTY``, a property of the machine: the
+  inventory's ``ansible_user``), it does not create that user. The key pair is not deleted with the
+  machine: other machines may use it (``DeleteKeyPair`` of its name removes it once none does).
 
 A create is idempotent: RunInstances carries a ClientToken derived from the request
 (``client_token``), so a retried call never makes two instances, and a second
@@ -105,12 +120,15 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     IMAGE_NAME_PROPERTY,
     KIB_PER_MIB,
+    USER_PROPERTY,
     Capabilities,
     Connector,
     ErrorRule,
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
+    key_pair_name,
     missing_sdk,
     translating,
 )
@@ -149,6 +167,8 @@ BOOT_MODES = {"bios": "legacy-bios", "uefi": "uefi"}  # DiskImage.boot -> Regist
 UPLOAD_WORKERS = 4  # blocks in flight at once: each PutSnapshotBlock is one round trip
 AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")  # RegisterImage's rule for Name
 MAX_TAGS = 50  # tags per EC2 resource
+USER_DATA_LIMIT = 16 * 1024  # RunInstances' UserData: 16 KB before base64 (EC2 User Guide, instance user data)
+KEY_TYPES = ("ssh-rsa", "ssh-ed25519")  # what ImportKeyPair takes (RSA or ED25519)
 
 # -- native states: the one table per resource ---------------------------------------
 # Instance state name -> CIMI state; None: the instance is gone (terminated).
@@ -195,6 +215,7 @@ _ERROR_CODES = (
     (InvalidInput, ("InvalidParameterValue", "InvalidParameter", "InvalidParameterCombination",
                     "MissingParameter", "ValidationError", "InvalidInstanceType", "InvalidBlockDeviceMapping",
                     "InvalidSubnet.Range", "InvalidAMIName.Malformed", "InvalidUserData.Malformed",
+                    "InvalidKeyPair.Format", "InvalidKey.Format",
                     "InvalidInput", "InvalidAvailabilityZone", "Unsupported", "InvalidRequest",
                     "ValidationException")),
     (AuthError, ("AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
@@ -294,6 +315,14 @@ def check_properties(properties):
         if key == NAME_TAG or key.startswith((TAG_PREFIX, "aws:")):
             raise InvalidInput("property '%s' is reserved (the Name tag, sirocco: and aws: prefixes)" % key,
                                attribute="properties")
+
+
+def check_key_type(credential, provider="ec2"):
+    """Refuse a credential's key of a type EC2's ImportKeyPair does not take (before anything is created)."""
+    key = (credential or {}).get("key")
+    if key and key.split()[0] not in KEY_TYPES:
+        raise InvalidInput("credential.key: provider '%s' imports only %s keys, not %s"
+                           % (provider, " or ".join(KEY_TYPES), key.split()[0]), attribute="credential.key")
 
 
 def tag_list(name, description=None, properties=None):
@@ -459,7 +488,7 @@ class EC2Connector(Connector):
     name = "ec2"
     option_names = ("regions", "image", "image_owners", "instance_types", "subnet", "key_name",
                     "security_groups", "max_attempts", "list_disks")
-    guest_inputs = frozenset({"userData"})
+    guest_inputs = frozenset({"userData", "credential"})
     image_formats = ("raw",)  # the EBS direct APIs write a disk's blocks as they are
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
@@ -834,9 +863,12 @@ class EC2Connector(Connector):
     def create_machine(self, spec):
         spec.validate()
         check_properties(spec.properties)
+        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=USER_DATA_LIMIT)
         if spec.credential:
-            raise InvalidInput("the ec2 provider takes no credential: name a key pair with provider option key_name",
-                               attribute="credential")
+            check_key_type(spec.credential)
+            if self.options.get("key_name"):
+                raise InvalidInput("a credential and provider option key_name both name the machine's key pair: "
+                                   "give one of them", attribute="credential")
         region, zone = self._location(spec.location)
         subject = "machine '%s'" % spec.name
         named = {}
@@ -862,9 +894,12 @@ class EC2Connector(Connector):
                                    attribute="volumes")
             self._volume_item(volume_region, volume_id)
             volumes.append(volume_id)
+        properties = dict(spec.properties or {})
+        if spec.credential and spec.credential.get("username"):
+            properties[USER_PROPERTY] = spec.credential["username"]
         params = {"ImageId": ami, "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
                   "TagSpecifications": [{"ResourceType": "instance",
-                                         "Tags": tag_list(spec.name, spec.description, spec.properties)}]}
+                                         "Tags": tag_list(spec.name, spec.description, properties)}]}
         group_ids = [g for g in self.security_groups if g.startswith("sg-")]
         group_names = [g for g in self.security_groups if not g.startswith("sg-")]
         subnets = []
@@ -891,6 +926,8 @@ class EC2Connector(Connector):
             params["SecurityGroups"] = group_names
         if self.options.get("key_name"):
             params["KeyName"] = self.options["key_name"]
+        if spec.credential:
+            params["KeyName"] = self._key_pair(region, spec.credential["key"], subject)
         if spec.user_data:
             params["UserData"] = spec.user_data
         request = {k: v for k, v in params.items() if k not in ("MinCount", "MaxCount")}
@@ -908,6 +945,28 @@ class EC2Connector(Connector):
             self._terminate(region, instance["InstanceId"], subject, wait=False)
             raise
         return self.get_machine(machine_id)
+
+    def _key_pair(self, region, key, subject):
+        """The name of the key pair holding ``key`` in ``region``: ``key_pair_name(key)``, imported unless a pair
+        of that name is there already (reused: the name is the key's digest). Never deleted with a machine."""
+        name = key_pair_name(key)
+        found = self._call(region, "describe_key_pairs", "machine.create", subject,
+                           Filters=[{"Name": "key-name", "Values": [name]}], IncludePublicKey=True)
+        for pair in found.get("KeyPairs", []):
+            if pair.get("KeyName") == name:
+                held = (pair.get("PublicKey") or "").split()
+                if len(held) > 1 and held[1] != key.split()[1]:
+                    raise Conflict("%s: key pair '%s' in %s holds another key than the credential's"
+                                   % (subject, name, region))
+                return name
+        try:
+            self._call(region, "import_key_pair", "machine.create", subject, KeyName=name,
+                       PublicKeyMaterial=key.encode("ascii"))
+        except Conflict as exc:
+            if exc.details.get("ec2_error") != "InvalidKeyPair.Duplicate":
+                raise
+            # imported meanwhile by another request with the same key: that pair is this one
+        return name
 
     def _run(self, region, named, params, request, subject):
         """RunInstances with the request's ClientToken; a token of a deleted instance (among ``named``, the

@@ -35,6 +35,16 @@ the provider to answer a volume listing (``PROBES``: a cloud may lack the servic
 the driver's ``ex_pause_node``/``ex_unpause_node`` and ``ex_suspend_node``/``ex_resume_node``.
 Networks and meters have no driver-neutral API in libcloud: never advertised.
 
+What a new machine's guest receives (``guest_inputs``) comes from the driver too, checked before anything is
+created: ``userData`` when its ``create_node`` takes ``ex_userdata`` (within the provider's limit, from
+``DRIVER_TRAITS``: EC2 16384 bytes before base64, Nova 65535 once encoded); ``credential`` (an SSH public key,
+no password) when its ``create_node`` takes ``ex_keyname`` and the driver implements ``list_key_pairs`` and
+``import_key_pair_from_string`` (EC2, OpenStack): the key is imported as ``sirocco-<16 hex>``
+(``base.key_pair_name``: the same key, the same name; a pair of that name is reused) and named as the node's
+key pair; the credential's ``userName`` is metadata ``sirocco.user`` (``base.USER_PROPERTY``) where the driver
+keeps metadata. Key pairs are not deleted with machines (other machines may use them). A credential with
+``ex_keyname`` in ``create_kwargs`` too is refused.
+
 What libcloud keeps in a driver-specific place (metadata, size and image of a node,
 attachments of a volume, root device) is read through ``DRIVER_TRAITS``; a driver not
 listed there gets the generic guesses of ``GENERIC_TRAITS``. Adding a driver that
@@ -76,12 +86,15 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import ec2
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     KIB_PER_MIB,
+    USER_PROPERTY,
     Capabilities,
     Connector,
     ErrorRule,
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
+    key_pair_name,
     missing_sdk,
     translating,
 )
@@ -164,7 +177,9 @@ DRIVER_METHODS = {
 #   uri_kwarg: the constructor argument ``uri`` goes to (default: host/port/secure);
 #   zone_kwarg: the create_node argument a request's location goes to, by name, when the driver's
 #   create_node takes no ``location`` (a NodeLocation);
-#   volume_location: create_volume gets the location (when it takes one).
+#   volume_location: create_volume gets the location (when it takes one);
+#   user_data_limit/user_data_encoded: the provider's userData limit, in bytes before or after base64;
+#   key_types: the SSH key types its key pair import takes (None: whatever the provider checks itself).
 GENERIC_TRAITS = {
     "metadata": ("tags", "metadata"),
     "size": ("instance_type", "flavorId", "size", "size_id"),
@@ -181,6 +196,9 @@ GENERIC_TRAITS = {
     "zone_kwarg": None,
     "stop_resumes_first": False,
     "volume_location": True,
+    "user_data_limit": None,
+    "user_data_encoded": False,
+    "key_types": None,
 }
 # Nova's vm_state -> CIMI state; None: the server is gone.
 OPENSTACK_VM_STATES = {
@@ -191,7 +209,8 @@ OPENSTACK_VM_STATES = {
 }
 DRIVER_TRAITS = {
     "ec2": {"metadata": ("tags",), "size": ("instance_type",), "image": ("image_id",), "raw_state": "status",
-            "raw_states": ec2.INSTANCE_STATES, "needs_device": True, "list_images": {"ex_owner": "self"}},
+            "raw_states": ec2.INSTANCE_STATES, "needs_device": True, "list_images": {"ex_owner": "self"},
+            "user_data_limit": ec2.USER_DATA_LIMIT, "key_types": ec2.KEY_TYPES},
     # uri is Keystone's URL. libcloud maps Nova's PAUSED (and SHELVED) status to UNKNOWN, so the server's
     # own vm_state (OS-EXT-STS) decides.
     "openstack": {"metadata": ("metadata",), "size": ("flavorId",), "image": ("imageId",),
@@ -199,9 +218,13 @@ DRIVER_TRAITS = {
                   "raw_state": "vm_state", "raw_states": OPENSTACK_VM_STATES, "stop_resumes_first": True,
                   # its create_volume sends the NodeLocation itself as Cinder's availability zone (which
                   # JSON cannot carry), and its one location is unnamed: Cinder picks its default zone
-                  "volume_location": False},
+                  "volume_location": False,
+                  "user_data_limit": 65535, "user_data_encoded": True},  # Nova's user_data: 65535 bytes of base64
 }
 
+
+# What a driver needs to import a credential's key and name it in create_node (besides create_node's ex_keyname).
+KEY_PAIR_METHODS = ("list_key_pairs", "import_key_pair_from_string")
 
 # Operation families the provider itself may lack although the driver implements them (an OpenStack
 # without block storage: Nova's volume proxy answers 500), probed once per connector with a listing.
@@ -444,8 +467,54 @@ class LibcloudConnector(Connector):
             extras={"driver": self.driver_name, "sizes": len(configs)})
 
     def _guest_inputs(self):
-        """userData when the driver's create_node takes it (ex_userdata); a credential never."""
-        return frozenset({"userData"}) if explicit(self.driver.create_node, "ex_userdata") else frozenset()
+        """userData when the driver's create_node takes it (ex_userdata); a credential when it takes a key pair's
+        name (ex_keyname) and the driver imports key pairs (KEY_PAIR_METHODS)."""
+        create = self.driver.create_node
+        inputs = set()
+        if explicit(create, "ex_userdata"):
+            inputs.add("userData")
+        if explicit(create, "ex_keyname") and all(implements(type(self.driver), m) for m in KEY_PAIR_METHODS):
+            inputs.add("credential")
+        return frozenset(inputs)
+
+    def _check_guest_inputs(self, spec):
+        """Refuse, before anything is created, the userData or credential this driver cannot take."""
+        check_guest_inputs(spec, self.name, self._guest_inputs(), user_data_limit=self.traits["user_data_limit"],
+                           user_data_encoded=self.traits["user_data_encoded"])
+        key = (spec.credential or {}).get("key")
+        if not key:
+            return None
+        if self.traits["key_types"] and key.split()[0] not in self.traits["key_types"]:
+            raise InvalidInput("credential.key: libcloud driver %s imports only %s keys, not %s"
+                               % (self.driver_name, " or ".join(self.traits["key_types"]), key.split()[0]),
+                               attribute="credential.key")
+        if "ex_keyname" in (self.options.get("create_kwargs") or {}):
+            raise InvalidInput("a credential and ex_keyname in provider option create_kwargs both name the "
+                               "machine's key pair: give one of them", attribute="credential")
+        return key
+
+    def _key_pair(self, key, subject):
+        """The name of the driver's key pair holding ``key``: ``key_pair_name(key)``, imported unless a pair of
+        that name exists (reused). Never deleted with a machine."""
+        name = key_pair_name(key)
+        subject = "%s: key pair '%s'" % (subject, name)
+
+        def existing():
+            return next((p for p in self._do("machine.create", subject, "list_key_pairs") if p.name == name), None)
+
+        pair = existing()
+        if pair is None:
+            try:
+                self._do("machine.create", subject, "import_key_pair_from_string", name, key)
+                return name
+            except Conflict:  # imported meanwhile by another request with the same key
+                pair = existing()
+                if pair is None:
+                    raise
+        held = (getattr(pair, "public_key", None) or "").split()
+        if len(held) > 1 and held[1] != key.split()[1]:
+            raise Conflict("%s holds another key than the credential's" % subject)
+        return name
 
     def _require(self, operation):
         if operation not in self.implemented_operations():
@@ -658,12 +727,12 @@ class LibcloudConnector(Connector):
         if metadata and not accepts(create, "ex_metadata"):
             raise InvalidInput("libcloud driver %s cannot store a description or properties" % self.driver_name,
                                attribute="properties")
-        if spec.user_data and not explicit(create, "ex_userdata"):
-            raise InvalidInput("libcloud driver %s takes no userData" % self.driver_name, attribute="userData")
-        if spec.credential or spec.networks:
-            raise InvalidInput("the libcloud provider takes no %s in a request: use provider option create_kwargs"
-                               % ("credential" if spec.credential else "networks"),
-                               attribute="credential" if spec.credential else "networks")
+        key = self._check_guest_inputs(spec)
+        if spec.networks:
+            raise InvalidInput("the libcloud provider takes no networks in a request: use provider option "
+                               "create_kwargs", attribute="networks")
+        if spec.credential and spec.credential.get("username") and accepts(create, "ex_metadata"):
+            metadata[USER_PROPERTY] = spec.credential["username"]
         nodes = self._do("machine.create", None, "list_nodes")
         if any(n.name == spec.name and cimi_node_state(n, self.traits) is not None for n in nodes):
             raise Conflict("a machine named '%s' already exists on provider libcloud (%s)"
@@ -691,10 +760,14 @@ class LibcloudConnector(Connector):
         if spec.user_data:
             kwargs["ex_userdata"] = spec.user_data
         kwargs.update(self.options.get("create_kwargs") or {})
+        if key:
+            kwargs["ex_keyname"] = self._key_pair(key, subject)
         if explicit(create, "ex_clienttoken"):
             request = {"name": spec.name, "size": str(size.id), "image": str(image.id),
                        "location": getattr(location, "name", None), "metadata": metadata,
                        "user_data": spec.user_data, "volumes": spec.volumes, "initial_state": spec.initial_state}
+            if key:
+                request["key_name"] = kwargs["ex_keyname"]
             spent = {n.extra.get("client_token") for n in nodes
                      if n.name == spec.name and cimi_node_state(n, self.traits) in (None, states.DELETING)}
             generation = 0

@@ -18,7 +18,8 @@ Other options (``provider_options``):
   nothing without one, so a request without an image and without this option is refused.
 * ``network``: the network (id or name) of machines whose request names none; without it
   such machines get no network interface (Nova's ``networks: none``).
-* ``key_name``: a Nova key pair given to new machines.
+* ``key_name``: a Nova key pair given to new machines (not with a request's credential: InvalidInput
+  naming ``credential``, one key pair per server).
 * ``shelve``: when true, ``stop`` shelves the server (Nova frees its host's resources;
   ``start`` unshelves it) instead of powering it off. Default false.
 * ``interface``: the catalog's endpoint interface (``public``, ``internal``, ``admin``).
@@ -56,6 +57,17 @@ Mapping (native id in brackets):
 * Meters = Nova's server diagnostics (admin-only under Nova's default policy): cpu (percent,
   mean of the vCPUs), memory (KiB used), disk (bytes read and written), input/output
   bandwidth (bytes received/sent); a server that is not running reports zeros.
+
+What a new machine's guest receives (``guest_inputs``), checked before anything is created:
+
+* ``userData``: Nova's ``user_data``, base64-encoded, at most 65535 bytes so encoded (``USER_DATA_LIMIT``,
+  the column Nova keeps it in); readable by an admin as ``OS-EXT-SRV-ATTR:user_data`` (microversion 2.3+).
+* ``credential``: an SSH public key goes into a Nova key pair ``sirocco-<16 hex>`` (``base.key_pair_name``:
+  the same key, the same name) imported unless the user has it already (reused), named as the server's
+  ``key_name``; a password is Nova's ``admin_password``. The credential's ``userName``, when it has one, is
+  server metadata ``sirocco.user`` (``base.USER_PROPERTY``, a property of the machine: the inventory's
+  ``ansible_user``); the key goes to the image's default user, the user name creates no user. Key pairs
+  are not deleted with machines: other machines may use them.
 
 Capabilities follow the service catalog: an operation whose service is absent is not
 advertised and is refused (Unsupported). Listings page with Nova's limit/marker. No
@@ -98,12 +110,15 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     KIB_PER_MIB,
+    USER_PROPERTY,
     Capabilities,
     Connector,
     ErrorRule,
     ErrorTable,
     Page,
     Range,
+    check_guest_inputs,
+    key_pair_name,
     missing_sdk,
 )
 
@@ -184,6 +199,7 @@ ARCHS = {"x86_64": "x86_64", "amd64": "x86_64", "i686": "x86", "i386": "x86", "a
 GLANCE_ARCHS = {"x86_64": "x86_64", "x86": "i686", "aarch64": "aarch64", "ARM": "armv7l", "PowerPC": "ppc64le",
                 "z/Architecture": "s390x"}
 BYTES_PER_GIB = 1024 ** 3
+USER_DATA_LIMIT = 65535  # Nova's user_data: at most 65535 bytes once base64-encoded (its column's size)
 QCOW2_MAGIC = b"QFI\xfb"
 # Image properties that are the bookkeeping of Glance (os_glance*, stores), openstacksdk (owner_specified.*)
 # or Nova's snapshots, not the image owner's: left out of a MachineImage's properties (description is its own).
@@ -701,6 +717,17 @@ class OpenStackConnector(Connector):
         self._need("machine.create")
         spec.validate()
         check_properties(spec.properties)
+        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=USER_DATA_LIMIT,
+                           user_data_encoded=True, passwords=True)
+        metadata = dict(spec.properties or {})
+        key = (spec.credential or {}).get("key")
+        if spec.credential:
+            if key and self.options.get("key_name"):
+                raise InvalidInput("a credential's key and provider option key_name both name the machine's key "
+                                   "pair: give one of them", attribute="credential")
+            if spec.credential.get("username"):
+                metadata[USER_PROPERTY] = spec.credential["username"]
+                check_properties(metadata)
         subject = "machine '%s'" % spec.name
         if self._named(spec.name):
             raise Conflict("a machine named '%s' already exists on provider 'openstack'" % spec.name)
@@ -710,8 +737,7 @@ class OpenStackConnector(Connector):
             raise InvalidInput("the openstack provider needs an image: name one in the request or set provider "
                                "option image", attribute="machineImage")
         image = self.get_machine_image(image_ref)
-        params = {"name": spec.name, "flavor_id": flavor.id, "image_id": image.id,
-                  "metadata": dict(spec.properties or {})}
+        params = {"name": spec.name, "flavor_id": flavor.id, "image_id": image.id, "metadata": metadata}
         if spec.description:
             params["description"] = spec.description
         if spec.location:
@@ -731,11 +757,10 @@ class OpenStackConnector(Connector):
             params["user_data"] = base64.b64encode(spec.user_data.encode("utf-8")).decode("ascii")
         if self.options.get("key_name"):
             params["key_name"] = self.options["key_name"]
-        if spec.credential:
-            if spec.credential.get("password"):
-                params["admin_password"] = spec.credential["password"]
-            if spec.credential.get("key"):
-                params["key_name"] = self._key_pair(spec.credential["key"])
+        if spec.credential and spec.credential.get("password"):
+            params["admin_password"] = spec.credential["password"]
+        if key:
+            params["key_name"] = self._key_pair(key, subject)
         with self._op("machine.create", subject):
             server = self.conn.compute.create_server(**params)
         try:
@@ -750,12 +775,21 @@ class OpenStackConnector(Connector):
             raise
         return self.get_machine(server.id)
 
-    def _key_pair(self, public_key):
-        """Name of a Nova key pair holding ``public_key`` (imported once as sirocco-<digest>)."""
-        name = "sirocco-" + hashlib.sha256(public_key.strip().encode("utf-8")).hexdigest()[:16]
-        with self._op("machine.create", "key pair '%s'" % name):
-            if self.conn.compute.find_keypair(name) is None:
-                self.conn.compute.create_keypair(name=name, public_key=public_key.strip())
+    def _key_pair(self, key, subject):
+        """Name of the user's Nova key pair holding ``key`` (a checked public key line): ``key_pair_name(key)``,
+        imported unless the user has a pair of that name already (reused). Never deleted with a machine."""
+        name = key_pair_name(key)
+        with self._op("machine.create", "%s: key pair '%s'" % (subject, name)):
+            pair = self.conn.compute.find_keypair(name)
+            if pair is None:
+                try:
+                    self.conn.compute.create_keypair(name=name, public_key=key)
+                    return name
+                except openstack.exceptions.ConflictException:  # imported meanwhile by a request with this key
+                    pair = self.conn.compute.find_keypair(name)
+        held = (getattr(pair, "public_key", None) or "").split()
+        if len(held) > 1 and held[1] != key.split()[1]:
+            raise Conflict("%s: key pair '%s' holds another key than the credential's" % (subject, name))
         return name
 
     def _power_off(self, server_id, subject, operation):

@@ -52,8 +52,8 @@ def _string(data):
 
 def _sk_ed25519():
     """A FIDO (security key) ed25519 public key line: no device needed to write one, only its wire format."""
-    raw = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
-                                                                          serialization.PublicFormat.Raw)
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     blob = _string(b"sk-ssh-ed25519@openssh.com") + _string(raw) + _string(b"ssh:")
     return "sk-ssh-ed25519@openssh.com %s yubi" % base64.b64encode(blob).decode("ascii")
 
@@ -130,6 +130,16 @@ def test_truncated_at_a_base64_boundary_is_refused(keys):
     kind, blob, _comment = keys["ssh-rsa"].split()
     with pytest.raises(InvalidInput):
         public_key("%s %s" % (kind, blob[:len(blob) // 8 * 4]))
+
+
+def test_fields_must_fill_the_blob_exactly(keys):
+    kind, data, _comment = keys["ssh-ed25519"].split()
+    raw = base64.b64decode(data)
+    for bad in (raw + _string(b"extra"), raw + b"\0", _string(b"ssh-ed25519") + _string(b"k" * 31),
+                _string(b"ssh-ed25519"), _string(b"ssh-ed25519") + struct.pack(">I", 99) + raw[-32:]):
+        with pytest.raises(InvalidInput) as info:
+            public_key("%s %s" % (kind, base64.b64encode(bad).decode("ascii")))
+        assert info.value.attribute == "credential.key"
 
 
 def test_type_and_data_must_agree(keys):
