@@ -254,7 +254,7 @@ test: lint unit daemon fuzz contract integration images compat sanity
 
 demo: venv system
 	@test -f playbooks/demo.yml || { echo "playbooks/demo.yml is not written yet"; exit 1; }
-	$(BIN)/ansible-playbook -i localhost, playbooks/demo.yml
+	$(BIN)/ansible-playbook -i playbooks/inventory/demo.cimi.yml playbooks/demo.yml
 
 build: venv
 	@mkdir -p build

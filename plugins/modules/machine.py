@@ -108,8 +108,9 @@ options:
           - The user the key is installed for; created in the guest when the image has no such user, with
             password-less sudo.
           - On EC2 and OpenStack the key goes to the image's own default user, and this name is only recorded.
-          - Defaults to C(debian), the default user of Debian's cloud images and of the images
-            M(sirocco.cimi.machine_image) builds.
+          - If not set, the image's default user (C(debian) on Debian's cloud images and on the images
+            M(sirocco.cimi.machine_image) builds), which libvirt records as the machine's user; EC2 and
+            OpenStack record none.
         type: str
   force:
     description:
@@ -316,7 +317,6 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
-    DEFAULT_GUEST_USER,
     KIB_PER_MIB,
     MachineSpec,
     check_guest_inputs,
@@ -434,7 +434,7 @@ def machine_spec(params, config, image_id, initial_state, capabilities=None):
     credential = None
     if params.get("credential"):
         given = params["credential"]
-        credential = {"username": given.get("user_name") or DEFAULT_GUEST_USER, "key": given.get("public_key")}
+        credential = {"username": given.get("user_name"), "key": given.get("public_key")}
     spec = MachineSpec(name=params["name"], config=config, image=image_id, initial_state=initial_state,
                        description=params.get("description"),
                        properties=string_map(params.get("properties"), "properties") or {},

@@ -299,7 +299,7 @@ def key_pair_name(key: str) -> str:
     return "sirocco-" + hashlib.sha256(base64.b64decode(key.split()[1])).hexdigest()[:16]
 
 
-def check_guest_inputs(spec: "MachineSpec", provider: str, accepts, user_data_limit: int | None = None,
+def check_guest_inputs(spec: MachineSpec, provider: str, accepts, user_data_limit: int | None = None,
                        user_data_encoded: bool = False, passwords: bool = False) -> None:
     """Refuse, before anything is created, what a provider cannot put into a guest: userData or a credential
     it does not take (``accepts``: its guest_inputs), userData over its limit (bytes of UTF-8, or of its base64

@@ -701,6 +701,7 @@ class LibvirtConnector(Connector):
                 seed, guest = None, {}
                 if self.domain_type in SEED_DOMAIN_TYPES and (spec.image or spec.user_data or spec.credential):
                     seed, guest = self._create_seed(spec, machine_uuid, created)
+
                 def define():
                     return self.conn.defineXML(build_domain_xml(
                         spec.name, machine_uuid, self.domain_type, arch, spec.config.cpu, spec.config.memory,

@@ -165,11 +165,11 @@ def _params(**extra):
     return dict(dict(name="g-1", description=None, properties=None, user_data=None, credential=None), **extra)
 
 
-def test_credential_becomes_the_spec_user_defaults_to_debian():
+def test_credential_becomes_the_spec_user_left_to_the_provider():
     spec = mod.machine_spec(_params(credential={"public_key": GUEST_KEY, "user_name": None}, user_data="#!/bin/sh"),
                             MachineConfiguration(cpu=1, memory=1024), None, states.STOPPED,
                             _caps({"userData", "credential"}))
-    assert spec.credential == {"username": "debian", "key": GUEST_KEY} and spec.user_data == "#!/bin/sh"
+    assert spec.credential == {"username": None, "key": GUEST_KEY} and spec.user_data == "#!/bin/sh"
 
 
 @pytest.mark.parametrize("params, inputs, option", [
