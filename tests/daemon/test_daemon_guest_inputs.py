@@ -11,11 +11,18 @@ forwarded SSH port. The same on a real QEMU host, through libvirt, is test_real_
 from __future__ import annotations
 
 import dataclasses
+import email
+import io
 import logging
+import socket
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import pycdlib
 import pytest
 from daemon_helpers import ADMIN_PASSWORD, CIMI, PASSWORDS, Api, add_users, assert_cimi_error, make_app
 
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import NetworkInterface
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import HOST_KEY_PROPERTY, USER_PROPERTY
 
@@ -58,7 +65,8 @@ def daemon(tmp_path_factory):
     service = app.extensions["siroccod"]
     admin = Api(app.test_client(), "admin", ADMIN_PASSWORD)
     add_users(admin)
-    host = GuestHost(next(h for h in service.pool.handles.values() if h.name == "sim2"))
+    [sim2] = [h for h in service.pool.handles.values() if h.name == "sim2"]
+    host = GuestHost(sim2)
     yield app, service, host
     service.close()
 
@@ -270,8 +278,8 @@ def test_a_system_component_with_a_credential_goes_to_a_host_that_takes_it(daemo
     r = alice.post(alice.collection("systems"), body)
     assert r.status_code == 202, r.json
     assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
-    assert [(s.credential, s.user_data) for s in host.specs] == [({"username": "web", "key": KEY},
-                                                                   "#!/bin/sh\necho hi\n")]
+    expected = [({"username": "web", "key": KEY}, "#!/bin/sh\necho hi\n")]
+    assert [(s.credential, s.user_data) for s in host.specs] == expected
     system = alice.get(r.headers["Location"]).json
     for m in system.get("machines", []):
         alice.remove(alice.get(m["href"]).json)
@@ -296,6 +304,55 @@ def test_without_a_capable_host_among_those_allowed_it_is_refused(daemon, alice)
         host.handle._caps = caps
 
 
+def test_routing_leaves_out_the_providers_that_cannot_take_them():
+    """With upstreams, the matchmaking sees only the providers that can put the inputs into the guest
+    (``local`` when one of the hosts can); a wish for only those that cannot, or none that can, is a 400."""
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities
+    from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
+    from siroccod import routing
+    from siroccod.service import Service
+
+    class Upstream:
+        def __init__(self, name, provider, inputs, limit=None):
+            self.name, self.provider = name, provider
+            self.caps = Capabilities(provider=provider, operations=frozenset(), guest_inputs=frozenset(inputs),
+                                     extras={"userDataLimit": limit} if limit else {})
+
+        def capabilities(self):
+            return self.caps
+
+    service = type("S", (), {"guest_refusal": staticmethod(Service.guest_refusal)})()
+    ups = [Upstream("aws", "ec2", {"userData"}), Upstream("os", "openstack", {"userData", "credential"}),
+           Upstream("small", "cimi", {"userData", "credential"}, limit=8)]
+    local = match.Offer(label="local", provider="siroccod", capabilities=Capabilities(
+        provider="siroccod", operations=frozenset(), locations=()))  # local_offer found no capable host
+    offers = [local] + [match.Offer(label=u.name, provider=u.provider, capabilities=u.caps) for u in ups]
+    plan = {"credential": None, "credential_value": {"userName": "u", "key": KEY}, "user_data": "#cloud-config\n",
+            "guest": {"credential": {"username": "u", "key": KEY, "password": None}}}
+    request = match.Request(cpu=1, memory_mib=64)
+    kept, _request, refused = routing._guest_capable(service, offers, request, plan, ups)
+    assert [o.label for o in kept] == ["os"]
+    assert set(refused) == {"local", "aws", "small"}
+    assert refused["aws"] == ["upstream aws cannot put credential into a guest"]
+    assert refused["small"] == ["userData is 14 bytes; upstream small takes at most 8"]
+    # a wish naming only providers that cannot: 400 naming what they cannot take
+    for wish in (("aws",), ("ec2", "small")):
+        with pytest.raises(InvalidInput) as info:
+            routing._guest_capable(service, offers, match.Request(cpu=1, memory_mib=64, providers=wish), plan, ups)
+        assert "no provider can put credential or userData into this machine's guest" in str(info.value)
+    # one of several wishes can: the others are left out of the wish
+    assert routing._guest_capable(service, offers, match.Request(cpu=1, memory_mib=64, providers=("aws", "os")),
+                                  plan, ups)[1].providers == ("os",)
+    # none can
+    with pytest.raises(InvalidInput) as info:
+        routing._guest_capable(service, [offers[0], offers[1], offers[3]], request, plan, ups)
+    assert info.value.attribute in ("credential", "userData")
+    # no guest inputs: nothing changes
+    assert routing._guest_capable(service, offers, request, {"credential": None, "credential_value": None,
+                                                             "user_data": None}, ups) == (offers, request, {})
+
+
 # -- a CMDB that kept "username" (migration 0006) ----------------------------------------------------------
 def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
     import sqlalchemy as sa
@@ -313,8 +370,8 @@ def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
         ("t1", "MachineTemplate", old_template, {}),
         ("s1", "SystemTemplate", {"name": "s", "componentDescriptors": [
             {"type": CIMI + "Machine", "component": old_template}, {"type": CIMI + "Volume", "component": {}}]}, {}),
-        ("m1", "Machine", {"name": "m"}, {"spec": {"credential_value": {"username": "val", "key": KEY,
-                                                                         "password": "fernet:sealed"}}}),
+        ("m1", "Machine", {"name": "m"}, {"spec": {"credential_value": {
+            "username": "val", "key": KEY, "password": "fernet:sealed"}}}),
         ("m2", "Machine", {"name": "n"}, {"spec": {"credential": "c1", "credential_value": None}}),
         ("c2", "Credential", {"name": "new", "userName": "already"}, {}),
     ]
@@ -326,8 +383,8 @@ def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
 
     def read():
         with engine.connect() as connection:
-            return {r.uuid: (r.doc, r.private) for r in connection.execute(sa.select(table.c.uuid, table.c.doc,
-                                                                                        table.c.private))}
+            found = connection.execute(sa.select(table.c.uuid, table.c.doc, table.c.private))
+            return {r.uuid: (r.doc, r.private) for r in found}
     assert migrating.upgrade(engine)[1] == migrating.head()
     after = read()
     assert after["c1"] == ({"name": "old", "userName": "legacy", "key": KEY}, {"password": "fernet:sealed"})
@@ -343,3 +400,95 @@ def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
     assert before["c1"][0] == old_cred and before["t1"][0] == old_template
     assert before["m1"][1]["spec"]["credential_value"]["username"] == "val"
     engine.dispose()
+
+
+# -- on a real QEMU host, through libvirt ---------------------------------------------------------------------
+def _seed_files(path):
+    """name -> text of the files on a NoCloud seed ISO (its Rock Ridge names), read with pycdlib."""
+    iso = pycdlib.PyCdlib()
+    iso.open(path)
+    try:
+        out = {}
+        for name in ("meta-data", "user-data", "network-config"):
+            data = io.BytesIO()
+            try:
+                iso.get_file_from_iso_fp(data, rr_path="/" + name)
+            except pycdlib.pycdlibexception.PyCdlibInvalidInput:
+                continue
+            out[name] = data.getvalue().decode("utf-8")
+        return out, iso.pvd.volume_identifier.decode("ascii").strip()
+    finally:
+        iso.close()
+
+
+def _parts(user_data):
+    """The decoded texts of a user-data: its MIME parts, or itself."""
+    if not user_data.lstrip().lower().startswith("content-type:"):
+        return [user_data]
+    return [part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+            for part in email.message_from_string(user_data).walk() if not part.is_multipart()]
+
+
+def test_real_qemu_guest_inputs(tmp_path, qemu):
+    """A daemon with a simulated host (takes neither) and a real QEMU host (libvirtd, TCG): a machine with a
+    credential and userData goes to the QEMU host, whose domain has the NoCloud seed as a CD-ROM holding the
+    key, the user and the userData, and the Machine served reports the forwarded SSH address and the user."""
+    kvm = qemu.host_config("kvm")
+    pool_name = qemu.prefix + "pool"  # a transient dir pool of this run for the seed ISOs
+    target = Path("/tmp") / pool_name
+    target.mkdir(mode=0o755)
+    pool = qemu.conn.storagePoolCreateXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                          % (pool_name, target), 0)
+    # QEMU user-mode networking, SSH forwarded to 127.0.0.1
+    kvm["options"] = dict(kvm["options"], network="user", volume_pool=pool_name, image_pool=pool_name)
+    sim = {"name": "sim", "simulated": {"cpu": 8, "memory_mib": 16384, "mhz": 2400}, "power_idle": 60,
+           "power_max": 180}
+    app = make_app(tmp_path / "data", hosts=[sim, kvm])  # first-fit: sim first, unless it cannot
+    try:
+        add_users(Api(app.test_client(), "admin", ADMIN_PASSWORD), ("alice",))
+        alice = Api(app.test_client(), "alice", PASSWORDS["alice"])
+        cred = alice.post(alice.collection("credentials"), {"name": "alice-key", "userName": "alice", "key": KEY,
+                                                            "password": SECRET}).json
+        marker = "#!/bin/sh\necho from-user-data > /etc/sirocco-marker\n"
+        # its password: refused on these hosts, before anything is made
+        assert _create(alice, {"credential": {"href": cred["id"]}, "userData": marker}).status_code == 400
+        assert qemu.domains() == {}
+        key_only = alice.post(alice.collection("credentials"), {"name": "k", "userName": "alice", "key": KEY}).json
+        machine = alice.create_machine("guest", states.STARTED, credential={"href": key_only["id"]}, userData=marker)
+        [(_name, (uuid, _state))] = qemu.domains().items()  # on the QEMU host, sim could not take it
+        dom = qemu.conn.lookupByUUIDString(uuid)
+        root = ET.fromstring(dom.XMLDesc(0))
+        cdroms = [d.find("source").get("file") for d in root.findall("devices/disk") if d.get("device") == "cdrom"]
+        assert len(cdroms) == 1 and "-seed-" in cdroms[0], ET.tostring(root)[:2000]
+        files, label = _seed_files(cdroms[0])
+        assert label == "cidata" and {"meta-data", "user-data"} <= set(files)
+        texts = _parts(files["user-data"])
+        assert marker in texts  # the userData, as given
+        config = "\n".join(t for t in texts if t.startswith("#cloud-config"))
+        assert KEY.split()[1] in config and '"alice"' in config  # the user, with the key authorized
+        # what the connector reports reaches the daemon's clients
+        [address] = [a for i in machine.get("interfaces", []) for a in i.get("addresses") or [] if "sshPort" in a]
+        assert address["ip"] == "127.0.0.1" and isinstance(address["sshPort"], int), machine
+        assert machine["properties"][USER_PROPERTY] == "alice"
+        assert machine["properties"][HOST_KEY_PROPERTY].startswith("ssh-ed25519 ")
+        assert alice.get(machine["id"]).json["interfaces"] == machine["interfaces"]
+        listed = [m for m in alice.items("machines") if m["id"] == machine["id"]]
+        assert listed[0]["properties"][USER_PROPERTY] == "alice" and listed[0]["interfaces"] == machine["interfaces"]
+        with socket.create_connection(("127.0.0.1", address["sshPort"]), timeout=10):
+            pass  # QEMU listens there for the guest's SSH
+        assert SECRET not in str(machine)
+        alice.act(machine, "stop", force=True)
+        alice.remove(alice.get(machine["id"]).json)
+        assert qemu.domains() == {}
+        assert not Path(cdroms[0]).exists()  # the seed goes with the machine
+        # without guest inputs, first-fit takes sim
+        plain = alice.create_machine("plain")
+        assert qemu.domains() == {} and plain["state"] == states.STOPPED
+        alice.remove(plain)
+    finally:
+        app.extensions["siroccod"].close()
+        qemu.clean()
+        for vol in pool.listAllVolumes(0):  # a failed run leaves no seed behind
+            vol.delete(0)
+        pool.destroy()
+        target.rmdir()

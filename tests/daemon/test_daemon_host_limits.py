@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from daemon_helpers import CIMI, assert_cimi_error
 
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHUqsLTMZRA7TWgYv7/3XdjByah9BL/NJmihXK7XDOg alice@example"
+
 
 def _jobs(api):
     return len(api.items("jobs"))
@@ -17,8 +19,7 @@ def _jobs(api):
 
 @pytest.mark.parametrize("extra, attribute", [
     ({"userData": "#cloud-config\n"}, "userData"),
-    ({"credential": {"userName": "root", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHUqsLTMZRA7TWgYv7/3XdjByah9BL/"
-                                              "NJmihXK7XDOg alice@example"}}, "credential"),
+    ({"credential": {"userName": "root", "key": KEY}}, "credential"),
 ])
 @pytest.mark.parametrize("pinned", [None, "sim2"])
 def test_guest_inputs_a_host_cannot_take(alice, extra, attribute, pinned):

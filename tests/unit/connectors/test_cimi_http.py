@@ -523,8 +523,8 @@ def test_a_credential_goes_as_cimi_user_name_and_bad_guest_inputs_are_refused_be
         conn.create_machine(MachineSpec(name="web", config=config, user_data="x" * 65537))
     assert info.value.attribute == "userData"
     assert not endpoint.hits("POST")  # refused before anything was asked for
-    assert cimi_http.credential_document({"username": "root", "password": "pw"}) == {"userName": "root",
-                                                                                    "password": "pw"}
+    document = cimi_http.credential_document({"username": "root", "password": "pw"})
+    assert document == {"userName": "root", "password": "pw"}
 
 
 def test_names_are_unique_per_kind(endpoint):
