@@ -304,6 +304,48 @@ def test_without_a_capable_host_among_those_allowed_it_is_refused(daemon, alice)
         host.handle._caps = caps
 
 
+@pytest.fixture
+def esx():
+    """A daemon host on an ESX stand-in (govmomi's vcsim): its connector counts userData base64-encoded."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "standins" / "vcsim" / "standin.py"
+    spec = importlib.util.spec_from_file_location("sirocco_vcsim_standin_guest_inputs", path)
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    try:
+        sim = helper.Vcsim("esx").start()
+    except (RuntimeError, OSError) as exc:
+        pytest.fail("the vcsim stand-in cannot start: %s\nrun `bash scripts/setup-system.sh` as root" % exc,
+                    pytrace=False)
+    try:
+        yield {"name": "esx1", "provider": "vsphere", "uri": sim.url, "username": sim.username,
+               "password": sim.password, "validate_certs": False}
+    finally:
+        sim.stop()
+
+
+def test_user_data_over_a_real_connectors_limit_is_refused_before_a_job(tmp_path, esx):
+    """The vSphere connector takes 64 KiB of guestinfo once base64-encoded (less than the model's 65,536
+    characters): the daemon refuses more with 400, before a job that would fail; less goes through."""
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import vsphere
+    app = make_app(tmp_path / "data", hosts=[esx])
+    try:
+        add_users(Api(app.test_client(), "admin", ADMIN_PASSWORD), ("alice",))
+        alice = Api(app.test_client(), "alice", PASSWORDS["alice"])
+        big = "#!/bin/sh\n" + "#" * 50000 + "\n"
+        encoded = 4 * -(-len(big) // 3)
+        assert encoded > vsphere.GUESTINFO_LIMIT and len(big) < 65536
+        before = _count(alice)
+        _refused(alice, _create(alice, {"userData": big}), "userData", "userData is %d bytes once base64-encoded; "
+                 "host esx1 takes at most %d" % (encoded, vsphere.GUESTINFO_LIMIT))
+        assert _count(alice) == before
+        made = alice.create_machine("fits", credential={"userName": "alice", "key": KEY}, userData=big[:40000])
+        assert made["state"] == states.STOPPED and made["properties"][USER_PROPERTY] == "alice"
+        alice.remove(made)
+    finally:
+        app.extensions["siroccod"].close()
+
+
 def test_routing_leaves_out_the_providers_that_cannot_take_them():
     """With upstreams, the matchmaking sees only the providers that can put the inputs into the guest
     (``local`` when one of the hosts can); a wish for only those that cannot, or none that can, is a 400."""
