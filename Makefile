@@ -51,7 +51,7 @@ define run_pytest
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
 
-.PHONY: help venv lock requirements compat fresh system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean images bench-images images-clean
+.PHONY: help venv lock requirements compat fresh system packages libvirtd libvirt-peer vcsim unit daemon fuzz bench-daemon contract integration inventory bench-inventory sanity lint test demo build clean images bench-images bench-guests images-clean
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
@@ -72,6 +72,7 @@ help:
 	@echo "make compat       the built collection on ansible-core $(CORES): inventory and module smoke set (~5 min)"
 	@echo "make images       pytest tests/images: the image factory's full-size build (cached by spec) boots on libvirtd"
 	@echo "make bench-images cold/cached image build times and sizes per format (a table)"
+	@echo "make bench-guests 1 and 3 guests from the factory image to SSH-ready under TCG (a table; ~10 min)"
 	@echo "make images-clean empty the image cache (\$$SIROCCO_IMAGE_CACHE or ~/.cache/sirocco/images)"
 	@echo "make sanity       ansible-test sanity"
 	@echo "make lint         ruff, the requirements files' check, ansible-lint (production profile)"
@@ -209,6 +210,10 @@ images: venv libvirtd
 
 bench-images: venv
 	$(BIN)/python tests/bench/images/run.py $(IMAGES_BENCH_ARGS)
+
+# GUESTS_BENCH_ARGS=--kvm also probes KVM (informational); --runs N
+bench-guests: venv libvirtd
+	$(BIN)/python tests/bench/guests/run.py $(GUESTS_BENCH_ARGS)
 
 images-clean: venv
 	$(BIN)/python scripts/images.py clean --all
