@@ -70,50 +70,16 @@ def guest_inputs(plan):
     return frozenset(needs)
 
 
-# The userData limit each connector checks in create_machine (base.check_guest_inputs), by provider:
-# (its module, the constant, whether it counts the base64 form). Read from the connector's own module,
-# until the shared Capabilities carries the limit (then that wins: see guest_caps).
-USER_DATA_LIMITS = {
-    "libvirt": ("libvirt", "MAX_SEED_USER_DATA", False),
-    "vsphere": ("vsphere", "GUESTINFO_LIMIT", True),
-    "xenserver": ("xenserver", "CONFIG_DRIVE_USER_DATA_LIMIT", False),
-    "ec2": ("ec2", "USER_DATA_LIMIT", False),
-    "openstack": ("openstack", "USER_DATA_LIMIT", True),
-}
-
-
-def connector_user_data_limit(provider):
-    """(limit in bytes or None, whether it counts base64) that connector ``provider`` enforces."""
-    import importlib
-    known = USER_DATA_LIMITS.get(provider)
-    if known is None:
-        return None, False
-    try:
-        module = importlib.import_module("ansible_collections.sirocco.cimi.plugins.module_utils.connectors."
-                                         + known[0])
-    except ImportError:
-        return None, False
-    limit = getattr(module, known[1], None)
-    return (limit, known[2]) if isinstance(limit, int) and limit > 0 else (None, False)
-
-
 def guest_caps(handle):
     """(guest inputs, userData limit in bytes or None, whether the limit counts base64) of a host or
-    upstream handle; nothing when it cannot say. The limit is ``Capabilities.user_data_limit`` where
-    the shared Capabilities carries it, else its ``userDataLimit`` extra (``userDataEncoded``), else the
-    one its connector checks (USER_DATA_LIMITS)."""
+    upstream handle, from its connector's Capabilities; nothing when it cannot say."""
     try:
         caps = handle.capabilities() if handle is not None else None
     except SiroccoError:
         caps = None
     if caps is None:
         return frozenset(), None, False
-    extras = caps.extras or {}
-    limit = getattr(caps, "user_data_limit", None) or extras.get("userDataLimit")
-    encoded = bool(getattr(caps, "user_data_encoded", False) or extras.get("userDataEncoded"))
-    if not (isinstance(limit, int) and limit > 0):
-        limit, encoded = connector_user_data_limit(caps.provider)
-    return frozenset(caps.guest_inputs), limit, encoded
+    return frozenset(caps.guest_inputs), caps.user_data_limit, caps.user_data_encoded
 
 
 def user_data_bytes(text, encoded=False):

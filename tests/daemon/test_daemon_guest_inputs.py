@@ -41,7 +41,7 @@ class GuestHost:
         self.specs = []
         real_caps = handle.capabilities()
         handle._caps = dataclasses.replace(real_caps, guest_inputs=frozenset({"userData", "credential"}),
-                                           extras=dict(real_caps.extras, userDataLimit=LIMIT))
+                                           user_data_limit=LIMIT)
         self._call = handle.call
         handle.call = self.call
 
@@ -359,7 +359,7 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
         def __init__(self, name, provider, inputs, limit=None):
             self.name, self.provider = name, provider
             self.caps = Capabilities(provider=provider, operations=frozenset(), guest_inputs=frozenset(inputs),
-                                     extras={"userDataLimit": limit} if limit else {})
+                                     user_data_limit=limit)
 
         def capabilities(self):
             return self.caps

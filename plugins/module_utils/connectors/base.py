@@ -106,6 +106,9 @@ class Capabilities:
     stop_force_default: bool = False
     # what create_machine puts into the guest for the caller ("userData", "credential")
     guest_inputs: frozenset = frozenset()
+    # the most userData it takes, in bytes of UTF-8 (of their base64 form when user_data_encoded); None: no limit
+    user_data_limit: int | None = None
+    user_data_encoded: bool = False
     # whether volumes attach to (and detach from) a running machine
     hot_plug: bool = True
     # the disk formats machine_image.import takes, preferred first (empty without the operation)
@@ -142,7 +145,8 @@ class Capabilities:
                 "memoryMiB": self.memory_mib.to_json(), "cpuArchs": list(self.archs),
                 "metering": self.metering, "meters": list(self.meters), "locations": list(self.locations),
                 "initialStates": list(self.initial_states), "stopForceDefault": self.stop_force_default,
-                "guestInputs": sorted(self.guest_inputs), "hotPlug": self.hot_plug,
+                "guestInputs": sorted(self.guest_inputs), "userDataLimit": self.user_data_limit,
+                "userDataEncoded": self.user_data_encoded, "hotPlug": self.hot_plug,
                 "imageFormats": list(self.image_formats), **self.extras}
 
 
@@ -504,8 +508,11 @@ class Connector:
     name = "base"
     # Options a connector understands besides the common ones (documentation and validation).
     option_names = ()
-    # What its create_machine puts into the guest ("userData", "credential"): the rest it refuses.
+    # What its create_machine puts into the guest ("userData", "credential"): the rest it refuses; the most
+    # userData it takes (bytes, of the base64 form when user_data_encoded; None: no limit of its own).
     guest_inputs = frozenset()
+    user_data_limit = None
+    user_data_encoded = False
     # The disk formats its import_machine_image takes, preferred first.
     image_formats = ()
 
@@ -544,7 +551,13 @@ class Connector:
 
     def capabilities(self):
         return Capabilities(provider=self.name, operations=self.implemented_operations(),
-                            guest_inputs=self.guest_inputs, image_formats=self.import_formats())
+                            image_formats=self.import_formats(), **self.guest_fields())
+
+    def guest_fields(self, inputs=None):
+        """The Capabilities fields of guest inputs: what create_machine takes (``inputs``, default
+        ``guest_inputs``) and its userData limit."""
+        return {"guest_inputs": frozenset(self.guest_inputs if inputs is None else inputs),
+                "user_data_limit": self.user_data_limit, "user_data_encoded": self.user_data_encoded}
 
     def import_formats(self):
         """``image_formats`` when this connector imports images, else nothing (for capabilities())."""

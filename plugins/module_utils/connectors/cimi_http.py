@@ -240,6 +240,7 @@ class CimiConnector(Connector):
     name = "cimi"
     option_names = ("token", "job_timeout")
     guest_inputs = frozenset({"userData", "credential"})
+    user_data_limit = MAX_USER_DATA  # characters of CIMI's userData; ASCII userData is as many bytes
     # The endpoint fetches the image from its imageLocation itself (siroccod reads any of these with qemu-img).
     image_formats = IMAGE_FORMATS
 
@@ -619,7 +620,7 @@ class CimiConnector(Connector):
         self._caps = Capabilities(
             provider=self.name, operations=frozenset(ops), cpu=cpu, cpu_mhz=mhz, memory_mib=memory, archs=archs,
             meters=meters, locations=self.hosts() or (self.cep.get("id") or self.uri,),
-            guest_inputs=self.guest_inputs,
+            **self.guest_fields(),
             image_formats=self.import_formats() if "machine_image.import" in ops else (),
             extras={"endpoint": self.cep.get("id") or self.uri, "endpointName": self.cep.get("name")})
         return self._caps

@@ -489,6 +489,7 @@ class EC2Connector(Connector):
     option_names = ("regions", "image", "image_owners", "instance_types", "subnet", "key_name",
                     "security_groups", "max_attempts", "list_disks")
     guest_inputs = frozenset({"userData", "credential"})
+    user_data_limit = USER_DATA_LIMIT
     image_formats = ("raw",)  # the EBS direct APIs write a disk's blocks as they are
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
@@ -714,7 +715,7 @@ class EC2Connector(Connector):
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=tuple(sorted({c.cpuArch for c in configs if c.cpuArch})), meters=METERS,
             locations=tuple(locations), stop_force_default=False,
-            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
+            **self.guest_fields(), image_formats=self.import_formats(),
             extras={"regions": list(self.regions), "instanceTypes": len(configs)})
 
     # -- machines ---------------------------------------------------------------------------

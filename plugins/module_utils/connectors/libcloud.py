@@ -371,6 +371,8 @@ class LibcloudConnector(Connector):
             if not isinstance(self.options.get(key, {}), dict):
                 raise InvalidInput("provider option %s must be a dictionary" % key, attribute="provider_options")
         self.traits = traits_of(self.driver_name)
+        self.user_data_limit = self.traits["user_data_limit"]
+        self.user_data_encoded = bool(self.traits["user_data_encoded"])
         try:
             self.driver_cls = get_driver(self.driver_name)
         except (AttributeError, LibcloudError, KeyError, ValueError):
@@ -463,7 +465,7 @@ class LibcloudConnector(Connector):
             cpu=Range(min(cpus, default=1), max(cpus, default=None)),
             memory_mib=Range(min(mibs, default=1), max(mibs, default=None)),
             locations=tuple(self.locations()) or (self.region or self.driver_name,),
-            stop_force_default=False, guest_inputs=self._guest_inputs(), image_formats=self.import_formats(),
+            stop_force_default=False, image_formats=self.import_formats(), **self.guest_fields(self._guest_inputs()),
             extras={"driver": self.driver_name, "sizes": len(configs)})
 
     def _guest_inputs(self):

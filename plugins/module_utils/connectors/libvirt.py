@@ -269,7 +269,7 @@ def build_domain_xml(name, uuid, domain_type, arch, vcpus, memory_kib, descripti
         cdrom.set("device", "cdrom")
         _sub(cdrom, "readonly")
         devices.append(cdrom)
-    if domain_type in SEED_DOMAIN_TYPES:  # qemu-guest-agent's channel: addresses and a clean shutdown
+    if seed and domain_type in SEED_DOMAIN_TYPES:  # a guest that boots: qemu-guest-agent's channel (addresses)
         channel = _sub(devices, "channel", type="unix")
         _sub(channel, "target", type="virtio", name="org.qemu.guest_agent.0")
     for nic in interfaces:
@@ -401,6 +401,7 @@ class LibvirtConnector(Connector):
     option_names = ("sizes", "image_pool", "volume_pool", "network", "domain_type", "migration_address",
                     "ssh_forward_ports", "ssh_forward_address")
     image_formats = ("qcow2", "raw")
+    user_data_limit = MAX_SEED_USER_DATA
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -495,7 +496,7 @@ class LibvirtConnector(Connector):
             cpu=Range(1, host["max_vcpus"]), cpu_mhz=Range(1, host["mhz"] or None),
             memory_mib=Range(1, host["memory_mib"]), archs=archs, meters=METERS,
             locations=(host["hostname"],), stop_force_default=False,
-            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
+            **self.guest_fields(), image_formats=self.import_formats(),
             hot_plug=self.domain_type != "test",  # the test driver has no device hot-plug
             extras={"hostCpus": host["cpus"], "domainType": self.domain_type})
 
@@ -677,7 +678,7 @@ class LibvirtConnector(Connector):
 
     def create_machine(self, spec):
         spec.validate()
-        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=MAX_SEED_USER_DATA)
+        check_guest_inputs(spec, self.name, self.guest_inputs, user_data_limit=self.user_data_limit)
         with self._op("machine.create", "machine '%s'" % spec.name):
             self._check_fit(spec)
             try:

@@ -476,6 +476,7 @@ class OpenStackConnector(Connector):
     option_names = ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "shelve",
                     "interface")
     guest_inputs = frozenset({"userData", "credential"})
+    user_data_limit, user_data_encoded = USER_DATA_LIMIT, True
     image_formats = ("qcow2", "raw")  # Nova's libvirt driver boots both; qcow2 is smaller to upload
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
@@ -578,7 +579,7 @@ class OpenStackConnector(Connector):
             memory_mib=Range(min((c.memory for c in configs), default=KIB_PER_MIB) // KIB_PER_MIB,
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=self._archs(), meters=METERS, locations=tuple(zones) or ("nova",), stop_force_default=False,
-            guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
+            **self.guest_fields(), image_formats=self.import_formats(),
             extras={"region": self.conn.config.get_region_name() or None, "services": sorted(self.services()),
                     "flavors": len(configs)})
 

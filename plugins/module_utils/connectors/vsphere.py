@@ -415,6 +415,7 @@ class VSphereConnector(Connector):
     option_names = ("datacenter", "cluster", "host", "resource_pool", "folder", "datastore", "network",
                     "volume_folder", "image_folder", "sizes")
     guest_inputs = frozenset({"userData", "credential"})
+    user_data_limit, user_data_encoded = GUESTINFO_LIMIT, True
     image_formats = ("vmdk",)  # streamOptimized, as an OVA carries it
 
     def __init__(self, *args, **kwargs):
@@ -1526,7 +1527,7 @@ class VSphereConnector(Connector):
                 cpu_mhz=Range(None, max(mhz) if mhz else None), archs=("x86_64",),
                 meters=tuple(meter[0] for meter in self._meters()),
                 locations=tuple(p["name"] for _ref, p in self._compute_resources()),
-                guest_inputs=self.guest_inputs, image_formats=self.import_formats(),
+                **self.guest_fields(), image_formats=self.import_formats(),
                 extras={"apiType": about.apiType, "apiVersion": about.apiVersion, "product": about.fullName,
                         "images": "disk files" if self.is_esx else "templates"})
             self._cache["caps"] = caps

@@ -422,6 +422,7 @@ class XenServerConnector(Connector):
     option_names = ("sizes", "sr", "network")
     image_formats = ("vhd", "raw")
     guest_inputs = frozenset({"userData", "credential"})
+    user_data_limit = CONFIG_DRIVE_USER_DATA_LIMIT
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -535,7 +536,7 @@ class XenServerConnector(Connector):
             memory_mib=Range(1, max((h["memory_mib"] for h in hosts), default=None)),
             archs=("x86_64",), meters=METERS, locations=tuple(h["name"] for h in hosts),
             stop_force_default=False,
-            guest_inputs=self.guest_inputs, image_formats=self.import_formats(), extras={"hosts": len(hosts)})
+            image_formats=self.import_formats(), extras={"hosts": len(hosts)}, **self.guest_fields())
 
     # -- lookups -------------------------------------------------------------------------
     def _ref(self, cls, native_id, what):

@@ -22,7 +22,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.images import mirror
 
 # Bumped whenever the recipe (partitioning, bootloader, default packages, configuration written into the
 # image) changes: it is part of every spec hash, so cached images made by an older recipe are rebuilt.
-RECIPE_VERSION = 2  # 2: /etc/hosts names the host; cloud-init manages /etc/hosts
+RECIPE_VERSION = 3  # 2: /etc/hosts names the host; cloud-init manages /etc/hosts; 3: e2scrub masked, no RSA host key
 
 FORMATS = ("qcow2", "raw", "vmdk", "vhd")
 MIN_SIZE_GIB = 2

@@ -103,6 +103,9 @@ def test_image_files_and_overlay(tmp_path):
     assert "127.0.1.1\tweb-example\n" in builder.image_files(
         parse_spec({"name": "web.example"}, check_packages=False), "u")["/etc/hosts"][0]
     assert "manage_etc_hosts: true" in files["/etc/cloud/cloud.cfg.d/90_sirocco.cfg"][0]
+    # first-boot work that delays SSH under TCG: e2scrub masked, no RSA host key made
+    assert files["/etc/systemd/system/e2scrub_reap.service"] == ("/dev/null", builder.SYMLINK)
+    assert "ssh_genkeytypes: [ed25519, ecdsa]" in files["/etc/cloud/cloud.cfg.d/90_sirocco.cfg"][0]
     no_ci = builder.image_files(parse_spec({"name": "x", "cloud_init": False}, check_packages=False), "u")
     assert "/etc/cloud/cloud.cfg.d/90_sirocco.cfg" not in no_ci and "/etc/network/interfaces.d/50-sirocco-dhcp" in no_ci
     tar_path = builder.overlay_tar(spec, "u-u-i-d", str(tmp_path / "o.tar"))
