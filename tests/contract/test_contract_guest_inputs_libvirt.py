@@ -49,8 +49,9 @@ def new_key(comment="ct@sirocco"):
 @pytest.fixture
 def qemu(standin, connector):
     if standin.id != "libvirt-qemu":
-        pytest.skip("libvirt guest inputs need a real QEMU; %s is checked in test_contract_guest_inputs*.py "
-                    "or refuses them (libvirt-test: see test_test_driver_refuses_guest_inputs)" % standin.id)
+        pytest.skip("this file reads back libvirt with a real QEMU (libvirt-qemu); %s's guest inputs are read back "
+                    "in test_contract_guest_inputs.py or _hypervisors.py (the test driver's refusal: below)"
+                    % standin.id)
     return connector
 
 

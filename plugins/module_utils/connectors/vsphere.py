@@ -170,6 +170,7 @@ VM_PROPS = (
     "name", "config.template", "config.instanceUuid", "config.uuid", "config.annotation", "config.extraConfig",
     "config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device", "config.createDate",
     "config.files.vmPathName", "runtime.powerState", "runtime.connectionState", "runtime.host",
+    "guest.net",  # the guest's addresses per NIC, as VMware Tools in the guest report them
 )
 HOST_PROPS = ("name", "summary.hardware.numCpuThreads", "summary.hardware.memorySize", "summary.hardware.cpuMhz",
               "capability.maxSupportedVcpus", "runtime.connectionState")
@@ -684,6 +685,8 @@ class VSphereConnector(Connector):
         devices = props.get("config.hardware.device") or []
         controllers = {d.key: d for d in devices if isinstance(d, vim.vm.device.VirtualController)}
         disks, volumes, interfaces = [], [], []
+        guest_ips = {(nic.macAddress or "").lower(): list(nic.ipAddress or [])
+                     for nic in props.get("guest.net") or [] if nic.macAddress}
         for dev in devices:
             if isinstance(dev, vim.vm.device.VirtualDisk):
                 path = _file_name(dev)
@@ -695,9 +698,12 @@ class VSphereConnector(Connector):
             elif isinstance(dev, vim.vm.device.VirtualEthernetCard):
                 network = _nic_network(dev.backing)
                 connected = bool(dev.connectable and dev.connectable.connected)
+                ips = guest_ips.get((dev.macAddress or "").lower(), [])
                 interfaces.append(NetworkInterface(
                     network={"href": network} if network else None, macAddress=dev.macAddress or None,
-                    state=states.STARTED if connected else states.STOPPED))
+                    state=states.STARTED if connected else states.STOPPED,
+                    addresses=[{"ip": ip, "protocol": "IPv6" if ":" in ip else "IPv4", "allocation": "dynamic"}
+                               for ip in ips] or None))
         created = props.get("config.createDate")
         return Machine(
             id=self._vm_id(props, ref), name=props.get("name"), description=props.get("config.annotation") or None,
