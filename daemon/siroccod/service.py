@@ -32,6 +32,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     MachineSpec,
     check_guest_inputs,
     public_key,
+    user_data_size,
 )
 from siroccod import capacity, hrefs, image_sources, metering, placing, quotas, routing
 from siroccod.jobs import ACTIVE, QUEUED
@@ -80,12 +81,6 @@ def guest_caps(handle):
     if caps is None:
         return frozenset(), None, False
     return frozenset(caps.guest_inputs), caps.user_data_limit, caps.user_data_encoded
-
-
-def user_data_bytes(text, encoded=False):
-    """The size of userData as a provider counts it: bytes of UTF-8, or of their base64 form."""
-    size = len(text.encode("utf-8")) if isinstance(text, str) else 0
-    return 4 * -(-size // 3) if encoded else size
 
 
 def checked_credential(credential, path):
@@ -562,7 +557,7 @@ class Service:
         if missing:
             return InvalidInput("%s cannot put %s into a guest" % (what, " or ".join(missing)), attribute=missing[0])
         refusal = None
-        size = user_data_bytes(plan.get("user_data"), encoded)
+        size = user_data_size(plan.get("user_data"), encoded)
         if limit is not None and size > limit:
             refusal = InvalidInput("userData is %d bytes%s; %s takes at most %d" % (
                 size, " once base64-encoded" if encoded else "", what, limit), attribute="userData")

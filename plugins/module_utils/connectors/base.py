@@ -303,6 +303,12 @@ def key_pair_name(key: str) -> str:
     return "sirocco-" + hashlib.sha256(base64.b64decode(key.split()[1])).hexdigest()[:16]
 
 
+def user_data_size(text: str | None, encoded: bool = False) -> int:
+    """The size of userData as a provider counts it: bytes of UTF-8, or of their base64 form."""
+    size = len(text.encode("utf-8")) if isinstance(text, str) else 0
+    return 4 * -(-size // 3) if encoded else size
+
+
 def check_guest_inputs(spec: MachineSpec, provider: str, accepts, user_data_limit: int | None = None,
                        user_data_encoded: bool = False, passwords: bool = False) -> None:
     """Refuse, before anything is created, what a provider cannot put into a guest: userData or a credential
@@ -314,9 +320,7 @@ def check_guest_inputs(spec: MachineSpec, provider: str, accepts, user_data_limi
             raise InvalidInput("provider '%s' cannot pass userData to a guest" % provider, attribute="userData")
         if not isinstance(spec.user_data, str):
             raise InvalidInput("userData must be a string", attribute="userData")
-        size = len(spec.user_data.encode("utf-8"))
-        if user_data_encoded:
-            size = 4 * -(-size // 3)
+        size = user_data_size(spec.user_data, user_data_encoded)
         if user_data_limit is not None and size > user_data_limit:
             raise InvalidInput("userData is %d bytes%s; provider '%s' takes at most %d"
                                % (size, " once base64-encoded" if user_data_encoded else "", provider,
