@@ -45,7 +45,13 @@ OPERATIONS = {
     "machine.delete": "delete_machine",
     "machine.capture": "capture_machine",
     "machine.migrate": "migrate_machine",
+    "machine.resize": "resize_machine",
     "machine_config.list": "list_machine_configs",
+    "machine_config.create": "create_machine_config",
+    "machine_config.delete": "delete_machine_config",
+    "machine_template.list": "list_machine_templates",
+    "machine_template.create": "create_machine_template",
+    "machine_template.delete": "delete_machine_template",
     "machine_image.list": "list_machine_images",
     "machine_image.import": "import_machine_image",
     "machine_image.delete": "delete_machine_image",
@@ -54,10 +60,23 @@ OPERATIONS = {
     "volume.delete": "delete_volume",
     "volume.attach": "attach_volume",
     "volume.detach": "detach_volume",
+    "volume.resize": "resize_volume",
     "network.list": "list_networks",
     "network.create": "create_network",
     "network.delete": "delete_network",
     "meter.list": "list_meters",
+    "credential.list": "list_credentials",
+    "credential.create": "create_credential",
+    "credential.delete": "delete_credential",
+    "system.list": "list_systems",
+    "system.create": "create_system",
+    "system.start": "start_system",
+    "system.stop": "stop_system",
+    "system.delete": "delete_system",
+    "system_template.list": "list_system_templates",
+    "system_template.create": "create_system_template",
+    "system_template.delete": "delete_system_template",
+    "job.list": "list_jobs",
 }
 # The machine operation behind each CIMI action verb.
 ACTION_OPERATIONS = {verb: "machine." + verb for verb in states.MACHINE_ACTIONS}
@@ -625,7 +644,9 @@ class Connector:
     def list_volumes(self):
         raise Unsupported(self.name, "volume.list")
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        """A new Volume of ``capacity_kb`` KB; ``volume_type`` (a provider's volume type: gp3, a Cinder type...)
+        only where the provider offers types, else InvalidInput(attribute="type")."""
         raise Unsupported(self.name, "volume.create")
 
     def delete_volume(self, volume_id):
@@ -637,11 +658,18 @@ class Connector:
     def detach_volume(self, machine_id, volume_id):
         raise Unsupported(self.name, "volume.detach")
 
+    def resize_volume(self, volume_id, capacity_kb):
+        """Grow a volume to ``capacity_kb`` KB (never shrink: InvalidInput(attribute="capacity")); the Volume.
+        Conflict, naming what to do, when its state or its machine's forbids it now."""
+        raise Unsupported(self.name, "volume.resize")
+
     # -- networks -------------------------------------------------------------
     def list_networks(self):
         raise Unsupported(self.name, "network.list")
 
-    def create_network(self, name, description=None, properties=None):
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
+        """A new Network; ``cidr`` (an IPv4 network such as 10.20.0.0/24) and ``dhcp`` (bool) where the
+        provider can set them, else InvalidInput naming the attribute ("cidr", "dhcp")."""
         raise Unsupported(self.name, "network.create")
 
     def delete_network(self, network_id):
@@ -652,10 +680,83 @@ class Connector:
         it runs; the Machine as ``target`` sees it (its id there may differ)."""
         raise Unsupported(self.name, "machine.migrate")
 
+    def resize_machine(self, machine_id, config):
+        """Give the machine ``config``'s cpu and memory (a MachineConfiguration; disks are left alone); the
+        Machine. Conflict saying a stop is needed when ``resize_needs_stop`` says so and it runs."""
+        raise Unsupported(self.name, "machine.resize")
+
+    def resize_needs_stop(self, machine, config):
+        """Whether resizing ``machine`` (a Machine as listed) to ``config`` needs it STOPPED first. By default
+        any machine that is not stopped; connectors that resize live (within maximums) say less."""
+        return machine.state != states.STOPPED
+
     # -- meters ---------------------------------------------------------------
-    def list_meters(self, machine_id):
-        """Meters (with their latest samples) of one machine."""
+    def list_meters(self, machine_id, start=None, end=None):
+        """Meters of one machine. Without a window, each with its latest sample; with ``start``/``end``
+        (timezone-aware datetimes, either may be None) each with the samples its source keeps in that window
+        (a source that keeps no history gives its current sample when ``now`` is in the window)."""
         raise Unsupported(self.name, "meter.list")
+
+    # -- credentials (SSH public keys kept by the provider: key pairs, CIMI Credentials) -------
+    def list_credentials(self):
+        """Credentials (name, userName, key: the public key) the provider keeps."""
+        raise Unsupported(self.name, "credential.list")
+
+    def create_credential(self, name, key, user_name=None, description=None):
+        """Register the SSH public key ``key`` under ``name``; the Credential. Conflict when the name is taken."""
+        raise Unsupported(self.name, "credential.create")
+
+    def delete_credential(self, credential_id):
+        raise Unsupported(self.name, "credential.delete")
+
+    # -- machine configurations and templates stored by the provider (a CIMI endpoint) ----------
+    def create_machine_config(self, config):
+        """Store a MachineConfiguration (named); the stored one."""
+        raise Unsupported(self.name, "machine_config.create")
+
+    def delete_machine_config(self, config_id):
+        raise Unsupported(self.name, "machine_config.delete")
+
+    def list_machine_templates(self):
+        raise Unsupported(self.name, "machine_template.list")
+
+    def create_machine_template(self, template):
+        """Store a MachineTemplate (its machineConfig, machineImage, credential by reference); the stored one."""
+        raise Unsupported(self.name, "machine_template.create")
+
+    def delete_machine_template(self, template_id):
+        raise Unsupported(self.name, "machine_template.delete")
+
+    # -- systems (natively, on a CIMI endpoint; elsewhere module_utils orchestrates them) -----------
+    def list_systems(self):
+        raise Unsupported(self.name, "system.list")
+
+    def create_system(self, name, template, description=None, properties=None, initial_state=None):
+        """A System from ``template`` (a SystemTemplate's native id, or a SystemTemplate by value); the System."""
+        raise Unsupported(self.name, "system.create")
+
+    def start_system(self, system_id):
+        raise Unsupported(self.name, "system.start")
+
+    def stop_system(self, system_id, force=False):
+        raise Unsupported(self.name, "system.stop")
+
+    def delete_system(self, system_id):
+        raise Unsupported(self.name, "system.delete")
+
+    def list_system_templates(self):
+        raise Unsupported(self.name, "system_template.list")
+
+    def create_system_template(self, template):
+        raise Unsupported(self.name, "system_template.create")
+
+    def delete_system_template(self, template_id):
+        raise Unsupported(self.name, "system_template.delete")
+
+    # -- jobs -------------------------------------------------------------------
+    def list_jobs(self):
+        """The provider's Jobs (a CIMI endpoint's), nested ones included."""
+        raise Unsupported(self.name, "job.list")
 
     # -- derived helpers: the same for every connector ------------------------
     def iter_machines(self, page_size=100):
@@ -697,6 +798,18 @@ class Connector:
 
     def get_network(self, ref):
         return _by_id_or_name(self.list_networks(), ref, "network", self.name)
+
+    def get_credential(self, ref):
+        return _by_id_or_name(self.list_credentials(), ref, "credential", self.name)
+
+    def get_machine_template(self, ref):
+        return _by_id_or_name(self.list_machine_templates(), ref, "machine template", self.name)
+
+    def get_system(self, ref):
+        return _by_id_or_name(self.list_systems(), ref, "system", self.name)
+
+    def get_system_template(self, ref):
+        return _by_id_or_name(self.list_system_templates(), ref, "system template", self.name)
 
     def machine_action(self, machine_id, action, force=None):
         """Run a CIMI action verb on a machine, refusing what its state does not allow."""
