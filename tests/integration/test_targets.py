@@ -6,7 +6,14 @@ named ``*_siroccod`` run against a real ``siroccod serve`` process started here 
 embedded default, a normal user of its own tenant), whose Cloud Entry Point and credentials they get
 as the variables ``sirocco_it_cimi_uri``, ``sirocco_it_cimi_username``, ``sirocco_it_cimi_password``,
 ``sirocco_it_cimi_token`` (a bearer token of that user) and ``sirocco_it_cimi_image_dir`` (the directory
-its ``image_sources`` allow file:// images from). The collection under test is this
+its ``image_sources`` allow file:// images from). Targets named ``*_siroccod_qemu`` get the same variables
+for a second daemon whose one host is the real QEMU behind libvirtd (volume attach and resize, which the
+test driver lacks), with a storage pool of its own. Targets named ``*_ec2`` run against a moto server
+(EC2 + CloudWatch) started here: ``sirocco_it_ec2_uri``, ``sirocco_it_ec2_access_key``,
+``sirocco_it_ec2_secret_key``, ``sirocco_it_ec2_region`` and ``sirocco_it_ec2_options`` (the ec2
+connector's provider_options: instance types, the seed AMI). Targets named ``*_openstack`` run against
+the OpenStack stand-in (real Keystone, Glance, Nova, Cinder; ``make openstack``):
+``sirocco_it_openstack_options`` (cloud, clouds_yaml, image). The collection under test is this
 working tree, linked into a temporary ANSIBLE_COLLECTIONS_PATH. On failure the test shows the
 playbook's output.
 
@@ -28,7 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 TARGETS = Path(__file__).resolve().parent / "targets"
 URI = os.environ.get("SIROCCO_IT_URI", "qemu:///system")
 TIMEOUT = int(os.environ.get("SIROCCO_IT_TIMEOUT", "900"))  # seconds per target
-SIROCCOD_SUFFIX = "_siroccod"  # targets run against a siroccod daemon rather than libvirtd
+# target name suffix -> the session fixture giving its peer's playbook variables (the longest suffix wins)
+PEERS = {"_siroccod_qemu": "siroccod_qemu", "_siroccod": "siroccod", "_ec2": "moto_ec2", "_openstack": "openstack"}
+sys.path.insert(0, str(REPO / "tests" / "contract"))  # the contract suite's stand-ins start the peers
 
 
 def targets():
@@ -57,19 +66,88 @@ def libvirtd():
 @pytest.fixture(scope="session")
 def siroccod(tmp_path_factory):
     """A real `siroccod serve` for the *_siroccod targets: playbook variables to reach it as a normal user."""
-    sys.path.insert(0, str(REPO / "tests" / "contract"))
     from standins.siroccod import Daemon  # the contract suite's stand-in starts it the same way
 
     images = tmp_path_factory.mktemp("siroccod-images")  # the one directory it imports images from
     daemon = Daemon(tmp_path_factory.mktemp("siroccod") / "data",
                     config={"image_sources": {"directories": [str(images)]}}).start()
     try:
-        name, password = daemon.add_user("it", "it-tenant")
-        yield {"sirocco_it_cimi_uri": daemon.cep, "sirocco_it_cimi_username": name,
-               "sirocco_it_cimi_password": password, "sirocco_it_cimi_token": daemon.token(name),
-               "sirocco_it_cimi_image_dir": str(images)}
+        yield _cimi_vars(daemon, images)
     finally:
         daemon.stop()
+
+
+def _cimi_vars(daemon, image_dir):
+    name, password = daemon.add_user("it", "it-tenant")
+    return {"sirocco_it_cimi_uri": daemon.cep, "sirocco_it_cimi_username": name,
+            "sirocco_it_cimi_password": password, "sirocco_it_cimi_token": daemon.token(name),
+            "sirocco_it_cimi_image_dir": str(image_dir)}
+
+
+@pytest.fixture(scope="session")
+def siroccod_qemu(tmp_path_factory, libvirtd):
+    """A real `siroccod serve` whose one host is QEMU behind libvirtd, in a transient storage pool of this run."""
+    sys.path.insert(0, str(REPO / "tests" / "daemon"))
+    from realhost_helpers import QemuHost
+    from standins.siroccod import Daemon
+
+    qemu = QemuHost()
+    pool_name = qemu.prefix + "pool"
+    target = tmp_path_factory.mktemp("siroccod-qemu-pool")
+    target.chmod(0o755)
+    pool = qemu.conn.storagePoolCreateXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                          % (pool_name, target), 0)
+    host = qemu.host_config("kvm")
+    host["options"] = dict(host["options"], volume_pool=pool_name, image_pool=pool_name)
+    images = tmp_path_factory.mktemp("siroccod-qemu-images")
+    daemon = Daemon(tmp_path_factory.mktemp("siroccod-qemu") / "data",
+                    config={"hosts": [host], "image_sources": {"directories": [str(images)]}}).start()
+    try:
+        yield _cimi_vars(daemon, images)
+    finally:
+        daemon.stop()
+        qemu.close()
+        for vol in pool.listAllVolumes(0):
+            vol.delete(0)
+        pool.destroy()
+
+
+@pytest.fixture(scope="session")
+def moto_ec2():
+    """moto's EC2 + CloudWatch server with the seed AMI, as the contract suite starts it."""
+    from standins.ec2 import MotoEC2
+    from standins.moto_ec2 import REGION
+
+    standin = MotoEC2()
+    standin.start(None)
+    try:
+        yield {"sirocco_it_ec2_uri": standin.server.url, "sirocco_it_ec2_access_key": standin.server.access_key,
+               "sirocco_it_ec2_secret_key": standin.server.secret_key, "sirocco_it_ec2_region": REGION,
+               "sirocco_it_ec2_options": standin.options()}
+    finally:
+        standin.stop()
+
+
+@pytest.fixture(scope="session")
+def openstack():
+    """The OpenStack stand-in (installed and started unless it runs: `make openstack`)."""
+    from standins.openstack import CLOUD, IMAGE, STATE, OpenStackStandIn
+
+    standin = OpenStackStandIn()
+    standin.start(None)
+    try:
+        yield {"sirocco_it_openstack_options": {"cloud": CLOUD, "clouds_yaml": str(STATE / "clouds.yaml"),
+                                                "image": IMAGE}}
+    finally:
+        standin.stop()
+
+
+def peer_fixture(target):
+    """The name of the fixture giving ``target``'s peer (libvirtd unless its name ends with a PEERS suffix)."""
+    for suffix in sorted(PEERS, key=len, reverse=True):
+        if target.endswith(suffix):
+            return PEERS[suffix]
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +163,9 @@ def collections_path(tmp_path_factory):
 @pytest.mark.parametrize("target", targets())
 def test_target(target, request, collections_path, tmp_path):
     run_id = "%s-%s" % (time.strftime("%H%M%S"), uuid.uuid4().hex[:6])
-    if target.endswith(SIROCCOD_SUFFIX):
-        peer = request.getfixturevalue("siroccod")
+    fixture = peer_fixture(target)
+    if fixture is not None:
+        peer = request.getfixturevalue(fixture)
     else:
         peer = {"sirocco_it_uri": request.getfixturevalue("libvirtd")}
     playbook = tmp_path / "play.yml"
