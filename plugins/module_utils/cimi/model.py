@@ -285,6 +285,9 @@ class NetworkConfiguration(Resource):
     networkType = Attr("networkType", STRING)
     mtu = Attr("mtu", INTEGER, minimum=1, maximum=65535)
     classOfService = Attr("classOfService", STRING)
+    # Sirocco extensions: what the host's connector sets up (create_network's cidr and dhcp)
+    cidr = Attr("cidr", STRING, max_length=18, doc="IPv4 network, e.g. 10.20.0.0/24 (Sirocco extension)")
+    dhcp = Attr("dhcp", BOOLEAN, doc="whether the network serves DHCP (Sirocco extension)")
 
 
 class NetworkTemplate(Resource):
@@ -308,6 +311,8 @@ class Network(Resource):
     networkType = Attr("networkType", STRING, read_only=True)
     mtu = Attr("mtu", INTEGER, read_only=True)
     classOfService = Attr("classOfService", STRING, read_only=True)
+    cidr = Attr("cidr", STRING, read_only=True, doc="IPv4 network (Sirocco extension)")
+    dhcp = Attr("dhcp", BOOLEAN, read_only=True, doc="whether it serves DHCP (Sirocco extension)")
     meters = Attr("meters", REF, many=True, read_only=True)
     eventLog = Attr("eventLog", REF, read_only=True)
 
@@ -407,6 +412,16 @@ class Action(Resource):
     volume = Attr("volume", REF)
     initialLocation = Attr("initialLocation", STRING)
     host = Attr("host", STRING, doc="target host of a migration (Sirocco extension)")
+    # Parameters of Sirocco's resize actions (SIROCCO_RESIZE): a machine's new size, a volume's new capacity.
+    machineConfig = Attr("machineConfig", REF, of=MachineConfiguration,
+                         doc="the machine's new cpu and memory, by reference or by value (Sirocco extension)")
+    capacity = Attr("capacity", INTEGER, minimum=1, maximum=MAX_CAPACITY_KB,
+                    doc="kilobytes: the volume's new capacity, larger than its present one (Sirocco extension)")
+
+
+# Sirocco's own actions, beside CIMI's: action URIs of the project's namespace (DSP0263 allows extensions).
+SIROCCO_ACTION_NS = "urn:sirocco:cimi:action:"
+SIROCCO_RESIZE = SIROCCO_ACTION_NS + "resize"
 
 
 class CloudEntryPoint(Resource):
