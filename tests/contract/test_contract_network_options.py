@@ -1,8 +1,8 @@
 """Network options: an IPv4 ``cidr`` and ``dhcp`` at creation.
 
-A connector either sets them (and reports them back in the network's properties ``sirocco.cidr`` and
-``sirocco.dhcp``, read from what the provider keeps) or refuses with InvalidInput naming the attribute, creating
-nothing. A malformed cidr is refused by every connector that creates networks, before anything is created.
+A connector either sets them (and reports them back in the Network's ``cidr`` and ``dhcp``, read from what the
+provider keeps) or refuses with InvalidInput naming the attribute, creating nothing.
+A malformed cidr is refused by every connector that creates networks, before anything is created.
 
 Addresses come from 198.18.0.0/15 (RFC 2544, benchmarking: routed nowhere), a random /24 per test so that
 parallel runs on one host do not meet. No test sends traffic to them.
@@ -19,8 +19,6 @@ import pytest
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput, NotFound
 
-CIDR_PROPERTY = "sirocco.cidr"
-DHCP_PROPERTY = "sirocco.dhcp"
 BAD_CIDRS = ("nonsense", "198.18.0.300/24", "198.18.7.1/24", "198.18.7.0/33", "fd00:18::/64", "198.18.7.0/", 24)
 
 
@@ -57,8 +55,7 @@ def test_network_with_cidr(connector, standin, creates_networks, dhcp):
         pytest.skip("%s refuses cidr/dhcp as InvalidInput" % standin.id)
     for seen in (net, connector.get_network(name)):
         assert seen.id == net.id and seen.state == "STARTED"
-        assert seen.properties[CIDR_PROPERTY] == cidr
-        assert seen.properties[DHCP_PROPERTY] == ("true" if dhcp else "false")
+        assert seen.cidr == cidr and seen.dhcp is dhcp
     connector.delete_network(net.id)
     with pytest.raises(NotFound):
         connector.get_network(net.id)
@@ -68,7 +65,7 @@ def test_dhcp_without_cidr(connector, standin, creates_networks):
     name = standin.name("n")
     net = _create_or_refused(connector, name, dhcp=True)
     if net is not None:  # the provider picks the addresses itself
-        assert connector.get_network(name).properties.get(DHCP_PROPERTY, "true") == "true"
+        assert connector.get_network(name).dhcp in (True, None)
         connector.delete_network(net.id)
 
 
