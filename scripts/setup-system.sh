@@ -16,6 +16,8 @@ PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
     # libvirtd sets up its network firewall once at start: without iptables, creating a network fails
     iptables
+    # a libvirt network with addresses (create_network's cidr) gets its DHCP from libvirt's dnsmasq
+    dnsmasq-base
     # vSphere stand-in: govmomi's simulator built from Debian's Go source, see tests/standins/vcsim/
     golang-go golang-github-vmware-govmomi-dev
     # OpenStack stand-in's database and message bus, see tests/standins/openstack/
