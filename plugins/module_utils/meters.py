@@ -132,7 +132,8 @@ def read(connector, ref, aspects=None, start=None, end=None, last=None):
     since, until = window(start, end, last)
     connector.require("meter.list")
     machine = find_machine(connector, ref)
-    meters = [m.to_json() for m in connector.list_meters(machine.id, start=since, end=until)]
+    window_given = {"start": since, "end": until} if since or until else {}
+    meters = [m.to_json() for m in connector.list_meters(machine.id, **window_given)]
     meters = select(meters, aspects, since, until)
     name = machine.name or machine.id
     shown = {"start": since.isoformat() if since else None, "end": until.isoformat() if until else None}

@@ -37,6 +37,8 @@ URI = os.environ.get("SIROCCO_IT_URI", "qemu:///system")
 TIMEOUT = int(os.environ.get("SIROCCO_IT_TIMEOUT", "900"))  # seconds per target
 # target name suffix -> the session fixture giving its peer's playbook variables (the longest suffix wins)
 PEERS = {"_siroccod_qemu": "siroccod_qemu", "_siroccod": "siroccod", "_ec2": "moto_ec2", "_openstack": "openstack"}
+# seconds between the test-driver daemon's samplings: meter_info_siroccod reads a history of several
+METER_INTERVAL = 2
 sys.path.insert(0, str(REPO / "tests" / "contract"))  # the contract suite's stand-ins start the peers
 
 
@@ -70,7 +72,8 @@ def siroccod(tmp_path_factory):
 
     images = tmp_path_factory.mktemp("siroccod-images")  # the one directory it imports images from
     daemon = Daemon(tmp_path_factory.mktemp("siroccod") / "data",
-                    config={"image_sources": {"directories": [str(images)]}}).start()
+                    config={"image_sources": {"directories": [str(images)]},
+                            "meter_interval": METER_INTERVAL}).start()
     try:
         yield _cimi_vars(daemon, images)
     finally:
