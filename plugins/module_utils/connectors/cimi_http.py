@@ -25,13 +25,21 @@ The connector never builds a path: it follows hrefs, as the specification asks.
   here (an endpoint that ignores ``$filter`` still gives the right answer).
 * Capabilities are what the endpoint offers: an operation is advertised when the Cloud Entry
   Point links its collection (and, for creates, the collection offers ``add``); the machine
-  actions are those of the Machine ResourceMetadata when the endpoint serves it. Hardware
+  actions (and the System ones) are those of the ResourceMetadata when the endpoint serves it. Hardware
   ranges are those of the endpoint's MachineConfigurations, metered aspects those of its
   ``meterConfigs``. Locations are the endpoint's hosts when it shows them (siroccod's ``hosts``
   link, to administrators; a machine is then pinned with the ``sirocco.host`` property), else the
   endpoint itself.
 * Names are unique per kind here, as the modules identify resources by name: creating a machine,
-  volume, network or captured image whose name the endpoint already shows is a Conflict.
+  volume, network, captured image, credential, configuration, template or system whose name the
+  endpoint already shows is a Conflict.
+* Stored resources (Credentials, MachineConfigurations, MachineTemplates, SystemTemplates) are
+  created by posting them to their collection's ``add``, a Credential as a ``CredentialCreate``
+  (DSP0263) unless the endpoint takes the Credential itself (siroccod does). References in a
+  template (machineConfig, machineImage, credential; a system's template) are hrefs of the
+  endpoint, or names looked up there: an unknown one is InvalidInput before anything is posted.
+* Systems are created from a SystemTemplate by reference or by value, started, stopped and
+  deleted through their own operations, each Job followed (nested Jobs end with their parent).
 
 Authentication: HTTP Basic with ``username``/``password``, or a bearer token (option ``token``,
 or ``password`` without ``username``). TLS certificates are verified unless ``validate_certs`` is
@@ -52,10 +60,11 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, parse_datetime, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     AuthError,
     Conflict,
@@ -69,11 +78,16 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     MAX_USER_DATA,
+    Credential,
+    Job,
     Machine,
     MachineConfiguration,
     MachineImage,
+    MachineTemplate,
     Meter,
     Network,
+    System,
+    SystemTemplate,
     Volume,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
@@ -81,12 +95,14 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     IMAGE_FORMATS,
     IMAGE_NAME_PROPERTY,
     KIB_PER_MIB,
+    USER_NAME_RE,
     Capabilities,
     Connector,
     ErrorTable,
     Page,
     Range,
     check_guest_inputs,
+    public_key,
 )
 
 JOB_URI_HEADER = "CIMI-Job-URI"
@@ -104,8 +120,17 @@ STATUS_ERRORS = {
 # Contract operation -> the CEP collection it needs.
 COLLECTION_OF = {
     "machine": "machines", "machine_config": "machineConfigs", "machine_image": "machineImages",
-    "volume": "volumes", "network": "networks", "meter": "meters",
+    "volume": "volumes", "network": "networks", "meter": "meters", "credential": "credentials",
+    "machine_template": "machineTemplates", "system": "systems", "system_template": "systemTemplates", "job": "jobs",
 }
+# Collections of stored resources: contract prefix of their list/create/delete operations.
+STORED_KINDS = (("credentials", "credential"), ("machineConfigs", "machine_config"),
+                ("machineTemplates", "machine_template"), ("systemTemplates", "system_template"))
+# The references of a MachineTemplate that may name a resource of the endpoint instead of giving its URI.
+TEMPLATE_REFS = (("machineConfig", "get_machine_config"), ("machineImage", "get_machine_image"),
+                 ("credential", "get_credential"))
+# Component types a SystemTemplate holds; a short name ("Machine") stands for its type URI.
+COMPONENT_TYPES = ("Machine", "Volume", "Network")
 
 
 STATUS = ErrorTable(
@@ -203,13 +228,40 @@ def collection_link(value):
 
 def parse(cls, doc, what):
     """A model object from an endpoint's document; collection links ({href} in place of a list) are
-    left out, and a document the model refuses is the provider's fault."""
+    left out, so is any write-only value (a Credential's password: never handed on), and a document the model
+    refuses is the provider's fault."""
     doc = {k: v for k, v in doc.items()
-           if not (k in cls.attributes and cls.attributes[k].many and isinstance(v, dict))}
+           if not (k in cls.attributes and (cls.attributes[k].write_only
+                                            or cls.attributes[k].many and isinstance(v, dict)))}
     try:
         return cls.from_json(doc, trusted=True)
     except InvalidInput as exc:
         raise ProviderUnavailable("the CIMI endpoint sent an invalid %s: %s" % (what, exc.message)) from None
+
+
+def check_window(start, end):
+    """A time window (start, end), each None or a timezone-aware datetime, start not after end; None when
+    both are None. InvalidInput naming ``start`` or ``end`` otherwise."""
+    for attribute, value in (("start", start), ("end", end)):
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+            raise InvalidInput("%s: expected a timezone-aware datetime, got %r" % (attribute, value),
+                               attribute=attribute)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("start (%s) is after end (%s)" % (start.isoformat(), end.isoformat()), attribute="start")
+    return None if start is None and end is None else (start, end)
+
+
+def sample_time(sample):
+    """When a Sample was taken, timezone-aware (a timestamp without a zone is UTC, as in $filter)."""
+    when = parse_datetime(sample.timestamp, "Sample.timestamp")
+    return when if when.utcoffset() is not None else when.replace(tzinfo=UTC)
+
+
+def in_window(samples, window):
+    """The samples taken within ``window`` (start, end; either None: unbounded), in their order."""
+    start, end = window
+    return [s for s in samples
+            if (start is None or sample_time(s) >= start) and (end is None or sample_time(s) <= end)]
 
 
 class _NoForeignRedirect(urllib.request.HTTPRedirectHandler):
@@ -284,6 +336,7 @@ class CimiConnector(Connector):
         self._caps = None
         self._hosts = None
         self._adds = {}  # collection -> the href of its "add" operation, seen by capabilities()
+        self._credential_itself = False  # the endpoint takes a Credential, not a CredentialCreate (siroccod)
 
     def __repr__(self):
         return "<cimi connector uri=%r>" % self.shown_uri
@@ -534,21 +587,42 @@ class CimiConnector(Connector):
         self._adds[key] = operation_href(doc, "add")
         return self._adds[key] is not None
 
-    def _machine_actions(self):
-        """Action verbs of Machines, from the Machine ResourceMetadata when the endpoint serves it."""
+    def _actions(self, type_name, verbs):
+        """Which of ``verbs`` the endpoint's ``type_name`` resources take, from their ResourceMetadata when the
+        endpoint serves it; else all of them (each resource's operations will tell)."""
         href = self._link("resourceMetadata")
         if href is not None:
             try:
                 doc = self._get(href, "capabilities", "resource metadata",
-                                query={"$filter": "typeURI='%s'" % type_uri("Machine")})
+                                query={"$filter": "typeURI='%s'" % type_uri(type_name)})
             except (NotFound, InvalidInput):
                 doc = {}
             for meta in doc.get("resourceMetadata") or []:
-                if isinstance(meta, dict) and meta.get("typeURI") == type_uri("Machine"):
-                    verbs = [a.get("uri", "").rsplit("/", 1)[-1] or a.get("name")
-                             for a in meta.get("actions") or [] if isinstance(a, dict)]
-                    return tuple(v for v in states.MACHINE_ACTIONS if v in verbs)
-        return states.MACHINE_ACTIONS  # no metadata: each machine's operations will tell
+                if isinstance(meta, dict) and meta.get("typeURI") == type_uri(type_name):
+                    offered = [a.get("uri", "").rsplit("/", 1)[-1] or a.get("name")
+                               for a in meta.get("actions") or [] if isinstance(a, dict)]
+                    return tuple(v for v in verbs if v in offered)
+        return tuple(verbs)
+
+    def _machine_actions(self):
+        return self._actions("Machine", states.MACHINE_ACTIONS)
+
+    def _stored_operations(self):
+        """Operations on the stored kinds, systems and jobs the endpoint links."""
+        ops = set()
+        for key, prefix in STORED_KINDS:
+            if self._link(key):
+                ops |= {prefix + ".list", prefix + ".delete"}
+                if self._offers_add(key, "capabilities"):
+                    ops.add(prefix + ".create")
+        if self._link("systems"):
+            ops |= {"system.list", "system.delete"}
+            if self._offers_add("systems", "capabilities"):
+                ops.add("system.create")
+            ops |= {"system." + verb for verb in self._actions("System", (states.START, states.STOP))}
+        if self._link("jobs"):
+            ops.add("job.list")
+        return ops
 
     def _meter_aspects(self):
         href = self._link("meterConfigs")
@@ -601,6 +675,7 @@ class CimiConnector(Connector):
             ops |= {"network.list", "network.delete"}
             if self._offers_add("networks", "capabilities"):
                 ops.add("network.create")
+        ops |= self._stored_operations()
         cpu = mhz = memory = Range()
         archs = ()
         if "machine_config.list" in ops:
@@ -747,7 +822,10 @@ class CimiConnector(Connector):
         operation = "machine." + verb
         self.require(operation)
         doc = self._machine_doc(machine_id, operation)
-        label = self._label(doc)
+        return self._invoke(doc, verb, operation, self._label(doc), force, extra)
+
+    def _invoke(self, doc, verb, operation, label, force=None, extra=None):
+        """POST an Action to the href the resource ``doc`` offers for ``verb``; the final Job (or None)."""
         href = operation_href(doc, action_uri(verb))
         if href is None:
             raise Conflict("cannot %s %s in state %s: the endpoint offers %s"
@@ -978,8 +1056,14 @@ class CimiConnector(Connector):
         self._delete(doc, "network.delete", "network '%s'" % (doc.get("name") or network_id))
 
     # -- meters -------------------------------------------------------------------------------
-    def list_meters(self, machine_id):
+    def list_meters(self, machine_id, start=None, end=None):
+        """The machine's Meters. Without a window each carries its newest sample; with ``start``/``end``
+        (timezone-aware datetimes, either may be None) the samples its Meter document carries inside that
+        window, oldest first. What a document carries is the endpoint's choice: siroccod's carry the newest
+        60 samples of its stored history (one per sampling interval, 60 s by default), so a window reaching
+        further back than that gets only those."""
         self.require("meter.list")
+        window = check_window(start, end)
         doc = self._machine_doc(machine_id, "meter.list")
         label = self._label(doc)
         refs = doc.get("meters")
@@ -992,6 +1076,231 @@ class CimiConnector(Connector):
             if href:
                 meter = parse(Meter, self._fetch(href, Meter, "meter", "meter.list"), "meter")
                 if meter.samples:  # the contract's reading is the newest sample (an endpoint may keep many)
-                    meter.samples = meter.samples[-1:]
+                    meter.samples = in_window(meter.samples, window) if window else meter.samples[-1:]
                 meters.append(meter)
         return meters
+
+    # -- stored resources: the common parts ---------------------------------------------------
+    def _stored_list(self, key, cls, what, operation):
+        self.require(operation)
+        items, _count = self._list(key, operation, what + "s")
+        return [parse(cls, d, what) for d in items]
+
+    def _stored_delete(self, ref, cls, what, operation):
+        self.require(operation)
+        doc = self._fetch(ref, cls, what, operation)
+        self._delete(doc, operation, "%s '%s'" % (what, doc.get("name") or ref))
+
+    @staticmethod
+    def _writable(cls, value, path):
+        """``value`` (a ``cls`` object or its JSON) as a client's document, checked by the model: an
+        InvalidInput naming the attribute before anything is sent. Read-only attributes are left out."""
+        if isinstance(value, cls):
+            doc = value.to_json()
+        elif isinstance(value, dict):
+            doc = dict(value)
+        else:
+            raise InvalidInput("%s: expected a %s" % (path, cls.type_name), attribute=path)
+        doc = {k: v for k, v in doc.items() if not (k in cls.attributes and cls.attributes[k].read_only)}
+        return cls.from_json(doc, path=path).to_json()
+
+    @staticmethod
+    def _resolve(getter, ref, path):
+        """The resource ``getter`` finds for ``ref`` (a URI or a name), or InvalidInput naming ``path``."""
+        try:
+            return getter(ref)
+        except (NotFound, Unsupported) as exc:
+            raise InvalidInput("%s: %s" % (path, exc.message), attribute=path) from None
+
+    def _template_refs(self, template, path):
+        """A MachineTemplate's JSON with each reference that names a resource (instead of giving one of the
+        endpoint's URIs) made that resource's URI; InvalidInput naming the attribute when none is so named."""
+        out = dict(template)
+        for attribute, getter in TEMPLATE_REFS:
+            ref = out.get(attribute)
+            href = ref.get("href") if isinstance(ref, dict) else None
+            if href is not None and not self._own(href):
+                where = "%s.%s" % (path, attribute)
+                out[attribute] = dict(ref, href=self._resolve(getattr(self, getter), href, where).id)
+        return out
+
+    # -- credentials -------------------------------------------------------------------------
+    def list_credentials(self):
+        """The endpoint's Credentials: name, userName and key (the public key); a password never."""
+        return self._stored_list("credentials", Credential, "credential", "credential.list")
+
+    def get_credential(self, ref):
+        self.require("credential.list")
+        return self._by_ref("credentials", Credential, ref, "credential.list", "credential")
+
+    def create_credential(self, name, key, user_name=None, description=None):
+        """Register the SSH public key ``key`` as Credential ``name``: a CredentialCreate whose credentialTemplate
+        carries it by value (DSP0263); an endpoint that refuses that type (a 400 naming resourceURI, nothing
+        made) and takes the Credential itself, as siroccod does, is sent the Credential."""
+        self.require("credential.create")
+        key = public_key(key, attribute="key")
+        if user_name is not None and (not isinstance(user_name, str) or not USER_NAME_RE.match(user_name)):
+            raise InvalidInput("userName '%s' is not a user name a guest OS takes (lower-case letters, digits, "
+                               "'_' and '-', at most 32)" % (user_name,), attribute="userName")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInput("description: expected a string", attribute="description")
+        self._check_new_name("credentials", Credential, name, "credential.create", "credential")
+        value = {k: v for k, v in (("userName", user_name), ("key", key)) if v is not None}
+        meta = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+        args = ("credentials", Credential, "credential", "credential.create", "credential '%s'" % name)
+        if not self._credential_itself:
+            body = dict(meta, resourceURI=type_uri("CredentialCreate"), credentialTemplate=value)
+            try:
+                return self._create(args[0], body, *args[1:])
+            except InvalidInput as exc:
+                if exc.attribute != "resourceURI":
+                    raise
+                self._credential_itself = True
+        return self._create(args[0], dict(meta, resourceURI=type_uri("Credential"), **value), *args[1:])
+
+    def delete_credential(self, credential_id):
+        self._stored_delete(credential_id, Credential, "credential", "credential.delete")
+
+    # -- machine configurations and templates --------------------------------------------------
+    def create_machine_config(self, config):
+        """Store ``config`` (a named MachineConfiguration, or its JSON); the stored one."""
+        self.require("machine_config.create")
+        body = self._writable(MachineConfiguration, config, "machineConfig")
+        what = "machine configuration"
+        self._check_new_name("machineConfigs", MachineConfiguration, body.get("name"), "machine_config.create", what)
+        made = self._create("machineConfigs", body, MachineConfiguration, what, "machine_config.create",
+                            "%s '%s'" % (what, body["name"]))
+        self._caps = None  # the hardware ranges follow the configurations
+        return made
+
+    def delete_machine_config(self, config_id):
+        self._stored_delete(config_id, MachineConfiguration, "machine configuration", "machine_config.delete")
+        self._caps = None
+
+    def list_machine_templates(self):
+        return self._stored_list("machineTemplates", MachineTemplate, "machine template", "machine_template.list")
+
+    def get_machine_template(self, ref):
+        self.require("machine_template.list")
+        return self._by_ref("machineTemplates", MachineTemplate, ref, "machine_template.list", "machine template")
+
+    def create_machine_template(self, template):
+        """Store a MachineTemplate (object or JSON): its machineConfig, machineImage and credential by reference
+        ({"href": a URI of the endpoint, or the name of one of its resources}) or by value."""
+        self.require("machine_template.create")
+        body = self._template_refs(self._writable(MachineTemplate, template, "machineTemplate"), "machineTemplate")
+        what = "machine template"
+        self._check_new_name("machineTemplates", MachineTemplate, body.get("name"), "machine_template.create", what)
+        return self._create("machineTemplates", body, MachineTemplate, what, "machine_template.create",
+                            "%s '%s'" % (what, body["name"]))
+
+    def delete_machine_template(self, template_id):
+        self._stored_delete(template_id, MachineTemplate, "machine template", "machine_template.delete")
+
+    # -- system templates ----------------------------------------------------------------------
+    def list_system_templates(self):
+        return self._stored_list("systemTemplates", SystemTemplate, "system template", "system_template.list")
+
+    def get_system_template(self, ref):
+        self.require("system_template.list")
+        return self._by_ref("systemTemplates", SystemTemplate, ref, "system_template.list", "system template")
+
+    def create_system_template(self, template):
+        """Store a SystemTemplate (object or JSON); see ``_system_template`` for its components."""
+        self.require("system_template.create")
+        body = self._system_template(template, "systemTemplate")
+        what = "system template"
+        self._check_new_name("systemTemplates", SystemTemplate, body.get("name"), "system_template.create", what)
+        return self._create("systemTemplates", body, SystemTemplate, what, "system_template.create",
+                            "%s '%s'" % (what, body["name"]))
+
+    def delete_system_template(self, template_id):
+        self._stored_delete(template_id, SystemTemplate, "system template", "system_template.delete")
+
+    def _system_template(self, template, path):
+        """A SystemTemplate's JSON, checked: each componentDescriptor's ``type`` a type URI (Machine, Volume or
+        Network stand for theirs), a Machine's ``component`` a MachineTemplate by reference (a URI or a name)
+        or by value, its references resolved as ``create_machine_template`` does."""
+        body = self._writable(SystemTemplate, template, path)
+        descriptors = []
+        for i, desc in enumerate(body.get("componentDescriptors") or []):
+            where = "%s.componentDescriptors[%d]" % (path, i)
+            desc = dict(desc)
+            if desc["type"] in COMPONENT_TYPES:
+                desc["type"] = type_uri(desc["type"])
+            if desc["type"] == type_uri("Machine"):
+                desc["component"] = self._machine_component(desc.get("component"), where + ".component")
+            descriptors.append(desc)
+        if descriptors:
+            body["componentDescriptors"] = descriptors
+        return body
+
+    def _machine_component(self, component, path):
+        if not isinstance(component, dict):
+            raise InvalidInput("%s: expected a MachineTemplate by reference or by value" % path, attribute=path)
+        out = self._template_refs(component, path)
+        href = out.get("href")
+        if href is not None and not self._own(href):
+            out["href"] = self._resolve(self.get_machine_template, href, path).id
+        return out
+
+    # -- systems -----------------------------------------------------------------------------------
+    def list_systems(self):
+        """The endpoint's Systems with their state and members ({href} lists of machines, volumes, networks
+        as the endpoint gives them; siroccod's state is its machines' when they agree, else MIXED)."""
+        return self._stored_list("systems", System, "system", "system.list")
+
+    def get_system(self, ref):
+        self.require("system.list")
+        return self._by_ref("systems", System, ref, "system.list", "system")
+
+    def create_system(self, name, template, description=None, properties=None, initial_state=None):
+        """A System from ``template``: a system template's URI or name, or a SystemTemplate (object or JSON) by
+        value. The endpoint makes the members as their templates say (siroccod: machines STOPPED unless their
+        template's initialState says STARTED), in a Job whose nested Jobs are the members'; ``initial_state``
+        then starts or stops the whole system. A system whose Job failed is deleted again."""
+        self.require("system.create")
+        if initial_state is not None and initial_state not in states.INITIAL_STATES:
+            raise InvalidInput("initialState must be one of %s" % ", ".join(states.INITIAL_STATES),
+                               attribute="initialState")
+        if isinstance(template, str):
+            ref = {"href": self._resolve(self.get_system_template, template, "systemTemplate").id}
+        else:
+            ref = self._system_template(template, "systemTemplate")
+            ref.pop("resourceURI", None)
+        self._check_new_name("systems", System, name, "system.create", "system")
+        body = {"resourceURI": type_uri("SystemCreate"), "name": name, "systemTemplate": ref}
+        if description is not None:
+            body["description"] = description
+        if properties:
+            body["properties"] = dict(properties)
+        system = self._create("systems", body, System, "system", "system.create", "system '%s'" % name)
+        if initial_state == states.STARTED and system.state != states.STARTED:
+            system = self.start_system(system.id)
+        elif initial_state == states.STOPPED and system.state != states.STOPPED:
+            system = self.stop_system(system.id)
+        return system
+
+    def _system_action(self, system_id, verb, force=None):
+        operation = "system." + verb
+        self.require(operation)
+        doc = self._fetch(system_id, System, "system", operation)
+        self._invoke(doc, verb, operation, "system '%s'" % (doc.get("name") or doc.get("id")), force)
+        return parse(System, self._fetch(doc["id"], System, "system", operation), "system")
+
+    def start_system(self, system_id):
+        """Start the machines of a system that can start (its Job and theirs followed); the System."""
+        return self._system_action(system_id, states.START)
+
+    def stop_system(self, system_id, force=False):
+        return self._system_action(system_id, states.STOP, force=bool(force))
+
+    def delete_system(self, system_id):
+        """Delete a system and its members (its Job deletes them); Conflict while a member's state forbids it."""
+        self._stored_delete(system_id, System, "system", "system.delete")
+
+    # -- jobs --------------------------------------------------------------------------------------
+    def list_jobs(self):
+        """The endpoint's Jobs as it serves them (siroccod: the caller's, oldest first), nested ones included:
+        each names its ``parentJob``, a parent its ``nestedJobs``."""
+        return self._stored_list("jobs", Job, "job", "job.list")

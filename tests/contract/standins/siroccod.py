@@ -133,8 +133,14 @@ class Cleaner:
                 return
             time.sleep(0.1)
 
+    # systems first (their Job deletes their members), the stored kinds last (templates may name configs,
+    # images and credentials; nothing refers to a template)
+    ORDER = ("systems", "machines", "machineImages", "volumes", "networks", "systemTemplates", "machineTemplates",
+             "credentials", "machineConfigs")
+
     def remove(self, prefix):
-        for key in ("machines", "machineImages", "volumes", "networks"):
+        self._settle("machines", prefix)
+        for key in self.ORDER:
             self._settle(key, prefix)
             for doc in self._items(key):
                 if not (doc.get("name") or "").startswith(prefix):
