@@ -91,6 +91,7 @@ import ssl
 import struct
 import time
 import uuid as uuidlib
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 from xml.sax.saxutils import escape, quoteattr
 
@@ -163,6 +164,12 @@ METERS = (
     (ASPECT + "outputBandwidth", "net.transmitted.average", "KBps", 1),
 )
 REALTIME_INTERVAL = 20  # seconds: the real-time statistics interval of ESX
+REALTIME_KEPT = 3600  # seconds of real-time samples a host keeps; older ones live in vCenter's historical intervals
+MAX_SAMPLES = 1000  # per counter and query: a window this wide at its interval is cut to its newest samples
+# What a resize reads besides VM_PROPS: whether the VM takes CPUs and memory while it runs (hot add), and its
+# CPU topology (a CPU count must be a multiple of the cores per socket).
+RESIZE_PROPS = ("config.cpuHotAddEnabled", "config.memoryHotAddEnabled", "config.hotPlugMemoryLimit",
+                "config.hardware.numCoresPerSocket")
 SESSION_CHECK_AFTER = 300  # seconds idle after which a session is checked (vCenter expires idle ones)
 
 # Properties retrieved for a machine, an image, a host.
@@ -234,6 +241,61 @@ def memory_mb(memory_kib):
     """vSphere memory size in MB (a multiple of 4) holding ``memory_kib`` KiB."""
     mib = -(-int(memory_kib) // KIB_PER_MIB)
     return max(4, -(-mib // 4) * 4)
+
+
+def resize_figures(config):
+    """(cpu, memory KiB) of the MachineConfiguration a machine is resized to; InvalidInput unless both are
+    positive integers."""
+    figures = []
+    for name in ("cpu", "memory"):
+        value = getattr(config, name, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInput("machineConfig.%s must be a positive integer, got %r" % (name, value),
+                               attribute="machineConfig.%s" % name)
+        figures.append(value)
+    return tuple(figures)
+
+
+def meter_window(start, end):
+    """``start`` and ``end`` of a meters query, checked: timezone-aware datetimes or None, start not after end."""
+    for value, name in ((start, "start"), (end, "end")):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise InvalidInput("%s must be a timezone-aware date and time, got %r" % (name, value), attribute=name)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("start %s is after end %s" % (start.isoformat(), end.isoformat()), attribute="start")
+    return start, end
+
+
+def refuse_addressing(cidr, dhcp):
+    """A port group is a layer-2 segment: vSphere neither hands out nor records addresses on it."""
+    for value, name in ((cidr, "cidr"), (dhcp, "dhcp")):
+        if value is not None:
+            raise InvalidInput("provider 'vsphere' does not manage IP addressing: a port group carries no address "
+                               "range nor DHCP service (%s refused; run a DHCP server on the network instead)"
+                               % name, attribute=name)
+
+
+def live_refusal(state, props, hot, change):
+    """Why a machine in ``state`` cannot take ``change`` (ConfigSpec fields numCPUs, memoryMB) now, None when it
+    can: a stopped machine takes any size, a running one only grows, and only what hot add is enabled for."""
+    if not change or state == states.STOPPED:
+        return None
+    if state != states.STARTED:
+        return "it is %s" % state
+    reasons = []
+    cpus, mb = props.get("config.hardware.numCPU") or 0, props.get("config.hardware.memoryMB") or 0
+    if change.get("numCPUs", cpus) < cpus:
+        reasons.append("vSphere takes no CPU away from a running machine")
+    elif "numCPUs" in change and not hot.get("config.cpuHotAddEnabled"):
+        reasons.append("CPU hot add is not enabled on it")
+    limit = hot.get("config.hotPlugMemoryLimit")
+    if change.get("memoryMB", mb) < mb:
+        reasons.append("vSphere takes no memory away from a running machine")
+    elif "memoryMB" in change and not hot.get("config.memoryHotAddEnabled"):
+        reasons.append("memory hot add is not enabled on it")
+    elif "memoryMB" in change and limit and change["memoryMB"] > limit:
+        reasons.append("its memory hot-plug limit is %d MB" % limit)
+    return "; ".join(reasons) or None
 
 
 def split_ds_path(path):
@@ -992,6 +1054,48 @@ class VSphereConnector(Connector):
             self._wait(ref.RelocateVM_Task(spec=spec), "machine.migrate", subject)
         return target.get_machine(machine_id)
 
+    # -- resize ------------------------------------------------------------------------------------
+    def _resize_plan(self, machine_id, config):
+        """(ref, name, ConfigSpec fields that change, why the machine cannot take them now or None); the size is
+        checked against the capabilities and the machine's CPU topology first."""
+        cpu, memory_kib = resize_figures(config)
+        misfit = self.capabilities().fits(cpu=cpu, memory_mib=-(-memory_kib // KIB_PER_MIB))
+        if misfit:
+            raise InvalidInput("machineConfig does not fit provider 'vsphere': %s" % "; ".join(misfit),
+                               attribute="machineConfig")
+        ref, props = self._find_vm(machine_id)
+        hot = self._props(ref, RESIZE_PROPS)
+        cores = hot.get("config.hardware.numCoresPerSocket") or 1
+        if cpu % cores:
+            raise InvalidInput("machineConfig.cpu: %d CPUs do not fill sockets of %d cores (machine '%s')"
+                               % (cpu, cores, props.get("name")), attribute="machineConfig.cpu")
+        change = {}
+        if cpu != props.get("config.hardware.numCPU"):
+            change["numCPUs"] = cpu
+        if memory_mb(memory_kib) != props.get("config.hardware.memoryMB"):
+            change["memoryMB"] = memory_mb(memory_kib)
+        state = machine_state(props.get("runtime.powerState"), props.get("runtime.connectionState"))
+        return ref, props.get("name"), change, live_refusal(state, props, hot, change)
+
+    def resize_needs_stop(self, machine, config):
+        """A stopped machine takes any size; a running one grows live where hot add is enabled for what grows."""
+        with self._faults("machine.resize", "machine '%s'" % machine.id):
+            return self._resize_plan(machine.id, config)[3] is not None
+
+    def resize_machine(self, machine_id, config):
+        """ReconfigVM_Task with the new numCPUs and memoryMB (only what changes)."""
+        subject = "machine '%s'" % machine_id
+        with self._faults("machine.resize", subject):
+            ref, name, change, refusal = self._resize_plan(machine_id, config)
+            if refusal:
+                wanted = [("%d CPUs" % change["numCPUs"]) if "numCPUs" in change else None,
+                          ("%d MB of memory" % change["memoryMB"]) if "memoryMB" in change else None]
+                raise Conflict("provider 'vsphere': machine '%s' cannot take %s now (%s): stop it first"
+                               % (name, " and ".join(w for w in wanted if w), refusal))
+            if change:
+                self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**change)), "machine.resize", subject)
+            return self.get_machine(machine_id)
+
     def capture_machine(self, machine_id, name, description=None):
         subject = "machine '%s'" % machine_id
         with self._faults("machine.capture", subject):
@@ -1301,7 +1405,10 @@ class VSphereConnector(Connector):
                            % (volume_id, ", ".join(users)))
         return volume
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        if volume_type is not None:
+            raise InvalidInput("provider 'vsphere' has no volume types: a volume is a thin virtual disk file "
+                               "(type '%s' refused)" % (volume_type,), attribute="type")
         if not isinstance(name, str) or not _SAFE_NAME.match(name):
             raise InvalidInput("volume name '%s': 1-80 letters, digits, '.', '_' or '-', starting with a letter "
                                "or digit" % (name,), attribute="name")
@@ -1369,6 +1476,42 @@ class VSphereConnector(Connector):
             self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=change)), "volume.detach", subject)
             return self.get_machine(machine_id)
 
+    def resize_volume(self, volume_id, capacity_kb):
+        """Grow the disk file: ExtendVirtualDisk_Task while no machine uses it; through the machine's disk
+        device (ReconfigVM_Task, an edit of capacityInKB: vSphere extends a disk in use, live too) otherwise."""
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of kilobytes", attribute="capacity")
+        subject = "volume '%s'" % volume_id
+        with self._faults("volume.resize", subject):
+            if not self._is_volume(volume_id):
+                raise NotFound("volume '%s' not found on provider 'vsphere'" % volume_id)
+            volume = self.get_volume(volume_id)
+            if capacity_kb < volume.capacity:
+                raise InvalidInput("volume '%s' has %d KB: a volume only grows (%d KB asked)"
+                                   % (volume.name, volume.capacity, capacity_kb), attribute="capacity")
+            if capacity_kb == volume.capacity:
+                return volume
+            users = [ref["href"] for ref in volume.get("attachedTo") or []]
+            if users:
+                self._extend_attached(users[0], volume_id, capacity_kb, subject)
+            else:
+                self._wait(self.content.virtualDiskManager.ExtendVirtualDisk_Task(
+                    name=volume_id, datacenter=self._datacenter()[0], newCapacityKb=capacity_kb, eagerZero=False),
+                    "volume.resize", subject)
+            return self.get_volume(volume_id)
+
+    def _extend_attached(self, machine_id, volume_id, capacity_kb, subject):
+        ref, props = self._find_vm(machine_id)
+        state = machine_state(props.get("runtime.powerState"), props.get("runtime.connectionState"))
+        if state not in (states.STOPPED, states.STARTED):
+            raise Conflict("provider 'vsphere': %s is attached to machine '%s', which is %s: start or stop it "
+                           "first" % (subject, props.get("name"), state))
+        disk = next(d for d in props.get("config.hardware.device") or []
+                    if isinstance(d, vim.vm.device.VirtualDisk) and _file_name(d) == volume_id)
+        disk.capacityInKB, disk.capacityInBytes = capacity_kb, capacity_kb * 1024
+        change = vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)
+        self._wait(ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])), "volume.resize", subject)
+
     # -- networks -------------------------------------------------------------------------------
     def list_networks(self):
         with self._faults("network.list"):
@@ -1391,9 +1534,10 @@ class VSphereConnector(Connector):
                     state=states.STARTED if props.get("summary.accessible", True) else states.STOPPED)
             return [networks[k] for k in sorted(networks)]
 
-    def create_network(self, name, description=None, properties=None):
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
         if not name or not isinstance(name, str):
             raise InvalidInput("network name must be a non-empty string", attribute="name")
+        refuse_addressing(cidr, dhcp)
         if description is not None and not isinstance(description, str):
             raise InvalidInput("network description must be a string", attribute="description")
         subject = "network '%s'" % name
@@ -1488,31 +1632,63 @@ class VSphereConnector(Connector):
         return [(aspect, counters[counter], units, scale) for aspect, counter, units, scale in METERS
                 if counter in counters]
 
-    def list_meters(self, machine_id):
+    def list_meters(self, machine_id, start=None, end=None):
+        """Each counter's latest real-time sample; with a window, the samples QueryPerf keeps in it."""
+        start, end = meter_window(start, end)
         with self._faults("meter.list", "machine '%s'" % machine_id):
             ref = self._find_vm(machine_id)[0]
             meters = self._meters()
-            metric = vim.PerformanceManager.MetricId
-            query = vim.PerformanceManager.QuerySpec(
-                entity=ref, intervalId=REALTIME_INTERVAL, maxSample=1,
-                metricId=[metric(counterId=counter, instance="") for _aspect, counter, _units, _scale in meters])
-            latest = {}
-            for entity in (self.content.perfManager.QueryPerf(querySpec=[query]) if meters else None) or []:
-                times = [info.timestamp for info in entity.sampleInfo or []]
-                for series in entity.value or []:
-                    values = list(getattr(series, "value", None) or [])
-                    if values and times:  # a powered-off VM has no real-time samples on real vSphere
-                        latest[series.id.counterId] = (times[-1], values[-1])
+            series = self._query_perf(ref, [counter for _aspect, counter, _units, _scale in meters], start, end)
             out = []
             for aspect, counter, units, scale in meters:
-                sample = latest.get(counter)
+                samples = [Sample(timestamp=stamp.isoformat(), value=_number(value * scale))
+                           for stamp, value in series.get(counter, ())]
                 out.append(Meter(
                     id="%s/%s" % (machine_id, aspect.rsplit("/", 1)[-1]), name=aspect.rsplit("/", 1)[-1],
                     targetResource={"href": machine_id}, aspect=aspect, units=units,
                     sampleInterval=REALTIME_INTERVAL, timeScope="Point", isContinuous=True,
-                    samples=[Sample(timestamp=sample[0].isoformat(), value=_number(sample[1] * scale))]
-                    if sample else None))
+                    samples=samples or None))
             return out
+
+    def _query_perf(self, ref, counters, start, end):
+        """{counter id: [(timestamp, raw value)] oldest first}: the latest sample of each counter without a
+        window, else those in [start, end] at the finest interval that still keeps ``start``."""
+        if not counters:
+            return {}
+        metric = vim.PerformanceManager.MetricId
+        spec = vim.PerformanceManager.QuerySpec(entity=ref, intervalId=REALTIME_INTERVAL, maxSample=1,
+                                                metricId=[metric(counterId=c, instance="") for c in counters])
+        now = datetime.now(UTC)
+        windowed = start is not None or end is not None
+        if windowed:
+            until = min(end or now, now)  # nothing is sampled in the future
+            since = start or until - timedelta(seconds=REALTIME_KEPT)
+            if since > until:
+                return {}
+            spec.intervalId = self._perf_interval(now - since)
+            spec.startTime, spec.endTime = since, until
+            spec.maxSample = min(MAX_SAMPLES, int((until - since).total_seconds()) // spec.intervalId + 1)
+        found = {}
+        for entity in self.content.perfManager.QueryPerf(querySpec=[spec]) or []:
+            times = [info.timestamp for info in entity.sampleInfo or []]
+            for values in entity.value or []:
+                # a powered-off VM has no real-time samples on real vSphere: no values for its times
+                values_kept = list(getattr(values, "value", None) or [])
+                pairs = sorted(zip(times, values_kept, strict=False), key=lambda pair: pair[0])
+                if windowed:
+                    pairs = [(t, v) for t, v in pairs if since <= t <= until]
+                found[values.id.counterId] = pairs if windowed else pairs[-1:]
+        return found
+
+    def _perf_interval(self, age):
+        """The sampling period (seconds) that keeps samples ``age`` old: real-time for the last hour, else the
+        finest of vCenter's historical intervals long enough (an ESX host keeps none: real-time)."""
+        if age.total_seconds() <= REALTIME_KEPT:
+            return REALTIME_INTERVAL
+        kept = self._props(self.content.perfManager, ["historicalInterval"]).get("historicalInterval") or []
+        periods = sorted((i.samplingPeriod, i.length) for i in kept if i.enabled)
+        fitting = [period for period, length in periods if length >= age.total_seconds()]
+        return fitting[0] if fitting else (periods[-1][0] if periods else REALTIME_INTERVAL)
 
     # -- capabilities -----------------------------------------------------------------------------
     def capabilities(self):

@@ -133,7 +133,9 @@ CONFIG_DRIVE_USER_DATA_LIMIT = 1024 * 1024
 API_VERSION = "2.21"
 ORIGINATOR = "sirocco"
 ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
-METERS = tuple(ASPECT + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth"))
+METER_UNITS = {"cpu": "percent", "memory": "KiB", "disk": "KiB", "inputBandwidth": "bytes/s received",
+               "outputBandwidth": "bytes/s sent"}
+METERS = tuple(ASPECT + a for a in METER_UNITS)
 MIB = 1024 * 1024
 VHD_FOOTER, VHD_HEADER = 512, 1024
 VHD_FIXED, VHD_DYNAMIC, VHD_DIFFERENCING = 2, 3, 4
@@ -175,10 +177,11 @@ _FAILURES = (
                 "VM_IS_TEMPLATE", "VM_IS_SNAPSHOT", "ONLY_PROVISION_TEMPLATE", "VDI_IN_USE", "VDI_READONLY",
                 "DEVICE_ALREADY_ATTACHED", "DEVICE_ALREADY_DETACHED", "DEVICE_ALREADY_EXISTS",
                 "NETWORK_CONTAINS_VIF", "NETWORK_CONTAINS_PIF", "HOST_NOT_ENOUGH_FREE_MEMORY", "SR_FULL",
-                "VM_MISSING_PV_DRIVERS", "VM_HAS_PCI_ATTACHED", "MAP_DUPLICATE_KEY", "SR_OPERATION_NOT_SUPPORTED",
-                "TASK_CANCELLED", "VM_REQUIRES_SR", "NO_HOSTS_AVAILABLE")),
+                "VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE", "VM_HAS_PCI_ATTACHED", "MAP_DUPLICATE_KEY",
+                "SR_OPERATION_NOT_SUPPORTED", "TASK_CANCELLED", "VM_REQUIRES_SR", "NO_HOSTS_AVAILABLE")),
     (InvalidInput, ("INVALID_VALUE", "FIELD_TYPE_ERROR", "VALUE_NOT_SUPPORTED", "MEMORY_CONSTRAINT_VIOLATION",
-                    "INVALID_DEVICE", "VDI_TOO_SMALL", "VDI_TOO_LARGE")),
+                    "INVALID_DEVICE", "VDI_TOO_SMALL", "VDI_TOO_LARGE",
+                    "SR_BACKEND_FAILURE_79")),  # the sm drivers' "VDI Invalid size" (a shrink)
     (Unsupported, ("MESSAGE_METHOD_UNKNOWN", "MESSAGE_REMOVED", "MESSAGE_DEPRECATED")),
     (AuthError, ("SESSION_AUTHENTICATION_FAILED", "SESSION_INVALID", "USER_IS_NOT_LOCAL_SUPERUSER")),
     (Forbidden, ("RBAC_PERMISSION_DENIED", "PERMISSION_DENIED")),
@@ -266,6 +269,29 @@ def vcpu_steps(current_max, wanted):
     if wanted > current_max:
         return (("VM.set_VCPUs_max", wanted), ("VM.set_VCPUs_at_startup", wanted))
     return (("VM.set_VCPUs_at_startup", wanted), ("VM.set_VCPUs_max", wanted))
+
+
+def resize_figures(config):
+    """(cpu, memory KiB) of the MachineConfiguration a machine is resized to; InvalidInput unless both are
+    positive integers."""
+    figures = []
+    for name in ("cpu", "memory"):
+        value = getattr(config, name, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInput("machineConfig.%s must be a positive integer, got %r" % (name, value),
+                               attribute="machineConfig.%s" % name)
+        figures.append(value)
+    return tuple(figures)
+
+
+def meter_window(start, end):
+    """``start`` and ``end`` of a meters query, checked: timezone-aware datetimes or None, start not after end."""
+    for value, name in ((start, "start"), (end, "end")):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise InvalidInput("%s must be a timezone-aware date and time, got %r" % (name, value), attribute=name)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("start %s is after end %s" % (start.isoformat(), end.isoformat()), attribute="start")
+    return start, end
 
 
 def _is_machine(record):
@@ -356,10 +382,6 @@ def file_sha256(path):
         for piece in iter(lambda: handle.read(MIB), b""):
             digest.update(piece)
     return digest.hexdigest()
-
-
-def _now():
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Transport(xmlrpc.client.SafeTransport):
@@ -715,12 +737,55 @@ class XenServerConnector(Connector):
             "PCI_bus": "", "other_config": {}, "recommendations": "", "domain_type": "hvm",
         }
 
-    def _apply_size(self, vm, record, cpu, memory_kib):
+    def _apply_size(self, vm, record, cpu, memory_kib, operation="machine.create"):
+        """VCPUs (max and at startup) and memory limits (static and dynamic) of a halted VM."""
+        subject = self._subject(record)
         for method, value in vcpu_steps(int(record["VCPUs_max"]), cpu):
-            self._call(method, vm, str(value), operation="machine.create")
+            self._call(method, vm, str(value), operation=operation, subject=subject)
         memory = str(memory_kib * 1024)
         static_min = str(min(int(record["memory_static_min"]), memory_kib * 1024))
-        self._call("VM.set_memory_limits", vm, static_min, memory, memory, memory, operation="machine.create")
+        self._call("VM.set_memory_limits", vm, static_min, memory, memory, memory, operation=operation,
+                   subject=subject)
+
+    # -- resize --------------------------------------------------------------------------------
+    def _resize_plan(self, machine_id, config):
+        """(ref, record, cpu, memory KiB, why the machine cannot take that size now or None), the size checked
+        against the pool's hosts first. Halted, a VM takes any size; running, XAPI changes its VCPUs within
+        VCPUs_max (VM.set_VCPUs_number_live) and nothing else."""
+        cpu, memory_kib = resize_figures(config)
+        reasons = self.capabilities().fits(cpu=cpu, memory_mib=-(-memory_kib // KIB_PER_MIB))
+        if reasons:
+            raise InvalidInput("machineConfig does not fit any host of the pool at %s: %s"
+                               % (self.uri, "; ".join(reasons)), attribute="machineConfig")
+        ref, record = self._vm(machine_id)
+        state = cimi_state(record["power_state"], record["current_operations"])
+        same_memory = memory_kib * 1024 == int(record["memory_static_max"])
+        if state == states.STOPPED or (same_memory and cpu == int(record["VCPUs_at_startup"])):
+            return ref, record, cpu, memory_kib, None
+        if state != states.STARTED:
+            return ref, record, cpu, memory_kib, "it is %s" % state
+        reasons = []
+        if not same_memory:
+            reasons.append("XenServer changes the memory limits of a halted VM only")
+        if cpu > int(record["VCPUs_max"]):
+            reasons.append("%d VCPUs exceed its VCPUs_max of %s" % (cpu, record["VCPUs_max"]))
+        return ref, record, cpu, memory_kib, "; ".join(reasons) or None
+
+    def resize_needs_stop(self, machine, config):
+        """Halted: never; running: unless only its VCPUs change, within VCPUs_max."""
+        return self._resize_plan(machine.id, config)[4] is not None
+
+    def resize_machine(self, machine_id, config):
+        ref, record, cpu, memory_kib, refusal = self._resize_plan(machine_id, config)
+        if refusal:
+            raise Conflict("machine '%s' cannot take %d VCPUs and %d MiB now (%s): stop it first"
+                           % (record["name_label"], cpu, memory_kib // KIB_PER_MIB, refusal))
+        if record["power_state"] == "Halted":
+            self._apply_size(ref, record, cpu, memory_kib, operation="machine.resize")
+        elif cpu != int(record["VCPUs_at_startup"]):
+            self._call("VM.set_VCPUs_number_live", ref, str(cpu), operation="machine.resize",
+                       subject=self._subject(record))
+        return self.get_machine(machine_id)
 
     def _config_disks(self, vm, record, spec):
         """Blank disks of the machine's configuration, when its image brought none."""
@@ -1101,7 +1166,10 @@ class XenServerConnector(Connector):
             found.append(self._volume(record, vbds, vms))
         return sorted(found, key=lambda v: (v.name or "", v.id))
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        if volume_type is not None:
+            raise InvalidInput("provider 'xenserver' has no volume types: a volume is a VDI of the SR of option sr "
+                               "(type '%s' refused)" % (volume_type,), attribute="type")
         if not name or not isinstance(name, str):
             raise InvalidInput("volume name must be a non-empty string", attribute="name")
         if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
@@ -1171,6 +1239,39 @@ class XenServerConnector(Connector):
         self._call("VBD.destroy", vbd, operation="volume.detach", subject=subject)
         return self.get_machine(machine_id)
 
+    def resize_volume(self, volume_id, capacity_kb):
+        """VDI.resize; while a running machine has the volume plugged, VDI.resize_online where its SR's driver
+        offers it (the VDI's allowed_operations say so), else Conflict."""
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        ref = self._volume_vdi(volume_id)
+        record = self._call("VDI.get_record", ref)
+        subject = "volume '%s'" % record["name_label"]
+        current = int(record["virtual_size"])
+        if capacity_kb * 1024 < current:
+            raise InvalidInput("%s has %d KB: a volume only grows (%d KB asked)" % (subject, current // 1024,
+                                                                                     capacity_kb), attribute="capacity")
+        if capacity_kb * 1024 > current:
+            plugged = [self._call("VM.get_name_label", self._call("VBD.get_VM", vbd)) for vbd in record["VBDs"]
+                       if self._call("VBD.get_currently_attached", vbd)]
+            if not plugged:
+                method = "VDI.resize"
+            elif "resize_online" in record["allowed_operations"]:
+                method = "VDI.resize_online"
+            else:
+                raise Conflict("%s is plugged into running machine(s) %s and its SR cannot grow it online: detach it "
+                               "or stop the machine first" % (subject, ", ".join(sorted(plugged))))
+            try:
+                self._call(method, ref, str(capacity_kb * 1024), operation="volume.resize", subject=subject)
+            except Unsupported:
+                if method != "VDI.resize_online":
+                    raise
+                # a XAPI without the call (removed from XenServer 7.1 until xapi 26.x)
+                raise Conflict("%s is plugged into running machine(s) %s and XenServer at %s cannot grow it online: "
+                               "detach it or stop the machine first" % (subject, ", ".join(plugged), self.uri)) \
+                    from None
+        return self.get_volume(record["uuid"])
+
     # -- networks ----------------------------------------------------------------------------
     @staticmethod
     def _network(record):
@@ -1184,9 +1285,14 @@ class XenServerConnector(Connector):
         return [self._network(r) for r in sorted(records.values(), key=lambda r: (r["name_label"], r["uuid"]))
                 if r["other_config"].get("is_host_internal_management_network") != "true"]
 
-    def create_network(self, name, description=None, properties=None):
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
         if not name or not isinstance(name, str):
             raise InvalidInput("network name must be a non-empty string", attribute="name")
+        for value, attribute in ((cidr, "cidr"), (dhcp, "dhcp")):
+            if value is not None:  # a XAPI network is a bridge: addresses are the guests' or a DHCP server's
+                raise InvalidInput("provider 'xenserver' does not manage IP addressing: a XAPI network is a layer-2 "
+                                   "bridge with no address range nor DHCP service (%s refused)" % attribute,
+                                   attribute=attribute)
         other_config = with_properties({}, properties)
         if any(n.name == name for n in self.list_networks()):
             raise Conflict("a network named '%s' already exists on %s" % (name, self.uri))
@@ -1209,8 +1315,14 @@ class XenServerConnector(Connector):
         self._call("network.destroy", ref, operation="network.delete", subject="network '%s'" % record["name_label"])
 
     # -- meters ------------------------------------------------------------------------------
-    def list_meters(self, machine_id):
+    def list_meters(self, machine_id, start=None, end=None):
+        """The current value of each data source: XAPI's RRDs keep history, but only behind its HTTP handlers
+        (``/rrd_updates``), which are not read here; so with a window, the current sample when now is in it."""
+        start, end = meter_window(start, end)
         ref, record = self._vm(machine_id)
+        moment = datetime.now(UTC)
+        if (start is not None and moment < start) or (end is not None and moment > end):
+            return [self._meter(record, aspect, units, None) for aspect, units in METER_UNITS.items()]
         running = record["power_state"] == "Running"
         sources = {}
         if running:
@@ -1227,17 +1339,22 @@ class XenServerConnector(Connector):
                     and CONFIG_DRIVE_KEY not in vbd["other_config"]:
                 disk_kib += int(self._call("VDI.get_physical_utilisation", vbd["VDI"])) // 1024
         values = {
-            "cpu": ("percent", sum(cpus) / len(cpus) * 100 if cpus else 0.0),
-            "memory": ("KiB", max(used_kib, 0.0)),
-            "disk": ("KiB", disk_kib),
-            "inputBandwidth": ("bytes/s received", sum(v for k, v in sources.items() if re.match(r"^vif_.*_rx$", k))),
-            "outputBandwidth": ("bytes/s sent", sum(v for k, v in sources.items() if re.match(r"^vif_.*_tx$", k))),
+            "cpu": sum(cpus) / len(cpus) * 100 if cpus else 0.0,
+            "memory": max(used_kib, 0.0),
+            "disk": disk_kib,
+            "inputBandwidth": sum(v for k, v in sources.items() if re.match(r"^vif_.*_rx$", k)),
+            "outputBandwidth": sum(v for k, v in sources.items() if re.match(r"^vif_.*_tx$", k)),
         }
-        now = _now()
-        return [Meter(id="%s:%s" % (record["uuid"], aspect), name=aspect, targetResource={"href": record["uuid"]},
-                      aspect=ASPECT + aspect, units=units, timeScope="Point", sampleInterval=5,
-                      isContinuous=aspect in ("cpu", "memory"), samples=[Sample(timestamp=now, value=str(round(v, 2)))])
+        values = {aspect: (METER_UNITS[aspect], value) for aspect, value in values.items()}
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [self._meter(record, aspect, units, Sample(timestamp=stamp, value=str(round(v, 2))))
                 for aspect, (units, v) in values.items()]
+
+    @staticmethod
+    def _meter(record, aspect, units, sample):
+        return Meter(id="%s:%s" % (record["uuid"], aspect), name=aspect, targetResource={"href": record["uuid"]},
+                     aspect=ASPECT + aspect, units=units, timeScope="Point", sampleInterval=5,
+                     isContinuous=aspect in ("cpu", "memory"), samples=[sample] if sample else None)
 
 
 def _reason(exc):

@@ -10,7 +10,10 @@
 // "[LocalDS_0] sirocco-images/image0.vmdk"..., where Sirocco's connector looks for them.
 // One faithful touch: a disk created by VirtualDiskManager gets its capacity as file size
 // (sparse), so a datastore browser's fileSize shows it, as real ESX reports capacityKb
-// (vcsim leaves such files empty).
+// (vcsim leaves such files empty). The same holds when a disk grows: through
+// VirtualDiskManager.ExtendVirtualDisk_Task (which vcsim 0.24 lacks; added here as the API
+// reference describes it: the disk file grows to newCapacityKb, never shrinks) and through a
+// VM's ReconfigVM_Task editing a disk device's capacityInKB (vSphere extends the file).
 package main
 
 import (
@@ -29,6 +32,8 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -39,16 +44,84 @@ type sizedDisks struct{ simulator.VirtualDiskManager }
 
 func (m *sizedDisks) CreateVirtualDiskTask(ctx *simulator.Context, req *types.CreateVirtualDisk_Task) soap.HasFault {
 	res := m.VirtualDiskManager.CreateVirtualDiskTask(ctx, req)
-	spec, ok := req.Spec.(*types.FileBackedVirtualDiskSpec)
-	var p object.DatastorePath
-	if ok && p.FromString(req.Name) {
-		for _, e := range simulator.Map.All("Datastore") {
-			if ds := e.(*simulator.Datastore); ds.Name == p.Datastore {
-				_ = os.Truncate(filepath.Join(ds.Info.GetDatastoreInfo().Url, p.Path), spec.CapacityKb*1024)
-			}
+	if spec, ok := req.Spec.(*types.FileBackedVirtualDiskSpec); ok {
+		if file := diskFile(req.Name); file != "" {
+			_ = os.Truncate(file, spec.CapacityKb*1024)
 		}
 	}
 	return res
+}
+
+// ExtendVirtualDiskTask grows a disk file to newCapacityKb. A smaller capacity is refused
+// (InvalidArgument newCapacityKb: virtual disks do not shrink), a missing file is FileNotFound.
+func (m *sizedDisks) ExtendVirtualDiskTask(ctx *simulator.Context, req *types.ExtendVirtualDisk_Task) soap.HasFault {
+	task := simulator.CreateTask(m, "extendVirtualDisk", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		file := diskFile(req.Name)
+		info, err := os.Stat(file)
+		if file == "" || err != nil {
+			return nil, &types.FileNotFound{FileFault: types.FileFault{File: req.Name}}
+		}
+		if req.NewCapacityKb*1024 < info.Size() {
+			return nil, &types.InvalidArgument{InvalidProperty: "newCapacityKb"}
+		}
+		if err := os.Truncate(file, req.NewCapacityKb*1024); err != nil {
+			return nil, &types.CannotAccessFile{FileFault: types.FileFault{File: req.Name}}
+		}
+		return nil, nil
+	})
+	return &methods.ExtendVirtualDisk_TaskBody{Res: &types.ExtendVirtualDisk_TaskResponse{Returnval: task.Run()}}
+}
+
+// diskFile is the local file of a datastore path "[ds] dir/name.vmdk", or "".
+func diskFile(name string) string {
+	var p object.DatastorePath
+	if !p.FromString(name) {
+		return ""
+	}
+	for _, e := range simulator.Map.All("Datastore") {
+		if ds := e.(*simulator.Datastore); ds.Name == p.Datastore {
+			return filepath.Join(ds.Info.GetDatastoreInfo().Url, p.Path)
+		}
+	}
+	return ""
+}
+
+// diskSizer watches VMs' device lists: a disk device whose capacityInKB passes its file's
+// size grew (a ReconfigVM_Task edit), and its file grows with it.
+type diskSizer struct{}
+
+func (diskSizer) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "SiroccoDiskSizer", Value: "disk-sizer"}
+}
+
+func (diskSizer) PutObject(mo.Reference) {}
+
+func (diskSizer) RemoveObject(types.ManagedObjectReference) {}
+
+func (diskSizer) UpdateObject(obj mo.Reference, changes []types.PropertyChange) {
+	vm, ok := obj.(*mo.VirtualMachine)
+	if !ok || vm.Config == nil {
+		return
+	}
+	for _, change := range changes {
+		if change.Name != "config.hardware.device" {
+			continue
+		}
+		for _, device := range vm.Config.Hardware.Device {
+			disk, isDisk := device.(*types.VirtualDisk)
+			if !isDisk {
+				continue
+			}
+			backing, isFile := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			if !isFile {
+				continue
+			}
+			file := diskFile(backing.FileName)
+			if info, err := os.Stat(file); err == nil && info.Size() < disk.CapacityInKB*1024 {
+				_ = os.Truncate(file, disk.CapacityInKB*1024)
+			}
+		}
+	}
 }
 
 func main() {
@@ -75,6 +148,7 @@ func main() {
 	}
 	vdm := simulator.Map.VirtualDiskManager().(*simulator.VirtualDiskManager)
 	simulator.Map.Put(&sizedDisks{*vdm})
+	simulator.Map.AddHandler(diskSizer{})
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	model.Service.TLS = new(tls.Config)

@@ -61,6 +61,7 @@ ALLOWED_POWER_STATES = {
     "unpause": (PAUSED,),
     "resume": (SUSPENDED,), "resume_on": (SUSPENDED,),
     "clean_reboot": (RUNNING,), "clean_shutdown": (RUNNING,), "data_source_op": (RUNNING,),
+    "changing_VCPUs_live": (RUNNING,), "changing_memory_live": (RUNNING,),
     "pause": (RUNNING,), "suspend": (RUNNING,), "pool_migrate": (RUNNING,),
     "changing_dynamic_range": (HALTED, RUNNING),
     "clone": (HALTED,), "copy": (HALTED,),
@@ -79,12 +80,29 @@ CONTROL_DOMAIN_OPERATIONS = ("data_source_op", "changing_memory_live", "metadata
 LISTED_OPERATIONS = ("snapshot", "copy", "clone", "revert", "checkpoint", "start", "start_on", "pause",
                      "unpause", "clean_shutdown", "clean_reboot", "hard_shutdown", "hard_reboot", "suspend",
                      "resume", "resume_on", "export", "destroy", "provision", "make_into_template",
-                     "changing_static_range", "changing_dynamic_range", "changing_VCPUs")
+                     "changing_static_range", "changing_dynamic_range", "changing_VCPUs", "changing_VCPUs_live")
 
 VDI_TYPES = ("system", "user", "ephemeral", "suspend", "crashdump", "ha_statefile", "metadata", "redo_log",
              "rrd", "pvs_cache", "cbt_metadata")
 EVENT_CLASSES = ("session", "pool", "host", "host_metrics", "host_cpu", "VM", "VM_metrics",
-                 "VM_guest_metrics", "SR", "VDI", "VBD", "VIF", "network", "task")
+                 "VM_guest_metrics", "SM", "SR", "VDI", "VBD", "VIF", "network", "task")
+
+# The storage drivers (SM objects) of the SR types the stand-in holds, with the capabilities their sm drivers
+# declare (xapi turns "NAME/N" into the feature NAME at version N): nfs as NFSSR (no online resize), iso as
+# ISOSR, lvm as the local-LVM driver LVMSR, which declared VDI_RESIZE_ONLINE.
+SM_DRIVERS = {
+    "nfs": ("NFS VHD", ["SR_PROBE", "SR_UPDATE", "SR_CACHING", "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH",
+                        "VDI_DETACH", "VDI_UPDATE", "VDI_CLONE", "VDI_SNAPSHOT", "VDI_RESIZE", "VDI_GENERATE_CONFIG",
+                        "VDI_MIRROR", "VDI_RESET_ON_BOOT/2", "ATOMIC_PAUSE", "VDI_CONFIG_CBT", "VDI_ACTIVATE",
+                        "VDI_DEACTIVATE", "THIN_PROVISIONING", "VDI_READ_CACHING"]),
+    "iso": ("ISO", ["VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH", "SR_SCAN", "SR_ATTACH", "SR_DETACH"]),
+    "lvm": ("LVM", ["SR_PROBE", "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH", "VDI_RESIZE",
+                    "VDI_RESIZE_ONLINE"]),
+}
+# VDI operations listed in allowed_operations, with the SM feature each needs and whether it may run while a
+# VBD has the VDI plugged (xapi_vdi.check_operation_error: resize_online, snapshot and clone may).
+VDI_OPERATIONS = {"resize": ("VDI_RESIZE", False), "resize_online": ("VDI_RESIZE_ONLINE", True),
+                  "destroy": ("VDI_DELETE", False), "snapshot": ("VDI_SNAPSHOT", True), "clone": ("VDI_CLONE", True)}
 
 # Fields a plain set_<field> may change (maps also get add_to_/remove_from_); the
 # rest are read-only or have their own validated setter below.
@@ -99,6 +117,7 @@ WRITABLE = {
     "VBD": ("other_config", "bootable", "mode", "userdevice", "qos_algorithm_type", "qos_algorithm_params"),
     "VIF": ("other_config", "qos_algorithm_type", "qos_algorithm_params", "locking_mode"),
     "SR": ("name_label", "name_description", "other_config", "tags", "sm_config"),
+    "SM": ("other_config",),
     "network": ("name_label", "name_description", "other_config", "tags", "MTU"),
     "host": ("name_label", "name_description", "other_config", "tags", "logging"),
     "pool": ("name_label", "name_description", "other_config", "tags", "default_SR", "suspend_image_SR",
@@ -205,6 +224,8 @@ class Xapi:
         record = copy.deepcopy(self.db[cls][ref])
         if cls == "VM":
             record["allowed_operations"] = [op for op in LISTED_OPERATIONS if self._vm_error(ref, op) is None]
+        if cls == "VDI":
+            record["allowed_operations"] = [op for op in VDI_OPERATIONS if self._vdi_error(ref, op) is None]
         if cls == "host_metrics":
             host = next((h for h, r in self.db["host"].items() if r["metrics"] == ref), None)
             if host is not None:
@@ -219,6 +240,9 @@ class Xapi:
                                   "tags": [], "restrictions": {}, "cpu_info": {}})
         shared = self._new("SR", self._sr_record("NFS virtual disk storage", "nfs", "user", True, 2048 * GIB))
         iso = self._new("SR", self._sr_record("ISO library", "iso", "iso", True, 64 * GIB))
+        self._new("SR", self._sr_record("Local storage", "lvm", "user", False, 512 * GIB))
+        for sr_type, (name, capabilities) in SM_DRIVERS.items():
+            self._new("SM", self._sm_record(sr_type, name, capabilities))
         self.db["pool"][pool]["default_SR"] = shared
         self.db["pool"][pool]["suspend_image_SR"] = shared
         self.db["pool"][pool]["crash_dump_SR"] = shared
@@ -257,6 +281,15 @@ class Xapi:
                 "physical_size": str(size), "type": sr_type, "content_type": content_type, "shared": shared,
                 "other_config": {}, "tags": [], "sm_config": {}, "blobs": {}, "local_cache_enabled": False,
                 "introduced_by": NULL, "clustered": False, "is_tools_sr": False}
+
+    @staticmethod
+    def _sm_record(sr_type, name, capabilities):
+        features = dict(c.split("/", 1) if "/" in c else (c, "1") for c in capabilities)
+        return {"name_label": name, "name_description": "SR plugin of type %s (stand-in)" % sr_type, "type": sr_type,
+                "vendor": "XAPI stand-in", "copyright": "", "version": "1.0", "required_api_version": "1.0",
+                "configuration": {}, "capabilities": [c.split("/")[0] for c in capabilities], "features": features,
+                "other_config": {}, "driver_filename": "/opt/xensource/sm/%sSR" % sr_type.upper(),
+                "required_cluster_stack": []}
 
     @staticmethod
     def _vdi_record(sr, name, size, vdi_type, read_only=False, other_config=None, description=""):
@@ -1025,6 +1058,22 @@ class Xapi:
         record["VCPUs_at_startup"] = str(int(value))
         self._mod("VM", vm)
 
+    def api_VM__set_VCPUs_number_live(self, session, vm, nvcpu):
+        """A running VM's VCPU count within VCPUs_max (needs the guest's PV drivers: VM_LACKS_FEATURE without
+        them); xapi keeps it as VCPUs_at_startup and in the VM's metrics."""
+        record = self._assert_vm(vm, "changing_VCPUs_live")
+        if record["guest_metrics"] == NULL:
+            raise XapiError("VM_LACKS_FEATURE", vm)
+        count = as_int(nvcpu, "nvcpu")
+        if count < 1 or count > int(record["VCPUs_max"]):
+            raise XapiError("INVALID_VALUE", "VCPU values must satisfy: 0 < VCPUs ≤ VCPUs_max", str(count))
+        record["VCPUs_at_startup"] = str(count)
+        metrics = self.db["VM_metrics"][record["metrics"]]
+        metrics.update(VCPUs_number=str(count), VCPUs_utilisation={str(i): 0.0 for i in range(count)},
+                       last_updated=now())
+        self._mod("VM_metrics", record["metrics"])
+        self._mod("VM", vm)
+
     # -- VM data sources (RRDs, simulated) ---------------------------------------------
     def _data_sources(self, vm):
         record = self._assert_vm(vm, "data_source_op")
@@ -1238,16 +1287,45 @@ class Xapi:
                     return ["VDI_IN_USE", vdi, "import"]
             return None
 
-    def api_VDI__resize(self, session, vdi, size):
+    def _sm_features(self, sr):
+        sr_type = self.db["SR"][sr]["type"]
+        return next((sm["features"] for sm in self.db["SM"].values() if sm["type"] == sr_type), {})
+
+    def _vdi_error(self, vdi, op):
+        """Why VDI operation ``op`` is not allowed now (an ErrorDescription), as xapi_vdi.check_operation_error
+        decides it for the operations of VDI_OPERATIONS: the SR's driver must offer it, and only some run while
+        the VDI is plugged."""
+        record = self.db["VDI"][vdi]
+        feature, live = VDI_OPERATIONS[op]
+        if not live and any(self.db["VBD"][v]["currently_attached"] for v in record["VBDs"]):
+            return ("VDI_IN_USE", vdi, op)
+        if feature not in self._sm_features(record["SR"]):
+            return ("SR_OPERATION_NOT_SUPPORTED", record["SR"])
+        return None
+
+    def _resize_vdi(self, vdi, size, op):
         record = self._rec("VDI", vdi)
         size = as_int(size, "size")
-        if any(self.db["VBD"][v]["currently_attached"] for v in record["VBDs"]):
-            raise XapiError("VDI_IN_USE", vdi, "resize")
-        if size < int(record["virtual_size"]):
-            raise XapiError("VDI_TOO_SMALL", vdi, str(size))
+        error = self._vdi_error(vdi, op)
+        if error:
+            raise XapiError(*error)
+        if size < int(record["virtual_size"]):  # what the sm drivers answer (xs_errors VDISize)
+            raise XapiError("SR_BACKEND_FAILURE_79", "", "VDI Invalid size [opterr=shrinking not allowed]", "")
+        sr = self.db["SR"][record["SR"]]
+        free = int(sr["physical_size"]) - int(sr["virtual_allocation"])
+        if size - int(record["virtual_size"]) > free:
+            raise XapiError("SR_FULL", str(size - int(record["virtual_size"])), str(free))
         record["virtual_size"] = str(size)
         self._recount_sr(record["SR"])
         self._mod("VDI", vdi)
+
+    def api_VDI__resize(self, session, vdi, size):
+        self._resize_vdi(vdi, size, "resize")
+
+    def api_VDI__resize_online(self, session, vdi, size):
+        """As xapi 26.x has it again (removed in 7.1): allowed on a plugged VDI when the SR's driver declares
+        VDI_RESIZE_ONLINE."""
+        self._resize_vdi(vdi, size, "resize_online")
 
     def _attach_new_vbd(self, vm, vdi, userdevice, bootable=False, mode="RW", vbd_type="Disk", empty=False,
                         other_config=None):
