@@ -106,6 +106,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     SiroccoError,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    Credential,
     Disk,
     Machine,
     MachineConfiguration,
@@ -120,6 +121,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
     IMAGE_NAME_PROPERTY,
     KIB_PER_MIB,
+    USER_NAME_RE,
     USER_PROPERTY,
     Capabilities,
     Connector,
@@ -130,6 +132,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     check_guest_inputs,
     key_pair_name,
     missing_sdk,
+    public_key,
     translating,
 )
 
@@ -169,6 +172,12 @@ AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")  # RegisterImage's 
 MAX_TAGS = 50  # tags per EC2 resource
 USER_DATA_LIMIT = 16 * 1024  # RunInstances' UserData: 16 KB before base64 (EC2 User Guide, instance user data)
 KEY_TYPES = ("ssh-rsa", "ssh-ed25519")  # what ImportKeyPair takes (RSA or ED25519)
+KEY_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")  # ImportKeyPair's KeyName: up to 255 ASCII characters
+# EBS volume types create_volume takes; io1/io2 need an IOPS figure: they get their minimum, 100
+VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+MIN_IOPS = 100
+MAX_METER_POINTS = 1440  # samples per meter a window returns at most: longer windows get longer periods
+SUBNET_PREFIXES = (16, 28)  # CreateSubnet: a block between /16 and /28
 
 # -- native states: the one table per resource ---------------------------------------
 # Instance state name -> CIMI state; None: the instance is gone (terminated).
@@ -382,6 +391,62 @@ def pick_type(configs, cpu, memory_kib, arch=None):
     if not pool:
         return None
     return min(pool, key=lambda c: (c.memory, c.cpu, not arch and c.cpuArch != "x86_64", c.id))
+
+
+def meter_window(start, end, now):
+    """(start, end) of a meter request as timezone-aware datetimes: InvalidInput naming the bound that is not one,
+    or when start comes after end; without end the window ends ``now``, without start ``METER_WINDOW`` seconds
+    before its end."""
+    for label, value in (("start", start), ("end", end)):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise InvalidInput("meter window %s must be a timezone-aware datetime" % label, attribute=label)
+    end = end or now
+    start = start or end - timedelta(seconds=METER_WINDOW)
+    if start > end:
+        raise InvalidInput("meter window: start %s comes after end %s" % (iso(start), iso(end)), attribute="start")
+    return start, end
+
+
+def meter_period(start, end):
+    """A CloudWatch period (seconds, a multiple of 60, at least ``METER_PERIOD``) that gives a window at most
+    ``MAX_METER_POINTS`` datapoints per metric."""
+    seconds = (end - start).total_seconds()
+    return max(METER_PERIOD, 60 * -(-int(seconds) // (60 * MAX_METER_POINTS)))
+
+
+def subnet_cidr(cidr):
+    """A network's ``cidr`` as CreateSubnet takes it (an IPv4 block of /16 to /28), or InvalidInput."""
+    try:
+        if not isinstance(cidr, str):
+            raise TypeError(cidr)
+        block = ipaddress.IPv4Network(cidr, strict=True)
+    except (TypeError, ValueError):
+        raise InvalidInput("cidr '%s' is not an IPv4 network such as 10.20.0.0/24" % str(cidr)[:60],
+                           attribute="cidr") from None
+    if not SUBNET_PREFIXES[0] <= block.prefixlen <= SUBNET_PREFIXES[1]:
+        raise InvalidInput("cidr %s: an EC2 subnet is a block of /%d to /%d" % ((block,) + SUBNET_PREFIXES),
+                           attribute="cidr")
+    return str(block)
+
+
+def ebs_volume_type(value):
+    """The EBS volume type of a request (``gp3`` or, as listings show it, ``ebs:gp3``), or InvalidInput."""
+    name = str(value).removeprefix("ebs:") if isinstance(value, str) else None
+    if name not in VOLUME_TYPES:
+        raise InvalidInput("volume type %r: EBS offers %s" % (value, ", ".join(VOLUME_TYPES)), attribute="type")
+    return name
+
+
+def nearest_configs(configs, cpu, memory_kib, count=3):
+    """The ``count`` configurations nearest a cpu/memory figure, as text for an error message."""
+    ranked = sorted(configs, key=lambda c: (abs(c.cpu - cpu) + abs(c.memory - memory_kib) / KIB_PER_GIB, c.id))
+    return ", ".join("%s (%d vCPU, %d MiB)" % (c.id, c.cpu, c.memory // KIB_PER_MIB) for c in ranked[:count])
+
+
+def same_key(held, key):
+    """Whether a key pair's public key line holds ``key`` (the base64 blob decides; comments may differ)."""
+    held = (held or "").split()
+    return len(held) > 1 and held[1] == key.split()[1]
 
 
 def free_cidr(vpc_cidrs, used_cidrs, prefix=24):
@@ -948,18 +1013,21 @@ class EC2Connector(Connector):
         return self.get_machine(machine_id)
 
     def _key_pair(self, region, key, subject):
-        """The name of the key pair holding ``key`` in ``region``: ``key_pair_name(key)``, imported unless a pair
-        of that name is there already (reused: the name is the key's digest). Never deleted with a machine."""
+        """The name of the key pair holding ``key`` in ``region``: ``key_pair_name(key)`` when there, else any
+        pair holding the same key (one registered as a credential under a name of its own), else
+        ``key_pair_name(key)`` imported. Never deleted with a machine."""
         name = key_pair_name(key)
-        found = self._call(region, "describe_key_pairs", "machine.create", subject,
-                           Filters=[{"Name": "key-name", "Values": [name]}], IncludePublicKey=True)
-        for pair in found.get("KeyPairs", []):
+        pairs = self._call(region, "describe_key_pairs", "machine.create", subject,
+                           IncludePublicKey=True).get("KeyPairs", [])
+        for pair in pairs:
             if pair.get("KeyName") == name:
-                held = (pair.get("PublicKey") or "").split()
-                if len(held) > 1 and held[1] != key.split()[1]:
+                if pair.get("PublicKey") and not same_key(pair["PublicKey"], key):
                     raise Conflict("%s: key pair '%s' in %s holds another key than the credential's"
                                    % (subject, name, region))
                 return name
+        holding = sorted(p["KeyName"] for p in pairs if same_key(p.get("PublicKey"), key))
+        if holding:
+            return holding[0]
         try:
             self._call(region, "import_key_pair", "machine.create", subject, KeyName=name,
                        PublicKeyMaterial=key.encode("ascii"))
@@ -1030,6 +1098,118 @@ class EC2Connector(Connector):
         ami = self._call(region, "create_image", "machine.capture", subject, **params)["ImageId"]
         self._wait(region, "image_available", "machine.capture", subject, ImageIds=[ami])
         return self._image(region, self._image_item(region, ami))
+
+    # -- credentials: key pairs ------------------------------------------------------------
+    def _credential(self, region, pair):
+        tags = tags_of(pair)
+        return Credential(id=self.qualify(region, pair["KeyName"]), name=pair["KeyName"],
+                          description=tags.get(DESCRIPTION_TAG), userName=tags.get(USER_PROPERTY),
+                          key=(pair.get("PublicKey") or "").strip() or None, created=iso(pair.get("CreateTime")))
+
+    def _split_credential(self, ref):
+        """(region, key name) of a credential id: ``REGION:NAME`` with several regions, else the name itself."""
+        text = str(ref)
+        region, name = text.split(":", 1) if ":" in text else (None, text)
+        if region not in self.regions:
+            region, name = self.region, text
+        return region, name
+
+    def _key_pairs(self, region, operation, name=None):
+        params = {"IncludePublicKey": True}
+        if name is not None:
+            params["Filters"] = [{"Name": "key-name", "Values": [name]}]
+        pairs = self._call(region, "describe_key_pairs", operation, **params).get("KeyPairs", [])
+        return [p for p in pairs if name is None or p.get("KeyName") == name]
+
+    def list_credentials(self):
+        """Key pairs, with the public key EC2 keeps (IncludePublicKey), of every served region."""
+        found = []
+        for region in self.regions:
+            found += [self._credential(region, p) for p in self._key_pairs(region, "credential.list")]
+        return sorted(found, key=lambda c: c.id)
+
+    def get_credential(self, ref):
+        region, name = self._split_credential(ref)
+        found = self._key_pairs(region, "credential.get", name)
+        if not found:
+            raise NotFound("credential '%s' not found on provider ec2 (%s)" % (ref, region))
+        return self._credential(region, found[0])
+
+    def create_credential(self, name, key, user_name=None, description=None):
+        """ImportKeyPair of ``key`` as ``name`` in the primary region; ``user_name`` and ``description`` are the
+        key pair's tags ``sirocco.user`` and ``sirocco:description`` (moto keeps them, as EC2 does)."""
+        if not isinstance(name, str) or not KEY_NAME.match(name):
+            raise InvalidInput("credential name: 1 to 255 ASCII characters", attribute="name")
+        key = public_key(key, attribute="key")
+        if key.split()[0] not in KEY_TYPES:
+            raise InvalidInput("key: provider ec2 imports only %s keys, not %s" % (" or ".join(KEY_TYPES),
+                                                                                  key.split()[0]), attribute="key")
+        if user_name is not None and (not isinstance(user_name, str) or not USER_NAME_RE.match(user_name)):
+            raise InvalidInput("userName '%s' is not a user name a guest OS takes" % (user_name,),
+                               attribute="userName")
+        if description is not None and (not isinstance(description, str) or len(description) > 256):
+            raise InvalidInput("description: a string of at most 256 characters", attribute="description")
+        region = self.region
+        subject = "credential '%s'" % name
+        if self._key_pairs(region, "credential.create", name):
+            raise Conflict("a credential (key pair) named '%s' already exists on provider ec2 (%s)" % (name, region))
+        tags = {USER_PROPERTY: user_name, DESCRIPTION_TAG: description}
+        params = {"KeyName": name, "PublicKeyMaterial": key.encode("ascii")}
+        if any(tags.values()):
+            params["TagSpecifications"] = [{"ResourceType": "key-pair",
+                                            "Tags": [{"Key": k, "Value": v} for k, v in tags.items() if v]}]
+        self._call(region, "import_key_pair", "credential.create", subject, **params)
+        return self.get_credential(self.qualify(region, name))
+
+    def delete_credential(self, credential_id):
+        """DeleteKeyPair; NotFound when there is none (EC2 itself answers success). Machines made with it keep
+        the key."""
+        credential = self.get_credential(credential_id)
+        region, name = self._split_credential(credential.id)
+        self._call(region, "delete_key_pair", "credential.delete", "credential '%s'" % name, KeyName=name)
+
+    # -- resize ------------------------------------------------------------------------------
+    def _resize_type(self, region, instance, config):
+        """The instance type a resize to ``config`` gives: the one named by its id/name, else one of exactly its
+        cpu and memory on the machine's architecture (the machine's family first); else InvalidInput listing the
+        nearest."""
+        arch = ARCHS.get(instance.get("Architecture"))
+        runs = {item["InstanceType"] for item in self._type_items(region)  # types that run the machine's arch
+                if not arch or arch in {ARCHS.get(a) for a in item.get("ProcessorInfo", {})
+                                        .get("SupportedArchitectures", [])}}
+        configs = [c for c in self._configs(region) if c.id in runs]
+        for ref in (config.get("id"), config.get("name")):
+            named = [c for c in configs if c.id == ref]
+            if ref and named:
+                return named[0].id
+        if not isinstance(config.cpu, int) or not isinstance(config.memory, int):
+            raise InvalidInput("machineConfig needs cpu and memory (or the id of an instance type)",
+                               attribute="machineConfig")
+        family = instance["InstanceType"].split(".")[0]
+        exact = sorted((c for c in configs if c.cpu == config.cpu and c.memory == config.memory),
+                       key=lambda c: (c.id.split(".")[0] != family, c.id))
+        if not exact:
+            raise InvalidInput("no instance type of %s has exactly %d vCPU(s) and %d MiB%s; nearest: %s"
+                               % (region, config.cpu, config.memory // KIB_PER_MIB, " on %s" % arch if arch else "",
+                                  nearest_configs(configs, config.cpu, config.memory) or "none"),
+                               attribute="machineConfig")
+        return exact[0].id
+
+    def resize_machine(self, machine_id, config):
+        """ModifyInstanceAttribute(InstanceType) of a stopped instance (EC2 changes the type of stopped instances
+        only; moto would take it running too). The type already there: nothing to do."""
+        region, instance = self._instance(machine_id)
+        name = tags_of(instance).get(NAME_TAG) or machine_id
+        target = self._resize_type(region, instance, config)
+        if target == instance["InstanceType"]:
+            return self.get_machine(machine_id)
+        state = cimi_state(instance["State"]["Name"])
+        if state != states.STOPPED:
+            raise Conflict("machine '%s' is %s: stop it first, EC2 changes the instance type of a stopped instance "
+                           "only" % (name, state))
+        self._call(region, "modify_instance_attribute", "machine.resize", "machine '%s'" % name,
+                   InstanceId=instance["InstanceId"], InstanceType={"Value": target})
+        return self.get_machine(machine_id)
 
     # -- images -----------------------------------------------------------------------------
     def _images(self, region, **params):
@@ -1231,12 +1411,19 @@ class EC2Connector(Connector):
             return self._volume(region, item)
         return super().get_volume(ref)
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        """An EBS volume in the home zone; ``volume_type`` one of ``VOLUME_TYPES`` (EBS's default, gp2 or gp3
+        by region, without one; io1/io2 get ``MIN_IOPS``)."""
         if not name or not isinstance(name, str):
             raise InvalidInput("volume name must be a non-empty string", attribute="name")
         if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
             raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
         check_properties(properties)
+        extra = {}
+        if volume_type is not None:
+            extra["VolumeType"] = ebs_volume_type(volume_type)
+            if extra["VolumeType"] in ("io1", "io2"):
+                extra["Iops"] = MIN_IOPS
         region = self.region
         named = [v for v in self._pages(region, "describe_volumes", "Volumes", "volume.create",
                                         Filters=[{"Name": "tag:" + NAME_TAG, "Values": [name]}])
@@ -1246,7 +1433,7 @@ class EC2Connector(Connector):
         subject = "volume '%s'" % name
         item = self._call(region, "create_volume", "volume.create", subject,
                           AvailabilityZone=self.home_zone(region), Size=max(1, -(-capacity_kb // KIB_PER_GIB)),
-                          TagSpecifications=[{"ResourceType": "volume",
+                          **extra, TagSpecifications=[{"ResourceType": "volume",
                                               "Tags": tag_list(name, description, properties)}])
         self._wait(region, "volume_available", "volume.create", subject, VolumeIds=[item["VolumeId"]])
         return self._volume(region, self._volume_item(region, item["VolumeId"]))
@@ -1260,6 +1447,29 @@ class EC2Connector(Connector):
             raise Conflict("%s is attached to machine(s) %s; detach it first" % (subject, ", ".join(sorted(users))))
         self._call(region, "delete_volume", "volume.delete", subject, VolumeId=native)
         self._wait(region, "volume_deleted", "volume.delete", subject, VolumeIds=[native])
+
+    def resize_volume(self, volume_id, capacity_kb):
+        """ModifyVolume to ``capacity_kb`` rounded up to whole GiB, waited for until DescribeVolumes reports that
+        size; never smaller than the volume is (InvalidInput), the same size is nothing to do. An attached
+        volume grows too (the guest then grows its file system)."""
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        region, native = self.split(volume_id, "volume")
+        item = self._volume_item(region, native)
+        subject = "volume '%s'" % (tags_of(item).get(NAME_TAG) or native)
+        size_gib = -(-capacity_kb // KIB_PER_GIB)
+        if capacity_kb < int(item["Size"]) * KIB_PER_GIB:
+            raise InvalidInput("%s has %d GiB: a volume grows, never shrinks (asked %d KB)"
+                               % (subject, item["Size"], capacity_kb), attribute="capacity")
+        if size_gib != int(item["Size"]):
+            self._call(region, "modify_volume", "volume.resize", subject, VolumeId=native, Size=size_gib)
+            deadline = time.monotonic() + self.timeout
+            while int(self._volume_item(region, native)["Size"]) != size_gib:
+                if time.monotonic() >= deadline:
+                    raise OperationTimeout("%s (volume.resize): still not %d GiB after %ss"
+                                           % (subject, size_gib, self.timeout))
+                time.sleep(1)
+        return self._volume(region, self._volume_item(region, native))
 
     def _attach(self, region, instance_id, volume_id, initial_location, subject):
         instance = self._instance(self.qualify(region, instance_id))[1]
@@ -1318,7 +1528,8 @@ class EC2Connector(Connector):
         return Network(id=self.qualify(region, subnet["SubnetId"]), name=tags.get(NAME_TAG) or subnet["SubnetId"],
                        description=tags.get(DESCRIPTION_TAG), properties=properties_of(tags) or None,
                        state=SUBNET_STATES.get(subnet.get("State"), states.ERROR),
-                       networkType="PUBLIC" if subnet.get("MapPublicIpOnLaunch") else "PRIVATE")
+                       networkType="PUBLIC" if subnet.get("MapPublicIpOnLaunch") else "PRIVATE",
+                       cidr=subnet.get("CidrBlock"), dhcp=True)  # a VPC's DHCP options serve every subnet
 
     def list_networks(self):
         found = []
@@ -1346,29 +1557,54 @@ class EC2Connector(Connector):
                                % region, attribute="provider_options")
         return vpcs[0]
 
-    def create_network(self, name, description=None, properties=None):
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
+        """A subnet of the VPC (the ``subnet`` option's, else the default one): ``cidr`` when given (inside
+        the VPC, overlapping no subnet of it), else its first free /24. A VPC always serves DHCP: ``dhcp``
+        false is refused."""
         if not name or not isinstance(name, str):
             raise InvalidInput("network name must be a non-empty string", attribute="name")
         check_properties(properties)
+        if cidr is not None:
+            cidr = subnet_cidr(cidr)
+        if dhcp is not None and not isinstance(dhcp, bool):
+            raise InvalidInput("dhcp must be true or false", attribute="dhcp")
+        if dhcp is False:
+            raise InvalidInput("an EC2 subnet always has DHCP (the VPC's DHCP options): dhcp cannot be false",
+                               attribute="dhcp")
         region = self.region
         subject = "network '%s'" % name
         if self._call(region, "describe_subnets", "network.create", subject,
                       Filters=[{"Name": "tag:" + NAME_TAG, "Values": [name]}]).get("Subnets"):
             raise Conflict("a network named '%s' already exists on provider ec2 (%s)" % (name, region))
         vpc = self._vpc(region)
-        blocks = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
-                  if a.get("CidrBlockState", {}).get("State") == "associated"] or [vpc["CidrBlock"]]
-        used = [s["CidrBlock"] for s in self._pages(region, "describe_subnets", "Subnets", "network.create",
-                                                    Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])]
-        cidr = free_cidr(blocks, used)
-        if cidr is None:
-            raise Conflict("VPC %s has no free /24 left for %s" % (vpc["VpcId"], subject))
+        cidr = self._subnet_block(region, vpc, cidr, subject)
         subnet = self._call(region, "create_subnet", "network.create", subject, VpcId=vpc["VpcId"], CidrBlock=cidr,
                             AvailabilityZone=self.home_zone(region),
                             TagSpecifications=[{"ResourceType": "subnet",
                                                 "Tags": tag_list(name, description, properties)}])["Subnet"]
         self._wait(region, "subnet_available", "network.create", subject, SubnetIds=[subnet["SubnetId"]])
         return self._network(region, self._subnet(region, subnet["SubnetId"]))
+
+    def _subnet_block(self, region, vpc, cidr, subject):
+        """The CIDR block of a new subnet of ``vpc``: ``cidr`` checked against the VPC's blocks (InvalidInput) and
+        its subnets (Conflict), or the first free /24."""
+        blocks = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
+                  if a.get("CidrBlockState", {}).get("State") == "associated"] or [vpc["CidrBlock"]]
+        used = [s["CidrBlock"] for s in self._pages(region, "describe_subnets", "Subnets", "network.create",
+                                                    Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])]
+        if cidr is None:
+            cidr = free_cidr(blocks, used)
+            if cidr is None:
+                raise Conflict("VPC %s has no free /24 left for %s" % (vpc["VpcId"], subject))
+            return cidr
+        block = ipaddress.ip_network(cidr)
+        if not any(block.subnet_of(ipaddress.ip_network(b)) for b in blocks):
+            raise InvalidInput("cidr %s is outside VPC %s (%s)" % (cidr, vpc["VpcId"], ", ".join(blocks)),
+                               attribute="cidr")
+        taken = [u for u in used if block.overlaps(ipaddress.ip_network(u))]
+        if taken:
+            raise Conflict("cidr %s overlaps subnet(s) %s of VPC %s" % (cidr, ", ".join(taken), vpc["VpcId"]))
+        return cidr
 
     def delete_network(self, network_id):
         region, native = self.split(network_id, "network")
@@ -1383,27 +1619,44 @@ class EC2Connector(Connector):
         self._call(region, "delete_subnet", "network.delete", subject, SubnetId=native)
 
     # -- meters -----------------------------------------------------------------------------
-    def list_meters(self, machine_id):
+    def list_meters(self, machine_id, start=None, end=None):
+        """CloudWatch's AWS/EC2 metrics of the instance (GetMetricData): without a window the latest datapoint of
+        the last hour, with one every datapoint of the window, oldest first (periods of ``METER_PERIOD`` seconds,
+        longer for long windows: at most ``MAX_METER_POINTS`` per meter)."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        window = start is not None or end is not None
+        if window:
+            start, end = meter_window(start, end, now)
+        else:
+            start, end = now - timedelta(seconds=METER_WINDOW), now + timedelta(seconds=60)
+        period = meter_period(start, end)
         region, instance = self._instance(machine_id)
         machine_ref = self.qualify(region, instance["InstanceId"])
-        now = datetime.now(UTC).replace(microsecond=0)
         queries = [{"Id": "m%d" % i, "ReturnData": True,
                     "MetricStat": {"Metric": {"Namespace": "AWS/EC2", "MetricName": metric,
                                               "Dimensions": [{"Name": "InstanceId", "Value": instance["InstanceId"]}]},
-                                   "Period": METER_PERIOD, "Stat": stat}}
+                                   "Period": period, "Stat": stat}}
                    for i, (metric, stat, _units) in enumerate(METRICS.values())]
-        reply = self._call(region, "get_metric_data", "meter.list", "machine '%s'" % machine_id, service="cloudwatch",
-                           MetricDataQueries=queries, StartTime=now - timedelta(seconds=METER_WINDOW),
-                           EndTime=now + timedelta(seconds=60), ScanBy="TimestampDescending")
-        results = {r["Id"]: r for r in reply.get("MetricDataResults", [])}
+        results = {}
+        with translating(translate, _botocore_faults(), "meter.list", "machine '%s'" % machine_id):
+            pages = self.client(region, "cloudwatch").get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending")
+            for page in pages:
+                for result in page.get("MetricDataResults", []):
+                    points = results.setdefault(result["Id"], [])
+                    points += zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
         meters = []
-        for i, (aspect, (_metric, _stat, units)) in enumerate(METRICS.items()):
-            result = results.get("m%d" % i, {})
-            points = sorted(zip(result.get("Timestamps", []), result.get("Values", []), strict=False), reverse=True)
-            samples = [Sample(timestamp=iso(points[0][0]), value=str(round(points[0][1], 2)))] if points else None
+        for i, (aspect, (_metric, stat, units)) in enumerate(METRICS.items()):
+            if stat == "Sum":  # a sum is per period
+                units = "bytes per %d minutes" % (period // 60)
+            points = sorted(p for p in results.get("m%d" % i, []) if start <= p[0] <= end)
+            if not window:
+                points = points[-1:]
+            samples = [Sample(timestamp=iso(stamp), value=str(round(value, 2))) for stamp, value in points]
             meters.append(Meter(id="%s:%s" % (machine_ref, aspect), name=aspect, targetResource={"href": machine_ref},
-                                aspect=ASPECT + aspect, units=units, timeScope="Interval", intervalDuration="PT5M",
-                                sampleInterval=METER_PERIOD, isContinuous=True, samples=samples))
+                                aspect=ASPECT + aspect, units=units, timeScope="Interval",
+                                intervalDuration="PT%dM" % (period // 60), sampleInterval=period, isContinuous=True,
+                                samples=samples or None))
         return meters
 
 

@@ -38,8 +38,8 @@ def seed_image(url, credentials, region=REGION, name=SEED_NAME):
 
 
 def remove_named(url, credentials, prefix, region=REGION):
-    """Remove every instance, volume, image (and its snapshots), snapshot and subnet whose name starts with
-    ``prefix``.
+    """Remove every instance, volume, image (and its snapshots), snapshot, subnet and key pair whose name starts
+    with ``prefix``.
 
     Cheaper than moto's reset (which makes the next request rebuild the whole region, its
     1,300 public AMIs included): terminated instances stay listed, as on EC2 for a while."""
@@ -65,6 +65,9 @@ def remove_named(url, credentials, prefix, region=REGION):
             ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
         for subnet in ec2.describe_subnets(Filters=named)["Subnets"]:
             ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        for pair in ec2.describe_key_pairs()["KeyPairs"]:  # credentials: named by the test, not tagged
+            if pair["KeyName"].startswith(prefix):
+                ec2.delete_key_pair(KeyName=pair["KeyName"])
     finally:
         ec2.close()
 
