@@ -89,7 +89,7 @@ def libvirt_conn(standin, connector):
     return connector.conn  # the test driver's state lives in its connection: read through the same one
 
 
-def test_libvirt_network_is_isolated_with_its_addresses(connector, standin, libvirt_conn):
+def test_isolated_bridge_with_its_addresses(connector, standin, libvirt_conn):
     name, cidr = standin.name("n"), _random_cidr()
     connector.create_network(name, cidr=cidr, dhcp=True)
     root = ET.fromstring(libvirt_conn.networkLookupByName(name).XMLDesc(0))
@@ -110,7 +110,7 @@ def test_libvirt_network_is_isolated_with_its_addresses(connector, standin, libv
     assert other not in _names(connector)
 
 
-def test_libvirt_network_without_dhcp_has_no_range(connector, standin, libvirt_conn):
+def test_addresses_without_dhcp_range(connector, standin, libvirt_conn):
     name = standin.name("n")
     connector.create_network(name, cidr=_random_cidr(), dhcp=False)
     root = ET.fromstring(libvirt_conn.networkLookupByName(name).XMLDesc(0))

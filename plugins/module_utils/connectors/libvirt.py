@@ -36,6 +36,7 @@ hierarchy of ``cimi.errors``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tempfile
@@ -104,7 +105,9 @@ if HAS_LIBVIRT:
 NS = "urn:sirocco:cimi:libvirt:1"
 ET.register_namespace("sirocco", NS)
 ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
-METERS = tuple(ASPECT + a for a in ("cpu", "memory", "disk", "inputBandwidth", "outputBandwidth"))
+METER_UNITS = {"cpu": "percent", "memory": "KiB", "disk": "KiB", "inputBandwidth": "bytes received since start",
+               "outputBandwidth": "bytes sent since start"}
+METERS = tuple(ASPECT + a for a in METER_UNITS)
 VOLUME_PREFIX = "vol-"
 # An imported image's volume is named <name>@<generic name>@<arch>: storage volumes keep no metadata,
 # so the pool's naming is where those live (the format and the size are the volume's own).
@@ -279,6 +282,8 @@ def build_domain_xml(name, uuid, domain_type, arch, vcpus, memory_kib, descripti
             continue
         if nic.get("network"):
             iface = _sub(devices, "interface", type="network")
+            if nic.get("mac"):
+                _sub(iface, "mac", address=nic["mac"])
             _sub(iface, "source", network=nic["network"])
         else:
             iface = _sub(devices, "interface", type="user")
@@ -292,7 +297,8 @@ def parse_domain_xml(text):
     root = ET.fromstring(text)
     ostype = root.find("os/type")
     vcpu = root.find("vcpu")
-    memory = root.find("memory")
+    max_vcpus = int(vcpu.text) if vcpu is not None and vcpu.text else None
+    max_memory = _kib(root.find("memory"))
     disks = []
     for disk in root.findall("devices/disk"):
         source, target, driver = disk.find("source"), disk.find("target"), disk.find("driver")
@@ -315,8 +321,10 @@ def parse_domain_xml(text):
     return {"name": root.findtext("name"), "uuid": root.findtext("uuid"),
             "type": root.get("type"), "description": root.findtext("description"),
             "arch": ostype.get("arch") if ostype is not None else None,
-            "vcpus": int(vcpu.text) if vcpu is not None and vcpu.text else None,
-            "memory_kib": _kib(memory), "disks": disks, "interfaces": interfaces,
+            # what the guest has now (current), and the most it can have without a restart (max)
+            "vcpus": int(vcpu.get("current")) if vcpu is not None and vcpu.get("current") else max_vcpus,
+            "max_vcpus": max_vcpus, "max_memory_kib": max_memory,
+            "memory_kib": _kib(root.find("currentMemory")) or max_memory, "disks": disks, "interfaces": interfaces,
             "forward": guest_access.forward_of(root), "meta": _read_meta(root, "machine")}
 
 
@@ -352,18 +360,58 @@ def parse_volume_xml(text):
             "backing": root.findtext("backingStore/path")}
 
 
-def bridge_name(network_name):
-    """A Linux bridge name (at most 15 characters, safe characters only) derived from a network name."""
-    return "sir-" + uuidlib.uuid5(uuidlib.NAMESPACE_URL, "sirocco-network:" + network_name).hex[:10]
+def bridge_name(network_name, salt=0):
+    """A Linux bridge name (at most 15 characters, safe characters only) derived from a network name;
+    another ``salt`` gives another name, for the rare clash with a bridge that exists already."""
+    seed = "sirocco-network:" + network_name + ("#%d" % salt if salt else "")
+    return "sir-" + uuidlib.uuid5(uuidlib.NAMESPACE_URL, seed).hex[:10]
 
 
-def build_network_xml(name, description=None, properties=None, created=None):
-    """An isolated network: no <forward>, no addresses, hence no DHCP/DNS daemon."""
+def parse_cidr(cidr):
+    """``cidr`` as an IPv4Network fit for an isolated network, or InvalidInput(attribute="cidr"): a private
+    range (the host routes it to the network's bridge: a public one would hide real addresses from it)
+    with room for the host's address and a guest."""
+    if not isinstance(cidr, str) or "/" not in cidr:
+        raise InvalidInput("cidr %r is not an IPv4 network such as 10.20.0.0/24" % (cidr,), attribute="cidr")
+    try:
+        net = ipaddress.IPv4Network(cidr)  # strict: an address with host bits set is not a network
+    except ValueError as exc:
+        raise InvalidInput("cidr '%s' is not an IPv4 network such as 10.20.0.0/24: %s" % (cidr, exc),
+                           attribute="cidr") from None
+    if net.prefixlen > 30:
+        raise InvalidInput("cidr '%s' is too small: a /30 at least (the host's address and a guest's)" % cidr,
+                           attribute="cidr")
+    if not net.is_private or net.is_loopback or net.is_link_local or net.is_multicast or net.is_reserved:
+        raise InvalidInput("cidr '%s' is not a private IPv4 range (10/8, 172.16/12, 192.168/16, 198.18/15): the "
+                           "host would route it to an isolated network" % cidr, attribute="cidr")
+    return net
+
+
+def build_network_xml(name, description=None, properties=None, created=None, cidr=None, dhcp=False, bridge=None):
+    """An isolated network: no <forward>, so never routed or NATed anywhere. With ``cidr`` (an IPv4Network)
+    the host takes its first address on the bridge and, with ``dhcp``, leases the rest to guests; libvirt's
+    DNS stays off (its dnsmasq would forward guests' queries to the host's resolvers)."""
     net = ET.Element("network")
     _sub(net, "name", name)
     _sub(net, "metadata").append(_meta_element("network", created, properties, description))
-    _sub(net, "bridge", name=bridge_name(name), stp="on", delay="0")
+    _sub(net, "bridge", name=bridge or bridge_name(name), stp="on", delay="0")
+    if cidr is not None:
+        _sub(net, "dns", enable="no")
+        first, last = cidr.network_address + 1, cidr.broadcast_address - 1
+        ip = _sub(net, "ip", address=first, netmask=cidr.netmask)
+        if dhcp:
+            _sub(_sub(ip, "dhcp"), "range", start=first + 1, end=last)
     return ET.tostring(net, encoding="unicode")
+
+
+def network_addresses(root):
+    """(cidr, dhcp) of a network XML's IPv4 addresses as libvirt keeps them; (None, None) without any."""
+    for ip in root.findall("ip"):
+        if ip.get("family", "ipv4") != "ipv4" or not ip.get("address"):
+            continue
+        mask = ip.get("netmask") or ip.get("prefix") or "32"
+        return str(ipaddress.ip_interface("%s/%s" % (ip.get("address"), mask)).network), ip.find("dhcp") is not None
+    return None, None
 
 
 def volume_role(name, pool, image_pool, volume_pool):
@@ -392,6 +440,17 @@ def redact_uri(uri):
 
 def _now():
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now_within(start, end):
+    """Whether now is inside the window [start, end] (timezone-aware datetimes, either may be None)."""
+    for value, what in ((start, "start"), (end, "end")):
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+            raise InvalidInput("%s must be a timezone-aware date and time" % what, attribute=what)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("start %s is after end %s" % (start.isoformat(), end.isoformat()), attribute="start")
+    now = datetime.now(UTC)
+    return (start is None or start <= now) and (end is None or now <= end)
 
 
 # -- the connector ---------------------------------------------------------------
@@ -487,6 +546,12 @@ class LibvirtConnector(Connector):
                               "mhz": info[3], "host_arch": caps.findtext("host/cpu/arch"),
                               "archs": archs, "max_vcpus": max_vcpus}
         return self._host
+
+    def implemented_operations(self):
+        operations = super().implemented_operations()
+        if self.uri.startswith("test"):
+            operations -= {"volume.resize"}  # the test driver has no virStorageVolResize
+        return operations
 
     def capabilities(self):
         host = self.host()
@@ -975,6 +1040,102 @@ class LibvirtConnector(Connector):
         self._undefine(dom)
         return target._machine(moved)
 
+    # -- resizing ----------------------------------------------------------------------
+    def _check_resize(self, config, dom):
+        """InvalidInput unless ``config`` is a cpu count and a memory size (KiB) this host offers, for the
+        machine's own architecture; (cpu, memory KiB)."""
+        cpu, memory = getattr(config, "cpu", None), getattr(config, "memory", None)
+        for value, what in ((cpu, "cpu"), (memory, "memory")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput("machineConfig.%s must be a positive integer" % what,
+                                   attribute="machineConfig." + what)
+        reasons = self.capabilities().fits(cpu=cpu, memory_mib=-(-memory // KIB_PER_MIB))
+        if reasons:
+            raise InvalidInput("machine '%s' cannot be resized beyond libvirt host %s: %s"
+                               % (dom.name(), self.host()["hostname"], "; ".join(reasons)), attribute="machineConfig")
+        arch = cimi_arch(parse_domain_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["arch"])
+        if getattr(config, "cpuArch", None) and config.cpuArch != arch:
+            raise InvalidInput("machine '%s' is %s: a resize keeps the architecture (asked for %s)"
+                               % (dom.name(), arch, config.cpuArch), attribute="machineConfig.cpuArch")
+        return cpu, memory
+
+    def _live_misfits(self, dom, cpu, memory):
+        """Why the running domain cannot take ``cpu``/``memory`` (KiB) live: empty when it can. Live, vCPUs
+        are only added up to the domain's maximum (taking one away needs the guest's consent) and memory is
+        set by the balloon up to the domain's maximum memory."""
+        live = parse_domain_xml(dom.XMLDesc(0))
+        reasons = []
+        if cpu != live["vcpus"] and not live["vcpus"] < cpu <= (live["max_vcpus"] or 0):
+            reasons.append("%d vCPU(s) from %d (live: up to its maximum %s, never fewer)"
+                           % (cpu, live["vcpus"], live["max_vcpus"]))
+        if memory > (live["max_memory_kib"] or 0):
+            reasons.append("%d KiB of memory beyond its maximum %s KiB" % (memory, live["max_memory_kib"]))
+        return reasons
+
+    def _resize_refusal(self, dom, cpu, memory):
+        """None when ``dom`` can be resized now (stopped, or running within its maximums), else the reason."""
+        state = self._state(dom)
+        if state == states.STOPPED:
+            return None
+        if state != states.STARTED:
+            return "machine '%s' is %s: stop it (or start it) before a resize" % (dom.name(), state)
+        misfits = self._live_misfits(dom, cpu, memory)
+        if misfits:
+            return ("machine '%s' is running and cannot take %s: stop it first, then resize"
+                    % (dom.name(), "; ".join(misfits)))
+        return None
+
+    def resize_needs_stop(self, machine, config):
+        """Whether the machine must be stopped first: not when stopped, nor when running and ``config``
+        fits its maximums (see _live_misfits)."""
+        with self._op("machine.resize", "machine '%s'" % machine.id):
+            dom = self._domain(machine.id)
+            cpu, memory = self._check_resize(config, dom)
+            return self._resize_refusal(dom, cpu, memory) is not None
+
+    def resize_machine(self, machine_id, config):
+        """``config``'s cpu and memory: a stopped machine's definition is rewritten (vcpu, memory and
+        currentMemory), a running one is changed live and in its definition, within its maximums."""
+        with self._op("machine.resize", "machine '%s'" % machine_id) as op:
+            dom = self._domain(machine_id)
+            op.subject = "machine '%s'" % dom.name()
+            cpu, memory = self._check_resize(config, dom)
+            refusal = self._resize_refusal(dom, cpu, memory)
+            if refusal:
+                raise Conflict(refusal)
+            if dom.isActive():
+                self._resize_live(dom, cpu, memory)
+            else:
+                self._resize_definition(dom, cpu, memory)
+            return self._machine(dom)
+
+    @staticmethod
+    def _resize_live(dom, cpu, memory):
+        """Live first (what may fail), then the definition, so the next boot keeps the size. One flag per
+        call: the test driver refuses LIVE and CONFIG together for memory."""
+        live = parse_domain_xml(dom.XMLDesc(0))
+        if cpu != live["vcpus"]:
+            dom.setVcpusFlags(cpu, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        if memory != live["memory_kib"]:
+            dom.setMemoryFlags(memory, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        dom.setVcpusFlags(cpu, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        dom.setMemoryFlags(memory, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+
+    def _resize_definition(self, dom, cpu, memory):
+        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+        vcpu = root.find("vcpu")
+        vcpu.attrib.pop("current", None)
+        vcpu.text = str(cpu)
+        for tag in ("memory", "currentMemory"):
+            element = root.find(tag)
+            if element is None:
+                element = ET.Element(tag)
+                root.insert(list(root).index(root.find("memory")) + 1, element)
+            element.attrib.clear()
+            element.set("unit", "KiB")
+            element.text = str(memory)
+        self.conn.defineXML(ET.tostring(root, encoding="unicode"))
+
     def capture_machine(self, machine_id, name=None, description=None):
         """Copy the machine's first disk into a new image; ``name`` defaults to <machine>-<UTC time>."""
         if description:
@@ -1148,7 +1309,10 @@ class LibvirtConnector(Connector):
             attachments = self._attachments()
             return [self._volume(facts, attachments) for _name, facts in self._volumes_of("volume")]
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        if volume_type is not None:
+            raise InvalidInput("libvirt storage pools have no volume types (asked for '%s')" % volume_type,
+                               attribute="type")
         if description or properties:
             raise InvalidInput("libvirt storage volumes cannot keep a description or properties",
                                attribute="description" if description else "properties")
@@ -1163,6 +1327,28 @@ class LibvirtConnector(Connector):
             fmt = "qcow2" if self._pool_type(pool) in BACKING_POOL_TYPES else "raw"
             vol = pool.createXML(build_volume_xml(native, capacity_kb * 1024, fmt), 0)
             return self._volume(parse_volume_xml(vol.XMLDesc(0)), {})
+
+    def resize_volume(self, volume_id, capacity_kb):
+        """Grow a volume to ``capacity_kb`` KiB; the same size is a no-op. Attached to a running machine,
+        QEMU grows it (block_resize: the guest sees the new size, and QEMU holds the file's write lock);
+        else libvirt grows the file."""
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        with self._op("volume.resize", "volume '%s'" % volume_id) as op:
+            vol, facts = self._find_volume(volume_id, "volume")
+            name = self._display_name(facts["name"], "volume")
+            op.subject = "volume '%s'" % name
+            if capacity_kb < facts["capacity_kib"]:
+                raise InvalidInput("volume '%s' has %d KB: volumes only grow (asked for %d KB)"
+                                   % (name, facts["capacity_kib"], capacity_kb), attribute="capacity")
+            if capacity_kb > facts["capacity_kib"]:
+                running = [(dom, dev) for dom, dev in self._attachments().get(facts["path"], []) if dom.isActive()]
+                if running:
+                    dom, dev = running[0]
+                    dom.blockResize(dev, capacity_kb * 1024, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+                else:
+                    vol.resize(capacity_kb * 1024, 0)
+            return self._volume(parse_volume_xml(vol.XMLDesc(0)), self._attachments())
 
     def _free_volume(self, ref, dom=None):
         """A Volume no machine uses: two guests writing one image file would corrupt it."""
@@ -1252,25 +1438,39 @@ class LibvirtConnector(Connector):
         root = ET.fromstring(net.XMLDesc(0))
         meta = _read_meta(root, "network")
         mtu = root.find("mtu")
+        cidr, dhcp = network_addresses(root)
         return Network(id=net.UUIDString(), name=net.name(), description=meta["description"],
                        created=meta["created"], properties=meta["properties"],
                        state=states.STARTED if net.isActive() else states.STOPPED,
                        networkType="PRIVATE" if root.find("forward") is None else "PUBLIC",
-                       mtu=int(mtu.get("size")) if mtu is not None else None)
+                       mtu=int(mtu.get("size")) if mtu is not None else None, cidr=cidr, dhcp=dhcp)
 
     def list_networks(self):
         with self._op("network.list", "networks of %s" % self.shown_uri):
             return [self._net(n) for n in sorted(self.conn.listAllNetworks(0), key=lambda n: n.name())]
 
-    def create_network(self, name, description=None, properties=None):
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
+        """An isolated network (see build_network_xml); ``cidr`` a private IPv4 range no other network of
+        this host uses, ``dhcp`` only with a cidr."""
         if not name or not isinstance(name, str):
             raise InvalidInput("network name must be a non-empty string", attribute="name")
+        subnet = parse_cidr(cidr) if cidr is not None else None
+        if dhcp is not None and not isinstance(dhcp, bool):
+            raise InvalidInput("dhcp must be true or false", attribute="dhcp")
+        if dhcp and subnet is None:
+            raise InvalidInput("dhcp needs a cidr: the addresses it leases", attribute="dhcp")
         with self._op("network.create", "network '%s'" % name):
-            if any(n.name() == name for n in self.conn.listAllNetworks(0)):
+            existing = self.conn.listAllNetworks(0)
+            if any(n.name() == name for n in existing):
                 raise Conflict("a network named '%s' already exists on %s" % (name, self.shown_uri))
-            net = self.conn.networkDefineXML(build_network_xml(name, description, properties, _now()))
+            roots = {n.name(): ET.fromstring(n.XMLDesc(0)) for n in existing}
+            if subnet is not None:
+                self._check_subnet_free(subnet, roots)
+            xml = build_network_xml(name, description, properties, _now(), subnet, bool(dhcp),
+                                    self._free_bridge(name, roots))
+            net = self.conn.networkDefineXML(xml)
             try:
-                net.create()
+                self._start_network(net, subnet)
                 net.setAutostart(1)
             except BaseException:
                 try:
@@ -1281,6 +1481,38 @@ class LibvirtConnector(Connector):
                     pass  # keep the original error
                 raise
             return self._net(net)
+
+    @staticmethod
+    def _check_subnet_free(subnet, roots):
+        """Conflict when another network of this host has addresses in ``subnet``: the host would route
+        one range to two bridges."""
+        for other, root in sorted(roots.items()):
+            used, _dhcp = network_addresses(root)
+            if used and ipaddress.ip_network(used).overlaps(subnet):
+                raise Conflict("cidr %s overlaps %s of network '%s': give another range" % (subnet, used, other))
+
+    def _free_bridge(self, name, roots):
+        """The network's bridge name, one no other network and (on a local host) no interface uses:
+        libvirt would otherwise refuse the definition or, for an existing device, the start."""
+        taken = {root.find("bridge").get("name") for root in roots.values() if root.find("bridge") is not None}
+        if self._is_local() and os.path.isdir("/sys/class/net"):
+            taken |= set(os.listdir("/sys/class/net"))
+        for salt in range(16):
+            bridge = bridge_name(name, salt)
+            if bridge not in taken:
+                return bridge
+        raise Conflict("no free bridge name for network '%s'" % name)
+
+    def _start_network(self, net, subnet):
+        """Start a defined network; libvirt's refusal of a range the host already routes (one of its own
+        interfaces) is a Conflict, not a provider failure."""
+        try:
+            net.create()
+        except libvirt.libvirtError as exc:
+            message = exc.get_error_message() or ""
+            if subnet is not None and "already in use" in message:
+                raise Conflict("cidr %s: %s" % (subnet, message)) from None
+            raise
 
     def delete_network(self, network_id):
         with self._op("network.delete", "network '%s'" % network_id):
@@ -1294,34 +1526,37 @@ class LibvirtConnector(Connector):
             net.undefine()
 
     # -- meters --------------------------------------------------------------------------
-    def list_meters(self, machine_id):
+    def list_meters(self, machine_id, start=None, end=None):
+        """Each meter with its current sample; libvirt keeps no history, so with a window (``start``,
+        ``end``) the current sample only when now is inside it, else no sample."""
+        sampled = _now_within(start, end)
         with self._op("meter.list", "machine '%s'" % machine_id):
             dom = self._domain(machine_id)
-            facts = self._domain_facts(dom)
-            active = bool(dom.isActive())
+            values = self._meter_values(dom) if sampled else {}
             now = _now()
-            rx = tx = 0
-            if active:
-                for nic in facts["interfaces"]:
-                    if nic["target"]:
-                        stats = dom.interfaceStats(nic["target"])
-                        rx, tx = rx + stats[0], tx + stats[4]
-            used_disk = 0
-            for d in facts["disks"]:
-                vol = self._volume_by_path(d["path"]) if d["path"] and d["device"] == "disk" else None
-                used_disk += vol.info()[2] // 1024 if vol is not None else 0
-            values = {
-                "cpu": ("percent", self._cpu_percent(dom, facts["vcpus"] or 1) if active else 0.0),
-                "memory": ("KiB", self._memory_used(dom) if active else 0),
-                "disk": ("KiB", used_disk),
-                "inputBandwidth": ("bytes received since start", rx),
-                "outputBandwidth": ("bytes sent since start", tx),
-            }
             return [Meter(id="%s:%s" % (dom.UUIDString(), aspect), name=aspect,
                           targetResource={"href": dom.UUIDString()}, aspect=ASPECT + aspect, units=units,
                           timeScope="Point", isContinuous=aspect in ("cpu", "memory"),
-                          samples=[Sample(timestamp=now, value=str(round(value, 2)))])
-                    for aspect, (units, value) in values.items()]
+                          samples=[Sample(timestamp=now, value=str(round(values[aspect], 2)))] if sampled else [])
+                    for aspect, units in METER_UNITS.items()]
+
+    def _meter_values(self, dom):
+        """{aspect: value} of a domain now (see METER_UNITS)."""
+        facts = self._domain_facts(dom)
+        active = bool(dom.isActive())
+        rx = tx = 0
+        if active:
+            for nic in facts["interfaces"]:
+                if nic["target"]:
+                    stats = dom.interfaceStats(nic["target"])
+                    rx, tx = rx + stats[0], tx + stats[4]
+        used_disk = 0
+        for d in facts["disks"]:
+            vol = self._volume_by_path(d["path"]) if d["path"] and d["device"] == "disk" else None
+            used_disk += vol.info()[2] // 1024 if vol is not None else 0
+        return {"cpu": self._cpu_percent(dom, facts["vcpus"] or 1) if active else 0.0,
+                "memory": self._memory_used(dom) if active else 0, "disk": used_disk,
+                "inputBandwidth": rx, "outputBandwidth": tx}
 
     @staticmethod
     def _cpu_percent(dom, vcpus, window=0.1):
