@@ -3,7 +3,8 @@
 A machine claims its cpu and memory on its host from the moment its creation is accepted (CREATING)
 until its row is deleted, except once it has FAILED (its creation failed or its domain is gone: nothing
 runs). A machine being moved (``private.moving``) claims on the host it goes to as well, until the move
-is recorded. (The daemon has no resize yet; one would claim the larger size until it is done.)
+is recorded. A machine being resized (``private.resizing``: its new cpu and memory) claims the larger of
+its two sizes, figure by figure, until the resize ends (service.resize_machine, work.machine_resize).
 
 Whoever decides on capacity (placing a new machine, starting a move) first takes ``lock``: until its
 transaction ends, every other such decision, in any thread or process, waits, and then reads the claims
@@ -33,20 +34,31 @@ def claims(session: Session) -> dict[int, tuple[int, int, int]]:
     """{host id: (cpu, memory KiB, machines)} claimed now."""
     used: dict[int, tuple[int, int, int]] = {}
 
-    def add(host_id, doc):
+    def add(host_id, size):
         cpu, memory, count = used.get(host_id, (0, 0, 0))
-        used[host_id] = (cpu + int(doc.get("cpu") or 0), memory + int(doc.get("memory") or 0), count + 1)
+        used[host_id] = (cpu + size[0], memory + size[1], count + 1)
 
     rows = session.execute(select(Resource.host_id, Resource.state, Resource.doc, Resource.private)
                            .where(Resource.type == "Machine", Resource.host_id.is_not(None)))
     for host_id, state, doc, private in rows:
         if state == states.FAILED:
             continue
-        add(host_id, doc)
+        size = machine_claim(doc, private)
+        add(host_id, size)
         moving = (private or {}).get("moving")
         if isinstance(moving, dict) and moving.get("to") not in (None, host_id):
-            add(moving["to"], doc)
+            add(moving["to"], size)
     return used
+
+
+def machine_claim(doc: dict, private: dict | None) -> tuple[int, int]:
+    """(cpu, memory KiB) one machine claims: its recorded size, or during a resize the larger of the
+    two sizes, figure by figure (a failed resize leaves the old size, a finished one the new)."""
+    cpu, memory = int(doc.get("cpu") or 0), int(doc.get("memory") or 0)
+    resizing = (private or {}).get("resizing")
+    if isinstance(resizing, dict):
+        cpu, memory = max(cpu, int(resizing.get("cpu") or 0)), max(memory, int(resizing.get("memory") or 0))
+    return cpu, memory
 
 
 def loads(pool, session: Session) -> list[placing.HostLoad]:

@@ -138,6 +138,14 @@ class HostHandle:
         except SiroccoError:
             return False
 
+    def resizes_live(self):
+        """Whether this host may resize a machine that is not stopped: its connector offers machine.resize
+        and decides resize_needs_stop itself (the contract's default wants every machine stopped)."""
+        if not self.supports("machine.resize"):
+            return False
+        from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Connector
+        return type(self.connector()).resize_needs_stop is not Connector.resize_needs_stop
+
     def close(self):
         with self.lock:
             if self._connector is not None:

@@ -33,6 +33,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import (
 )
 from siroccod import __version__
 from siroccod.kinds import ASYNC, KINDS, METADATA_KEY, READONLY, SYNC
+from siroccod.service import RESIZE_PARAMETERS
 
 REF_SCHEMA = "#/components/schemas/"
 ERROR = "CimiError"
@@ -209,9 +210,22 @@ class _Builder:
                 props.pop("force", None)
             if verb != states.CAPTURE:
                 props.pop("image", None)
-            for extra in ("volume", "initialLocation", "host"):  # parameters no served action takes
+            for extra in ("volume", "initialLocation", "host", "machineConfig", "capacity"):  # not these actions'
                 props.pop(extra, None)
             schema["properties"] = props
+            self.schemas[name] = schema
+        return name
+
+    def resize_action(self, key, parameter):
+        """The Action body of Sirocco's resize of ``key``: its action URI and its one parameter, required."""
+        name = "%s%sResizeAction" % (key[0].upper(), key[1:-1])
+        if name not in self.schemas:
+            schema = dict(self.schemas[self.structure(model.Action, "in")])
+            props = {k: v for k, v in schema["properties"].items() if k == parameter or k not in RESIZE_PARAMETERS}
+            props["action"] = {"type": "string", "enum": [model.SIROCCO_RESIZE],
+                               "description": "Sirocco's resize action"}
+            schema["properties"] = props
+            schema["required"] = ["action", parameter]
             self.schemas[name] = schema
         return name
 
@@ -369,6 +383,7 @@ def build(server_url=None):
                                         body=True)}}
 
     _machine_volumes(b, paths, job)
+    _resize(b, paths, job)
     _admin(b, paths)
     doc = {
         "openapi": "3.0.3",
@@ -427,6 +442,21 @@ def _machine_volumes(b, paths, job):
         "delete": {"operationId": "detachVolume", "tags": tag, "summary": "detach the volume",
                    "responses": _responses({202: dict(_json(job, "accepted: the job"), headers=ASYNC_HEADERS)},
                                            body=True)}}
+
+
+def _resize(b, paths, job):
+    """Sirocco's resize actions (api.cimi.EXTENSION_ACTIONS): a machine's machineConfig, a volume's capacity."""
+    for key, type_name, parameter, summary in (
+            ("machines", "Machine", "machineConfig", "give a machine the cpu and memory of a machineConfig (by "
+             "reference or by value; Sirocco extension, offered in its operations when its host can and its state "
+             "allows: 409 when the host has not the room or needs it stopped first)"),
+            ("volumes", "Volume", "capacity", "grow a volume to a capacity in KB (Sirocco extension, offered in its "
+             "operations when its host can; 400 unless larger than now)")):
+        paths["/cimi/%s/{uuid}/resize" % key] = {"post": {
+            "operationId": "resize" + type_name, "tags": [type_name], "summary": summary,
+            "parameters": [_path_param("uuid", "the %s's id" % type_name.lower())],
+            "requestBody": _body(b.resize_action(key, parameter)),
+            "responses": _responses({202: dict(_json(job, "accepted: the job"), headers=ASYNC_HEADERS)}, body=True)}}
 
 
 def _admin(b, paths):

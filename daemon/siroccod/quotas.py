@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Forbidden, InvalidInput
+from siroccod import capacity
 from siroccod.store import Quota, Resource, utcnow
 
 # wire name -> (column, unit factor from the wire unit to the column's)
@@ -45,11 +46,12 @@ class Holding:
 def holding(session: Session, tenant_id: int) -> Holding:
     """What the tenant holds now."""
     held = Holding()
-    for state, doc in session.execute(select(Resource.state, Resource.doc).where(
+    for state, doc, private in session.execute(select(Resource.state, Resource.doc, Resource.private).where(
             Resource.type == "Machine", Resource.tenant_id == tenant_id)):
         if state != states.FAILED:
-            held.cpu += int(doc.get("cpu") or 0)
-            held.memory_kib += int(doc.get("memory") or 0)
+            cpu, memory = capacity.machine_claim(doc, private)  # a resize under way counts its larger size
+            held.cpu += cpu
+            held.memory_kib += memory
             held.machines += 1
     held.volumes = session.scalar(select(func.count()).select_from(Resource).where(
         Resource.type == "Volume", Resource.tenant_id == tenant_id)) or 0

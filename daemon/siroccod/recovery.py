@@ -37,6 +37,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
 from siroccod.jobs import ACTIVE
 from siroccod.store import Job, Resource, iso, new_uuid, utcnow
+from siroccod.work import network_options, volume_options
 
 log = logging.getLogger(__name__)
 GONE = "sirocco.gone"
@@ -78,7 +79,7 @@ class Recovery:
             if row.native_id is None:
                 continue
             try:
-                net = handle.call("create_network", row.private["native_name"])
+                net = handle.call("create_network", row.private["native_name"], **network_options(row.doc))
                 native[row.uuid] = net.id
             except SiroccoError as exc:
                 log.warning("host %s: network %s not restored: %s", handle.name, row.uuid, exc)
@@ -86,7 +87,8 @@ class Recovery:
             if row.native_id is None:
                 continue
             try:
-                vol = handle.call("create_volume", row.private["native_name"], int(row.doc.get("capacity") or 1024))
+                vol = handle.call("create_volume", row.private["native_name"], int(row.doc.get("capacity") or 1024),
+                                  **volume_options(row.doc))
                 native[row.uuid] = vol.id
             except SiroccoError as exc:
                 log.warning("host %s: volume %s not restored: %s", handle.name, row.uuid, exc)
@@ -199,6 +201,9 @@ class Recovery:
                     if row.state != machine.state:
                         row.state, row.updated = machine.state, now
                         report["updated"] += 1
+                    if row.private.get("resizing"):  # its resize job was interrupted: the size is the host's
+                        _settle_resize(row, machine, now)
+                        report["updated"] += 1
                     props = row.doc.get("properties") or {}
                     if GONE in props:
                         row.doc = dict(row.doc, properties={k: v for k, v in props.items() if k != GONE})
@@ -221,6 +226,10 @@ class Recovery:
                     row.state, row.updated = states.FAILED, now
                     row.private = dict(row.private, gone=True)
                     report["gone"] += 1
+            volumes = session.scalars(select(Resource).where(Resource.type == "Volume", Resource.host_id == handle.id))
+            for vol in volumes:
+                if vol.private.get("resizing") and vol.uuid not in busy:  # an interrupted resize: try it again
+                    vol.private = {k: v for k, v in vol.private.items() if k != "resizing"}
             linked = {row.native_id for row in rows if row.native_id}
             for machine in found.values():
                 if machine.id in linked or machine.name in ours:
@@ -235,6 +244,15 @@ class Recovery:
                 row.created = row.updated = now
                 session.add(row)
                 report["adopted"] += 1
+
+
+def _settle_resize(row, machine, now):
+    """A machine whose resize job did not finish: record the size its host reports (the old or the new
+    one), and its claim is that size again (capacity.machine_claim)."""
+    size = {k: v for k, v in (("cpu", machine.cpu), ("memory", machine.memory)) if v}
+    row.doc = dict(row.doc, **size)
+    row.private = {k: v for k, v in row.private.items() if k != "resizing"}
+    row.updated = now
 
 
 def _all_machines(handle):

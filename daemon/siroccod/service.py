@@ -8,6 +8,7 @@ to the hosts are in work.py.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -53,6 +54,12 @@ RENDERED_MAX = 20000
 # SELECT ... FOR UPDATE OF resources: the resource's row only (not its host, an outer join)
 ROW_LOCK = {"of": Resource}
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
+# Sirocco's resize action (model.SIROCCO_RESIZE), offered on machines and volumes: the operation name a
+# machine's operations list carries, and the contract operation behind it on each kind
+RESIZE = "resize"
+# the parameters of Action that are a resize's (its own: machineConfig of a machine, capacity of a volume) or
+# another action's: a resize refuses all but its own
+RESIZE_PARAMETERS = ("force", "image", "volume", "initialLocation", "host", "machineConfig", "capacity")
 # what a machine's plan carries for the checks made before 202 only, never kept with the machine
 PLAN_ONLY = ("allowed", "guest")
 # what a host's connector reports on a machine so that a controller can reach its guest (the credential's
@@ -119,6 +126,19 @@ def _decoded(row):
     if isinstance(values["doc"], str):
         values["doc"] = json.loads(values["doc"])
     return SimpleNamespace(**values)
+
+
+def checked_cidr(text, path):
+    """A network's cidr as the host's connector takes it: an IPv4 network written canonically
+    (10.20.0.0/24), with room for a gateway and a guest; else InvalidInput naming ``path``."""
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise InvalidInput("%s: '%s' is not an IPv4 network such as 10.20.0.0/24 (%s)" % (path, text, exc),
+                           attribute="cidr") from None
+    if net.version != 4 or net.prefixlen > 29:
+        raise InvalidInput("%s: '%s' must be an IPv4 network of /29 or larger" % (path, text), attribute="cidr")
+    return str(net)
 
 
 def _uri_verb(action):
@@ -292,7 +312,24 @@ class Service:
             if op in ACTION_METHODS and row.native_id is None:
                 continue
             ops.append(op)
+        if self.resize_offered(row):
+            ops.append(RESIZE)
         return ops
+
+    def resize_offered(self, row):
+        """Whether a machine may be resized now: its host resizes machines, and it is stopped, or it runs
+        on a host that may resize it live (hosts.HostHandle.resizes_live)."""
+        if row.native_id is None or row.state not in (states.STOPPED, states.STARTED):
+            return False
+        if not self.host_supports(row.host_id, "machine.resize"):
+            return False
+        if row.state == states.STOPPED:
+            return True
+        handle = self.pool.handles.get(row.host_id)
+        try:
+            return handle is not None and handle.resizes_live()
+        except SiroccoError:
+            return False
 
     def _operations(self, row, rid, p, session, extra):
         if row.tenant_id is None and not p.is_admin:
@@ -306,6 +343,8 @@ class Service:
             for op in cache[key]:
                 if op in (states.EDIT, states.DELETE):
                     out.append({"rel": op, "href": rid})
+                elif op == RESIZE:
+                    out.append({"rel": model.SIROCCO_RESIZE, "href": rid + "/" + RESIZE})
                 else:
                     out.append({"rel": action_uri(op), "href": rid + "/" + op})
             return out
@@ -325,6 +364,9 @@ class Service:
             out = [{"rel": "edit", "href": rid}]
             if not (row.type == "Volume" and row.doc.get("attachedTo")):
                 out.append({"rel": "delete", "href": rid})
+            if row.type == "Volume" and row.state == "AVAILABLE" and row.native_id is not None and \
+                    self.host_supports(row.host_id, "volume.resize"):
+                out.append({"rel": model.SIROCCO_RESIZE, "href": rid + "/" + RESIZE})
             return out
         if row.type in ("Meter", "MeterConfiguration"):  # written by the daemon only
             return []
@@ -826,6 +868,8 @@ class Service:
             raise Conflict("volume '%s' is %s, not AVAILABLE" % (vol.name or vol.uuid, vol.state))
         if vol.doc.get("attachedTo") or vol.private.get("attaching"):
             raise Conflict("volume '%s' is already attached to a machine" % (vol.name or vol.uuid))
+        if vol.private.get("resizing"):
+            raise Conflict("volume '%s' is being resized: attach it when its job is done" % (vol.name or vol.uuid))
 
     def _mark_attaching(self, session, volume_uuid, machine_uuid):
         vol = session.get(Resource, volume_uuid)
@@ -845,11 +889,14 @@ class Service:
         config = self._by_ref_or_value(session, p, template.get("networkConfig"), "NetworkConfiguration",
                                        "NetworkCreate.networkTemplate.networkConfig") or {}
         config.pop("__row", None)
+        if config.get("cidr") is not None:
+            config["cidr"] = checked_cidr(config["cidr"], "NetworkCreate.networkTemplate.networkConfig.cidr")
         host = self._host_for(session, p, "network.create", meta.get("properties"))
         uuid = new_uuid()
         doc = dict(meta)
         doc.setdefault("name", "network-" + uuid[:8])
-        doc.update({k: config[k] for k in ("networkType", "mtu", "classOfService") if config.get(k) is not None})
+        doc.update({k: config[k] for k in ("networkType", "mtu", "classOfService", "cidr", "dhcp")
+                    if config.get(k) is not None})
         row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Network",
                        name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
                        private={"native_name": self.pool.get(host.id).native_name(uuid[:18])})
@@ -1105,6 +1152,133 @@ class Service:
                 m.state = states.transient_state(m.state, verb)
                 self.queue(session, p, verb, m, params=params, parent=parent)
             job_doc = self.render_job(parent, base, p, session)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
+
+    # ================================================================================
+    # resize: Sirocco's extension action (model.SIROCCO_RESIZE) on machines and volumes
+    # ================================================================================
+    def resize(self, p, key, uuid, body, base):
+        """POST of a resize Action: a machine's new machineConfig, or a volume's new capacity (grow only).
+        Everything is checked before 202; the job (work.py) calls the host and records the new size."""
+        act = model.Action.from_json(body)
+        if act.action != model.SIROCCO_RESIZE:
+            raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (model.SIROCCO_RESIZE, act.action),
+                               attribute="action")
+        takes = "capacity" if key == "volumes" else "machineConfig"
+        for wire in RESIZE_PARAMETERS:
+            if wire != takes and act.get(wire) is not None:
+                raise InvalidInput("Action.%s: a resize of %s takes %s, not %s" % (wire, key, takes, wire),
+                                   attribute=wire)
+        if key == "volumes":
+            return self._resize_volume(p, uuid, act, base)
+        return self._resize_machine(p, uuid, act, base)
+
+    def _resize_config(self, session, p, value):
+        """The new size a resize asks for ({cpu, memory[, cpuArch]}), checked like a creation's."""
+        if value is None:
+            raise InvalidInput("Action.machineConfig: a resize needs the machine's new configuration (cpu, memory), "
+                               "by reference or by value", attribute="machineConfig")
+        config = self._by_ref_or_value(session, p, value, "MachineConfiguration", "Action.machineConfig")
+        config.pop("__row", None)
+        checked = model.MachineConfiguration.from_json(
+            {k: v for k, v in config.items() if k in ("cpu", "memory", "cpuArch")},
+            path="Action.machineConfig").to_json()
+        checked.pop("resourceURI", None)
+        return checked
+
+    def _resize_check(self, session, p, uuid, value):
+        """(row, handle, config, what) of a machine resize, or the reason it cannot be (nothing written)."""
+        row = self.find(session, p, "Machine", uuid)
+        if row.tenant_id is None:
+            raise Forbidden("this machine is not yours to resize")
+        config = self._resize_config(session, p, value)
+        what = "machine '%s'" % (row.name or row.uuid)
+        handle = self.pool.handles.get(row.host_id) or self.pool.upstreams.get(row.host_id)
+        if handle is None or row.native_id is None or not self.host_supports(row.host_id, "machine.resize"):
+            raise Conflict("%s cannot be resized: its host%s does not resize machines" % (
+                what, " " + handle.name if handle is not None else ""))
+        if config.get("cpuArch") and row.doc.get("cpuArch") and config["cpuArch"] != row.doc["cpuArch"]:
+            raise InvalidInput("Action.machineConfig.cpuArch: %s is %s; a resize keeps the architecture"
+                               % (what, row.doc["cpuArch"]), attribute="machineConfig.cpuArch")
+        try:
+            reasons = handle.capabilities().fits(cpu=config["cpu"], memory_mib=-(-config["memory"] // 1024))
+        except SiroccoError:
+            reasons = []  # the host cannot say now: its job will
+        if reasons:
+            raise InvalidInput("Action.machineConfig: host %s cannot give a machine that: %s"
+                               % (handle.name, "; ".join(reasons)), attribute="machineConfig")
+        if row.private.get("resizing"):
+            raise Conflict("%s is being resized already: wait for its job" % what)
+        if row.state not in (states.STOPPED, states.STARTED):
+            raise Conflict("cannot resize %s in state %s: stop it first" % (what, row.state))
+        return row, handle, config, what
+
+    def _needs_stop(self, handle, row, config, what):
+        """Conflict (stop it first) when the host must have the machine stopped for this resize."""
+        if row.state == states.STOPPED:
+            return
+        if not getattr(handle, "resizes_live", lambda: False)():
+            raise Conflict("%s is %s and host %s resizes stopped machines only: stop it first, then resize"
+                           % (what, row.state, handle.name))
+        machine = handle.call("get_machine", row.native_id)
+        if handle.call("resize_needs_stop", machine, model.MachineConfiguration(**config)):
+            raise Conflict("%s is %s and host %s must have it stopped to give it %d cpu and %d MiB: stop it first, "
+                           "then resize" % (what, machine.state, handle.name, config["cpu"], config["memory"] // 1024))
+
+    def _resize_machine(self, p, uuid, act, base):
+        with self.store.read() as session:  # bad input and what the host refuses: before anything is written
+            row, handle, config, what = self._resize_check(session, p, uuid, act.machineConfig)
+            seen = row.state
+        self._needs_stop(handle, row, config, what)  # may ask the host: outside any transaction
+        with self.store.transaction() as session:
+            capacity.lock(self.store, session)  # the grow's room stays true until the commit
+            self.find(session, p, "Machine", uuid, lock=True)  # one request at a time changes it
+            row, handle, config, what = self._resize_check(session, p, uuid, act.machineConfig)
+            if row.state != seen:
+                raise Conflict("%s went from %s to %s meanwhile: ask again" % (what, seen, row.state))
+            old_cpu, old_memory = capacity.machine_claim(row.doc, None)
+            grow_cpu, grow_memory = max(0, config["cpu"] - old_cpu), max(0, config["memory"] - old_memory)
+            self._check_quota(session, p, row.tenant_id, cpu=grow_cpu, memory_kib=grow_memory)
+            if row.host_id in self.pool.handles and (grow_cpu or grow_memory):
+                free_cpu, free_memory = capacity.room(session, row.host_id)
+                if grow_cpu > free_cpu or grow_memory > free_memory:
+                    raise Conflict("host %s cannot give %s %d cpu and %d MiB: it has %d cpu and %d MiB free, the "
+                                   "resize needs %d cpu and %d MiB more" % (
+                                       handle.name, what, config["cpu"], config["memory"] // 1024, free_cpu,
+                                       free_memory // 1024, grow_cpu, grow_memory // 1024))
+            row.private = dict(row.private, resizing={"cpu": config["cpu"], "memory": config["memory"]})
+            row.updated = utcnow()
+            job = self.queue(session, p, RESIZE, row, params={"config": config, "before": row.state},
+                             affected=[hrefs.ref("machines", row.uuid)])
+            job.action = model.SIROCCO_RESIZE
+            job_doc = self.render_job(job, base)
+        self.wake()
+        return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
+
+    def _resize_volume(self, p, uuid, act, base):
+        if act.capacity is None:
+            raise InvalidInput("Action.capacity: a volume's resize needs its new capacity (kilobytes)",
+                               attribute="capacity")
+        with self.store.transaction() as session:
+            row = self.find(session, p, "Volume", uuid, lock=True)
+            what = "volume '%s'" % (row.name or row.uuid)
+            present = int(row.doc.get("capacity") or 0)
+            if act.capacity <= present:
+                raise InvalidInput("Action.capacity: %s has %d KB; a resize only grows a volume: give more than that"
+                                   % (what, present), attribute="capacity")
+            if row.native_id is None or not self.host_supports(row.host_id, "volume.resize"):
+                raise Conflict("%s cannot be resized: its host does not resize volumes" % what)
+            if row.state != "AVAILABLE" or row.private.get("resizing") or row.private.get("attaching"):
+                raise Conflict("cannot resize %s now (%s): wait for its job" % (
+                    what, "being resized" if row.private.get("resizing") else
+                    "being attached" if row.private.get("attaching") else row.state))
+            row.private = dict(row.private, resizing=act.capacity)
+            row.updated = utcnow()
+            job = self.queue(session, p, RESIZE, row, params={"capacity": act.capacity},
+                             affected=[hrefs.ref("volumes", row.uuid)])
+            job.action = model.SIROCCO_RESIZE
+            job_doc = self.render_job(job, base)
         self.wake()
         return 202, job_doc, {"CIMI-Job-URI": job_doc["id"], "Location": job_doc["id"]}
 

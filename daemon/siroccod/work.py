@@ -160,10 +160,14 @@ class Worker:
                     image = session.get(Resource, job.params["image"])
                     if image is not None:
                         image.state = "ERROR"
+                if op == "resize":  # the old size again: the claim of the larger one ends
+                    row.private = {k: v for k, v in row.private.items() if k != "resizing"}
                 if op in ("attach",) or (op == "create"):
                     for vol in session.scalars(select(Resource).where(Resource.type == "Volume")):
                         if vol.private.get("attaching") == row.uuid:
                             vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
+            elif op == "resize":  # a volume keeps its capacity and state
+                row.private = {k: v for k, v in row.private.items() if k != "resizing"}
             elif op in ("create", "import"):
                 row.state = "ERROR"
             elif op == "delete":
@@ -371,6 +375,31 @@ class Worker:
             forget_machine(session, uuid)
         self.finish(job_uuid, SUCCESS, "machine deleted", 200, done)
 
+    def machine_resize(self, job_uuid):
+        """Give the machine its new cpu and memory on its host (service.resize checked the room and the
+        state); the CMDB records the size the host reports, which its claim then is."""
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        if native is None:
+            raise NotFound("machine has no domain on its host")
+        wanted = model.MachineConfiguration(**params["config"])
+        machine = host.call("resize_machine", native, wanted)
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            found = machine.to_json() if machine is not None else {}
+            size = {"cpu": found.get("cpu") or wanted.cpu, "memory": found.get("memory") or wanted.memory}
+            row.doc = dict(row.doc, **size)
+            spec = dict(row.private.get("spec") or {})
+            if spec.get("config"):  # a simulated host's restore re-creates it at this size
+                spec["config"] = dict(spec["config"], **size)
+            row.private = dict({k: v for k, v in row.private.items() if k != "resizing"}, spec=spec)
+            if machine is not None and machine.state in states.STABLE_MACHINE_STATES:
+                row.state = machine.state
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "machine resized to %d cpu and %d MiB" % (
+            (machine.cpu if machine is not None and machine.cpu else wanted.cpu),
+            (machine.memory if machine is not None and machine.memory else wanted.memory) // 1024), 200, done)
+
     def machine_attach(self, job_uuid):
         params, uuid, native, private, doc, host = self._load(job_uuid)
         with self.store.read() as session:
@@ -420,7 +449,8 @@ class Worker:
     def volume_create(self, job_uuid):
         params, uuid, native, private, doc, host = self._load(job_uuid)
         # name, description and properties live in the CMDB; the host only gets a unique name
-        volume = host.call("create_volume", private["native_name"], int(doc.get("capacity") or 0))
+        volume = host.call("create_volume", private["native_name"], int(doc.get("capacity") or 0),
+                           **volume_options(doc))
 
         def done(session, job):
             row = session.get(Resource, uuid)
@@ -429,6 +459,19 @@ class Worker:
             row.doc = dict(row.doc, **{k: found[k] for k in ("capacity", "type") if found.get(k) is not None})
             row.updated = utcnow()
         self.finish(job_uuid, SUCCESS, "volume created", 201, done)
+
+    def volume_resize(self, job_uuid):
+        """Grow the volume on its host (service.resize checked it grows); the CMDB records its new capacity."""
+        params, uuid, native, private, doc, host = self._load(job_uuid)
+        volume = host.call("resize_volume", native, int(params["capacity"]))
+        capacity = (volume.capacity if volume is not None else None) or int(params["capacity"])
+
+        def done(session, job):
+            row = session.get(Resource, uuid)
+            row.doc = dict(row.doc, capacity=capacity)
+            row.private = {k: v for k, v in row.private.items() if k != "resizing"}
+            row.updated = utcnow()
+        self.finish(job_uuid, SUCCESS, "volume resized to %d KB" % capacity, 200, done)
 
     def _delete_native(self, job_uuid, method, message, in_systems=True, host_optional=False):
         """Delete the provider's object (already gone is fine), then its record."""
@@ -452,7 +495,7 @@ class Worker:
 
     def network_create(self, job_uuid):
         params, uuid, native, private, doc, host = self._load(job_uuid)
-        network = host.call("create_network", private["native_name"])
+        network = host.call("create_network", private["native_name"], **network_options(doc))
 
         def done(session, job):
             row = session.get(Resource, uuid)
@@ -553,6 +596,17 @@ class Worker:
 
     def none_none(self, job_uuid):
         raise Unsupported("siroccod", "job without target")
+
+
+def volume_options(doc):
+    """create_volume's options for a recorded Volume: its type, when it has one (connectors without
+    types refuse it, naming ``type``)."""
+    return {"volume_type": doc["type"]} if doc.get("type") else {}
+
+
+def network_options(doc):
+    """create_network's options for a recorded Network: its cidr and dhcp, when given."""
+    return {k: doc[k] for k in ("cidr", "dhcp") if doc.get(k) is not None}
 
 
 def guest_properties(machine):

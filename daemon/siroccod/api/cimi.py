@@ -25,6 +25,11 @@ def _authenticate_unrouted():
 
 
 ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
+# Sirocco's extension actions: collection -> {verb: action URI}; each at <resource>/<verb>
+EXTENSION_ACTIONS = {"machines": {"resize": model.SIROCCO_RESIZE}, "volumes": {"resize": model.SIROCCO_RESIZE}}
+EXTENSION_DESCRIPTIONS = {
+    ("machines", "resize"): "give a machine another machineConfig's cpu and memory (Sirocco extension)",
+    ("volumes", "resize"): "grow a volume to a larger capacity in KB (Sirocco extension)"}
 SINGLE = ("$select", "$expand")
 
 
@@ -84,6 +89,9 @@ def _metadata(base, type_name):
         actions = [{"name": verb, "uri": action_uri(verb), "description": "%s a %s" % (verb, type_name),
                     "method": "POST", "inputMessage": "application/json", "outputMessage": "application/json"}
                    for verb in ACTIONS[kind.key]]
+    actions += [{"name": verb, "uri": uri, "description": EXTENSION_DESCRIPTIONS[(kind.key, verb)], "method": "POST",
+                 "inputMessage": "application/json", "outputMessage": "application/json"}
+                for verb, uri in EXTENSION_ACTIONS.get(kind.key, {}).items()]
     doc = model.resource_metadata(kind.cls, actions=actions).to_json()
     doc["id"] = base + METADATA_KEY + "/" + type_name
     return doc
@@ -148,6 +156,20 @@ def delete(key, uuid):
 def act(key, uuid, verb):
     body = json_body()
     status, doc, headers = daemon().service.action(g.principal, key, uuid, verb, body, base_uri())
+    return respond(doc, status, headers)
+
+
+@bp.post("/machines/<uuid>/resize")
+def resize_machine(uuid):
+    body = json_body()
+    status, doc, headers = daemon().service.resize(g.principal, "machines", uuid, body, base_uri())
+    return respond(doc, status, headers)
+
+
+@bp.post("/volumes/<uuid>/resize")
+def resize_volume(uuid):
+    body = json_body()
+    status, doc, headers = daemon().service.resize(g.principal, "volumes", uuid, body, base_uri())
     return respond(doc, status, headers)
 
 
