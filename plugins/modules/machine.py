@@ -16,8 +16,14 @@ description:
   - O(state) keeps existence (V(present), V(absent)) apart from power states; a power state implies
     V(present), creating the machine when it does not exist.
   - The module is idempotent; only O(state=restarted) always reports a change.
-  - Resizing is not part of the connector contract; when the existing machine differs from
-    O(machine_config), O(description) or O(properties), the module leaves it as it is and warns.
+  - When the existing machine has other cpu or memory than O(machine_config), it is resized where the provider
+    offers C(machine.resize); a provider that resizes only stopped machines needs O(allow_restart=true) to stop
+    a running one (else the module fails, saying so, before changing anything). A provider without
+    C(machine.resize) fails naming the provider and the operation.
+  - What no operation changes (the CPU architecture, disks, O(description), O(properties), O(networks) of an
+    existing machine) is left as it is, with a warning.
+  - O(machine_template) fills in the options the task does not give, from a template the provider stores (a
+    CIMI endpoint) or one defined client-side (O(templates), O(templates_file)), on any provider.
   - Every input is checked before anything is changed; a bad size, image or option changes nothing.
   - With O(provider=auto) the module chooses the provider itself among O(providers) (see O(placement_policy)),
     and returns the one chosen in RV(provider) and why in RV(placement).
@@ -53,7 +59,11 @@ options:
       - With O(provider=auto), a dictionary is what the machine needs at least; it gets the smallest fitting size
         of the chosen provider (exactly this hardware on a provider that lists no sizes). A size name limits the
         choice to providers offering a size of that name.
-      - An unknown size name is an error that lists the provider's sizes.
+      - A name the provider does not offer may name a client-side configuration (C(machine_configs) of
+        O(templates) or O(templates_file)). An unknown name is an error that lists both.
+      - An existing machine with other cpu or memory is resized (see O(allow_restart)). A dictionary is
+        satisfied by the provider's smallest size that fits it, on providers that round requests up to their
+        sizes (EC2, OpenStack).
       - A dictionary may hold C(cpu) (number of virtual CPUs, required), C(memory_mib) (memory in MiB,
         required), C(disk_gib) (size of the first disk in GiB, default 0 for none) and C(cpu_arch)
         (a CIMI architecture such as C(x86_64)); it must fit the provider's advertised ranges.
@@ -89,7 +99,8 @@ options:
     type: str
   credential:
     description:
-      - The SSH public key a new machine's guest lets in, and the user it lets in as.
+      - The SSH public key a new machine's guest lets in, and the user it lets in as; give exactly one of
+        O(credential.name) (a credential the provider keeps) and O(credential.public_key).
       - Only used when the machine is created. A provider that cannot put it into a guest fails before
         anything is created; so does a key that is not an OpenSSH public key.
       - Each provider takes it its own way (the cloud-init seed on libvirt, vSphere and XenServer, a key pair
@@ -98,11 +109,17 @@ options:
         inventory plugin reads C(ansible_user).
     type: dict
     suboptions:
+      name:
+        description:
+          - Name or id of a credential the provider keeps (M(sirocco.cimi.credential) registers them as EC2 and
+            OpenStack key pairs, a CIMI endpoint's Credentials); its public key and user name are used.
+          - A provider that keeps no credentials fails naming this option.
+        type: str
+        version_added: 0.2.0
       public_key:
         description:
           - One OpenSSH public key line, for example C({{ lookup('file', '~/.ssh/id_ed25519.pub') }}).
         type: str
-        required: true
       user_name:
         description:
           - The user the key is installed for; created in the guest when the image has no such user, with
@@ -110,8 +127,36 @@ options:
           - On EC2 and OpenStack the key goes to the image's own default user, and this name is only recorded.
           - If not set, the image's default user (C(debian) on Debian's cloud images and on the images
             M(sirocco.cimi.machine_image) builds), which libvirt records as the machine's user; EC2 and
-            OpenStack record none.
+            OpenStack record none. With O(credential.name), the stored credential's user name.
         type: str
+  networks:
+    description:
+      - Names or ids of networks (see M(sirocco.cimi.network)) a new machine gets an interface on, in order.
+      - Only used when the machine is created; an existing machine plugged otherwise is left as it is, with a
+        warning. An unknown network, or a provider that lists no networks, fails before anything changes.
+    type: list
+    elements: str
+    version_added: 0.2.0
+  machine_template:
+    description:
+      - Name of a machine template whose C(machine_config), C(machine_image), C(credential), C(user_data),
+        C(properties), C(networks) and C(description) stand for the options of the same names the task does not
+        give (O(properties) are merged key by key, the task's winning).
+      - The provider's stored template of that name where the provider stores templates (a CIMI endpoint,
+        see M(sirocco.cimi.machine_template)), else the client-side one of O(templates) or O(templates_file).
+      - An unknown template is an error saying where it was looked for. Ignored when O(state=absent).
+      - With O(provider=auto), only client-side templates.
+    type: str
+    version_added: 0.2.0
+  allow_restart:
+    description:
+      - Whether the module may stop a running (or paused, suspended) machine to resize it, then bring it back to
+        the state asked for, when the provider resizes only stopped machines.
+      - If V(false), such a resize fails saying a stop is needed, and changes nothing. O(state=stopped) and
+        O(state=restarted) need no consent. The stop is hard when O(force=true).
+    type: bool
+    default: false
+    version_added: 0.2.0
   force:
     description:
       - Stop or restart the machine hard (power off, reset) rather than asking its guest OS.
@@ -123,6 +168,7 @@ extends_documentation_fragment:
   - sirocco.cimi.provider
   - sirocco.cimi.wait
   - sirocco.cimi.placement
+  - sirocco.cimi.templates
   - ansible.builtin.action_common_attributes
 attributes:
   action_group:
@@ -133,92 +179,101 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: The diff shows the machine's state, hardware, description and properties before and after.
+    details: The diff shows the machine's state, hardware (a resize included), description and properties before
+      and after.
   platform:
     platforms: all
 seealso:
   - module: sirocco.cimi.machine_info
   - module: sirocco.cimi.provider_info
+  - module: sirocco.cimi.machine_template
+  - module: sirocco.cimi.machine_config
 """
 
 EXAMPLES = r"""
-- name: A running diskless machine of size tiny on the local libvirtd
+# The provider options (provider, uri, ...) come from module_defaults (group/sirocco.cimi.cimi) or the
+# SIROCCO_* environment variables; these examples run as written on a local libvirtd.
+- name: A running diskless machine of size tiny (a machine without a guest OS, for a quick try)
   sirocco.cimi.machine:
-    name: web-1
+    name: sirocco-doc-web
     machine_config: tiny
     state: started
 
-- name: Hardware by value, with properties
+- name: Resized to size small; where the provider resizes only stopped machines, allow_restart lets the module
+    stop it (hard here, as nothing runs in it to honour a graceful stop), resize it and start it again
   sirocco.cimi.machine:
-    name: db-1
+    name: sirocco-doc-web
+    machine_config: small
+    allow_restart: true
+    force: true
+    state: started
+  register: web
+
+- name: What was done
+  ansible.builtin.debug:
+    msg: "{{ web.actions }}: {{ web.machine.cpu }} vCPU, {{ web.machine.memory // 1024 }} MiB"
+
+- name: Hardware by value, with properties, left stopped
+  sirocco.cimi.machine:
+    name: sirocco-doc-db
     machine_config:
-      cpu: 2
-      memory_mib: 512
-      disk_gib: 4
-    machine_image: debian-12
+      cpu: 1
+      memory_mib: 96
     properties:
       role: db
-    state: started
-
-- name: A Debian guest that lets my key in and runs a command at first boot
-  sirocco.cimi.machine:
-    name: app-1
-    machine_config: {cpu: 1, memory_mib: 1024}
-    machine_image: debian-12
-    credential:
-      user_name: debian
-      public_key: "{{ lookup('file', '~/.ssh/id_ed25519.pub') }}"
-    user_data: |
-      #cloud-config
-      runcmd:
-        - [touch, /var/lib/first-boot-done]
-    state: started
-
-- name: Power off hard (a machine without a guest OS ignores a graceful stop)
-  sirocco.cimi.machine:
-    name: web-1
     state: stopped
-    force: true
 
-- name: Whichever provider has room for 2 vCPUs and 1 GiB and can pause, the cheapest known
+- name: From a template defined client-side (the same task works on any provider; a templates file
+    holds the same layout, see templates_file)
   sirocco.cimi.machine:
-    name: batch-1
+    name: sirocco-doc-worker
+    machine_template: worker
+    templates:
+      machine_configs:
+        half: {cpu: 1, memory_mib: 80}
+      machine_templates:
+        worker:
+          machine_config: half
+          properties: {role: worker}
+          description: a worker
+    properties:
+      tier: back  # merged with the template's
+
+- name: Whichever of two libvirt connections fits 1 vCPU and 64 MiB, the cheapest
+  sirocco.cimi.machine:
+    name: sirocco-doc-batch
     provider: auto
     providers:
       - label: lab
         uri: qemu:///system
-        provider_options:
-          sizes:
-            - {name: m2, cpu: 2, memory_mib: 1024, price_per_hour: 0.01}
-      - label: xen-pool
-        provider: xenserver
-        uri: https://xenserver.example.org
-        username: root
-        password: "{{ xen_password }}"
-        prices: {large: 0.02, xlarge: 0.04}
+        prices: {tiny: 0.01}
+      - label: sandbox  # libvirt's test driver: it forgets its machines when the module exits
+        uri: test:///default
+        prices: {tiny: 0.02}
     placement_policy: cheapest
-    machine_config:
-      cpu: 2
-      memory_mib: 1024
-    properties:
-      sirocco.operations: machine.pause
-    state: started
+    machine_config: {cpu: 1, memory_mib: 64}
   register: batch
 
 - name: Where it went, and why
   ansible.builtin.debug:
     msg: "{{ batch.provider }}: {{ batch.placement.why }}"
 
-- name: Provider options set once for every module of the collection
-  module_defaults:
-    group/sirocco.cimi.cimi:
-      provider: libvirt
-      uri: qemu:///system
-  block:
-    - name: Delete the machine
-      sirocco.cimi.machine:
-        name: web-1
-        state: absent
+- name: Delete the batch machine wherever it is
+  sirocco.cimi.machine:
+    name: sirocco-doc-batch
+    provider: auto
+    providers:
+      - label: lab
+        uri: qemu:///system
+      - label: sandbox
+        uri: test:///default
+    state: absent
+
+- name: Delete the others (stopped first where the provider needs it)
+  sirocco.cimi.machine:
+    name: "{{ item }}"
+    state: absent
+  loop: [sirocco-doc-web, sirocco-doc-db, sirocco-doc-worker]
 """
 
 RETURN = r"""
@@ -258,11 +313,27 @@ machine:
     memory: 65536
     cpuArch: x86_64
 actions:
-  description: The CIMI operations performed (or, in check mode, that would be), in order.
+  description:
+    - The CIMI operations performed (or, in check mode, that would be), in order; C(resize) is a resize of the
+      machine's cpu and memory, between a C(stop) and the way back when it needs one.
   returned: always
   type: list
   elements: str
-  sample: [create, start]
+  sample: [stop, resize, start]
+template:
+  description: With O(machine_template), the template used and where it was found.
+  returned: when O(machine_template) is set and O(state) is not V(absent)
+  type: dict
+  version_added: 0.2.0
+  contains:
+    name:
+      description: Its name.
+      type: str
+      sample: web
+    source:
+      description: C(provider) for a template the provider stores, else the templates file's path or C(templates).
+      type: str
+      sample: /home/me/.config/sirocco/templates.yaml
 provider:
   description:
     - The provider used; with O(provider=auto), the label of the one chosen.
@@ -308,270 +379,9 @@ placement:
       sample: {"box": ["no size with ≥ 96 MiB memory (largest: 'mini' (1 vCPU, 32 MiB))"]}
 """
 
-from ansible_collections.sirocco.cimi.plugins.module_utils import machine_images
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
-    InvalidInput,
-    NotFound,
-    Unsupported,
-)
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import CPU_ARCHS, Machine, MachineConfiguration
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
-    KIB_PER_MIB,
-    MachineSpec,
-    check_guest_inputs,
-)
-from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule, diff_view, string_map
-from ansible_collections.sirocco.cimi.plugins.module_utils.placement.match import WISH_LOCATION, Request
-
-POWER_STATES = {"started": states.STARTED, "stopped": states.STOPPED,
-                "paused": states.PAUSED, "suspended": states.SUSPENDED}
-CREATE = "create"
-DELETE = "delete"
-DIFF_FIELDS = ("name", "state", "cpu", "memory", "cpuArch", "disks", "description", "properties")
-CONFIG_KEYS = ("cpu", "memory_mib", "disk_gib", "cpu_arch")
-# CIMI attributes in errors -> the option the user wrote.
-ATTRIBUTE_OPTIONS = {"machineConfig": "machine_config", "machineImage": "machine_image", "initialState": "state",
-                     "userData": "user_data", "credential": "credential"}
-# the credential's CIMI attributes in messages -> its suboptions
-CREDENTIAL_WORDS = (("credential.key", "credential.public_key"), ("credential.userName", "credential.user_name"))
-
-
-def plan(current, state, initial_states=states.INITIAL_STATES):
-    """The operations that take a machine in state ``current`` (None: absent) to ``state``.
-
-    Returns (initial_state, operations): ``initial_state`` is the state to
-    create the machine in, None when no machine is created.
-    """
-    if state == "absent":
-        return None, () if current is None else (DELETE,)
-    if current is None:
-        wanted = POWER_STATES.get(state, states.STARTED if state == "restarted" else states.STOPPED)
-        started = wanted != states.STOPPED or states.STOPPED not in initial_states
-        initial = states.STARTED if started and states.STARTED in initial_states else states.STOPPED
-        return initial, (CREATE,) + states.path_to(initial, wanted)
-    if state == "present":
-        return None, ()
-    if state == "restarted":
-        if current == states.STARTED:
-            return None, (states.RESTART,)
-        if current in (states.PAUSED, states.SUSPENDED):
-            return None, (states.STOP, states.START)
-        return None, states.path_to(current, states.STARTED)
-    return None, states.path_to(current, POWER_STATES[state])
-
-
-def predicted_state(current, initial, operations):
-    """The state a machine ends in after ``operations`` (None once deleted)."""
-    state = current
-    for op in operations:
-        state = initial if op == CREATE else states.result_state(state, op)
-    return state
-
-
-def _integer(config, key, minimum):
-    value = config[key]
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInput("machine_config.%s: expected an integer of at least %d, got %r" % (key, minimum, value),
-                           attribute="machineConfig")
-    return value
-
-
-def config_by_value(config):
-    """A MachineConfiguration from the dictionary form of ``machine_config``."""
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise InvalidInput("machine_config: unknown key(s) %s (known: %s)"
-                           % (", ".join(unknown), ", ".join(CONFIG_KEYS)), attribute="machineConfig")
-    for key in ("cpu", "memory_mib"):
-        if config.get(key) is None:
-            raise InvalidInput("machine_config.%s is required when machine_config is a dictionary" % key,
-                               attribute="machineConfig")
-    arch = config.get("cpu_arch")
-    if arch is not None and arch not in CPU_ARCHS:
-        raise InvalidInput("machine_config.cpu_arch: '%s' is not one of %s" % (arch, ", ".join(CPU_ARCHS)),
-                           attribute="machineConfig")
-    disk_gib = _integer(config, "disk_gib", 0) if config.get("disk_gib") is not None else 0
-    return MachineConfiguration(
-        cpu=_integer(config, "cpu", 1), memory=_integer(config, "memory_mib", 1) * KIB_PER_MIB, cpuArch=arch,
-        disks=[{"capacity": disk_gib * 1024 * 1024}] if disk_gib else None)
-
-
-def resolve_config(connector, capabilities, value):
-    """``machine_config`` (a size name or a dictionary) as a MachineConfiguration the provider accepts."""
-    if isinstance(value, str):
-        try:
-            return connector.get_machine_config(value)
-        except Unsupported:
-            raise InvalidInput("machine_config: provider '%s' offers no named sizes; give machine_config as a "
-                               "dictionary (%s)" % (connector.name, ", ".join(CONFIG_KEYS)),
-                               attribute="machineConfig") from None
-        except NotFound:
-            known = ", ".join(c.name or c.id for c in connector.list_machine_configs()) or "none"
-        raise InvalidInput("machine_config: unknown size '%s' on provider '%s' (known: %s)"
-                           % (value, connector.name, known), attribute="machineConfig")
-    if not isinstance(value, dict):
-        raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
-                           attribute="machineConfig")
-    config = config_by_value(value)
-    reasons = capabilities.fits(cpu=config.cpu, memory_mib=config.memory // KIB_PER_MIB, arch=config.cpuArch)
-    if reasons:
-        raise InvalidInput("machine_config: does not fit provider '%s': %s" % (connector.name, "; ".join(reasons)),
-                           attribute="machineConfig")
-    return config
-
-
-def resolve_image(connector, ref):
-    """The native id of the image ``machine_image`` names: a native id or name, else a generic name."""
-    return machine_images.resolve_image(connector, ref).id
-
-
-def machine_spec(params, config, image_id, initial_state, capabilities=None):
-    """The MachineSpec a create sends, from the module's options; its guest inputs checked against what the
-    provider takes (``capabilities``) before anything is created."""
-    credential = None
-    if params.get("credential"):
-        given = params["credential"]
-        credential = {"username": given.get("user_name"), "key": given.get("public_key")}
-    spec = MachineSpec(name=params["name"], config=config, image=image_id, initial_state=initial_state,
-                       description=params.get("description"),
-                       properties=string_map(params.get("properties"), "properties") or {},
-                       user_data=params.get("user_data"), credential=credential)
-    spec.validate()
-    if capabilities is not None:
-        try:
-            check_guest_inputs(spec, capabilities.provider, capabilities.guest_inputs)
-        except InvalidInput as exc:
-            message = exc.message
-            for cimi, option in CREDENTIAL_WORDS:
-                message = message.replace(cimi, option)
-            raise InvalidInput(message.replace("userData", "user_data"), attribute=exc.attribute) from None
-    return spec
-
-
-def differences(doc, config=None, description=None, properties=None):
-    """What the existing machine ``doc`` (CIMI JSON) has other than requested: human-readable lines."""
-    found = []
-    if config is not None:
-        for wire, unit in (("cpu", ""), ("memory", " KiB"), ("cpuArch", "")):
-            wanted = config.get(wire)
-            if wanted is not None and doc.get(wire) != wanted:
-                found.append("%s is %s%s, machine_config asks %s%s" % (wire, doc.get(wire), unit, wanted, unit))
-    if description is not None and doc.get("description") != description:
-        found.append("description differs")
-    for key, value in sorted((properties or {}).items()):
-        if (doc.get("properties") or {}).get(key) != value:
-            found.append("properties.%s differs" % key)
-    return found
-
-
-def predicted_machine(machine, spec, state):
-    """The Machine JSON check mode reports: the existing one in its new state, or the one to create."""
-    if machine is not None:
-        doc = machine.to_json()
-        doc["state"] = state
-        return doc
-    config = spec.config
-    return Machine(name=spec.name, description=spec.description, properties=spec.properties or None, state=state,
-                   cpu=config.cpu, memory=config.memory, cpuArch=config.cpuArch, disks=config.disks).to_json()
-
-
-def placement_request(value, state, properties, image=None):
-    """The match.Request of ``machine_config`` (a size name or a dictionary) for ``provider: auto``."""
-    operations = ["machine." + op for op in plan(None, state)[1] if op != CREATE]
-    if isinstance(value, str):
-        return Request.build(size=value, properties=properties, operations=operations, image=image)
-    if not isinstance(value, dict):
-        raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
-                           attribute="machineConfig")
-    return Request.build(config=config_by_value(value), properties=properties, operations=operations, image=image)
-
-
-def place(module, properties):
-    """``provider: auto``: the Placement chosen among ``providers``; the module now uses its connector."""
-    p = module.params
-    request = None
-    if p["state"] != "absent" and p["machine_config"] is not None:
-        request = placement_request(p["machine_config"], p["state"], properties, p["machine_image"] or None)
-    placement = module.place(p["name"], request)
-    if placement.label is None and p["state"] != "absent":
-        raise InvalidInput("machine_config is required to create machine '%s'" % p["name"], attribute="machineConfig")
-    return placement
-
-
-def run(module):
-    p = module.params
-    state = p["state"]
-    properties = string_map(p["properties"], "properties")
-    placement = place(module, properties) if module.auto else None
-    if placement is not None and placement.label is None:  # absent, and on none of the providers
-        return dict(changed=False, actions=[], **(dict(diff=dict(before={}, after={})) if module.diff_mode else {}))
-    connector = module.connector
-    capabilities = connector.capabilities()
-    config = image_id = None
-    if state != "absent":
-        if placement is not None and placement.size is not None:
-            config = placement.size
-        elif p["machine_config"] is not None:
-            config = resolve_config(connector, capabilities, p["machine_config"])
-        if p["machine_image"]:
-            image_id = resolve_image(connector, p["machine_image"])
-
-    machine = connector.find_machine(p["name"])
-    if machine is not None and machine.state not in states.STABLE_MACHINE_STATES:
-        machine = module.wait_for_machine(machine.id, states.STABLE_MACHINE_STATES)  # waiting changes nothing
-    current = machine.state if machine is not None else None
-    initial, operations = plan(current, state, capabilities.initial_states)
-
-    spec = None
-    if CREATE in operations:
-        if config is None:
-            raise InvalidInput("machine_config is required to create machine '%s'" % p["name"],
-                               attribute="machineConfig")
-        spec = machine_spec(p, config, image_id, initial, capabilities)
-        if placement is not None:
-            spec.location = (properties or {}).get(WISH_LOCATION)
-    for op in operations:
-        capabilities.require("machine." + op)
-    if machine is not None and state != "absent":
-        for line in differences(machine.to_json(), config.to_json() if config else None, p["description"],
-                                properties):
-            module.warn("machine '%s' left unchanged: %s (only creation sets these)" % (p["name"], line))
-
-    final_state = predicted_state(current, initial, operations)
-    before = machine.to_json() if machine is not None else {}
-    result = dict(changed=bool(operations), actions=list(operations))
-    if module.check_mode:
-        after = predicted_machine(machine, spec, final_state) if final_state else {}
-    else:
-        after = execute(module, machine, spec, initial, operations)
-    if state != "absent":
-        result["machine"] = after
-    if module.diff_mode:
-        result["diff"] = dict(before=diff_view(before, DIFF_FIELDS), after=diff_view(after, DIFF_FIELDS))
-    return result
-
-
-def execute(module, machine, spec, initial, operations):
-    """Run the planned operations; the machine's JSON afterwards ({} once deleted)."""
-    connector = module.connector
-    machine_id = machine.id if machine is not None else None
-    state = machine.state if machine is not None else None
-    for i, op in enumerate(operations):
-        if op == CREATE:
-            machine_id = connector.create_machine(spec).id
-            state = initial
-        else:
-            connector.machine_action(machine_id, op, force=module.params["force"])
-            state = states.result_state(state, op)
-        # Later operations need the machine settled; after the last one, only if asked to.
-        if i < len(operations) - 1 or module.params["wait"]:
-            module.wait_for_machine(machine_id, state)
-    if state is None:
-        return {}
-    return connector.get_machine(machine_id).to_json()
+from ansible_collections.sirocco.cimi.plugins.module_utils import templates
+from ansible_collections.sirocco.cimi.plugins.module_utils.machines import ATTRIBUTE_OPTIONS, run
+from ansible_collections.sirocco.cimi.plugins.module_utils.module import SiroccoModule
 
 
 def main():
@@ -587,9 +397,14 @@ def main():
             force=dict(type="bool", default=False),
             user_data=dict(type="str", no_log=True),
             credential=dict(type="dict", options=dict(
-                public_key=dict(type="str", required=True, no_log=False),
+                name=dict(type="str"),
+                public_key=dict(type="str", no_log=False),
                 user_name=dict(type="str"),
-            )),
+            ), mutually_exclusive=[("name", "public_key")], required_one_of=[("name", "public_key")]),
+            networks=dict(type="list", elements="str"),
+            machine_template=dict(type="str"),
+            allow_restart=dict(type="bool", default=False),
+            **templates.templates_argument_spec(),
         ),
         wait=True,
         placement=True,

@@ -5,11 +5,11 @@ Real behaviour against a provider is proved by tests/integration/targets/machine
 
 import pytest
 
+from ansible_collections.sirocco.cimi.plugins.module_utils import machines as mod
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine, MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities
-from ansible_collections.sirocco.cimi.plugins.modules import machine as mod
 
 STABLE = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
 CONFIG_URI = "http://schemas.dmtf.org/cimi/2/MachineConfiguration"
@@ -129,13 +129,69 @@ def test_differences_lists_what_the_existing_machine_has_otherwise():
     doc = Machine(name="m", cpu=1, memory=65536, description="old", properties={"a": "1"}).to_json()
     assert mod.differences(doc) == []
     assert mod.differences(doc, {"cpu": 1, "memory": 65536}, "old", {"a": "1"}) == []
-    assert mod.differences(doc, {"cpu": 2, "memory": 131072}, "new", {"a": "2", "b": "x"}) == [
-        "cpu is 1, machine_config asks 2",
-        "memory is 65536 KiB, machine_config asks 131072 KiB",
+    # cpu and memory are resized, not warned about; the architecture, description, properties are not
+    assert mod.differences(doc, {"cpu": 2, "memory": 131072, "cpuArch": "aarch64"}, "new", {"a": "2", "b": "x"}) == [
+        "cpuArch is None, machine_config asks aarch64",
         "description differs",
         "properties.a differs",
         "properties.b differs",
     ]
+
+
+def test_differences_names_networks_the_machine_is_not_plugged_into():
+    doc = Machine(name="m", interfaces=[{"network": {"href": "net-a"}}]).to_json()
+    assert mod.differences(doc, networks=["net-a"]) == []
+    assert mod.differences(doc, networks=["net-a", "net-b"]) == ["networks: not plugged into net-b"]
+
+
+SMALL = MachineConfiguration(id="small", name="small", cpu=1, memory=128 * 1024)
+SIZES = [MachineConfiguration(id="t.micro", cpu=1, memory=1024 * 1024),
+         MachineConfiguration(id="t.small", cpu=2, memory=2048 * 1024)]
+
+
+@pytest.mark.parametrize("machine, config, sizes, expected", [
+    (Machine(cpu=1, memory=128 * 1024), SMALL, (), False),
+    (Machine(cpu=1, memory=64 * 1024), SMALL, (), True),
+    (Machine(cpu=2, memory=128 * 1024), SMALL, (), True),
+    # by value, rounded up by the provider to its smallest fitting size: what the machine has
+    (Machine(cpu=1, memory=1024 * 1024), MachineConfiguration(cpu=1, memory=512 * 1024), SIZES, False),
+    (Machine(cpu=2, memory=2048 * 1024), MachineConfiguration(cpu=1, memory=512 * 1024), SIZES, True),
+    # by value on a provider that creates exactly what is asked
+    (Machine(cpu=1, memory=64 * 1024), MachineConfiguration(cpu=1, memory=96 * 1024), (), True),
+    (Machine(cpu=None, memory=None), SMALL, (), False),
+])
+def test_needs_resize(machine, config, sizes, expected):
+    assert mod.needs_resize(machine, config, sizes) is expected
+
+
+@pytest.mark.parametrize("current, operations, needs_stop, allow, expected", [
+    # live resize, or a stopped machine: at once
+    (states.STARTED, (), False, False, ("resize",)),
+    (states.STOPPED, ("start",), False, False, ("resize", "start")),
+    # the plan stops it anyway: resized while stopped, no consent needed
+    (states.STARTED, ("stop",), True, False, ("stop", "resize")),
+    (states.STARTED, ("restart",), True, False, ("stop", "resize", "start")),
+    # a stop only with allow_restart, then back to the state the plan ends in
+    (states.STARTED, (), True, True, ("stop", "resize", "start")),
+    (states.PAUSED, (), True, True, ("stop", "resize", "start", "pause")),
+    (states.STARTED, ("pause",), True, True, ("stop", "resize", "start", "pause")),
+])
+def test_with_resize(current, operations, needs_stop, allow, expected):
+    assert mod.with_resize(current, operations, needs_stop, allow, "m") == expected
+    assert mod.predicted_state(current, None, expected) == mod.predicted_state(current, None, operations)
+
+
+def test_with_resize_refuses_a_stop_without_consent():
+    with pytest.raises(Conflict) as err:
+        mod.with_resize(states.STARTED, (), True, False, "web")
+    assert "allow_restart: true" in err.value.message
+    assert "'web' is STARTED" in err.value.message
+
+
+def test_predicted_machine_shows_the_new_hardware():
+    machine = Machine(id="x", name="m", state=states.STOPPED, cpu=1, memory=65536)
+    doc = mod.predicted_machine(machine, None, states.STARTED, SMALL)
+    assert (doc["cpu"], doc["memory"], doc["state"]) == (1, 128 * 1024, states.STARTED)
 
 
 def test_predicted_machine_for_a_new_machine():

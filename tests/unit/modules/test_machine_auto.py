@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ansible_collections.sirocco.cimi.plugins.doc_fragments import placement as placement_fragment
+from ansible_collections.sirocco.cimi.plugins.module_utils import machines
 from ansible_collections.sirocco.cimi.plugins.module_utils import module as mu
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
@@ -62,13 +63,13 @@ def test_prices_from_own_sizes_and_from_the_prices_option():
 
 
 def test_placement_request_from_module_options():
-    request = mod.placement_request({"cpu": 2, "memory_mib": 512, "disk_gib": 3, "cpu_arch": "x86_64"}, "paused",
+    request = machines.placement_request({"cpu": 2, "memory_mib": 512, "disk_gib": 3, "cpu_arch": "x86_64"}, "paused",
                                     {match.WISH_LOCATION: "rack-1", match.WISH_PROVIDER: "lab"})
     assert (request.cpu, request.memory_mib, request.disk_gib, request.arch) == (2, 512, 3, "x86_64")
     assert (request.location, request.providers) == ("rack-1", ("lab",))
     assert request.operations == match.BASE_OPERATIONS | {"machine.pause"}
-    assert mod.placement_request("small", "started", None).size == "small"
+    assert machines.placement_request("small", "started", None).size == "small"
     with pytest.raises(InvalidInput, match="machine_config: unknown key"):
-        mod.placement_request({"cpu": 1, "memory_mib": 64, "ram": 1}, "present", None)
+        machines.placement_request({"cpu": 1, "memory_mib": 64, "ram": 1}, "present", None)
     with pytest.raises(InvalidInput, match="machine_config: expected a size name or a dictionary"):
-        mod.placement_request(3, "present", None)
+        machines.placement_request(3, "present", None)
