@@ -94,10 +94,8 @@ def fingerprint(line):
 
 def predicted(module, credential, key, actions):
     p = module.params
-    if actions == [DELETE]:
-        return {}
     if CREATE not in actions:
-        return credential.to_json()
+        return credential.to_json() if credential is not None and not actions else {}
     return Credential(name=p["name"], key=key, userName=p.get("user_name"),
                       description=p.get("description")).to_json()
 
@@ -111,9 +109,7 @@ def execute(module, credential, key, actions):
         made = connector.create_credential(p["name"], key, user_name=p.get("user_name"),
                                            description=p.get("description"))
         return made.to_json()
-    if DELETE in actions:
-        return {}
-    return credential.to_json()
+    return credential.to_json() if credential is not None and not actions else {}
 
 
 def run(module):
