@@ -48,7 +48,7 @@ def window(start=None, end=None, last=None, now=None):
     """(start, end) as aware datetimes from the module's options; (None, None) asks for the latest sample.
 
     ``last`` (a duration) is the window ending at ``end`` (default now); it excludes ``start``."""
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(UTC).replace(microsecond=0)  # whole seconds: providers stamp samples so
     if last is not None and start is not None:
         raise InvalidInput("last: give either start or last, not both", attribute="last")
     until = parse_time(end, "end") if end is not None else None
