@@ -10,7 +10,9 @@ parallel runs on one host do not meet. No test sends traffic to them.
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import json
 import os
 import random
 import xml.etree.ElementTree as ET
@@ -18,6 +20,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput, NotFound
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import libvirt_guest
 
 BAD_CIDRS = ("nonsense", "198.18.0.300/24", "198.18.7.1/24", "198.18.7.0/33", "fd00:18::/64", "198.18.7.0/", 24)
 
@@ -115,3 +118,44 @@ def test_addresses_without_dhcp_range(connector, standin, libvirt_conn):
     connector.create_network(name, cidr=_random_cidr(), dhcp=False)
     root = ET.fromstring(libvirt_conn.networkLookupByName(name).XMLDesc(0))
     assert root.find("ip") is not None and root.find("ip/dhcp") is None and root.find("forward") is None
+
+
+def _seed_file(conn, dom, name):
+    """A file of the NoCloud seed attached to ``dom``, downloaded through libvirt and read with pycdlib."""
+    import libvirt
+    import pycdlib
+
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    vol = conn.storageVolLookupByPath(root.find("devices/disk[@device='cdrom']/source").get("file"))
+    stream, chunks = conn.newStream(0), []
+    vol.download(stream, 0, 0, 0)
+    stream.recvAll(lambda _s, data, out: out.append(data), chunks)
+    stream.finish()
+    iso, out = pycdlib.PyCdlib(), io.BytesIO()
+    iso.open_fp(io.BytesIO(b"".join(chunks)))
+    try:
+        iso.get_file_from_iso_fp(out, rr_path="/" + name)
+    finally:
+        iso.close()
+    return out.getvalue().decode("utf-8")
+
+
+def test_booting_guest_keeps_its_forward_beside_a_network(connector, standin, libvirt_conn, make_spec):
+    """A guest that boots (an image, hence a seed) on a given network keeps its forwarded SSH (how the
+    controller reaches it), and its seed tells cloud-init to bring up both NICs, matched by MAC."""
+    import libvirt
+
+    if standin.id != "libvirt-qemu":
+        pytest.skip("only QEMU guests get a seed and a forwarded SSH port")
+    net = connector.create_network(standin.name("n"), cidr=_random_cidr(), dhcp=True)
+    m = connector.create_machine(make_spec(image=standin.image, networks=[net.id]))
+    dom = libvirt_conn.lookupByUUIDString(m.id)
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    forward = libvirt_guest.forward_of(root)
+    nics = root.findall("devices/interface")
+    assert forward is not None and [n.find("source").get("network") for n in nics] == [net.name]
+    assert [i.network["href"] for i in m.interfaces if i.network] == [net.id]
+    assert any(a.get("sshPort") == forward["port"] for i in m.interfaces for a in i.addresses or [])
+    config = json.loads(_seed_file(libvirt_conn, dom, "network-config"))
+    matched = [(e["match"]["macaddress"], e["dhcp4"], e["optional"]) for e in config["ethernets"].values()]
+    assert matched == [(forward["mac"], True, False), (nics[0].find("mac").get("address"), True, True)]

@@ -765,8 +765,8 @@ class LibvirtConnector(Connector):
                     d.update(dev=prefix + "abcdefghijklmnopqrstuvwxyz"[i], bus=bus)
                 interfaces = self._interfaces(spec, arch, machine_uuid)
                 seed, guest = None, {}
-                if self.domain_type in SEED_DOMAIN_TYPES and (spec.image or spec.user_data or spec.credential):
-                    seed, guest = self._create_seed(spec, machine_uuid, created)
+                if self._gets_seed(spec):
+                    seed, guest = self._create_seed(spec, machine_uuid, created, interfaces)
 
                 def define():
                     return self.conn.defineXML(build_domain_xml(
@@ -821,12 +821,24 @@ class LibvirtConnector(Connector):
         created.append(vol)
         return [{"path": vol.path(), "format": "qcow2"}]
 
+    def _gets_seed(self, spec):
+        """Whether the machine's guest boots and reads a NoCloud seed (see _create_seed)."""
+        return self.domain_type in SEED_DOMAIN_TYPES and bool(spec.image or spec.user_data or spec.credential)
+
     def _interfaces(self, spec, arch, machine_uuid):
-        names = []
-        for ref in spec.networks:
-            names.append(self._network(ref).name())
-        if names:
-            return [{"network": n} for n in names]
+        """The machine's NICs: one on each of ``spec.networks``, else the default one (option ``network``).
+        A guest that boots keeps its default NIC first, beside the given networks: it is how the controller
+        reaches the guest (its forwarded SSH port, or its lease on the default network). Every NIC on a libvirt
+        network gets a MAC derived from the machine's UUID, for the seed's network configuration."""
+        given = [self._network(ref).name() for ref in spec.networks]
+        nics = [] if given and not self._gets_seed(spec) else self._default_interfaces(arch, machine_uuid)
+        nics += [{"network": name} for name in given if name not in {n.get("network") for n in nics}]
+        for index, nic in enumerate(nics):
+            if nic.get("network"):
+                nic["mac"] = guest_access.guest_mac("%s/nic%d" % (machine_uuid, index))
+        return nics
+
+    def _default_interfaces(self, arch, machine_uuid):
         choice = self.options.get("network")
         if choice == "none":
             return []
@@ -871,9 +883,10 @@ class LibvirtConnector(Connector):
         raise Conflict("could not settle a forwarded port for machine %s: other controllers keep taking them"
                        % machine_uuid)
 
-    def _create_seed(self, spec, machine_uuid, created):
-        """The machine's NoCloud seed (cloud-init's meta-data and user-data on an ISO labelled cidata), a
-        volume of the volume pool owned by the machine; and what the metadata records of it."""
+    def _create_seed(self, spec, machine_uuid, created, interfaces):
+        """The machine's NoCloud seed (cloud-init's meta-data and user-data on an ISO labelled cidata, and a
+        network-config bringing up each NIC when it has several), a volume of the volume pool owned by the
+        machine; and what the metadata records of it."""
         credential = spec.credential or {}
         user = credential.get("username") or (DEFAULT_GUEST_USER if credential.get("key") else None)
         private_key, public_key = guest_access.host_key()
@@ -881,7 +894,8 @@ class LibvirtConnector(Connector):
         iso = cloudinit.nocloud_iso(
             cloudinit.nocloud_meta_data(machine_uuid, spec.name, keys),
             cloudinit.guest_user_data(spec.user_data, dict(credential, username=user) if keys else None,
-                                      host_keys={"ed25519_private": private_key, "ed25519_public": public_key}))
+                                      host_keys={"ed25519_private": private_key, "ed25519_public": public_key}),
+            guest_access.network_config(interfaces) if len(interfaces) > 1 else None)
         pool = self._pool(self.volume_pool, "volume_pool")
         vol = pool.createXML(build_volume_xml("%s-seed-%s.iso" % (spec.name, machine_uuid[:8]), len(iso), "raw"), 0)
         created.append(vol)

@@ -25,6 +25,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import random
 import re
@@ -167,3 +168,16 @@ def host_key() -> tuple[str, str]:
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                            serialization.PublicFormat.OpenSSH).decode("ascii")
     return private, public
+
+
+def network_config(interfaces) -> str:
+    """cloud-init's network configuration (version 2; JSON is YAML) for a guest with several NICs: each one,
+    matched by its MAC, configured by DHCP. Without it cloud-init brings up a single NIC, maybe not the one
+    the controller reaches the guest through; that one (the first) is required, the others optional, so that
+    the boot does not wait for a network without DHCP."""
+    ethernets = {}
+    for index, nic in enumerate(interfaces):
+        mac = nic.get("mac") or (nic.get("forward") or {}).get("mac")
+        if mac:
+            ethernets["nic%d" % index] = {"match": {"macaddress": mac}, "dhcp4": True, "optional": index > 0}
+    return json.dumps({"version": 2, "ethernets": ethernets}, indent=2) + "\n"
