@@ -83,6 +83,7 @@ import ipaddress
 import itertools
 import struct
 import time
+from datetime import UTC, datetime, timedelta
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -97,6 +98,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     CPU_ARCHS,
+    Credential,
     Disk,
     Machine,
     MachineConfiguration,
@@ -120,6 +122,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     check_guest_inputs,
     key_pair_name,
     missing_sdk,
+    public_key,
 )
 
 try:
@@ -229,8 +232,11 @@ OPERATION_SERVICES = {
     "machine_image.import": "image",
     "network.list": "network", "network.create": "network", "network.delete": "network",
     "volume.list": "block-storage", "volume.create": "block-storage", "volume.delete": "block-storage",
-    "volume.attach": "block-storage", "volume.detach": "block-storage",
+    "volume.attach": "block-storage", "volume.detach": "block-storage", "volume.resize": "block-storage",
 }
+KEY_NAME_MAX = 255  # Nova's key pair names: at most 255 characters
+RESIZE_STATES = (states.STARTED, states.STOPPED)  # Nova resizes ACTIVE and SHUTOFF servers (keeping that state)
+METER_WINDOW = 3600  # seconds before its end of a meter window without a start
 
 
 # -- errors: the one place openstacksdk and keystoneauth errors are translated ---------------
@@ -419,6 +425,38 @@ def free_cidr(used, prefix=24, block="10.0.0.0/8"):
         if not any(candidate.overlaps(n) for n in taken):
             return str(candidate)
     return None
+
+
+def network_cidr(cidr):
+    """A network's ``cidr`` as an IPv4 network (``10.20.0.0/24``), or InvalidInput naming it."""
+    try:
+        if not isinstance(cidr, str):
+            raise TypeError(cidr)
+        return str(ipaddress.IPv4Network(cidr, strict=True))
+    except (TypeError, ValueError):
+        raise InvalidInput("cidr '%s' is not an IPv4 network such as 10.20.0.0/24" % str(cidr)[:60],
+                           attribute="cidr") from None
+
+
+def in_window(start, end, now):
+    """Whether ``now`` is in a meter window (timezone-aware datetimes, either may be None): InvalidInput naming
+    a bound that is not such a datetime, or start when it comes after end."""
+    for label, value in (("start", start), ("end", end)):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise InvalidInput("meter window %s must be a timezone-aware datetime" % label, attribute=label)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("meter window: start comes after end", attribute="start")
+    if end is None:
+        end = now
+    if start is None:
+        start = end - timedelta(seconds=METER_WINDOW)
+    return start <= now <= end
+
+
+def same_key(held, key):
+    """Whether a key pair's public key line holds ``key`` (the base64 blob decides; comments may differ)."""
+    held = (held or "").split()
+    return len(held) > 1 and held[1] == key.split()[1]
 
 
 def iso(stamp):
@@ -777,19 +815,23 @@ class OpenStackConnector(Connector):
         return self.get_machine(server.id)
 
     def _key_pair(self, key, subject):
-        """Name of the user's Nova key pair holding ``key`` (a checked public key line): ``key_pair_name(key)``,
-        imported unless the user has a pair of that name already (reused). Never deleted with a machine."""
+        """Name of the user's Nova key pair holding ``key`` (a checked public key line): ``key_pair_name(key)`` when
+        the user has it, else any pair holding the same key (one registered as a credential under a name of its
+        own), else ``key_pair_name(key)`` imported. Never deleted with a machine."""
         name = key_pair_name(key)
         with self._op("machine.create", "%s: key pair '%s'" % (subject, name)):
-            pair = self.conn.compute.find_keypair(name)
+            pairs = list(self.conn.compute.keypairs())
+            pair = next((p for p in pairs if p.name == name), None)
+            holding = sorted(p.name for p in pairs if same_key(p.public_key, key))
+            if pair is None and holding:
+                return holding[0]
             if pair is None:
                 try:
                     self.conn.compute.create_keypair(name=name, public_key=key)
                     return name
                 except openstack.exceptions.ConflictException:  # imported meanwhile by a request with this key
                     pair = self.conn.compute.find_keypair(name)
-        held = (getattr(pair, "public_key", None) or "").split()
-        if len(held) > 1 and held[1] != key.split()[1]:
+        if pair is not None and pair.public_key and not same_key(pair.public_key, key):
             raise Conflict("%s: key pair '%s' holds another key than the credential's" % (subject, name))
         return name
 
@@ -1013,37 +1055,159 @@ class OpenStackConnector(Connector):
             raise
         return self._image(stored)
 
+    # -- credentials: Nova key pairs ------------------------------------------------------------
+    @staticmethod
+    def _credential(pair):
+        return Credential(id=pair.name, name=pair.name, key=(pair.public_key or "").strip() or None,
+                          created=iso(getattr(pair, "created_at", None)))
+
+    def list_credentials(self):
+        """The user's Nova key pairs (name, public key). Nova keeps no user name nor description with them."""
+        with self._op("credential.list", "key pairs"):
+            return sorted((self._credential(p) for p in self.conn.compute.keypairs()), key=lambda c: c.id)
+
+    def get_credential(self, ref):
+        if not ref or not isinstance(ref, str):
+            raise NotFound("credential '%s' not found on provider 'openstack'" % (ref,))
+        with self._op("credential.get", "credential '%s'" % ref):
+            try:
+                return self._credential(self.conn.compute.get_keypair(ref))
+            except openstack.exceptions.NotFoundException:
+                raise NotFound("credential '%s' not found on provider 'openstack'" % ref) from None
+
+    def create_credential(self, name, key, user_name=None, description=None):
+        """A Nova key pair ``name`` holding ``key``. Nova keeps nothing else with a key pair: a ``user_name`` or a
+        ``description`` is refused (InvalidInput naming it) rather than silently dropped; the user name a machine
+        logs in as goes with the machine's credential (metadata ``sirocco.user``)."""
+        if not isinstance(name, str) or not name.strip() or len(name) > KEY_NAME_MAX:
+            raise InvalidInput("credential name: 1 to %d characters" % KEY_NAME_MAX, attribute="name")
+        key = public_key(key, attribute="key")
+        if user_name is not None:
+            raise InvalidInput("provider 'openstack' keeps no user name with a key pair: leave userName out and "
+                               "give it with the machine's credential", attribute="userName")
+        if description is not None:
+            raise InvalidInput("provider 'openstack' keeps no description with a key pair", attribute="description")
+        subject = "credential '%s'" % name
+        with self._op("credential.create", subject):
+            if self.conn.compute.find_keypair(name) is not None:
+                raise Conflict("a credential (key pair) named '%s' already exists on provider 'openstack'" % name)
+            try:
+                pair = self.conn.compute.create_keypair(name=name, public_key=key)
+            except openstack.exceptions.ConflictException:  # made meanwhile
+                raise Conflict("a credential (key pair) named '%s' already exists on provider 'openstack'"
+                               % name) from None
+        return self._credential(pair)
+
+    def delete_credential(self, credential_id):
+        """Delete the key pair; servers made with it keep the key."""
+        credential = self.get_credential(credential_id)
+        with self._op("credential.delete", "credential '%s'" % credential.name):
+            try:
+                self.conn.compute.delete_keypair(credential.id, ignore_missing=False)
+            except openstack.exceptions.NotFoundException:
+                raise NotFound("credential '%s' not found on provider 'openstack'" % credential_id) from None
+
+    # -- resize ---------------------------------------------------------------------------------
+    def _resize_flavor(self, server, config):
+        """The flavor a resize to ``config`` gives: the one named by its id/name, else one of exactly its cpu and
+        memory with a disk no smaller than the server's (Nova grows disks only; the same disk first); else
+        InvalidInput listing the nearest."""
+        flavors = self.list_machine_configs()
+        for ref in (config.get("id"), config.get("name")):
+            named = [f for f in flavors if ref and ref in (f.id, f.name)]
+            if named:
+                return named[0]
+        if not isinstance(config.cpu, int) or not isinstance(config.memory, int):
+            raise InvalidInput("machineConfig needs cpu and memory (or the id of a flavor)", attribute="machineConfig")
+
+        def disk(c):
+            return c.disks[0].capacity if c.disks else 0
+        current = int(server.flavor.disk or 0) * KIB_PER_GIB if server.flavor is not None else 0
+        exact = sorted((f for f in flavors if f.cpu == config.cpu and f.memory == config.memory
+                        and disk(f) >= current), key=lambda f: (disk(f) != current, disk(f), f.name or "", f.id))
+        if not exact:
+            nearest = sorted(flavors, key=lambda f: (abs(f.cpu - config.cpu) + abs(f.memory - config.memory)
+                                                     / KIB_PER_GIB, f.name or ""))[:3]
+            raise InvalidInput("no flavor of provider 'openstack' has exactly %d vCPU(s) and %d MiB with a disk of "
+                               "at least %d GiB; nearest: %s"
+                               % (config.cpu, config.memory // KIB_PER_MIB, current // KIB_PER_GIB,
+                                  ", ".join("%s (%d vCPU, %d MiB)" % (f.name, f.cpu, f.memory // KIB_PER_MIB)
+                                            for f in nearest) or "none"), attribute="machineConfig")
+        return exact[0]
+
+    def resize_needs_stop(self, machine, config):
+        """Nova resizes a running server as well as a stopped one (the fake driver of the stand-in too): only
+        other states (paused, suspended...) need it stopped first."""
+        return machine.state not in RESIZE_STATES
+
+    def resize_machine(self, machine_id, config):
+        """Nova's resize to the flavor of ``config``, waited for until VERIFY_RESIZE, then confirmed; the server
+        keeps its power state. Its flavor already has that size: nothing to do."""
+        server = self._server(machine_id, "machine.resize")
+        subject = "machine '%s'" % (server.name or machine_id)
+        flavor = self._resize_flavor(server, config)
+        held = server.flavor
+        if held is not None and (int(held.vcpus or 0), int(held.ram or 0) * KIB_PER_MIB,
+                                 int(held.disk or 0) * KIB_PER_GIB) == (
+                flavor.cpu, flavor.memory, flavor.disks[0].capacity if flavor.disks else 0):
+            return self._machine(server)
+        state = cimi_state(server.status, server.task_state)
+        if state not in RESIZE_STATES:
+            raise Conflict("%s is %s: stop it first (Nova resizes running or stopped servers only)" % (subject, state))
+        with self._op("machine.resize", subject):
+            self.conn.compute.resize_server(server, flavor.id)
+        resized = self._wait_server(server.id, self._settled("VERIFY_RESIZE"), "machine.resize", subject)
+        with self._op("machine.resize", subject):
+            self.conn.compute.confirm_server_resize(resized)
+        self._wait_server(server.id, self._settled(server.status), "machine.resize", subject)
+        return self.get_machine(server.id)
+
     # -- networks -------------------------------------------------------------------------------
     @staticmethod
-    def _network(n):
+    def _network(n, subnet=None):
+        """The Network of a Neutron network; ``cidr``/``dhcp`` from its IPv4 subnet ``subnet`` when it has one."""
         return Network(id=n.id, name=n.name or n.id, description=n.description or None,
                        created=iso(n.created_at), updated=iso(n.updated_at),
                        properties=tag_properties(n.tags) or None,
                        state=NETWORK_STATES.get(n.status, states.ERROR), mtu=n.mtu or None,
-                       networkType=n.provider_network_type or None)
+                       networkType=n.provider_network_type or None,
+                       cidr=subnet.cidr if subnet is not None else None,
+                       dhcp=bool(subnet.is_dhcp_enabled) if subnet is not None else None)
+
+    def _ipv4_subnets(self):
+        """Network id -> its first IPv4 subnet (what create_network made)."""
+        found = {}
+        for subnet in sorted(self.conn.network.subnets(ip_version=4), key=lambda s: (s.created_at or "", s.id)):
+            found.setdefault(subnet.network_id, subnet)
+        return found
 
     def list_networks(self):
         self._need("network.list")
         with self._op("network.list", "networks"):
             found = list(self.conn.network.networks())
+            subnets = self._ipv4_subnets()
         self._network_names = {n.name: n.id for n in found}
-        return [self._network(n) for n in found]
+        return [self._network(n, subnets.get(n.id)) for n in found]
 
-    def create_network(self, name, description=None, properties=None):
-        """A Neutron network with its tags and one IPv4 subnet; nothing is left behind when a step fails."""
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
+        """A Neutron network with its tags and one IPv4 subnet of ``cidr`` (else property ``cidr``, else the first
+        free /24 of 10.0.0.0/8) serving DHCP unless ``dhcp`` is false; nothing is left behind when a step fails."""
         self._need("network.create")
         if not name or not isinstance(name, str):
             raise InvalidInput("network name must be a non-empty string", attribute="name")
         if description is not None and not isinstance(description, str):
             raise InvalidInput("network description must be a string", attribute="description")
+        if dhcp is not None and not isinstance(dhcp, bool):
+            raise InvalidInput("dhcp must be true or false", attribute="dhcp")
         tags = network_tags(properties)
-        cidr = (properties or {}).get("cidr")
         if cidr is not None:
+            cidr = network_cidr(cidr)
+        elif (properties or {}).get("cidr") is not None:  # the older way to give it, kept
             try:
-                cidr = str(ipaddress.IPv4Network(cidr, strict=True))
-            except ValueError:
+                cidr = network_cidr((properties or {}).get("cidr"))
+            except InvalidInput:
                 raise InvalidInput("network property cidr '%s' is not an IPv4 network such as 10.1.2.0/24"
-                                   % cidr[:60], attribute="properties.cidr") from None
+                                   % str(properties["cidr"])[:60], attribute="properties.cidr") from None
         subject = "network '%s'" % name
         with self._op("network.create", subject):
             if any(n.name == name for n in self.conn.network.networks(name=name)):
@@ -1058,13 +1222,14 @@ class OpenStackConnector(Connector):
             with self._op("network.create", subject):
                 if tags:
                     self.conn.network.set_tags(net, tags)
-                self.conn.network.create_subnet(network_id=net.id, name=name, ip_version=4, cidr=cidr)
+                subnet = self.conn.network.create_subnet(network_id=net.id, name=name, ip_version=4, cidr=cidr,
+                                                         enable_dhcp=dhcp is not False)
                 net = self.conn.network.get_network(net.id)
         except BaseException:
             with contextlib.suppress(Exception):  # the failure that brought us here is the one to report
                 self.conn.network.delete_network(net.id)
             raise
-        return self._network(net)
+        return self._network(net, subnet)
 
     def delete_network(self, network_id):
         """Delete a network and (Neutron does it) its subnets; refused while servers are plugged into it."""
@@ -1120,23 +1285,69 @@ class OpenStackConnector(Connector):
             return self._volume(self._volume_item(ref, "volume.list"))
         return super().get_volume(ref)
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        """A Cinder volume of ``capacity_kb`` rounded up to GiB; ``volume_type`` the name or id of one of the
+        cloud's volume types (InvalidInput listing them otherwise), else Cinder's default type."""
         self._need("volume.create")
         if not name or not isinstance(name, str):
             raise InvalidInput("volume name must be a non-empty string", attribute="name")
         if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
             raise InvalidInput("volume capacity must be a positive number of kilobytes", attribute="capacity")
         check_properties(properties)
+        extra = {}
+        if volume_type is not None:
+            extra["volume_type"] = self._volume_type(volume_type)
         if any(v.name == name for v in self.list_volumes()):
             raise Conflict("a volume named '%s' already exists on provider 'openstack'" % name)
         size_gib = -(-capacity_kb // KIB_PER_GIB)  # Cinder counts whole GiB
         subject = "volume '%s'" % name
         with self._op("volume.create", subject):
             vol = self.conn.block_storage.create_volume(name=name, size=size_gib, description=description,
-                                                        metadata=dict(properties or {}))
+                                                        metadata=dict(properties or {}), **extra)
             vol = self.conn.block_storage.wait_for_status(vol, "available", failures=["error"], interval=POLL,
                                                           wait=self.timeout)
         return self._volume(vol)
+
+    def _volume_type(self, ref):
+        """The name of the Cinder volume type ``ref`` (a name or id), or InvalidInput naming the types there are."""
+        with self._op("volume.create", "volume types"):
+            types = list(self.conn.block_storage.types())
+        for kind in types:
+            if isinstance(ref, str) and ref in (kind.name, kind.id):
+                return kind.name
+        raise InvalidInput("volume type %r is not one of this cloud's: %s" % (ref, ", ".join(sorted(
+            t.name for t in types)) or "none"), attribute="type")
+
+    def resize_volume(self, volume_id, capacity_kb):
+        """Cinder's extend to ``capacity_kb`` rounded up to GiB, waited for until the volume is back to its state
+        with that size. Never smaller (InvalidInput); the same size is nothing to do. An attached volume is
+        extended in use where Cinder allows it (block-storage API 3.42 and a driver that does), else Conflict."""
+        self._need("volume.resize")
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of kilobytes", attribute="capacity")
+        vol = self._volume_item(volume_id, "volume.resize")
+        subject = "volume '%s'" % (vol.name or vol.id)
+        size_gib = -(-capacity_kb // KIB_PER_GIB)
+        if capacity_kb < int(vol.size) * KIB_PER_GIB:
+            raise InvalidInput("%s has %d GiB: a volume grows, never shrinks (asked %d KB)"
+                               % (subject, vol.size, capacity_kb), attribute="capacity")
+        if size_gib == int(vol.size):
+            return self._volume(vol)
+        if vol.status not in ("available", "in-use"):
+            raise Conflict("%s is %s: it can be extended when available or in use" % (subject, vol.status))
+        with self._op("volume.resize", subject):
+            self.conn.block_storage.extend_volume(vol, size_gib)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                now = self.conn.block_storage.get_volume(vol.id)
+                if now.status == vol.status and int(now.size) == size_gib:
+                    return self._volume(now)
+                if now.status.startswith("error"):
+                    raise Conflict("%s (volume.resize): Cinder could not extend it (%s)" % (subject, now.status))
+                if time.monotonic() >= deadline:
+                    raise OperationTimeout("%s (volume.resize): still %s, %s GiB after %ss"
+                                           % (subject, now.status, now.size, self.timeout))
+                time.sleep(POLL)
 
     def delete_volume(self, volume_id):
         self._need("volume.delete")
@@ -1180,9 +1391,12 @@ class OpenStackConnector(Connector):
         return self.get_machine(server.id)
 
     # -- meters ---------------------------------------------------------------------------
-    def list_meters(self, machine_id):
+    def list_meters(self, machine_id, start=None, end=None):
+        """Nova's diagnostics keep no history: each meter has the current sample, when ``now`` is in the window
+        (no window: always), else none."""
+        current = in_window(start, end, datetime.now(UTC)) if start is not None or end is not None else True
         server = self._server(machine_id, "meter.list")
-        running = server.status == "ACTIVE"
+        running = server.status == "ACTIVE" and current
         diag = {}
         if running:
             with self._op("meter.list", "machine '%s'" % server.name):
@@ -1195,7 +1409,7 @@ class OpenStackConnector(Connector):
         return [Meter(id="%s:%s" % (server.id, aspect), name=aspect, targetResource={"href": server.id},
                       aspect=ASPECT + aspect, units=units, timeScope="Point",
                       isContinuous=aspect in ("cpu", "memory"),
-                      samples=[Sample(timestamp=now, value=str(round(value, 2)))])
+                      samples=[Sample(timestamp=now, value=str(round(value, 2)))] if current else None)
                 for aspect, (units, value) in values.items()]
 
 
