@@ -312,3 +312,44 @@ def test_resize_on_a_real_qemu_host(qemu_daemon, qemu):
     for doc in (volume, first, second):
         alice.remove(alice.get(doc["id"]).json)
     assert qemu.domains() == {}
+
+
+# -- the cimi connector against a served daemon --------------------------------------------------
+def test_cimi_connector_resizes_through_the_daemon(tmp_path):
+    """The client side (connectors/cimi_http.py): machine.resize offered from the endpoint's metadata, a resize
+    by value followed to its Job, resize_needs_stop, a volume's type and a network's cidr/dhcp sent as the
+    daemon takes them, volume.resize absent where its hosts cannot (the simulated hosts)."""
+    from realhost_helpers import ADMIN, Served, write_config
+
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.cimi_http import CimiConnector
+
+    sim = {"name": "sim", "simulated": {"cpu": 8, "memory_mib": 4096, "mhz": 2400}}
+    config = write_config(tmp_path / "siroccod.yml", tmp_path / "data", [sim])
+    served = Served(config, tmp_path / "siroccod.log").wait_ready()
+    try:
+        cimi = CimiConnector(uri=served.base + "/cimi/cloudEntryPoint", username=ADMIN[0], password=ADMIN[1])
+        ops = cimi.capabilities().operations
+        assert "machine.resize" in ops and "volume.resize" not in ops
+        machine = cimi.create_machine(MachineSpec(name="rs-cimi", config=cimi.get_machine_config("tiny")))
+        bigger = MachineConfiguration(cpu=2, memory=256 * MIB)
+        assert cimi.resize_needs_stop(machine, bigger) is False
+        resized = cimi.resize_machine(machine.id, bigger)
+        assert (resized.cpu, resized.memory) == (2, 256 * MIB)
+        started = cimi.start_machine(machine.id)
+        assert cimi.resize_needs_stop(started, bigger) is False  # the libvirt host resizes live, within limits
+        with pytest.raises(Exception, match="stop it first") as refused:
+            cimi.resize_machine(machine.id, MachineConfiguration(cpu=2, memory=1024 * MIB))
+        assert refused.value.http_status == 409
+        with pytest.raises(InvalidInput, match="refused there as invalid"):  # libvirt: no volume types
+            cimi.create_volume("rs-cimi-typed", 1024, volume_type="gp3")
+        network = cimi.create_network("rs-cimi-net", cidr="10.78.0.0/24", dhcp=False)
+        assert (network.cidr, network.dhcp) == ("10.78.0.0/24", False)
+        with pytest.raises(InvalidInput) as bad:
+            cimi.create_network("rs-cimi-bad", cidr="10.78.0.1/24")
+        assert bad.value.attribute == "cidr" and not [n for n in cimi.list_networks() if n.name == "rs-cimi-bad"]
+    finally:
+        served.stop()
+    assert "Traceback" not in served.log()

@@ -25,8 +25,10 @@ def _authenticate_unrouted():
 
 
 ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
-# Sirocco's extension actions: collection -> {verb: action URI}; each at <resource>/<verb>
-EXTENSION_ACTIONS = {"machines": {"resize": model.SIROCCO_RESIZE}, "volumes": {"resize": model.SIROCCO_RESIZE}}
+# Sirocco's extension actions: collection -> {verb: (action URI, the contract operation a host needs for it)};
+# each at <resource>/<verb>, in the type's ResourceMetadata while a host offers its operation
+EXTENSION_ACTIONS = {"machines": {"resize": (model.SIROCCO_RESIZE, "machine.resize")},
+                     "volumes": {"resize": (model.SIROCCO_RESIZE, "volume.resize")}}
 EXTENSION_DESCRIPTIONS = {
     ("machines", "resize"): "give a machine another machineConfig's cpu and memory (Sirocco extension)",
     ("volumes", "resize"): "grow a volume to a larger capacity in KB (Sirocco extension)"}
@@ -91,7 +93,8 @@ def _metadata(base, type_name):
                    for verb in ACTIONS[kind.key]]
     actions += [{"name": verb, "uri": uri, "description": EXTENSION_DESCRIPTIONS[(kind.key, verb)], "method": "POST",
                  "inputMessage": "application/json", "outputMessage": "application/json"}
-                for verb, uri in EXTENSION_ACTIONS.get(kind.key, {}).items()]
+                for verb, (uri, operation) in EXTENSION_ACTIONS.get(kind.key, {}).items()
+                if any(h.supports(operation) for h in daemon().pool.handles.values())]
     doc = model.resource_metadata(kind.cls, actions=actions).to_json()
     doc["id"] = base + METADATA_KEY + "/" + type_name
     return doc

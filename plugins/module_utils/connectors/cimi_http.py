@@ -78,6 +78,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     MAX_USER_DATA,
+    SIROCCO_RESIZE,
     Credential,
     Job,
     Machine,
@@ -657,6 +658,8 @@ class CimiConnector(Connector):
             for verb in self._machine_actions():
                 if verb != states.CAPTURE or has("machineImages"):
                     ops.add("machine." + verb)
+            if self._offers_resize("Machine"):
+                ops.add("machine.resize")
             if has("meters"):
                 ops.add("meter.list")
         if has("machineConfigs"):
@@ -671,6 +674,8 @@ class CimiConnector(Connector):
                 ops.add("volume.create")
             if has("machines"):  # CIMI machines have a volumes collection (checked per machine)
                 ops |= {"volume.attach", "volume.detach"}
+            if self._offers_resize("Volume"):
+                ops.add("volume.resize")
         if has("networks"):
             ops |= {"network.list", "network.delete"}
             if self._offers_add("networks", "capabilities"):
@@ -842,6 +847,46 @@ class CimiConnector(Connector):
         self._act(machine_id, verb, force)
         return self.get_machine(machine_id)
 
+    def resize_machine(self, machine_id, config):
+        """``config``'s cpu and memory through the endpoint's resize action (siroccod's extension,
+        SIROCCO_RESIZE: the machineConfig by reference when it is the endpoint's, else by value); the Machine
+        once its Job succeeded. The endpoint's refusals come back as they are (409: no room, or stop it first)."""
+        self.require("machine.resize")
+        doc = self._machine_doc(machine_id, "machine.resize")
+        label = self._label(doc)
+        href = operation_href(doc, SIROCCO_RESIZE)
+        if href is None:
+            stopped = doc.get("state") == states.STOPPED
+            raise Conflict("cannot resize %s in state %s: the endpoint offers no resize of it%s"
+                           % (label, doc.get("state"), "" if stopped else " now: stop it first, then resize"))
+        body = {"resourceURI": type_uri("Action"), "action": SIROCCO_RESIZE, "machineConfig": self._config_ref(config)}
+        self._submit("POST", href, "machine.resize", label, body=body)
+        return self.get_machine(doc["id"])
+
+    def resize_needs_stop(self, machine, config):
+        """Not when stopped; else when the endpoint does not offer the machine's resize in its present state
+        (siroccod offers it on a running machine only where its host resizes live; beyond that host's live
+        limits, resize_machine's Conflict says to stop it first)."""
+        if machine.state == states.STOPPED:
+            return False
+        doc = self._machine_doc(machine.id, "machine.resize")
+        return operation_href(doc, SIROCCO_RESIZE) is None
+
+    def _offers_resize(self, type_name):
+        """Whether the endpoint's ResourceMetadata of ``type_name`` lists the SIROCCO_RESIZE action
+        (an endpoint that does not describe its types offers no extension action)."""
+        href = self._link("resourceMetadata")
+        if href is None:
+            return False
+        try:
+            doc = self._get(href, "capabilities", "resource metadata",
+                            query={"$filter": "typeURI='%s'" % type_uri(type_name)})
+        except (NotFound, InvalidInput):
+            return False
+        return any(isinstance(meta, dict) and meta.get("typeURI") == type_uri(type_name)
+                   and any(isinstance(a, dict) and a.get("uri") == SIROCCO_RESIZE for a in meta.get("actions") or [])
+                   for meta in doc.get("resourceMetadata") or [])
+
     def start_machine(self, machine_id):
         return self._action(machine_id, states.START)
 
@@ -968,18 +1013,45 @@ class CimiConnector(Connector):
         self.require("volume.list")
         return self._by_ref("volumes", Volume, ref, "volume.list", "volume")
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
         self.require("volume.create")
         if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
             raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        config = {"capacity": capacity_kb}
+        if volume_type is not None:  # the endpoint's hosts decide which types they take
+            if not isinstance(volume_type, str) or not volume_type:
+                raise InvalidInput("volume type must be a non-empty string", attribute="type")
+            config["type"] = volume_type
         self._check_new_name("volumes", Volume, name, "volume.create", "volume")
-        body = {"resourceURI": type_uri("VolumeCreate"), "name": name,
-                "volumeTemplate": {"volumeConfig": {"capacity": capacity_kb}}}
+        body = {"resourceURI": type_uri("VolumeCreate"), "name": name, "volumeTemplate": {"volumeConfig": config}}
         if description is not None:
             body["description"] = description
         if properties:
             body["properties"] = dict(properties)
         return self._create("volumes", body, Volume, "volume", "volume.create", "volume '%s'" % name)
+
+    def resize_volume(self, volume_id, capacity_kb):
+        """Grow a volume through the endpoint's resize action (siroccod's extension, SIROCCO_RESIZE); the
+        same capacity is a no-op."""
+        self.require("volume.resize")
+        if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
+            raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
+        doc = self._fetch(volume_id, Volume, "volume", "volume.resize")
+        label = "volume '%s'" % (doc.get("name") or volume_id)
+        present = doc.get("capacity")
+        if isinstance(present, int) and not isinstance(present, bool):
+            if capacity_kb < present:
+                raise InvalidInput("%s has %d KB: volumes only grow (asked for %d KB)" % (label, present, capacity_kb),
+                                   attribute="capacity")
+            if capacity_kb == present:
+                return parse(Volume, doc, "volume")
+        href = operation_href(doc, SIROCCO_RESIZE)
+        if href is None:
+            raise Conflict("cannot resize %s now (state %s): the endpoint offers no resize of it"
+                           % (label, doc.get("state")))
+        body = {"resourceURI": type_uri("Action"), "action": SIROCCO_RESIZE, "capacity": capacity_kb}
+        self._submit("POST", href, "volume.resize", label, body=body)
+        return parse(Volume, self._fetch(doc["id"], Volume, "volume", "volume.resize"), "volume")
 
     def delete_volume(self, volume_id):
         self.require("volume.delete")
@@ -1040,10 +1112,19 @@ class CimiConnector(Connector):
         self.require("network.list")
         return self._by_ref("networks", Network, ref, "network.list", "network")
 
-    def create_network(self, name, description=None, properties=None):
+    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
         self.require("network.create")
+        config = {}
+        if cidr is not None:  # checked by the endpoint (siroccod: an IPv4 network, 400 naming cidr otherwise)
+            if not isinstance(cidr, str) or not cidr:
+                raise InvalidInput("cidr must be an IPv4 network such as 10.20.0.0/24", attribute="cidr")
+            config["cidr"] = cidr
+        if dhcp is not None:
+            if not isinstance(dhcp, bool):
+                raise InvalidInput("dhcp must be true or false", attribute="dhcp")
+            config["dhcp"] = dhcp
         self._check_new_name("networks", Network, name, "network.create", "network")
-        body = {"resourceURI": type_uri("NetworkCreate"), "name": name, "networkTemplate": {"networkConfig": {}}}
+        body = {"resourceURI": type_uri("NetworkCreate"), "name": name, "networkTemplate": {"networkConfig": config}}
         if description is not None:
             body["description"] = description
         if properties:
