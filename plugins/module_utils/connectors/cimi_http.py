@@ -87,6 +87,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     MachineTemplate,
     Meter,
     Network,
+    Sample,
     System,
     SystemTemplate,
     Volume,
@@ -240,7 +241,7 @@ def parse(cls, doc, what):
         raise ProviderUnavailable("the CIMI endpoint sent an invalid %s: %s" % (what, exc.message)) from None
 
 
-def check_window(start, end):
+def check_window(start: datetime | None, end: datetime | None) -> tuple | None:
     """A time window (start, end), each None or a timezone-aware datetime, start not after end; None when
     both are None. InvalidInput naming ``start`` or ``end`` otherwise."""
     for attribute, value in (("start", start), ("end", end)):
@@ -252,13 +253,13 @@ def check_window(start, end):
     return None if start is None and end is None else (start, end)
 
 
-def sample_time(sample):
+def sample_time(sample: Sample) -> datetime:
     """When a Sample was taken, timezone-aware (a timestamp without a zone is UTC, as in $filter)."""
     when = parse_datetime(sample.timestamp, "Sample.timestamp")
     return when if when.utcoffset() is not None else when.replace(tzinfo=UTC)
 
 
-def in_window(samples, window):
+def in_window(samples: list, window: tuple) -> list:
     """The samples taken within ``window`` (start, end; either None: unbounded), in their order."""
     start, end = window
     return [s for s in samples
@@ -1173,17 +1174,17 @@ class CimiConnector(Connector):
         self._delete(doc, operation, "%s '%s'" % (what, doc.get("name") or ref))
 
     @staticmethod
-    def _writable(cls, value, path):
-        """``value`` (a ``cls`` object or its JSON) as a client's document, checked by the model: an
+    def _writable(kind, value, path):
+        """``value`` (a ``kind`` object or its JSON) as a client's document, checked by the model: an
         InvalidInput naming the attribute before anything is sent. Read-only attributes are left out."""
-        if isinstance(value, cls):
+        if isinstance(value, kind):
             doc = value.to_json()
         elif isinstance(value, dict):
             doc = dict(value)
         else:
-            raise InvalidInput("%s: expected a %s" % (path, cls.type_name), attribute=path)
-        doc = {k: v for k, v in doc.items() if not (k in cls.attributes and cls.attributes[k].read_only)}
-        return cls.from_json(doc, path=path).to_json()
+            raise InvalidInput("%s: expected a %s" % (path, kind.type_name), attribute=path)
+        doc = {k: v for k, v in doc.items() if not (k in kind.attributes and kind.attributes[k].read_only)}
+        return kind.from_json(doc, path=path).to_json()
 
     @staticmethod
     def _resolve(getter, ref, path):
