@@ -364,13 +364,17 @@ class Service:
             out = [{"rel": "edit", "href": rid}]
             if not (row.type == "Volume" and row.doc.get("attachedTo")):
                 out.append({"rel": "delete", "href": rid})
-            if row.type == "Volume" and row.state == "AVAILABLE" and row.native_id is not None and \
-                    self.host_supports(row.host_id, "volume.resize"):
+            if row.type == "Volume" and self.volume_resizable(row):
                 out.append({"rel": model.SIROCCO_RESIZE, "href": rid + "/" + RESIZE})
             return out
         if row.type in ("Meter", "MeterConfiguration"):  # written by the daemon only
             return []
         return [{"rel": "edit", "href": rid}, {"rel": "delete", "href": rid}]
+
+    def volume_resizable(self, row):
+        """Whether a volume may be resized now: AVAILABLE on a host that resizes volumes."""
+        return row.state == "AVAILABLE" and row.native_id is not None and self.host_supports(
+            row.host_id, "volume.resize")
 
     @staticmethod
     def _system_states(row, session, extra=None):
