@@ -66,7 +66,23 @@ One connector serves both; ``capabilities().extras["apiType"]`` says which
   standard port group (HostNetworkSystem.AddPortGroup) on the host's first vSwitch, which has
   no room for a description. Neither keeps ``properties`` (a network's properties say its
   ``type``). ``delete`` is refused (Conflict) while machines or templates use the network.
-* Meter = PerformanceManager real-time counter (``METERS``), its latest sample.
+* Meter = PerformanceManager counter (``METERS``): its latest real-time sample; over a window
+  (``start``/``end``), QueryPerf's samples in it, at the real-time interval (20 s) for the last
+  hour and at the finest of vCenter's historical intervals keeping older ones (an ESX host keeps
+  none); never samples from the future. vcsim simulates the counters (values cycle through its
+  recorded data), so tests there check the read path, not the figures.
+* resize: ReconfigVM_Task with ``numCPUs``/``memoryMB`` (only what changes), checked against the
+  capabilities and the CPU topology (a count that does not fill sockets of ``numCoresPerSocket``
+  is InvalidInput) first. A stopped machine takes any size; a running one only grows, and only what
+  ``cpuHotAddEnabled``/``memoryHotAddEnabled`` allow (memory within ``hotPlugMemoryLimit``), else
+  Conflict "stop it first" (``resize_needs_stop`` says the same beforehand). Nothing is removed live
+  (CPU hot remove is left aside). vcsim applies any reconfiguration whatever the power state: the
+  connector refuses first.
+* Volume resize: grow only (InvalidInput ``capacity``). A free volume's file grows through
+  VirtualDiskManager.ExtendVirtualDisk_Task; an attached one through its machine's disk device
+  (ReconfigVM_Task editing ``capacityInKB``: vSphere extends a disk in use, live too), refused
+  (Conflict) while that machine is suspended. No volume types (InvalidInput ``type``); networks
+  carry no address range nor DHCP (``cidr``/``dhcp``: InvalidInput before anything is made).
 
 Placement: options ``datacenter``, ``cluster`` or ``host``, ``resource_pool``, ``folder``
 (a path under the datacenter's VM folder), ``datastore``; a MachineSpec's ``location``

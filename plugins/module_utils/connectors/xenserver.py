@@ -54,8 +54,21 @@ brackets):
   ``sirocco.user`` (base.USER_PROPERTY). userData over ``CONFIG_DRIVE_USER_DATA_LIMIT``
   and a credential without an SSH key are refused before anything is made.
 * Network = XAPI network [network uuid]; ``create_network`` makes an internal
-  network (no PIF).
-* Meters = the VM's RRD data sources (``VM.get_data_sources``) while it runs.
+  network (no PIF). A XAPI network is a layer-2 bridge: ``cidr`` and ``dhcp`` are refused
+  (InvalidInput) before anything is made. No volume types either (InvalidInput ``type``).
+* Meters = the VM's RRD data sources (``VM.get_data_sources``) while it runs: their current
+  values. Over a window, that sample when now is in it, none otherwise (the RRD history lives
+  behind XAPI's HTTP handler ``/rrd_updates``, not read here).
+* resize (``VM``): halted, ``VM.set_VCPUs_max``/``set_VCPUs_at_startup`` (in the order that
+  keeps at_startup <= max) and ``VM.set_memory_limits`` (static max and dynamic range to the new
+  size); running, only the VCPU count, within ``VCPUs_max``, through
+  ``VM.set_VCPUs_number_live`` (xapi keeps it as VCPUs_at_startup); anything else is Conflict
+  "stop it first" (``resize_needs_stop`` says so beforehand). Checked against the pool's hosts
+  first (InvalidInput ``machineConfig``).
+* Volume resize: grow only (InvalidInput ``capacity``), ``VDI.resize``; while a running VM has the
+  VDI plugged, ``VDI.resize_online`` when the VDI's ``allowed_operations`` offer it (the SR's
+  driver declares VDI_RESIZE_ONLINE; xapi removed the call in 7.1 and brought it back in 26.x),
+  else Conflict naming what to do (detach it or stop the machine).
 
 No ``XenAPI.Failure`` leaves this module: ``FAILURES`` below maps each code to
 the one error hierarchy of ``cimi.errors``.
