@@ -1346,6 +1346,9 @@ class LibvirtConnector(Connector):
         """Grow a volume to ``capacity_kb`` KiB; the same size is a no-op. Attached to a running machine,
         QEMU grows it (block_resize: the guest sees the new size, and QEMU holds the file's write lock);
         else libvirt grows the file."""
+        if "volume.resize" not in self.implemented_operations():
+            raise Unsupported(self.name, "volume.resize", "provider 'libvirt' (%s) does not support operation "
+                              "'volume.resize': the test driver cannot resize storage volumes" % self.shown_uri)
         if isinstance(capacity_kb, bool) or not isinstance(capacity_kb, int) or capacity_kb < 1:
             raise InvalidInput("volume capacity must be a positive number of KB", attribute="capacity")
         with self._op("volume.resize", "volume '%s'" % volume_id) as op:
