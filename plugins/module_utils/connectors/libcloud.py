@@ -75,6 +75,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+    Credential,
     Disk,
     Machine,
     MachineConfiguration,
@@ -96,6 +97,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     check_guest_inputs,
     key_pair_name,
     missing_sdk,
+    public_key,
     translating,
 )
 
@@ -166,6 +168,11 @@ DRIVER_METHODS = {
     "volume.delete": ("destroy_volume", "list_volumes"),
     "volume.attach": ("attach_volume", "list_volumes"),
     "volume.detach": ("detach_volume", "list_volumes"),
+    "credential.list": ("list_key_pairs",),
+    "credential.create": ("import_key_pair_from_string", "list_key_pairs"),
+    "credential.delete": ("delete_key_pair", "list_key_pairs"),
+    # Nova's resize, then its confirmation (OpenStack's driver); no driver-neutral resize in libcloud
+    "machine.resize": ("ex_resize", "ex_confirm_resize", "list_sizes", "list_nodes"),
 }
 
 # Where drivers keep what libcloud has no common field for. Keys of a node's/volume's ``extra``:
@@ -179,7 +186,12 @@ DRIVER_METHODS = {
 #   create_node takes no ``location`` (a NodeLocation);
 #   volume_location: create_volume gets the location (when it takes one);
 #   user_data_limit/user_data_encoded: the provider's userData limit, in bytes before or after base64;
-#   key_types: the SSH key types its key pair import takes (None: whatever the provider checks itself).
+#   key_types: the SSH key types its key pair import takes (None: whatever the provider checks itself);
+#   public_keys: a function of the driver giving {key pair name: public key} where list_key_pairs leaves the
+#   public key out (EC2's: DescribeKeyPairs without IncludePublicKey);
+#   resize_pending: (extra key, value) of a node whose resize awaits confirmation; resize_live: a running node
+#   resizes (else it must be stopped first); volume_types: a function checking create_volume's type (the
+#   provider's name of it, or InvalidInput).
 GENERIC_TRAITS = {
     "metadata": ("tags", "metadata"),
     "size": ("instance_type", "flavorId", "size", "size_id"),
@@ -199,6 +211,10 @@ GENERIC_TRAITS = {
     "user_data_limit": None,
     "user_data_encoded": False,
     "key_types": None,
+    "public_keys": None,
+    "resize_pending": None,
+    "resize_live": False,
+    "volume_types": None,
 }
 # Nova's vm_state -> CIMI state; None: the server is gone.
 OPENSTACK_VM_STATES = {
@@ -207,10 +223,23 @@ OPENSTACK_VM_STATES = {
     "shelved_offloaded": states.STOPPED, "rescued": states.STARTED, "resized": states.STARTED,
     "error": states.ERROR, "deleted": None, "soft_deleted": None,
 }
+def ec2_public_keys(driver):
+    """{key pair name: public key} through the EC2 driver's own connection: DescribeKeyPairs with IncludePublicKey,
+    which its list_key_pairs does not ask for (it leaves public_key None)."""
+    from libcloud.compute.drivers.ec2 import NAMESPACE
+    from libcloud.utils.xml import findall, findtext
+
+    reply = driver.connection.request(driver.path, params={"Action": "DescribeKeyPairs", "IncludePublicKey": "true"})
+    return {findtext(element=item, xpath="keyName", namespace=NAMESPACE):
+            (findtext(element=item, xpath="publicKey", namespace=NAMESPACE) or "").strip() or None
+            for item in findall(element=reply.object, xpath="keySet/item", namespace=NAMESPACE)}
+
+
 DRIVER_TRAITS = {
     "ec2": {"metadata": ("tags",), "size": ("instance_type",), "image": ("image_id",), "raw_state": "status",
             "raw_states": ec2.INSTANCE_STATES, "needs_device": True, "list_images": {"ex_owner": "self"},
-            "user_data_limit": ec2.USER_DATA_LIMIT, "key_types": ec2.KEY_TYPES},
+            "user_data_limit": ec2.USER_DATA_LIMIT, "key_types": ec2.KEY_TYPES, "public_keys": ec2_public_keys,
+            "volume_types": ec2.ebs_volume_type},
     # uri is Keystone's URL. libcloud maps Nova's PAUSED (and SHELVED) status to UNKNOWN, so the server's
     # own vm_state (OS-EXT-STS) decides.
     "openstack": {"metadata": ("metadata",), "size": ("flavorId",), "image": ("imageId",),
@@ -219,7 +248,8 @@ DRIVER_TRAITS = {
                   # its create_volume sends the NodeLocation itself as Cinder's availability zone (which
                   # JSON cannot carry), and its one location is unnamed: Cinder picks its default zone
                   "volume_location": False,
-                  "user_data_limit": 65535, "user_data_encoded": True},  # Nova's user_data: 65535 bytes of base64
+                  "user_data_limit": 65535, "user_data_encoded": True,  # Nova's user_data: 65535 bytes of base64
+                  "resize_pending": ("vm_state", "resized"), "resize_live": True},
 }
 
 
@@ -496,27 +526,74 @@ class LibcloudConnector(Connector):
         return key
 
     def _key_pair(self, key, subject):
-        """The name of the driver's key pair holding ``key``: ``key_pair_name(key)``, imported unless a pair of
-        that name exists (reused). Never deleted with a machine."""
+        """The name of the driver's key pair holding ``key``: ``key_pair_name(key)`` when there, else any pair
+        holding the same key (one registered as a credential under a name of its own), else ``key_pair_name(key)``
+        imported. Never deleted with a machine."""
         name = key_pair_name(key)
         subject = "%s: key pair '%s'" % (subject, name)
-
-        def existing():
-            return next((p for p in self._do("machine.create", subject, "list_key_pairs") if p.name == name), None)
-
-        pair = existing()
-        if pair is None:
+        held = self._public_keys("machine.create", subject)
+        if name not in held:
+            holding = sorted(n for n, public in held.items() if ec2.same_key(public, key))
+            if holding:
+                return holding[0]
             try:
                 self._do("machine.create", subject, "import_key_pair_from_string", name, key)
                 return name
             except Conflict:  # imported meanwhile by another request with the same key
-                pair = existing()
-                if pair is None:
+                held = self._public_keys("machine.create", subject)
+                if name not in held:
                     raise
-        held = (getattr(pair, "public_key", None) or "").split()
-        if len(held) > 1 and held[1] != key.split()[1]:
+        if held[name] and not ec2.same_key(held[name], key):
             raise Conflict("%s holds another key than the credential's" % subject)
         return name
+
+    def _public_keys(self, operation, subject=None):
+        """{key pair name: its public key line, None where the provider does not say}."""
+        pairs = {p.name: getattr(p, "public_key", None) for p in self._do(operation, subject, "list_key_pairs")}
+        if self.traits["public_keys"] and any(key is None for key in pairs.values()):
+            with translating(translate, Exception, operation, subject or self.subject, self.name):
+                pairs.update(self.traits["public_keys"](self.driver))
+        return pairs
+
+    # -- credentials: the driver's key pairs ------------------------------------------------------
+    def list_credentials(self):
+        """The driver's key pairs, with their public keys (where the driver leaves them out, through
+        ``DRIVER_TRAITS``' public_keys). libcloud keeps no user name nor description with a key pair."""
+        self._require("credential.list")
+        return sorted((Credential(id=name, name=name, key=(public or "").strip() or None)
+                       for name, public in self._public_keys("credential.list").items()), key=lambda c: c.id)
+
+    def create_credential(self, name, key, user_name=None, description=None):
+        """The driver's ``import_key_pair_from_string``; it takes a name and a key only, so ``user_name`` and
+        ``description`` are refused (InvalidInput naming them) rather than dropped."""
+        self._require("credential.create")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise InvalidInput("credential name: 1 to 255 characters", attribute="name")
+        key = public_key(key, attribute="key")
+        if self.traits["key_types"] and key.split()[0] not in self.traits["key_types"]:
+            raise InvalidInput("key: libcloud driver %s imports only %s keys, not %s"
+                               % (self.driver_name, " or ".join(self.traits["key_types"]), key.split()[0]),
+                               attribute="key")
+        if user_name is not None:
+            raise InvalidInput("libcloud keeps no user name with a key pair: leave userName out and give it with "
+                               "the machine's credential", attribute="userName")
+        if description is not None:
+            raise InvalidInput("libcloud keeps no description with a key pair", attribute="description")
+        subject = "credential '%s'" % name
+        if name in self._public_keys("credential.create", subject):
+            raise Conflict("a credential (key pair) named '%s' already exists on provider libcloud (%s)"
+                           % (name, self.driver_name))
+        self._do("credential.create", subject, "import_key_pair_from_string", name, key)
+        return self.get_credential(name)
+
+    def delete_credential(self, credential_id):
+        self._require("credential.delete")
+        subject = "credential '%s'" % credential_id
+        pair = next((p for p in self._do("credential.delete", subject, "list_key_pairs")
+                     if p.name == credential_id), None)
+        if pair is None:
+            raise NotFound("credential '%s' not found on provider libcloud (%s)" % (credential_id, self.driver_name))
+        self._do("credential.delete", subject, "delete_key_pair", pair)
 
     def _require(self, operation):
         if operation not in self.implemented_operations():
@@ -701,6 +778,61 @@ class LibcloudConnector(Connector):
                                % (self.driver_name, config.cpu, -(-config.memory // KIB_PER_MIB)),
                                attribute="machineConfig")
         return next(s for s in sizes if str(s.id) == chosen.id)
+
+    # -- resize (OpenStack's driver: Nova's resize and its confirmation) -----------------------------
+    def _resize_size(self, config):
+        """The size a resize to ``config`` gives: the one named by its id/name, else one of exactly its cpu and
+        memory; else InvalidInput listing the nearest."""
+        sizes = [s for s in self._size_list() if size_cpu(s) and s.ram]
+        for ref in (config.get("id"), config.get("name")):
+            named = [s for s in sizes if ref and ref in (str(s.id), s.name)]
+            if named:
+                return named[0]
+        if not isinstance(config.cpu, int) or not isinstance(config.memory, int):
+            raise InvalidInput("machineConfig needs cpu and memory (or the id of a size)", attribute="machineConfig")
+        configs = [self._config(s) for s in sizes]
+        exact = [c for c in configs if c.cpu == config.cpu and c.memory == config.memory]
+        if not exact:
+            raise InvalidInput("no size of libcloud driver %s has exactly %d vCPU(s) and %d MiB; nearest: %s"
+                               % (self.driver_name, config.cpu, config.memory // KIB_PER_MIB,
+                                  ec2.nearest_configs(configs, config.cpu, config.memory) or "none"),
+                               attribute="machineConfig")
+        chosen = min(exact, key=lambda c: (c.disks[0]["capacity"] if c.disks else 0, c.name or "", c.id))
+        return next(s for s in sizes if str(s.id) == chosen.id)
+
+    def resize_needs_stop(self, machine, config):
+        """Where the driver's provider resizes live (``resize_live``: Nova) only a machine neither running nor
+        stopped needs a stop; elsewhere any machine that is not stopped."""
+        if self.traits["resize_live"]:
+            return machine.state not in (states.STARTED, states.STOPPED)
+        return super().resize_needs_stop(machine, config)
+
+    def resize_machine(self, machine_id, config):
+        """``ex_resize`` to the size of ``config``, waited for until the node awaits confirmation
+        (``resize_pending``), then ``ex_confirm_resize``, waited for until it is back in its state. The size it
+        has already: nothing to do."""
+        self._require("machine.resize")
+        machine = self.get_machine(machine_id)
+        size = self._resize_size(config)
+        if (machine.cpu, machine.memory) == (size_cpu(size), int(size.ram) * KIB_PER_MIB):
+            return machine
+        subject = "machine '%s'" % (machine.name or machine_id)
+        if self.resize_needs_stop(machine, config):
+            raise Conflict("%s is %s: stop it first to resize it" % (subject, machine.state))
+        self._do("machine.resize", subject, "ex_resize", self._node(machine_id, "machine.resize"), size)
+        key, value = self.traits["resize_pending"] or (None, None)
+        deadline = time.monotonic() + self.timeout
+        while key is not None:
+            extra = self._node(machine_id, "machine.resize").extra or {}
+            if extra.get(key) == value and not extra.get("task_state"):
+                break
+            if time.monotonic() > deadline:
+                raise OperationTimeout("%s (machine.resize): still %s=%s after %ss"
+                                       % (subject, key, extra.get(key), self.timeout))
+            time.sleep(0.5)
+        self._do("machine.resize", subject, "ex_confirm_resize", self._node(machine_id, "machine.resize"))
+        self._wait_node(machine_id, (machine.state,), "machine.resize")
+        return self.get_machine(machine_id)
 
     def _image_obj(self, ref, operation):
         if implements(type(self.driver), "get_image"):
@@ -921,7 +1053,10 @@ class LibcloudConnector(Connector):
         return sorted((self._volume(v) for v in volumes if not self._is_root(roots, v)),
                       key=lambda v: (v.name or "", v.id))
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None):
+    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+        """``volume_type`` goes to the driver's ``ex_volume_type`` where its create_volume takes one (checked by
+        ``volume_types`` where the driver's traits have it: EC2's EBS types, io1/io2 with their minimum IOPS),
+        else it is refused (InvalidInput naming ``type``)."""
         self._require("volume.create")
         if not name or not isinstance(name, str):
             raise InvalidInput("volume name must be a non-empty string", attribute="name")
@@ -932,7 +1067,7 @@ class LibcloudConnector(Connector):
                                attribute="properties" if properties else "description")
         if any(v.name == name for v in self._volumes_raw()):
             raise Conflict("a volume named '%s' already exists on provider libcloud (%s)" % (name, self.driver_name))
-        kwargs = {}
+        kwargs = self._volume_type_kwargs(volume_type)
         location = self._location()
         if location is not None and self.traits["volume_location"] and accepts(self.driver.create_volume, "location"):
             kwargs["location"] = location
@@ -940,6 +1075,21 @@ class LibcloudConnector(Connector):
                           max(1, -(-capacity_kb // KIB_PER_GIB)), name, **kwargs)
         self._wait_volume(volume.id, ("AVAILABLE",), "volume.create")
         return self._volume(self._volume_obj(volume.id))
+
+    def _volume_type_kwargs(self, volume_type):
+        if volume_type is None:
+            return {}
+        if not explicit(self.driver.create_volume, "ex_volume_type"):
+            raise InvalidInput("libcloud driver %s creates volumes of one type only" % self.driver_name,
+                               attribute="type")
+        if self.traits["volume_types"]:
+            volume_type = self.traits["volume_types"](volume_type)
+        elif not isinstance(volume_type, str) or not volume_type:
+            raise InvalidInput("volume type must be a non-empty string", attribute="type")
+        kwargs = {"ex_volume_type": volume_type}
+        if volume_type in ("io1", "io2") and explicit(self.driver.create_volume, "ex_iops"):
+            kwargs["ex_iops"] = ec2.MIN_IOPS
+        return kwargs
 
     def _wait_volume(self, volume_id, wanted, operation, attached_to=None):
         deadline = time.monotonic() + self.timeout

@@ -69,7 +69,7 @@ class OpenStackStandIn(StandIn):
                                            "image": IMAGE}, timeout=60)
 
     def clean(self):
-        """Delete every server, image, volume and network named with the prefix, whatever their state.
+        """Delete every server, image, volume, network and key pair named with the prefix, whatever their state.
 
         Through the SDK, not the connector under test."""
         conn = self.sdk_connector()
@@ -92,6 +92,9 @@ class OpenStackStandIn(StandIn):
             for network in sdk.network.networks():
                 if (network.name or "").startswith(self.prefix):
                     sdk.network.delete_network(network)
+            for pair in sdk.compute.keypairs():  # credentials: key pairs named by the test
+                if (pair.name or "").startswith(self.prefix):
+                    sdk.compute.delete_keypair(pair)
         finally:
             conn.close()
 
