@@ -16,7 +16,9 @@ Mapping (native id in brackets):
   starts with ``vol-`` is a Volume (shown without the prefix), anything else is
   an image. Disks made for a machine are named ``<machine>-disk<N>-<uuid8>.qcow2``
   and are neither.
-* Network = libvirt network [UUID]; ``create_network`` makes an isolated one.
+* Network = libvirt network [UUID]; ``create_network`` makes an isolated one (no forward), with the
+  host's address and optionally DHCP on a private ``cidr``. A machine given networks whose guest boots
+  keeps its default interface beside them (the controller's way in).
 * MachineConfiguration = named size (option ``sizes``, else base.DEFAULT_SIZES).
   A machine created without an image is diskless; with one, its disk is a qcow2
   overlay on the image (a full copy on pools without backing files).
