@@ -326,18 +326,21 @@ class Member:
         return self.resource.state if self.resource is not None else None
 
 
-def provider_resources(connector, caps, module=None):
-    """Every machine, volume and network of the provider (the kinds it lists); machines on their way to a
-    state are waited for (``module``: within wait_timeout), as waiting changes nothing."""
+def provider_resources(connector, caps):
+    """Every machine, volume and network of the provider (the kinds it lists)."""
     found = {MACHINE: list(connector.iter_machines()), VOLUME: [], NETWORK: []}
     if caps.supports("volume.list"):
         found[VOLUME] = connector.list_volumes()
     if caps.supports("network.list"):
         found[NETWORK] = connector.list_networks()
-    if module is not None:
-        found[MACHINE] = [m if m.state in states.STABLE_MACHINE_STATES else
-                          module.wait_for_machine(m.id, states.STABLE_MACHINE_STATES) for m in found[MACHINE]]
     return found
+
+
+def settle(module, members):
+    """Member machines on their way to a state, once there (within wait_timeout; waiting changes nothing)."""
+    for m in members:
+        if m.kind == MACHINE and m.resource is not None and m.state not in states.STABLE_MACHINE_STATES:
+            m.resource = module.wait_for_machine(m.id, states.STABLE_MACHINE_STATES + (None,))
 
 
 def _tag(resource, key=SYSTEM_PROPERTY):
@@ -666,7 +669,7 @@ def run_client(module, caps):
         by_name = {c.name: c for c in components}
         plans = {c.name: resolve_machine(connector, caps, c, by_name, library)
                  for c in components if c.kind == MACHINE}
-    found = provider_resources(connector, caps, module)
+    found = provider_resources(connector, caps)
     if components is None:
         members = tagged_members(name, found)
         if state != "absent" and not members:
@@ -676,6 +679,8 @@ def run_client(module, caps):
         if state == "absent":  # what carries the tag, though the template no longer lists it, goes too
             known = {(m.kind, m.name) for m in members}
             members += [m for m in tagged_members(name, found) if (m.kind, m.name) not in known]
+    settle(module, members)
+    members = [m for m in members if m.resource is not None or m.component is not None]
     steps = plan_client(state, members, components, plans)
     for op in required_operations(steps):
         caps.require(op)
