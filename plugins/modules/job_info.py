@@ -10,8 +10,8 @@ module: job_info
 short_description: Follow the CIMI Jobs of an endpoint, nested ones included
 version_added: 0.2.0
 description:
-  - Returns the CIMI Jobs (DSP0263 5.17.1) an endpoint such as C(siroccod) keeps for the user, oldest first: what
-    each operation did, on which resource, how it ended (C(state), C(returnCode), C(statusMessage)).
+  - Returns the CIMI Jobs (DSP0263 5.17.1) an endpoint such as C(siroccod) keeps for the user, oldest first; each
+    says what an operation did, on which resource, and how it ended (C(state), C(returnCode), C(statusMessage)).
   - With O(id), the job and every job nested under it (a system's members, a migration's steps), parents first.
   - Only providers that keep jobs offer this (C(cimi)); on the others the module fails, naming the provider and
     the operation C(job.list).
