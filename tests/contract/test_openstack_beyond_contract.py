@@ -21,6 +21,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
     NotFound,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.openstack import OpenStackConnector
 
@@ -162,3 +163,96 @@ def test_volume_given_at_creation_outlives_its_machine(cloud):
         finally:
             conn.delete_volume(vol.id)
         assert {v.id for v in conn.list_volumes()} == before
+
+
+# -- issue 14: credentials, resize, volume types and extend, network dhcp, meter windows, read back through the
+# SDK (Nova, Cinder, Neutron as the stand-in keeps them), not through the connector under test --------------------
+def _new_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    line = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
+    return line + " ci@sirocco"
+
+
+def test_credential_key_pair_reused_resize_confirmed_and_meter_windows(cloud):
+    """A key registered as a credential is the key pair of a machine given that key (no second pair); a resize
+    ends confirmed on the new flavor, the power state kept; meters of a past window have no sample."""
+    from datetime import UTC, datetime, timedelta
+
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import key_pair_name
+
+    with _explicit(cloud) as conn:
+        key, name = _new_key(), PREFIX + "cred"
+        with pytest.raises(InvalidInput) as info:  # Nova keeps no user name: refused, nothing made
+            conn.create_credential(name, key, user_name="debian")
+        assert info.value.attribute == "userName" and conn.conn.compute.find_keypair(name) is None
+        conn.create_credential(name, key)
+        try:
+            assert conn.conn.compute.get_keypair(name).public_key.split()[:2] == key.split()[:2]
+            m = conn.create_machine(_spec(conn, "resized", credential={"key": key}))
+            server = conn.conn.compute.get_server(m.id)
+            assert server.key_name == name and conn.conn.compute.find_keypair(key_pair_name(key)) is None
+
+            with pytest.raises(InvalidInput) as info:  # no flavor of 3 vCPUs: the nearest are named
+                conn.resize_machine(m.id, MachineConfiguration(cpu=3, memory=262144))
+            assert info.value.attribute == "machineConfig" and "medium" in str(info.value)
+            resized = conn.resize_machine(m.id, conn.get_machine_config("medium"))
+            server = conn.conn.compute.get_server(m.id)
+            assert server.status == "SHUTOFF" and server.flavor.original_name == "medium"  # confirmed, still off
+            assert (resized.cpu, resized.memory) == (2, 262144)
+
+            now = datetime.now(UTC)
+            past = conn.list_meters(m.id, start=now - timedelta(hours=3), end=now - timedelta(hours=2))
+            assert past and all(not x.samples for x in past)
+            current = conn.list_meters(m.id, start=now - timedelta(minutes=5))
+            assert all(len(x.samples) == 1 for x in current)
+            with pytest.raises(InvalidInput) as info:
+                conn.list_meters(m.id, start=datetime.now())  # naive: refused
+            assert info.value.attribute == "start"
+            conn.delete_machine(m.id)
+        finally:
+            conn.delete_credential(name)
+        assert conn.conn.compute.find_keypair(name) is None
+
+
+def test_volume_types_and_extend(cloud):
+    """A volume of a Cinder type made for the test; an unknown type refused naming ``type``, nothing made; a
+    volume extended to whole GiB, never shrunk."""
+    with _explicit(cloud) as conn:
+        sdk = conn.conn.block_storage
+        kind = sdk.create_type(name=PREFIX + "fast")
+        try:
+            before = {v.id for v in conn.list_volumes()}
+            with pytest.raises(InvalidInput) as info:
+                conn.create_volume(PREFIX + "typo", 1024, volume_type="no-such-type")
+            assert info.value.attribute == "type" and "__DEFAULT__" in str(info.value)
+            assert {v.id for v in conn.list_volumes()} == before
+            vol = conn.create_volume(PREFIX + "typed", 1024, volume_type=PREFIX + "fast")
+            try:
+                assert vol.type == PREFIX + "fast" and sdk.get_volume(vol.id).volume_type == PREFIX + "fast"
+                grown = conn.resize_volume(vol.id, 2 * 1024 * 1024 + 1)  # rounded up: 3 GiB
+                assert grown.capacity == 3 * 1024 * 1024 and sdk.get_volume(vol.id).size == 3
+                with pytest.raises(InvalidInput):
+                    conn.resize_volume(vol.id, 2 * 1024 * 1024)
+                assert sdk.get_volume(vol.id).size == 3
+            finally:
+                conn.delete_volume(vol.id)
+        finally:
+            sdk.delete_type(kind)
+
+
+def test_network_without_dhcp_read_back_from_neutron(cloud):
+    with _explicit(cloud) as conn:
+        net = conn.create_network(PREFIX + "nodhcp", cidr="10.77.1.0/24", dhcp=False)
+        try:
+            subnet = next(s for s in conn.conn.network.subnets() if s.network_id == net.id)
+            assert (subnet.cidr, subnet.is_dhcp_enabled) == ("10.77.1.0/24", False)
+            assert (net.cidr, net.dhcp) == (conn.get_network(net.id).cidr, conn.get_network(net.id).dhcp) \
+                == ("10.77.1.0/24", False)
+            with pytest.raises(InvalidInput) as info:
+                conn.create_network(PREFIX + "bad", cidr="10.77.1.0/24", dhcp="yes")
+            assert info.value.attribute == "dhcp"
+        finally:
+            conn.delete_network(net.id)
