@@ -54,10 +54,26 @@ Mapping (native id in brackets):
   makes an HVM AMI of it (root device ``/dev/xvda``, the image's architecture and boot mode, ENA)
   tagged with the image's properties (the ``sirocco.*`` facts among them). The name is checked
   free before any upload; a failed import deletes its snapshot, and deleting the AMI deletes it too.
-* Volume = EBS volume [volume id] that is not an instance's root device.
-* Network = VPC subnet [subnet id]; new ones get the first free /24 of the VPC.
-* Meters = CloudWatch's AWS/EC2 metrics CPUUtilization, NetworkIn, NetworkOut: the latest
-  5-minute datapoint of the last hour (a meter without data has no sample).
+* Volume = EBS volume [volume id] that is not an instance's root device. ``create`` takes an EBS
+  ``volume_type`` (``VOLUME_TYPES``; ``ebs:gp3`` as listings show it works too; io1/io2 get the minimum
+  100 IOPS). ``resize`` is ModifyVolume to the capacity rounded up to GiB, waited for until
+  DescribeVolumes reports it; grow only (InvalidInput ``capacity``), attached volumes too.
+* Network = VPC subnet [subnet id] with its ``cidr`` (``dhcp`` always true: a VPC's DHCP options
+  serve every subnet, so ``dhcp: false`` is InvalidInput). New ones get ``cidr`` when given (a /16 to
+  /28 inside the VPC's blocks, else InvalidInput; overlapping a subnet of it, Conflict), else the first
+  free /24 of the VPC.
+* Meters = CloudWatch's AWS/EC2 metrics CPUUtilization, NetworkIn, NetworkOut: without a window the
+  latest 5-minute datapoint of the last hour (a meter without data has no sample); with ``start``/``end``
+  every datapoint CloudWatch keeps in it, oldest first (longer periods for windows of more than 5 days).
+* Credential = key pair [its name, ``REGION:NAME`` with several regions]: ``key`` the public key
+  (DescribeKeyPairs with IncludePublicKey), ``userName`` and ``description`` its tags ``sirocco.user`` and
+  ``sirocco:description`` (moto keeps key pair tags as EC2 does). ``create`` is ImportKeyPair (RSA or
+  ED25519, checked first: InvalidInput ``key``; a taken name, Conflict), ``delete`` DeleteKeyPair (NotFound
+  checked first: EC2 answers success for any name). EC2 takes the same key under several names.
+* Resize (machine.resize) = ModifyInstanceAttribute(InstanceType) of a stopped instance (EC2 changes the
+  type of stopped instances only; moto would take a running one, the connector does not: Conflict saying to
+  stop it). The type is the one of exactly the requested cpu and memory that runs the machine's
+  architecture, its own family first; none: InvalidInput ``machineConfig`` naming the nearest.
 
 What a new machine's guest receives (``guest_inputs``), checked before anything is created:
 
@@ -65,8 +81,9 @@ What a new machine's guest receives (``guest_inputs``), checked before anything 
   EC2's own limit; boto3 encodes it), readable as the instance attribute ``userData``.
 * ``credential``: an SSH public key (RSA or ED25519, the types ImportKeyPair takes; no password)
   imported with ImportKeyPair as ``sirocco-<16 hex>`` (``base.key_pair_name``: the same key,
-  the same name) in the machine's region, unless a key pair of that name exists there already, which is
-  reused; its name is the instance's KeyName. EC2 puts the key into the image's default user
+  the same name) in the machine's region, unless a key pair of that name exists there already, or another
+  pair holds the same key (a credential registered under its own name), which is reused; its name is the
+  instance's KeyName. EC2 puts the key into the image's default user
   (``admin`` on Debian's AMIs, ``ec2-user`` on Amazon Linux); the credential's ``userName``, when it has
   one, is recorded as tag ``sirocco.user`` (``base.USER_PROPERTY``, a property of the machine: the
   inventory's ``ansible_user``), it does not create that user. The key pair is not deleted with the

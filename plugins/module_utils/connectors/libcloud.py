@@ -35,12 +35,21 @@ the provider to answer a volume listing (``PROBES``: a cloud may lack the servic
 the driver's ``ex_pause_node``/``ex_unpause_node`` and ``ex_suspend_node``/``ex_resume_node``.
 Networks and meters have no driver-neutral API in libcloud: never advertised.
 
+Credentials are the driver's key pairs (``list_key_pairs``, ``import_key_pair_from_string``,
+``delete_key_pair``) [the pair's name]; where ``list_key_pairs`` leaves the public key out (EC2's), it is
+read through ``DRIVER_TRAITS``' ``public_keys``. libcloud imports a name and a key only: a ``userName`` or a
+``description`` is refused (InvalidInput naming it). ``machine.resize`` needs the driver's ``ex_resize`` and
+``ex_confirm_resize`` (OpenStack's: Nova's resize, confirmed once the node awaits it, live on a running
+node); other drivers leave it unsupported, and ``volume.resize`` too (no driver-neutral call). A
+``volume_type`` goes to ``create_volume``'s ``ex_volume_type`` where the driver takes one.
+
 What a new machine's guest receives (``guest_inputs``) comes from the driver too, checked before anything is
 created: ``userData`` when its ``create_node`` takes ``ex_userdata`` (within the provider's limit, from
 ``DRIVER_TRAITS``: EC2 16384 bytes before base64, Nova 65535 once encoded); ``credential`` (an SSH public key,
 no password) when its ``create_node`` takes ``ex_keyname`` and the driver implements ``list_key_pairs`` and
 ``import_key_pair_from_string`` (EC2, OpenStack): the key is imported as ``sirocco-<16 hex>``
-(``base.key_pair_name``: the same key, the same name; a pair of that name is reused) and named as the node's
+(``base.key_pair_name``: the same key, the same name; a pair of that name, or another pair holding the same key,
+is reused) and named as the node's
 key pair; the credential's ``userName`` is metadata ``sirocco.user`` (``base.USER_PROPERTY``) where the driver
 keeps metadata. Key pairs are not deleted with machines (other machines may use them). A credential with
 ``ex_keyname`` in ``create_kwargs`` too is refused.
