@@ -110,10 +110,12 @@ class Cleaner:
         self.daemon = daemon
         self.session = requests.Session()
         self.session.auth = auth
+        self._cep = None
 
     def _items(self, key):
-        cep = self.session.get(self.daemon.cep, timeout=10).json()
-        return self.session.get(cep[key]["href"], timeout=10).json().get(key, [])
+        if self._cep is None:  # the user's collection links: the same for the whole session
+            self._cep = self.session.get(self.daemon.cep, timeout=10).json()
+        return self.session.get(self._cep[key]["href"], timeout=10).json().get(key, [])
 
     def _wait(self, job_uri, timeout=30):
         deadline = time.monotonic() + timeout
@@ -123,14 +125,14 @@ class Cleaner:
             time.sleep(0.05)
 
     def _settle(self, key, prefix, timeout=30):
-        """Wait until no resource of ours is in a transitional state (a job is under way)."""
+        """Our resources of ``key`` once none is in a transitional state (a job is under way)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = [d for d in self._items(key) if (d.get("name") or "").startswith(prefix)
-                    and d.get("state") in ("CREATING", "STARTING", "STOPPING", "PAUSING", "SUSPENDING",
-                                           "CAPTURING", "DELETING")]
-            if not busy:
-                return
+        while True:
+            ours = [d for d in self._items(key) if (d.get("name") or "").startswith(prefix)]
+            busy = [d for d in ours if d.get("state") in ("CREATING", "STARTING", "STOPPING", "PAUSING", "SUSPENDING",
+                                                           "CAPTURING", "DELETING")]
+            if not busy or time.monotonic() >= deadline:
+                return ours
             time.sleep(0.1)
 
     # systems first (their Job deletes their members), the stored kinds last (templates may name configs,
@@ -139,12 +141,9 @@ class Cleaner:
              "credentials", "machineConfigs")
 
     def remove(self, prefix):
-        self._settle("machines", prefix)
+        self._settle("machines", prefix)  # a system is deletable once its machines rest
         for key in self.ORDER:
-            self._settle(key, prefix)
-            for doc in self._items(key):
-                if not (doc.get("name") or "").startswith(prefix):
-                    continue
+            for doc in self._settle(key, prefix):
                 r = self.session.delete(doc["id"], timeout=10)
                 if r.status_code == 202:
                     self._wait(r.headers["CIMI-Job-URI"])
