@@ -5,15 +5,19 @@ vSphere: a running machine grows live only with hot add enabled (set here as an 
 pyvmomi), never shrinks live; a CPU count must fill its sockets; a volume grows through ExtendVirtualDisk_Task or,
 attached, through its disk device. XenServer: a running machine changes its VCPUs within VCPUs_max
 (VM.set_VCPUs_number_live) and nothing else; a plugged volume grows only on an SR whose driver resizes online
-(the stand-in's ``Local storage``, an LVM SR). Meters: the samples of a window lie in it.
+(the stand-in's ``Local storage``, an LVM SR). Meters: the samples of a window lie in it (vSphere's QueryPerf, the
+rows of XAPI's ``/rrd_updates``).
 
 The tests run on every stand-in of the suite and skip, saying why, on the others.
 """
 
 from __future__ import annotations
 
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+from xml.etree import ElementTree
 
 import pytest
 import XenAPI
@@ -200,13 +204,29 @@ def test_plugged_vdi_grows_where_the_sr_resizes_online(xapi, connector, standin,
         online.close()
 
 
-def test_current_sample_when_now_is_in_the_window(xapi, connector, machine):
+def test_rrd_rows_over_a_window(xapi, connector, standin, machine):
+    """A window's samples are the rows XAPI's /rrd_updates has for the VM (read here with urllib), 5 s apart,
+    none before it started; the disk aspect, which no RRD keeps, is the current sample."""
     m = machine(states.STARTED)
-    now = datetime.now(UTC)
-    current = connector.list_meters(m.id, start=now - timedelta(minutes=5), end=now + timedelta(minutes=5))
-    assert all(len(meter.samples) == 1 for meter in current)
-    past = connector.list_meters(m.id, start=now - timedelta(hours=2), end=now - timedelta(hours=1))
-    assert all(meter.samples is None for meter in past)  # XAPI's history is not read: nothing to say there
+    started = datetime.strptime(xapi.VM_metrics.get_start_time(xapi.VM.get_metrics(xapi.VM.get_by_uuid(m.id))).value,
+                                "%Y%m%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    time.sleep(max(0.0, -(-started.timestamp() // 5) * 5 - time.time()) + 0.2)  # its first 5-second row
+    end = datetime.now(UTC)
+    meters = {meter.name: meter for meter in connector.list_meters(m.id, start=end - timedelta(minutes=2), end=end)}
+    stamps = [datetime.fromisoformat(s.timestamp) for s in meters["cpu"].samples]
+    assert stamps and stamps == sorted(stamps) and all(started <= t <= end for t in stamps)
+    assert {(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)} <= {5.0}
+    query = urlencode({"session_id": connector.session.handle, "start": int(stamps[-1].timestamp()), "interval": 5,
+                       "cf": "AVERAGE", "vm_uuid": m.id})
+    with urllib.request.urlopen(standin.server.url.rstrip("/") + "/rrd_updates?" + query, timeout=10) as reply:
+        root = ElementTree.fromstring(reply.read())
+    legend = [e.text.rsplit(":", 1)[1] for e in root.iter("entry")]
+    row = next(r for r in root.iter("row") if int(r.findtext("t")) == int(stamps[-1].timestamp()))
+    cpus = [float(v.text) for name, v in zip(legend, row.findall("v"), strict=True) if name.startswith("cpu")]
+    assert float(meters["cpu"].samples[-1].value) == pytest.approx(sum(cpus) / len(cpus) * 100, abs=0.01)
+    assert len(meters["disk"].samples) == 1
+    before = connector.list_meters(m.id, start=started - timedelta(hours=1), end=started - timedelta(minutes=1))
+    assert all(meter.samples is None for meter in before)  # it did not run then
 
 
 def test_xapi_standin_resize_calls(xapi, connector, standin, machine):

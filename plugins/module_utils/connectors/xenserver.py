@@ -57,8 +57,10 @@ brackets):
   network (no PIF). A XAPI network is a layer-2 bridge: ``cidr`` and ``dhcp`` are refused
   (InvalidInput) before anything is made. No volume types either (InvalidInput ``type``).
 * Meters = the VM's RRD data sources (``VM.get_data_sources``) while it runs: their current
-  values. Over a window, that sample when now is in it, none otherwise (the RRD history lives
-  behind XAPI's HTTP handler ``/rrd_updates``, not read here).
+  values. Over a window, the rows of its RRDs in it, read from XAPI's HTTP handler ``GET
+  /rrd_updates`` (``start``, ``interval``: the finest archive reaching back to the window's start,
+  ``cf=AVERAGE``, ``vm_uuid``); the disk aspect (the VDIs' physical utilisation, which no RRD
+  keeps), a halted VM and a XAPI without the handler give the current sample when now is in it.
 * resize (``VM``): halted, ``VM.set_VCPUs_max``/``set_VCPUs_at_startup`` (in the order that
   keeps at_startup <= max) and ``VM.set_memory_limits`` (static max and dynamic range to the new
   size); running, only the VCPU count, within ``VCPUs_max``, through
@@ -86,8 +88,9 @@ import ssl
 import struct
 import time
 import xmlrpc.client
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
+from xml.etree import ElementTree
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -149,6 +152,10 @@ ASPECT = "http://schemas.dmtf.org/cimi/2/aspect/"
 METER_UNITS = {"cpu": "percent", "memory": "KiB", "disk": "KiB", "inputBandwidth": "bytes/s received",
                "outputBandwidth": "bytes/s sent"}
 METERS = tuple(ASPECT + a for a in METER_UNITS)
+# xcp-rrdd's archives of a VM: (step, seconds it reaches back): 5 s for 10 minutes, a minute for 2 hours, an hour
+# for a week, a day for a year; /rrd_updates is asked for the finest one that reaches back to a window's start
+RRD_SPANS = ((5, 600), (60, 7200), (3600, 7 * 86400), (86400, 366 * 86400))
+SAMPLE_STEP = timedelta(seconds=RRD_SPANS[0][0])
 MIB = 1024 * 1024
 VHD_FOOTER, VHD_HEADER = 512, 1024
 VHD_FIXED, VHD_DYNAMIC, VHD_DIFFERENCING = 2, 3, 4
@@ -305,6 +312,18 @@ def meter_window(start, end):
     if start is not None and end is not None and start > end:
         raise InvalidInput("start %s is after end %s" % (start.isoformat(), end.isoformat()), attribute="start")
     return start, end
+
+
+def aspect_values(sources):
+    """{aspect: value} of the RRD data sources of a VM ({name: value}): CPU as the mean of its VCPUs' usage in
+    percent, memory used in KiB (allocated less what the guest reports free), bytes per second over its VIFs."""
+    cpus = [v for k, v in sources.items() if re.match(r"^cpu\d+$", k)]
+    memory = sources.get("memory", 0.0) / 1024
+    free_kib = sources.get("memory_internal_free")
+    return {"cpu": sum(cpus) / len(cpus) * 100 if cpus else 0.0,
+            "memory": max(memory - free_kib if free_kib is not None else memory, 0.0),
+            "inputBandwidth": sum(v for k, v in sources.items() if re.match(r"^vif_.*_rx$", k)),
+            "outputBandwidth": sum(v for k, v in sources.items() if re.match(r"^vif_.*_tx$", k))}
 
 
 def _is_machine(record):
@@ -1262,8 +1281,8 @@ class XenServerConnector(Connector):
         subject = "volume '%s'" % record["name_label"]
         current = int(record["virtual_size"])
         if capacity_kb * 1024 < current:
-            raise InvalidInput("%s has %d KB: a volume only grows (%d KB asked)" % (subject, current // 1024,
-                                                                                     capacity_kb), attribute="capacity")
+            raise InvalidInput("%s has %d KB: a volume only grows (%d KB asked)"
+                               % (subject, current // 1024, capacity_kb), attribute="capacity")
         if capacity_kb * 1024 > current:
             plugged = [self._call("VM.get_name_label", self._call("VBD.get_VM", vbd)) for vbd in record["VBDs"]
                        if self._call("VBD.get_currently_attached", vbd)]
@@ -1329,45 +1348,93 @@ class XenServerConnector(Connector):
 
     # -- meters ------------------------------------------------------------------------------
     def list_meters(self, machine_id, start=None, end=None):
-        """The current value of each data source: XAPI's RRDs keep history, but only behind its HTTP handlers
-        (``/rrd_updates``), which are not read here; so with a window, the current sample when now is in it."""
+        """Without a window, the current value of each data source. Over a window, the rows XAPI's RRDs keep
+        in it (``GET /rrd_updates``, the finest archive that reaches back to ``start``); the disk aspect (the
+        VDIs' physical utilisation, no RRD) and a XAPI without the handler give the current sample when now is
+        in the window."""
         start, end = meter_window(start, end)
         ref, record = self._vm(machine_id)
         moment = datetime.now(UTC)
-        if (start is not None and moment < start) or (end is not None and moment > end):
-            return [self._meter(record, aspect, units, None) for aspect, units in METER_UNITS.items()]
-        running = record["power_state"] == "Running"
+        history = {}
+        if start is not None or end is not None:
+            until = min(end or moment, moment)
+            since = start or until - timedelta(seconds=RRD_SPANS[0][1])
+            history = self._rrd_history(record, since, until, moment) if since <= until else {}
+            # the current value is that of the last 5-second step: a window that ended within it still holds it
+            if (start is not None and moment < start) or (end is not None and moment - end > SAMPLE_STEP):
+                return [self._meter(record, aspect, [self._sample(t, v) for t, v in history.get(aspect, ())])
+                        for aspect in METER_UNITS]
+        current = self._current_values(ref, record)
+        return [self._meter(record, aspect, [self._sample(t, v) for t, v in history[aspect]] if history.get(aspect)
+                            else [self._sample(moment, current[aspect])])
+                for aspect in METER_UNITS]
+
+    def _current_values(self, ref, record):
+        """{aspect: value} from the VM's data sources now (zeroes unless it runs) and its disks' utilisation."""
         sources = {}
-        if running:
+        if record["power_state"] == "Running":
             for ds in self._call("VM.get_data_sources", ref, operation="meter.list", subject=self._subject(record)):
                 sources[ds["name_label"]] = float(ds["value"])
-        cpus = [v for k, v in sources.items() if re.match(r"^cpu\d+$", k)]
-        memory = sources.get("memory", 0.0)
-        free_kib = sources.get("memory_internal_free")
-        used_kib = (memory / 1024 - free_kib) if free_kib is not None else memory / 1024
         disk_kib = 0
         for vbd_ref in record["VBDs"]:
             vbd = self._call("VBD.get_record", vbd_ref)
             if vbd["type"] == "Disk" and not vbd["empty"] and vbd["VDI"] != NULL \
                     and CONFIG_DRIVE_KEY not in vbd["other_config"]:
                 disk_kib += int(self._call("VDI.get_physical_utilisation", vbd["VDI"])) // 1024
-        values = {
-            "cpu": sum(cpus) / len(cpus) * 100 if cpus else 0.0,
-            "memory": max(used_kib, 0.0),
-            "disk": disk_kib,
-            "inputBandwidth": sum(v for k, v in sources.items() if re.match(r"^vif_.*_rx$", k)),
-            "outputBandwidth": sum(v for k, v in sources.items() if re.match(r"^vif_.*_tx$", k)),
-        }
-        values = {aspect: (METER_UNITS[aspect], value) for aspect, value in values.items()}
-        stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return [self._meter(record, aspect, units, Sample(timestamp=stamp, value=str(round(v, 2))))
-                for aspect, (units, v) in values.items()]
+        return {**aspect_values(sources), "disk": disk_kib}
+
+    def _rrd_history(self, record, since, until, moment):
+        """{aspect: [(time, value)] oldest first} of a running VM between ``since`` and ``until``, from
+        ``GET /rrd_updates`` (its legend ``AVERAGE:vm:<uuid>:<source>``, rows newest first, NaN: no data);
+        empty for a halted VM and where XAPI has no such handler (404)."""
+        if record["power_state"] != "Running":
+            return {}
+        age = (moment - since).total_seconds()
+        interval = next((step for step, span in RRD_SPANS if age <= span), RRD_SPANS[-1][0])
+        query = urlencode({"session_id": self.session.handle, "start": int(since.timestamp()), "cf": "AVERAGE",
+                           "interval": interval, "host": "false", "vm_uuid": record["uuid"]})
+        conn = self._http()
+        try:
+            conn.request("GET", "/rrd_updates?" + query)
+            response = conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ProviderUnavailable("XenServer at %s did not answer /rrd_updates: %s" % (self.uri, _reason(exc))) \
+                from None
+        finally:
+            conn.close()
+        if response.status == 404:
+            return {}
+        if response.status != 200:
+            raise ProviderUnavailable("XenServer at %s answered /rrd_updates with HTTP %s %s"
+                                      % (self.uri, response.status, response.reason))
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError as exc:
+            raise ProviderUnavailable("XenServer at %s sent an unreadable /rrd_updates document: %s"
+                                      % (self.uri, exc)) from None
+        prefix = "AVERAGE:vm:%s:" % record["uuid"]
+        legend = [(i, (e.text or "")[len(prefix):]) for i, e in enumerate(root.iter("entry"))
+                  if (e.text or "").startswith(prefix)]
+        series = {}
+        for row in root.iter("row"):
+            stamp = datetime.fromtimestamp(int(row.findtext("t")), UTC)
+            cells = [v.text for v in row.findall("v")]
+            sources = {name: float(cells[i]) for i, name in legend if i < len(cells) and cells[i] != "NaN"}
+            if sources and since <= stamp <= until:
+                for aspect, value in aspect_values(sources).items():
+                    series.setdefault(aspect, []).append((stamp, value))
+        return {aspect: sorted(points, key=lambda point: point[0]) for aspect, points in series.items()}
 
     @staticmethod
-    def _meter(record, aspect, units, sample):
+    def _sample(stamp, value):
+        return Sample(timestamp=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), value=str(round(value, 2)))
+
+    @staticmethod
+    def _meter(record, aspect, samples):
         return Meter(id="%s:%s" % (record["uuid"], aspect), name=aspect, targetResource={"href": record["uuid"]},
-                     aspect=ASPECT + aspect, units=units, timeScope="Point", sampleInterval=5,
-                     isContinuous=aspect in ("cpu", "memory"), samples=[sample] if sample else None)
+                     aspect=ASPECT + aspect, units=METER_UNITS[aspect], timeScope="Point", sampleInterval=5,
+                     isContinuous=aspect in ("cpu", "memory"), samples=samples or None)
 
 
 def _reason(exc):

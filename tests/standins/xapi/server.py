@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import calendar
 import copy
 import hashlib
 import inspect
@@ -1075,9 +1076,11 @@ class Xapi:
         self._mod("VM", vm)
 
     # -- VM data sources (RRDs, simulated) ---------------------------------------------
-    def _data_sources(self, vm):
+    def _data_sources(self, vm, at=None):
+        """(name, description, units, min, max, value) of a running VM's data sources, their values at time
+        ``at`` (epoch seconds; now by default): made up, but the same for the same 5-second step."""
         record = self._assert_vm(vm, "data_source_op")
-        bucket = int(time.time() // 5)
+        bucket = int((time.time() if at is None else at) // 5)
 
         def wobble(name, low, high):
             digest = hashlib.sha256(("%s/%s/%d" % (record["uuid"], name, bucket)).encode()).digest()
@@ -1103,6 +1106,33 @@ class Xapi:
             sources.append(("vif_%s_tx" % device, "Bytes per second sent on VIF %s" % device, "B/s", 0.0,
                             float("inf"), wobble("tx" + device, 0, 1e6)))
         return sources
+
+    def rrd_updates(self, start, interval, vm_uuid=None):
+        """What xcp-rrdd's ``/rrd_updates`` gives for the running VMs (one, with ``vm_uuid``): (step, end, legend
+        ``AVERAGE:vm:<uuid>:<source>``, rows newest first as (time, [values])) from the archive of the
+        smallest step at least ``interval``, since ``start``, within what that archive keeps; NaN before the VM
+        started (the stand-in keeps no history of earlier runs)."""
+        with self.lock:
+            step, kept = next((a for a in RRD_ARCHIVES if a[0] >= interval), RRD_ARCHIVES[-1])
+            end = int(time.time()) // step * step
+            first = max(-(-int(start) // step) * step, end - step * (kept - 1))
+            legend, columns = [], []
+            for ref, vm in sorted(self.db["VM"].items(), key=lambda item: item[1]["uuid"]):
+                if vm["power_state"] != RUNNING or vm["is_control_domain"] or vm_uuid not in (None, vm["uuid"]):
+                    continue
+                started = self.db["VM_metrics"][vm["metrics"]]["start_time"]
+                started = calendar.timegm(time.strptime(started.value, "%Y%m%dT%H:%M:%SZ"))
+                names = [source[0] for source in self._data_sources(ref)]
+                legend += ["AVERAGE:vm:%s:%s" % (vm["uuid"], name) for name in names]
+                columns.append((ref, started, len(names)))
+            rows = []
+            for stamp in range(end, first - 1, -step):
+                values = []
+                for ref, started, count in columns:
+                    values += ([source[5] for source in self._data_sources(ref, at=stamp)] if stamp >= started
+                               else [float("nan")] * count)
+                rows.append((stamp, values))
+            return step, end, legend, rows
 
     def api_VM__get_data_sources(self, session, vm):
         self._rec("VM", vm)
@@ -1663,6 +1693,10 @@ def receive_vhd(xapi, vdi, body, progress):
     vhd_footer(body.read(VHD_FOOTER))
 
 
+# xcp-rrdd's archives of a VM's RRD: (step in seconds, rows kept): 5 s for 10 minutes, a minute for 2 hours,
+# an hour for a week, a day for a year.
+RRD_ARCHIVES = ((5, 120), (60, 120), (3600, 168), (86400, 366))
+
 RECEIVERS = {"raw": receive_raw, "vhd": receive_vhd}
 FORMATS = ("raw", "vhd", "tar", "qcow2")  # what xapi's Importexport.Format knows (case-insensitive)
 CONTENT_TYPES = {"raw": "application/octet-stream", "vhd": "application/vhd", "tar": "application/x-tar",
@@ -1758,10 +1792,49 @@ class _Handler(SimpleXMLRPCRequestHandler):
         self._serve(self._import_raw_vdi, "VDI.import")
 
     def do_GET(self):  # noqa: N802 - the name http.server dispatches to
-        if urlsplit(self.path).path != "/export_raw_vdi":
+        path = urlsplit(self.path).path
+        if path == "/rrd_updates":
+            self._rrd_updates()
+            return
+        if path != "/export_raw_vdi":
             self._answer(404, body=b"no handler for this path\n")
             return
         self._serve(self._export_raw_vdi, "VDI.export_raw_vdi")
+
+    # -- GET /rrd_updates ------------------------------------------------------------------------------
+    def _rrd_updates(self):
+        """``?session_id=&start=&interval=&cf=AVERAGE[&vm_uuid=][&host=]``: the rows of the running VMs' RRDs
+        since ``start`` (epoch seconds) as an ``xport`` XML document (rows newest first, NaN where there is no
+        data). Only the AVERAGE consolidation is kept here (MIN and MAX: 400), host rows are not simulated."""
+        xapi = self.server.xapi
+        found = xapi.http_session(self._param("session_id", cookie_first=True), None)
+        if found is None:
+            self._answer(401, body=b"unauthorised\n")
+            return
+        try:
+            start, interval = int(self._param("start") or 0), int(self._param("interval") or 5)
+        except ValueError:
+            self._answer(400, body=b"start and interval are integers\n")
+            return
+        if (self._param("cf") or "AVERAGE").upper() != "AVERAGE":
+            self._answer(400, body=b"the XAPI stand-in keeps the AVERAGE consolidation only\n")
+            return
+        step, end, legend, rows = xapi.rrd_updates(start, interval, self._param("vm_uuid"))
+        root = ET.Element("xport")
+        meta = ET.SubElement(root, "meta")
+        for tag, value in (("start", rows[-1][0] if rows else end), ("step", step), ("end", end),
+                           ("rows", len(rows)), ("columns", len(legend))):
+            ET.SubElement(meta, tag).text = str(value)
+        entries = ET.SubElement(meta, "legend")
+        for name in legend:
+            ET.SubElement(entries, "entry").text = name
+        data = ET.SubElement(root, "data")
+        for stamp, values in rows:
+            row = ET.SubElement(data, "row")
+            ET.SubElement(row, "t").text = str(stamp)
+            for value in values:
+                ET.SubElement(row, "v").text = "NaN" if value != value else "%.4f" % value
+        self._answer(200, [("Content-Type", "text/xml")], ET.tostring(root))
 
     # -- PUT /import_raw_vdi --------------------------------------------------------------------------
     def _import_raw_vdi(self, xapi, session, task, body):
