@@ -16,12 +16,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Conflict,
     InvalidInput,
-    NotFound,
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
-    KIB_PER_MIB,
     MachineSpec,
     check_guest_inputs,
 )
@@ -42,6 +40,12 @@ ATTRIBUTE_OPTIONS = {"machineConfig": "machine_config", "machineImage": "machine
 # the credential's CIMI attributes in messages -> its suboptions
 CREDENTIAL_WORDS = (("credential.key", "credential.public_key"), ("credential.userName", "credential.user_name"))
 config_by_value = templates.config_by_value
+# Providers that create a machine asked by value with the smallest of their fixed sizes that fits (EC2
+# instance types, OpenStack flavors, libcloud's sizes) rather than exactly: their machines "have" a dictionary
+# when they have that size. The others (hypervisors, a CIMI endpoint) make exactly what is asked. (Better
+# advertised by the connectors in their Capabilities; until then, known here.)
+ROUNDS_TO_SIZES = ("ec2", "openstack", "libcloud")
+resolve_config = templates.resolve_config
 
 
 def plan(current, state, initial_states=states.INITIAL_STATES):
@@ -79,11 +83,6 @@ def predicted_state(current, initial, operations):
     return state
 
 
-def hardware(config):
-    """'2 vCPUs, 256 MiB' for messages."""
-    return "%d vCPU%s, %d MiB" % (config.cpu, "" if config.cpu == 1 else "s", -(-config.memory // KIB_PER_MIB))
-
-
 def needs_resize(machine, config, sizes=()):
     """Whether ``machine`` lacks ``config``'s cpu or memory. A dictionary (no id) that the provider would round
     up to one of its ``sizes`` (EC2 instance types, OpenStack flavors) is satisfied by the smallest size that
@@ -116,43 +115,6 @@ def with_resize(current, operations, needs_stop, allow_restart, name):
         return (states.STOP, RESIZE) + states.path_to(states.STOPPED, final)
     raise Conflict("machine '%s' is %s and the provider resizes it only stopped: set allow_restart: true to stop it, "
                    "resize it and bring it back to %s, or ask state: stopped" % (name, current, final))
-
-
-def resolve_config(connector, capabilities, value, library=None):
-    """``machine_config`` (a size name or a dictionary) as a MachineConfiguration the provider accepts. A name
-    is the provider's size, else a client-side configuration of ``library`` (templates.Library)."""
-    library = library or templates.Library(inline={}, path=None, environ={})
-    if isinstance(value, str):
-        try:
-            return connector.get_machine_config(value)
-        except Unsupported:
-            known = None
-        except NotFound:
-            known = ", ".join(c.name or c.id for c in connector.list_machine_configs()) or "none"
-        found = library.config(value)
-        if found is not None:
-            return fitting(connector, capabilities, found[0], "machine_config (%s)" % value)
-        if known is None:
-            raise InvalidInput("machine_config: provider '%s' offers no named sizes and %s define no configuration "
-                               "'%s'; give machine_config as a dictionary (%s)"
-                               % (connector.name, library.where(), value, ", ".join(CONFIG_KEYS)),
-                               attribute="machineConfig")
-        client = ", ".join(sorted(library.entries("machine_configs"))) or "none"
-        raise InvalidInput("machine_config: unknown size '%s' on provider '%s' (known: %s; client-side, in %s: %s)"
-                           % (value, connector.name, known, library.where(), client), attribute="machineConfig")
-    if not isinstance(value, dict):
-        raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
-                           attribute="machineConfig")
-    return fitting(connector, capabilities, config_by_value(value), "machine_config")
-
-
-def fitting(connector, capabilities, config, option):
-    """``config``, unless it does not fit the provider's advertised ranges (InvalidInput naming ``option``)."""
-    reasons = capabilities.fits(cpu=config.cpu, memory_mib=config.memory // KIB_PER_MIB, arch=config.cpuArch)
-    if reasons:
-        raise InvalidInput("%s: does not fit provider '%s': %s" % (option, connector.name, "; ".join(reasons)),
-                           attribute="machineConfig")
-    return config
 
 
 def resolve_image(connector, ref):
@@ -275,11 +237,14 @@ def with_template(module, library):
     return templates.merge(options, p), {"name": p["machine_template"], "source": source}
 
 
-def sizes_of(connector):
+def rounding_sizes(connector, config):
+    """The sizes a provider rounds ``config`` up to when it was given by value (see ROUNDS_TO_SIZES), else ()."""
+    if config.id is not None or connector.name not in ROUNDS_TO_SIZES:
+        return ()
     try:
         return connector.list_machine_configs()
     except Unsupported:
-        return []
+        return ()
 
 
 def run(module):
@@ -319,7 +284,7 @@ def run(module):
         if placement is not None:
             spec.location = (properties or {}).get(WISH_LOCATION)
     elif machine is not None and state != "absent" and config is not None and needs_resize(
-            machine, config, sizes_of(connector) if config.id is None else ()):
+            machine, config, rounding_sizes(connector, config)):
         capabilities.require("machine.resize")
         needs_stop = connector.resize_needs_stop(machine, config)
         operations = with_resize(current, operations, needs_stop, p.get("allow_restart"), p["name"])

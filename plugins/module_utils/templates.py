@@ -28,14 +28,22 @@ it stores templates, else the client-side one. The options a task gives override
 
 from __future__ import annotations
 
+import hashlib
 import os
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound, Unsupported
+from ansible_collections.sirocco.cimi.plugins.module_utils import machine_images
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+)
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     CPU_ARCHS,
     MachineConfiguration,
     MachineTemplate,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.query import parse_filter
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import KIB_PER_MIB
 
 TEMPLATES_ENV = "SIROCCO_TEMPLATES_FILE"
@@ -105,6 +113,43 @@ def config_options(config):
     if config.cpuArch:
         out["cpu_arch"] = config.cpuArch
     return out
+
+
+def resolve_config(connector, capabilities, value, library=None):
+    """``machine_config`` (a size name or a dictionary) as a MachineConfiguration the provider accepts. A name
+    is the provider's size, else a client-side configuration of ``library`` (templates.Library)."""
+    library = library or Library(inline={}, path=None, environ={})
+    if isinstance(value, str):
+        try:
+            return connector.get_machine_config(value)
+        except Unsupported:
+            known = None
+        except NotFound:
+            known = ", ".join(c.name or c.id for c in connector.list_machine_configs()) or "none"
+        found = library.config(value)
+        if found is not None:
+            return fitting(connector, capabilities, found[0], "machine_config (%s)" % value)
+        if known is None:
+            raise InvalidInput("machine_config: provider '%s' offers no named sizes and %s define no configuration "
+                               "'%s'; give machine_config as a dictionary (%s)"
+                               % (connector.name, library.where(), value, ", ".join(CONFIG_KEYS)),
+                               attribute="machineConfig")
+        client = ", ".join(sorted(library.entries("machine_configs"))) or "none"
+        raise InvalidInput("machine_config: unknown size '%s' on provider '%s' (known: %s; client-side, in %s: %s)"
+                           % (value, connector.name, known, library.where(), client), attribute="machineConfig")
+    if not isinstance(value, dict):
+        raise InvalidInput("machine_config: expected a size name or a dictionary, got %s" % type(value).__name__,
+                           attribute="machineConfig")
+    return fitting(connector, capabilities, config_by_value(value), "machine_config")
+
+
+def fitting(connector, capabilities, config, option):
+    """``config``, unless it does not fit the provider's advertised ranges (InvalidInput naming ``option``)."""
+    reasons = capabilities.fits(cpu=config.cpu, memory_mib=config.memory // KIB_PER_MIB, arch=config.cpuArch)
+    if reasons:
+        raise InvalidInput("%s: does not fit provider '%s': %s" % (option, connector.name, "; ".join(reasons)),
+                           attribute="machineConfig")
+    return config
 
 
 # -- the client-side library: a templates file and the inline dictionary ------------------------------
@@ -442,3 +487,120 @@ def template_json(options):
     if options.get("properties"):
         doc["properties"] = {str(k): str(v) for k, v in options["properties"].items()}
     return doc
+
+
+# -- handlers of the machine_template, machine_config and their _info modules ---------------------------
+CREATE, DELETE = "create", "delete"
+# what the machine_template module manages, hence compares and shows
+TEMPLATE_FIELDS = ("name", "description", "properties", "machineConfig", "machineImage", "credential", "userData",
+                   "interfaceTemplates")
+CONFIG_FIELDS = ("name", "description", "cpu", "memory", "cpuArch", "disks")
+
+
+def shown(doc, fields):
+    """The part of a stored document a result or diff shows: ``fields`` that are set, userData as its size and
+    digest (it often carries secrets)."""
+    out = {key: doc[key] for key in fields if doc.get(key) not in (None, {}, [])}
+    if isinstance(out.get("userData"), str):
+        data = out["userData"].encode("utf-8")
+        out["userData"] = "(%d bytes, sha256 %s)" % (len(data), hashlib.sha256(data).hexdigest()[:16])
+    return out
+
+
+def same(existing, desired, fields):
+    """Whether a stored document already is the one asked for, over ``fields`` (the provider's additions
+    ignored)."""
+    return (comparable({k: existing.get(k) for k in fields if k != "name"})
+            == comparable({k: desired.get(k) for k in fields if k != "name"}))
+
+
+def named(items, name, what, provider):
+    """The one item called ``name`` (or with that id), None, or Conflict when several share the name."""
+    found = [item for item in items if item.id == name] or [item for item in items if item.name == name]
+    if len(found) > 1:
+        raise Conflict("%d %ss are named '%s' on provider '%s'" % (len(found), what, name, provider))
+    return found[0] if found else None
+
+
+def converge(module, kind, desired, existing, fields, create, delete):
+    """Plan and (outside check mode) apply: create, replace (delete then create: stored templates and
+    configurations have no update) or delete; the module's result."""
+    capabilities = module.connector.capabilities()
+    before = existing.to_json() if existing is not None else {}
+    if desired is None:
+        operations = [DELETE] if existing is not None else []
+    elif existing is None:
+        operations = [CREATE]
+    else:
+        operations = [] if same(before, desired.to_json(), fields) else [DELETE, CREATE]
+    for op in operations:
+        require_stored(capabilities, kind, "%s.%s" % (kind, op))
+    after = before if desired is None and not operations else {}
+    if desired is not None:
+        after = desired.to_json() if operations else before
+    if not module.check_mode:
+        if DELETE in operations:
+            delete(existing.id)
+        if CREATE in operations:
+            after = create(desired).to_json()
+    result = dict(changed=bool(operations), actions=operations)
+    if desired is not None:
+        result[kind] = shown(after, ("id", "resourceURI") + fields) if after else {}
+    if module.diff_mode:
+        result["diff"] = dict(before=shown(before, fields), after=shown(after if desired is not None else {}, fields))
+    return result
+
+
+def run_template(module):
+    """The sirocco.cimi.machine_template module: a MachineTemplate stored by the provider."""
+    p = module.params
+    connector = module.connector
+    capabilities = connector.capabilities()
+    require_stored(capabilities, "machine_template", "machine_template.list")
+    existing = named(connector.list_machine_templates(), p["name"], "machine template", connector.name)
+    desired = None
+    if p["state"] == "present":
+        desired = template_document(
+            connector, p, lambda value: resolve_config(connector, capabilities, value),
+            lambda ref: machine_images.resolve_image(connector, ref).id)
+    return converge(module, "machine_template", desired, existing, TEMPLATE_FIELDS,
+                    connector.create_machine_template, connector.delete_machine_template)
+
+
+def config_document(params):
+    """The named MachineConfiguration the machine_config module stores."""
+    try:
+        config = config_by_value({k: params.get(k) for k in CONFIG_KEYS if params.get(k) is not None})
+    except InvalidInput as exc:  # its options are the dictionary's keys: name them alone
+        raise InvalidInput(exc.message.replace("machine_config.", "", 1)) from None
+    return MachineConfiguration(name=params["name"], description=params.get("description"), cpu=config.cpu,
+                                memory=config.memory, cpuArch=config.cpuArch, disks=config.disks)
+
+
+def run_config(module):
+    """The sirocco.cimi.machine_config module: a MachineConfiguration stored by the provider."""
+    p = module.params
+    connector = module.connector
+    desired = config_document(p) if p["state"] == "present" else None  # bad input fails first
+    require_stored(connector.capabilities(), "machine_config", "machine_config.list")
+    existing = named(connector.list_machine_configs(), p["name"], "machine configuration", connector.name)
+    return converge(module, "machine_config", desired, existing, CONFIG_FIELDS,
+                    connector.create_machine_config, connector.delete_machine_config)
+
+
+def run_info(module, kind):
+    """The _info modules: the provider's stored ``kind`` (machine_templates, machine_configs) and the
+    client-side ones, filtered by ``name`` and a CIMI ``filter``, sorted by name; nothing changes."""
+    p = module.params
+    match = parse_filter(p["filter"]) if p.get("filter") is not None else None  # checked before any call
+    connector = module.connector
+    operation = "machine_template.list" if kind == "machine_templates" else "machine_config.list"
+    docs = []
+    if connector.capabilities().supports(operation):
+        items = connector.list_machine_templates() if kind == "machine_templates" else connector.list_machine_configs()
+        fields = ("id", "resourceURI") + (TEMPLATE_FIELDS if kind == "machine_templates" else CONFIG_FIELDS)
+        docs = [shown(item.to_json(), fields) for item in items]
+    docs += [shown(doc, tuple(doc)) for doc in client_side_docs(library_of(p), kind)]
+    chosen = [d for d in docs if (p.get("name") is None or d.get("name") == p["name"])
+              and (match is None or match.matches(d))]
+    return {"changed": False, kind: sorted(chosen, key=lambda d: (d.get("name") or "", d.get("id") or ""))}
