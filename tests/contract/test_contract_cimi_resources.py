@@ -50,7 +50,9 @@ def names(items):
 
 def ours(http, standin, key):
     """Names of the test's resources of a collection, as the daemon lists them."""
-    return {d["name"] for d in standin.cleaner._items(key) if (d.get("name") or "").startswith(standin.prefix)}
+    cep = http.get(standin.daemon.cep, timeout=10).json()
+    listed = http.get(cep[key]["href"], timeout=10).json().get(key, [])
+    return {d["name"] for d in listed if (d.get("name") or "").startswith(standin.prefix)}
 
 
 def test_credential_round_trip(connector, caps, standin, http):
