@@ -106,27 +106,29 @@ seealso:
 
 EXAMPLES = r"""
 # The provider options come from module_defaults (group/sirocco.cimi.cimi) or the SIROCCO_* environment variables.
-- name: A two-tier system, its machines started (diskless and tiny here)
+- name: A two-tier system on a private network of its own, its machines started (diskless and tiny here)
   sirocco.cimi.system:
     name: sirocco-doc-shop
     template:
       componentDescriptors:
+        - name: private
+          type: network
+          component:
+            cidr: 10.251.0.0/24
         - name: web
           type: machine
           quantity: 2
           component:
             machine_config: tiny
+            networks: [private]
             properties:
               role: web
-        - name: data
-          type: volume
-          component:
-            size_gib: 1
         - name: db
           type: machine
           component:
             machine_config: {cpu: 1, memory_mib: 128}
-            volumes: [data]
+            networks: [private]
+            # volumes: [data] would attach the members of a volume component named data (size_gib: 1)
     state: started
     force: true
   register: shop
@@ -141,7 +143,7 @@ EXAMPLES = r"""
     state: stopped
     force: true
 
-- name: Delete the system and its members (its volume is found attached to its db machine)
+- name: Delete the system and its members (found by their sirocco.system tags)
   sirocco.cimi.system:
     name: sirocco-doc-shop
     state: absent
