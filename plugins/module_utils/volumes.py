@@ -153,6 +153,9 @@ def check_existing(module, volume, want):
         raise InvalidInput("type: volume '%s' is of type %s, not %s; a volume's type does not change in place "
                            "(delete it, state=absent, to make it anew)" % (volume.name, volume.type, p["type"]),
                            attribute="type")
+    if p.get("type") and not volume.type:
+        module.warn("volume '%s' exists and provider '%s' reports no type for it: left as it is"
+                    % (volume.name, module.connector.name))
     if p.get("description") is not None and volume.description != p["description"]:
         module.warn("volume '%s' left with its description: only creation sets it" % volume.name)
     for key, value in sorted((string_map(p.get("properties"), "properties") or {}).items()):

@@ -166,3 +166,9 @@ def test_attached_to_another_machine_moves_the_volume(conn, machine):
     assert listed(conn)["moved"].attachedTo == [{"href": machine.id}]  # check mode changed nothing
     moved, _ = run(conn, name="moved", attached_to="vol-host-2")
     assert moved["actions"] == ["detach", "attach"] and listed(conn)["moved"].attachedTo == [{"href": other.id}]
+
+
+def test_a_type_asked_of_an_existing_volume_without_one_is_kept_with_a_warning(conn):
+    run(conn, name="untyped", size=1)
+    again, module = run(conn, name="untyped", size=1, type="gp3")
+    assert not again["changed"] and len(module.warnings) == 1 and "reports no type" in module.warnings[0]
