@@ -365,14 +365,16 @@ def expected_members(system, components, found):
 
 def tagged_members(system, found):
     """The members of ``system`` found without its template: machines and networks carrying its tag, volumes
-    carrying it or attached to one of its machines (a provider keeping no volume properties, libvirt, tags
-    none: an unattached one is found through the template only)."""
+    carrying it or, on a provider that keeps no volume properties (libvirt), named as its members are and
+    attached to its machines only (an unattached one is found through the template alone; a volume of another
+    name that a machine uses is not the system's)."""
     members = [Member(kind, r.name, _tag(r, COMPONENT_PROPERTY), r)
                for kind in (NETWORK, MACHINE) for r in found[kind] if _tag(r) == system]
     machine_ids = {m.id for m in members if m.kind == MACHINE}
     for vol in found[VOLUME]:
         users = {ref.get("href") for ref in (vol.attachedTo or [])}
-        if _tag(vol) == system or (users and users <= machine_ids):
+        named = (vol.name or "").startswith(system + "-")
+        if _tag(vol) == system or (named and users and users <= machine_ids):
             members.append(Member(VOLUME, vol.name, _tag(vol, COMPONENT_PROPERTY), vol))
     return sorted(members, key=lambda m: (KINDS.index(m.kind), m.name))
 
@@ -433,42 +435,36 @@ class Step:
         return "%s %s %s" % (self.verb, self.member.kind, self.member.name)
 
 
-def _volume_refs(comp, plan, members):
-    """The volumes each member of machine component ``comp`` uses: Members of sibling components, or ids."""
+def _volume_refs(comp, plan, members, volumes):
+    """The volumes each member of machine component ``comp`` uses, as Members: those of sibling components,
+    and the existing volumes it names (``volumes``: the provider's, by id), which are no members."""
     refs = []
     for source, ref in plan.volumes:
         if source == "component":
             refs.extend(m for m in members if m.kind == VOLUME and m.component == ref)
-        else:
-            refs.append(ref)
+        elif ref in volumes:
+            refs.append(Member(VOLUME, volumes[ref].name, None, volumes[ref]))
     return refs
 
 
-def plan_client(state, members, components, plans):
+def plan_client(state, members, components, plans, volumes=None):
     """The Steps that take the ``members`` to ``state``: creations in order, attachments, power changes; or
-    the deletions of what exists."""
+    the deletions of what exists. ``volumes``: the provider's volumes by id (those a machine names)."""
     if state == "absent":
         return [Step("delete", m) for kind in reversed(KINDS) for m in members if m.kind == kind and m.resource]
     by_name = {c.name: c for c in components or ()}
     steps = [Step("create", m, component=by_name[m.component])
              for kind in KINDS for m in members if m.kind == kind and m.resource is None and m.component in by_name]
     for machine in (m for m in members if m.kind == MACHINE and m.component in by_name):
-        for vol in _volume_refs(by_name[machine.component], plans[machine.component], members):
-            if isinstance(vol, Member) and not (vol.resource and machine.resource and attached(vol.resource,
-                                                                                               machine.resource)):
+        for vol in _volume_refs(by_name[machine.component], plans[machine.component], members, volumes or {}):
+            if not (vol.resource and machine.resource and attached(vol.resource, machine.resource)):
                 steps.append(Step("attach", vol, machine))
-            elif isinstance(vol, str) and not (machine.resource and _attached_id(vol, machine.resource)):
-                steps.append(Step("attach", Member(VOLUME, vol, None, None), machine))
     wanted = POWER.get(state)
     for machine in (m for m in members if m.kind == MACHINE):
         current = machine.state or states.STOPPED  # a new machine is made stopped
         if wanted is not None and current != wanted:
             steps.extend(Step(op, machine) for op in states.path_to(current, wanted))
     return steps
-
-
-def _attached_id(volume_id, machine):
-    return any((ref.get("volume") or {}).get("href") == volume_id for ref in (machine.volumes or []))
 
 
 def required_operations(steps):
@@ -578,8 +574,7 @@ class Run:
                            user_data=plan.user_data, credential=plan.credential, networks=networks)
 
     def _attach(self, step, members):
-        volume_id = step.member.id or step.member.name  # an existing volume's id is its member name here
-        machine_id = step.other.id
+        volume_id, machine_id = step.member.id, step.other.id
         self.connector.attach_volume(machine_id, volume_id)
         if not any(kind == MACHINE and cid == machine_id for kind, cid, _n in self.created):
             self.attached.append((machine_id, volume_id, step.member.name, step.other.name))
@@ -681,7 +676,7 @@ def run_client(module, caps):
             members += [m for m in tagged_members(name, found) if (m.kind, m.name) not in known]
     settle(module, members)
     members = [m for m in members if m.resource is not None or m.component is not None]
-    steps = plan_client(state, members, components, plans)
+    steps = plan_client(state, members, components, plans, {v.id: v for v in found[VOLUME]})
     for op in required_operations(steps):
         caps.require(op)
     before = system_doc(name, [m for m in members if m.resource is not None], p.get("description")) \
@@ -948,16 +943,17 @@ def run_template(module):
     check_name(name)
     caps = connector.capabilities()
     _template_store(connector, caps, "system_template.list")
-    components = parse_template(p["template"]) if state == "present" and p["template"] is not None else None
+    template = None
+    if state == "present" and p["template"] is not None:  # every reference resolved before anything changes
+        template = cimi_template(connector, caps, parse_template(p["template"]), name, p.get("description"))
     existing = find_template(connector, name)
-    if state == "present" and existing is None and components is None:
+    if state == "present" and existing is None and template is None:
         raise InvalidInput("template is required to store system template '%s'" % name, attribute="template")
     actions = []
     if state == "absent" and existing is not None:
         actions = ["delete"]
     elif state == "present" and existing is None:
         actions = ["create"]
-        template = cimi_template(connector, caps, components, name, p.get("description"))
     for verb in actions:
         caps.require("system_template." + verb)
     before = existing.to_json() if existing is not None else {}
@@ -968,14 +964,22 @@ def run_template(module):
         after = {}
         if not module.check_mode:
             connector.delete_system_template(existing.id)
-    if state == "present" and existing is not None and components is not None:
-        module.warn("system template '%s' exists and is left as it is (delete it to store another one)" % name)
+    elif template is not None and existing is not None and differs(existing.to_json(), template.to_json()):
+        module.warn("system template '%s' exists with other components and is left as it is (delete it, "
+                    "state: absent, to store this one)" % name)
     result = dict(changed=bool(actions), actions=actions)
     if state == "present":
         result["system_template"] = after
     if module.diff_mode:
         result["diff"] = dict(before=_template_view(before), after=_template_view(after))
     return result
+
+
+def differs(stored, wanted):
+    """Whether a stored SystemTemplate's components are other than ``wanted``'s (what the provider adds aside)."""
+    def components(doc):
+        return [templates.comparable(d) for d in doc.get("componentDescriptors") or []]
+    return components(stored) != components(wanted)
 
 
 def _template_view(doc):

@@ -257,3 +257,16 @@ def test_cimi_template_wires_no_member_to_another(conn):
         systems.cimi_template(conn, conn.capabilities(), comps)
     assert "componentDescriptors[3].component.volumes" in err.value.message
     assert "data" in err.value.message
+
+
+def test_an_existing_volume_is_attached_once_and_never_deleted(conn):
+    outside = conn.create_volume("outside-vol", 1024)
+    template = {"componentDescriptors": [{"name": "db", "type": "machine", "component": {
+        "machine_config": "tiny", "volumes": ["outside-vol"]}}]}
+    assert run(conn, template=template)["actions"] == ["create machine shop-db",
+                                                       "attach volume outside-vol to machine shop-db"]
+    assert run(conn, template=template)["changed"] is False
+    gone = run(conn, template=template, state="absent")
+    assert gone["actions"] == ["delete machine shop-db"]
+    assert held(conn) == [] and conn.get_volume("outside-vol").attachedTo in (None, [])
+    conn.delete_volume(outside.id)
