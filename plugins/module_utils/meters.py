@@ -47,14 +47,14 @@ def parse_duration(text: str, option: str) -> timedelta:
 def window(start=None, end=None, last=None, now=None):
     """(start, end) as aware datetimes from the module's options; (None, None) asks for the latest sample.
 
-    ``last`` (a duration) is the window ending at ``end`` (default now); it excludes ``start``."""
+    ``last`` (a duration) is the window ending at ``end``, or now; it excludes ``start``. Without ``end`` the
+    window stays open (end None): a provider's sample taken while it answers is still in it."""
     now = now or datetime.now(UTC).replace(microsecond=0)  # whole seconds: providers stamp samples so
     if last is not None and start is not None:
         raise InvalidInput("last: give either start or last, not both", attribute="last")
     until = parse_time(end, "end") if end is not None else None
     if last is not None:
-        until = until or now
-        return until - parse_duration(last, "last"), until
+        return (until or now) - parse_duration(last, "last"), until
     since = parse_time(start, "start") if start is not None else None
     if since is not None and until is not None and since >= until:
         raise InvalidInput("start: %s is not before end %s" % (since.isoformat(), until.isoformat()),

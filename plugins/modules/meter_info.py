@@ -108,10 +108,12 @@ machine:
   type: dict
   sample: {"id": "6f1c0b6e-2f5a-4d8e-9a8b-0c2d5e1f3a4b", "name": "web-1"}
 window:
-  description: The window read, as ISO 8601 dates and times; null ends when the latest sample was asked for.
+  description:
+    - The window read, as ISO 8601 dates and times; a null C(end) leaves it open up to now, and both are null
+      when the latest sample was asked for.
   returned: always
   type: dict
-  sample: {"start": "2026-12-07T09:00:00+00:00", "end": "2026-12-07T10:00:00+00:00"}
+  sample: {"start": "2026-12-07T09:00:00+00:00", "end": null}
 meters:
   description: The CIMI Meters of the aspects asked for, each with its samples inside the window (oldest first).
   returned: always

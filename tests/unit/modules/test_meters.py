@@ -21,7 +21,7 @@ def test_no_window_asks_for_the_latest():
 
 
 def test_last_ends_now_or_at_end():
-    assert meters.window(last="30m", now=NOW) == (NOW - timedelta(minutes=30), NOW)
+    assert meters.window(last="30m", now=NOW) == (NOW - timedelta(minutes=30), None)  # open: up to now
     assert meters.window(end="2026-12-07T09:00:00Z", last="1h", now=NOW) == (NOW - timedelta(hours=2),
                                                                               NOW - timedelta(hours=1))
 
@@ -51,7 +51,7 @@ def test_unknown_aspects_are_refused_and_none_means_all():
 
 
 def test_select_keeps_the_window_and_the_aspects_asked_for():
-    since, until = meters.window(last="5m", now=NOW)
+    since, until = meters.window(start="2026-12-07T09:55:00Z", end="2026-12-07T10:00:00Z", now=NOW)
     [cpu] = meters.select([MEMORY, CPU], ("cpu",), since, until)
     assert [s["value"] for s in cpu["samples"]] == ["2.5", "3"]  # oldest first, the 08:00 one left out
     assert [meters.aspect_of(m) for m in meters.select([MEMORY, CPU], meters.ASPECTS)] == ["cpu", "memory"]
