@@ -207,7 +207,11 @@ def test_a_minimal_endpoint_advertises_little_and_refuses_the_rest(endpoint):
         args = {"create_machine": (MachineSpec(name="x", config=MachineConfiguration(cpu=1, memory=1024)),),
                 "create_volume": ("v", 1), "create_network": ("n",), "capture_machine": ("m", "img"),
                 "attach_volume": ("m", "v"), "detach_volume": ("m", "v"),
-                "migrate_machine": ("m", "h2"),
+                "migrate_machine": ("m", "h2"), "resize_machine": ("m", MachineConfiguration(cpu=1, memory=1024)),
+                "resize_volume": ("v", 2), "create_credential": ("c", "ssh-ed25519 AAAA"),
+                "create_machine_config": (MachineConfiguration(name="c", cpu=1, memory=1024),),
+                "create_machine_template": ({"name": "t"},), "create_system": ("s", "t"),
+                "create_system_template": ({"name": "st"},),
                 "import_machine_image": ("img",)}.get(method, ("x",) if method.startswith(
                     ("delete", "start", "stop", "restart", "pause", "suspend", "get", "list_meters")) else ())
         with pytest.raises(Unsupported) as info:
