@@ -823,6 +823,8 @@ def run_native(module, caps):
     p = module.params
     connector, name, state = module.connector, p["name"], p["state"]
     template = None
+    if isinstance(p["template"], dict):  # checked even when the system exists and it is not used
+        parse_template(p["template"])
     system = find_system(connector, name)
     if system is not None and system.state in BUSY_SYSTEM_STATES and state != "absent":
         system = wait_system(module, system.id, lambda s: s.state not in BUSY_SYSTEM_STATES)

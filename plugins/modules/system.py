@@ -62,7 +62,8 @@ options:
       - A provider that makes systems itself wires no member to another member, so there a machine's C(networks)
         and C(volumes) must name resources that exist.
       - Required to create the system; on an existing system only the members it lacks are made from it
-        (client-side), or it is not used (on a provider that makes systems itself).
+        (client-side), or it is not used (on a provider that makes systems itself). Members of a component the
+        template no longer lists are left as they are; O(state=absent) deletes them with the rest.
     type: raw
   description:
     description:
