@@ -34,6 +34,7 @@ import copy
 import hashlib
 import inspect
 import itertools
+import math
 import signal
 import struct
 import sys
@@ -1833,7 +1834,7 @@ class _Handler(SimpleXMLRPCRequestHandler):
             row = ET.SubElement(data, "row")
             ET.SubElement(row, "t").text = str(stamp)
             for value in values:
-                ET.SubElement(row, "v").text = "NaN" if value != value else "%.4f" % value
+                ET.SubElement(row, "v").text = "NaN" if math.isnan(value) else "%.4f" % value
         self._answer(200, [("Content-Type", "text/xml")], ET.tostring(root))
 
     # -- PUT /import_raw_vdi --------------------------------------------------------------------------
