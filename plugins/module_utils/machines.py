@@ -292,8 +292,9 @@ def run(module):
     for op in operations:
         capabilities.require("machine." + op)
     if machine is not None and state != "absent":
-        for line in differences(machine.to_json(), config.to_json() if config else None, p["description"],
-                                properties, networks):
+        # a named size's cpuArch is one of those it runs (EC2 lists i386 before x86_64): only a dictionary's counts
+        asked = {"cpuArch": config.cpuArch} if config is not None and config.id is None else None
+        for line in differences(machine.to_json(), asked, p["description"], properties, networks):
             module.warn("machine '%s' left unchanged: %s (only creation sets these)" % (p["name"], line))
 
     final_state = predicted_state(current, initial, operations)
@@ -304,7 +305,8 @@ def run(module):
     if module.check_mode:
         after = predicted_machine(machine, spec, final_state, resized) if final_state else {}
     else:
-        after = execute(module, machine, spec, initial, operations, resized)
+        after, performed = execute(module, machine, spec, initial, operations, resized)
+        result["actions"] = performed
     if state != "absent":
         result["machine"] = after
     if module.diff_mode:
@@ -314,22 +316,37 @@ def run(module):
 
 def execute(module, machine, spec, initial, operations, config=None):
     """Run the planned operations (``config``: the new hardware of a RESIZE); the machine's JSON afterwards
-    ({} once deleted)."""
+    ({} once deleted) and the operations performed.
+
+    A provider may only learn at the resize that a running machine exceeds what it resizes live (a CIMI
+    endpoint whose host has maximums): with ``allow_restart`` the machine is then stopped, resized and brought
+    back; without it the provider's Conflict stands, nothing having changed."""
     connector = module.connector
     machine_id = machine.id if machine is not None else None
     state = machine.state if machine is not None else None
-    for i, op in enumerate(operations):
+    done = []
+    pending = list(operations)
+    while pending:
+        op = pending.pop(0)
         if op == CREATE:
             machine_id = connector.create_machine(spec).id
             state = initial
         elif op == RESIZE:
-            connector.resize_machine(machine_id, config)
+            try:
+                connector.resize_machine(machine_id, config)
+            except Conflict:
+                if state == states.STOPPED or not module.params.get("allow_restart"):
+                    raise
+                back = states.path_to(states.STOPPED, predicted_state(state, None, pending))
+                pending = [states.STOP, RESIZE] + list(back)
+                continue
         else:
             connector.machine_action(machine_id, op, force=module.params["force"])
             state = states.result_state(state, op)
+        done.append(op)
         # Later operations need the machine settled; after the last one, only if asked to.
-        if i < len(operations) - 1 or module.params["wait"]:
+        if pending or module.params["wait"]:
             module.wait_for_machine(machine_id, state)
     if state is None:
-        return {}
-    return connector.get_machine(machine_id).to_json()
+        return {}, done
+    return connector.get_machine(machine_id).to_json(), done
