@@ -59,6 +59,9 @@ options:
         M(sirocco.cimi.machine).'
       - A volume component takes C(size_gib) (required), C(type) (where the provider offers volume types),
         C(description) and C(properties); a network component C(cidr), C(dhcp), C(description) and C(properties).
+      - Unlike O(sirocco.cimi.machine#module:user_data), a component's C(user_data) is not hidden from logs
+        (hiding the template would mask its every name in the output); keep secrets out of it, or set C(no_log)
+        on the task.
       - A provider that makes systems itself wires no member to another member, so there a machine's C(networks)
         and C(volumes) must name resources that exist.
       - Required to create the system; on an existing system only the members it lacks are made from it
