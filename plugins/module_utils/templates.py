@@ -257,10 +257,13 @@ def parse(data, where):
             label = "%s: %s.%s" % (where, kind, name)
             if not isinstance(value, dict):
                 raise InvalidInput("%s: expected a dictionary" % label, attribute=attribute)
-            if kind == "machine_configs":
-                config_by_value(value, label)
-            else:
-                check_template(value, label, attribute)
+            try:
+                if kind == "machine_configs":
+                    config_by_value(value, label)
+                else:
+                    check_template(value, label, attribute)
+            except InvalidInput as exc:  # the option at fault is the file (or the inline dictionary)
+                raise InvalidInput(exc.message, attribute=attribute) from None
             out[kind][str(name)] = dict(value)
     return out
 
