@@ -2,7 +2,8 @@
 
 ``ansible-doc`` renders each module of plugins/modules (its JSON form, no warning). Each module's EXAMPLES are
 then run as the tasks of one playbook on localhost, the provider options coming from
-``module_defaults: group/sirocco.cimi.cimi`` as the examples say: the real libvirtd at qemu:///system, or a
+``module_defaults: group/sirocco.cimi.cimi`` as the examples say: the real libvirtd at qemu:///system (with a
+transient storage pool of the session as its volume and image pool: libvirtd has no pool of its own), or a
 ``siroccod serve`` over real QEMU for the modules whose examples need what only a CIMI endpoint keeps
 (jobs, stored credentials, templates). Examples clean up what they make; the test then checks that no
 ``sirocco-doc-`` machine is left on libvirtd.
@@ -74,6 +75,24 @@ def examples(module):
     raise AssertionError("module %s has no EXAMPLES" % module)
 
 
+@pytest.fixture(scope="session")
+def doc_pool(libvirtd, tmp_path_factory):
+    """A transient dir storage pool for the examples' volumes and disks; gone with what is left in it."""
+    target = tmp_path_factory.mktemp("doc-pool")
+    target.chmod(0o755)
+    name = "sirocco-doc-pool-%d" % os.getpid()
+    conn = libvirt.open(libvirtd)
+    pool = conn.storagePoolCreateXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                     % (name, target), 0)
+    try:
+        yield name
+    finally:
+        for vol in pool.listAllVolumes(0):
+            vol.delete(0)
+        pool.destroy()
+        conn.close()
+
+
 def _leftovers(uri):
     conn = libvirt.open(uri)
     try:
@@ -90,8 +109,9 @@ def test_examples_run_as_written(module, request, collections_path, tmp_path):
         defaults = {"provider": "cimi", "uri": peer["sirocco_it_cimi_uri"],
                     "username": peer["sirocco_it_cimi_username"], "password": peer["sirocco_it_cimi_password"]}
     else:
-        uri = request.getfixturevalue("libvirtd")
-        defaults = {"provider": "libvirt", "uri": uri}
+        pool = request.getfixturevalue("doc_pool")
+        defaults = {"provider": "libvirt", "uri": request.getfixturevalue("libvirtd"),
+                    "provider_options": {"volume_pool": pool, "image_pool": pool}}
     playbook = tmp_path / "examples.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "the examples of sirocco.cimi.%s" % module, "hosts": "localhost", "connection": "local",
