@@ -116,10 +116,6 @@ EXAMPLES = r"""
     description: the web tier
     properties:
       role: web
-    user_data: |
-      #cloud-config
-      runcmd:
-        - [touch, /var/lib/first-boot-done]
 
 - name: A machine from it, on any provider that stores it
   sirocco.cimi.machine:
