@@ -90,6 +90,19 @@ def guest_caps(handle):
     return frozenset(caps.guest_inputs), caps.user_data_limit, caps.user_data_encoded
 
 
+def guest_offer(handles):
+    """What the daemon can put into a guest (the union of what ``handles`` take) and the most raw userData
+    one of them takes in bytes (None: unknown or unlimited). Published in the Machine ResourceMetadata."""
+    inputs, limits = set(), []
+    for handle in handles:
+        accepts, limit, encoded = guest_caps(handle)
+        inputs |= accepts
+        if "userData" in accepts:
+            limits.append(None if limit is None else (limit // 4) * 3 if encoded else limit)
+    limit = max(limits) if limits and None not in limits else None
+    return frozenset(inputs), limit
+
+
 def checked_credential(credential, path):
     """A machine's credential (stored form: userName, key, password sealed) checked for a guest before
     anything is made: an SSH public key is required and must be one (normalised to one line), the user
@@ -895,6 +908,9 @@ class Service:
         config.pop("__row", None)
         if config.get("cidr") is not None:
             config["cidr"] = checked_cidr(config["cidr"], "NetworkCreate.networkTemplate.networkConfig.cidr")
+        elif config.get("dhcp"):  # the hosts lease addresses from the network's own range only
+            raise InvalidInput("NetworkCreate.networkTemplate.networkConfig.dhcp: dhcp needs a cidr (the addresses "
+                               "it leases): give one, or leave dhcp out", attribute="dhcp")
         host = self._host_for(session, p, "network.create", meta.get("properties"))
         uuid = new_uuid()
         doc = dict(meta)
@@ -1162,9 +1178,10 @@ class Service:
     # ================================================================================
     # resize: Sirocco's extension action (model.SIROCCO_RESIZE) on machines and volumes
     # ================================================================================
-    def resize(self, p, key, uuid, body, base):
+    def resize(self, p, key, uuid, body, base, dry_run=False):
         """POST of a resize Action: a machine's new machineConfig, or a volume's new capacity (grow only).
-        Everything is checked before 202; the job (work.py) calls the host and records the new size."""
+        Everything is checked before 202; the job (work.py) calls the host and records the new size.
+        ``dry_run`` (machines): the checks only, and whether a stop is needed first (_resize_dry_run)."""
         act = model.Action.from_json(body)
         if act.action != model.SIROCCO_RESIZE:
             raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (model.SIROCCO_RESIZE, act.action),
@@ -1176,6 +1193,8 @@ class Service:
                                    attribute=wire)
         if key == "volumes":
             return self._resize_volume(p, uuid, act, base)
+        if dry_run:
+            return 200, self._resize_dry_run(p, uuid, act), {}
         return self._resize_machine(p, uuid, act, base)
 
     def _resize_config(self, session, p, value):
@@ -1214,27 +1233,40 @@ class Service:
                                % (handle.name, "; ".join(reasons)), attribute="machineConfig")
         if row.private.get("resizing"):
             raise Conflict("%s is being resized already: wait for its job" % what)
-        if row.state not in (states.STOPPED, states.STARTED):
-            raise Conflict("cannot resize %s in state %s: stop it first" % (what, row.state))
         return row, handle, config, what
 
-    def _needs_stop(self, handle, row, config, what):
-        """Conflict (stop it first) when the host must have the machine stopped for this resize."""
+    @staticmethod
+    def _stop_reason(handle, row, config, what):
+        """Why the host must have the machine stopped for this resize (it says what to do), else None."""
         if row.state == states.STOPPED:
-            return
+            return None
+        if row.state != states.STARTED:
+            return "cannot resize %s in state %s: stop it first" % (what, row.state)
         if not getattr(handle, "resizes_live", lambda: False)():
-            raise Conflict("%s is %s and host %s resizes stopped machines only: stop it first, then resize"
-                           % (what, row.state, handle.name))
+            return "%s is %s and host %s resizes stopped machines only: stop it first, then resize" % (
+                what, row.state, handle.name)
         machine = handle.call("get_machine", row.native_id)
         if handle.call("resize_needs_stop", machine, model.MachineConfiguration(**config)):
-            raise Conflict("%s is %s and host %s must have it stopped to give it %d cpu and %d MiB: stop it first, "
-                           "then resize" % (what, machine.state, handle.name, config["cpu"], config["memory"] // 1024))
+            return "%s is %s and host %s must have it stopped to give it %d cpu and %d MiB: stop it first, " \
+                   "then resize" % (what, machine.state, handle.name, config["cpu"], config["memory"] // 1024)
+        return None
+
+    def _resize_dry_run(self, p, uuid, act):
+        """A machine resize's dry run (POST .../resize?dryRun=true): its input checked, nothing written, and
+        whether the machine must be stopped first (the host's own resize_needs_stop, which a client cannot
+        compute: it needs the host's live limits). Room and quota are the real resize's to check."""
+        with self.store.read() as session:
+            row, handle, config, what = self._resize_check(session, p, uuid, act.machineConfig)
+        reason = self._stop_reason(handle, row, config, what)
+        return {"needsStop": reason is not None, **({"reason": reason} if reason else {})}
 
     def _resize_machine(self, p, uuid, act, base):
         with self.store.read() as session:  # bad input and what the host refuses: before anything is written
             row, handle, config, what = self._resize_check(session, p, uuid, act.machineConfig)
             seen = row.state
-        self._needs_stop(handle, row, config, what)  # may ask the host: outside any transaction
+        reason = self._stop_reason(handle, row, config, what)  # may ask the host: outside any transaction
+        if reason is not None:
+            raise Conflict(reason)
         with self.store.transaction() as session:
             capacity.lock(self.store, session)  # the grow's room stays true until the commit
             self.find(session, p, "Machine", uuid, lock=True)  # one request at a time changes it

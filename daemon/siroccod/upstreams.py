@@ -272,6 +272,12 @@ class UpstreamHandle:
             self._caps = self.call("capabilities")
         return self._caps
 
+    def known_capabilities(self):
+        """The capabilities already known, else None (and they are asked for in the background)."""
+        if self._caps is None:
+            self._learn_soon()
+        return self._caps
+
     def supports(self, operation):
         """From the capabilities already known: rendering a machine never waits on an upstream.
         Until they are known (the upstream has not answered yet) a machine operation is offered,

@@ -96,6 +96,19 @@ def _refused(api, response, attribute, words):
     return error
 
 
+def _machine_capabilities(api):
+    """The Sirocco capabilities of the Machine ResourceMetadata: name -> value."""
+    meta = api.get(api.cep()["resourceMetadata"]["href"] + "/Machine").json
+    return {c["name"]: c["value"] for c in meta.get("capabilities", [])}
+
+
+def test_the_machine_metadata_publishes_what_the_hosts_take(alice):
+    """The union over the hosts (only sim2 takes them here) and the largest userData limit: what a CIMI
+    client (the cimi connector) advertises as its guest inputs."""
+    published = _machine_capabilities(alice)
+    assert (published["guestInputs"], published["userDataLimit"]) == ("credential userData", str(LIMIT))
+
+
 # -- Credential: userName, a public key that is one --------------------------------------------------------
 def test_a_credential_has_a_user_name_and_its_key_normalised(alice):
     r = alice.post(alice.collection("credentials"), {"name": "mine", "userName": "debian", "key": "  %s\n" % KEY})

@@ -139,6 +139,17 @@ def test_a_running_machine_beyond_its_maximum_needs_a_stop(app, alice):
     dom = handle.connector().conn.lookupByUUIDString(native)
     assert resize_href(machine)  # the libvirt connector decides itself: offered on a running machine
     jobs = jobs_count(alice)
+    # the dry run asks the host's resize_needs_stop and changes nothing: within its maximums, beyond them
+    dry = resize_href(machine) + "?dryRun=true"
+    assert alice.post(dry, resize(machineConfig={"cpu": 1, "memory": 64 * MIB})).json == {"needsStop": False}
+    answer = alice.post(dry, resize(machineConfig={"cpu": 1, "memory": 512 * MIB})).json
+    assert answer["needsStop"] is True and "stop it first" in answer["reason"], answer
+    error = assert_cimi_error(alice.post(dry, resize(machineConfig={"cpu": 0, "memory": 65536})), 400)
+    assert error["properties"]["attribute"].endswith("machineConfig.cpu")
+    error = assert_cimi_error(alice.post(resize_href(machine) + "?dryRun=yes", resize(
+        machineConfig={"cpu": 1, "memory": 65536})), 400)
+    assert error["properties"]["attribute"] == "dryRun"
+    assert jobs_count(alice) == jobs and domain_size(dom) == (1, 64 * MIB)
     error = assert_cimi_error(alice.post(resize_href(machine), resize(machineConfig={"cpu": 1, "memory": 512 * MIB})),
                               409)
     assert "stop it first" in error["statusMessage"]
@@ -214,6 +225,10 @@ def test_network_cidr_and_dhcp_reach_the_host(app, alice):
                 "networkTemplate": {"networkConfig": {"cidr": cidr}}}
         error = assert_cimi_error(alice.post(alice.collection("networks"), body), 400)
         assert error["properties"]["attribute"] == "cidr", error
+    body = {"resourceURI": CIMI + "NetworkCreate", "name": "rs-net-bad",
+            "networkTemplate": {"networkConfig": {"dhcp": True}}}  # no addresses to lease
+    error = assert_cimi_error(alice.post(alice.collection("networks"), body), 400)
+    assert error["properties"]["attribute"] == "dhcp", error
     assert jobs_count(alice) == jobs and not [n for n in alice.items("networks") if n["name"] == "rs-net-bad"]
     body = {"resourceURI": CIMI + "NetworkCreate", "name": "rs-net",
             "networkTemplate": {"networkConfig": {"cidr": "10.77.0.0/24", "dhcp": True}}}
@@ -331,8 +346,9 @@ def test_cimi_connector_resizes_through_the_daemon(tmp_path):
     served = Served(config, tmp_path / "siroccod.log").wait_ready()
     try:
         cimi = CimiConnector(uri=served.base + "/cimi/cloudEntryPoint", username=ADMIN[0], password=ADMIN[1])
-        ops = cimi.capabilities().operations
-        assert "machine.resize" in ops and "volume.resize" not in ops
+        caps = cimi.capabilities()
+        assert "machine.resize" in caps.operations and "volume.resize" not in caps.operations
+        assert caps.guest_inputs == frozenset()  # as the daemon publishes: the test driver's hosts take none
         machine = cimi.create_machine(MachineSpec(name="rs-cimi", config=cimi.get_machine_config("tiny")))
         bigger = MachineConfiguration(cpu=2, memory=256 * MIB)
         assert cimi.resize_needs_stop(machine, bigger) is False
@@ -340,9 +356,15 @@ def test_cimi_connector_resizes_through_the_daemon(tmp_path):
         assert (resized.cpu, resized.memory) == (2, 256 * MIB)
         started = cimi.start_machine(machine.id)
         assert cimi.resize_needs_stop(started, bigger) is False  # the libvirt host resizes live, within limits
+        beyond = MachineConfiguration(cpu=2, memory=1024 * MIB)
+        assert cimi.resize_needs_stop(started, beyond) is True  # the host's answer, through the dry run
         with pytest.raises(Exception, match="stop it first") as refused:
-            cimi.resize_machine(machine.id, MachineConfiguration(cpu=2, memory=1024 * MIB))
+            cimi.resize_machine(machine.id, beyond)
         assert refused.value.http_status == 409
+        with pytest.raises(InvalidInput) as outside:  # beyond the endpoint's configurations, as at creation
+            cimi.resize_machine(machine.id, MachineConfiguration(cpu=64, memory=256 * MIB))
+        assert outside.value.attribute == "machineConfig"
+        assert cimi.get_machine(machine.id).cpu == 2
         with pytest.raises(InvalidInput, match="refused there as invalid"):  # libvirt: no volume types
             cimi.create_volume("rs-cimi-typed", 1024, volume_type="gp3")
         network = cimi.create_network("rs-cimi-net", cidr="10.78.0.0/24", dhcp=False)

@@ -6,11 +6,12 @@ from flask import Blueprint, current_app, g, request
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
 from siroccod.api.common import authenticate, base_uri, daemon, respond
 from siroccod.errors import json_body
 from siroccod.guard import root_url
 from siroccod.kinds import ASYNC, BY_TYPE, KINDS, METADATA_KEY, READONLY
+from siroccod.service import guest_offer
 
 bp = Blueprint("cimi", __name__, url_prefix="/cimi")
 bp.before_request(authenticate)
@@ -33,6 +34,10 @@ EXTENSION_DESCRIPTIONS = {
     ("machines", "resize"): "give a machine another machineConfig's cpu and memory (Sirocco extension)",
     ("volumes", "resize"): "grow a volume to a larger capacity in KB (Sirocco extension)"}
 SINGLE = ("$select", "$expand")
+# the query parameter of a machine resize's dry run (service.Service._resize_dry_run)
+DRY_RUN = "dryRun"
+# Sirocco's capabilities in the Machine ResourceMetadata: what the hosts put into a guest (service.guest_offer)
+SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"
 
 
 def _any(name, values):
@@ -95,9 +100,29 @@ def _metadata(base, type_name):
                  "inputMessage": "application/json", "outputMessage": "application/json"}
                 for verb, (uri, operation) in EXTENSION_ACTIONS.get(kind.key, {}).items()
                 if any(h.supports(operation) for h in daemon().pool.handles.values())]
-    doc = model.resource_metadata(kind.cls, actions=actions).to_json()
+    capabilities = _guest_capabilities() if kind.key == "machines" else []
+    if kind.key == "machines" and any(a["uri"] == model.SIROCCO_RESIZE for a in actions):
+        capabilities.append({"name": "resizeDryRun", "uri": SIROCCO_CAPABILITY_NS + "resizeDryRun", "value": DRY_RUN,
+                             "description": "POST a resize with ?dryRun=true: its input checked, nothing changed, "
+                                            "and {needsStop, reason} says whether a stop is needed first"})
+    doc = model.resource_metadata(kind.cls, capabilities=capabilities, actions=actions).to_json()
     doc["id"] = base + METADATA_KEY + "/" + type_name
     return doc
+
+
+def _guest_capabilities():
+    """guestInputs (space-separated: credential, userData) and userDataLimit (bytes of raw userData, when
+    every host taking it says), over every enabled host and upstream whose capabilities are known."""
+    pool = daemon().pool
+    handles = [h for h in pool.handles.values() if h.cfg.enabled]
+    handles += [u for u in pool.upstreams.values() if u.known_capabilities() is not None]
+    inputs, limit = guest_offer(handles)
+    found = [{"name": "guestInputs", "uri": SIROCCO_CAPABILITY_NS + "guestInputs", "value": " ".join(sorted(inputs)),
+              "description": "what a machine's creation can put into its guest (Sirocco extension)"}]
+    if limit is not None:
+        found.append({"name": "userDataLimit", "uri": SIROCCO_CAPABILITY_NS + "userDataLimit", "value": str(limit),
+                      "description": "the most userData a host takes, in bytes (Sirocco extension)"})
+    return found
 
 
 @bp.get("/" + METADATA_KEY)
@@ -165,7 +190,12 @@ def act(key, uuid, verb):
 @bp.post("/machines/<uuid>/resize")
 def resize_machine(uuid):
     body = json_body()
-    status, doc, headers = daemon().service.resize(g.principal, "machines", uuid, body, base_uri())
+    dry_run = request.args.get(DRY_RUN)
+    if dry_run not in (None, "true"):
+        raise InvalidInput("%s: only 'true' (check the resize and say whether a stop is needed, change nothing)"
+                           % DRY_RUN, attribute=DRY_RUN)
+    status, doc, headers = daemon().service.resize(g.principal, "machines", uuid, body, base_uri(),
+                                                   dry_run=dry_run is not None)
     return respond(doc, status, headers)
 
 

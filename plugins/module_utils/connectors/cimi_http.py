@@ -108,6 +108,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 )
 
 JOB_URI_HEADER = "CIMI-Job-URI"
+# siroccod's own capabilities in a ResourceMetadata (guestInputs, userDataLimit of Machine)
+SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"
 HOST_PROPERTY = "sirocco.host"  # siroccod's placement wish: the host a machine goes to
 CHECKSUM_PROPERTY = "sirocco.checksum"  # siroccod checks a fetched image against it: sha256:<hex>
 DEFAULT_JOB_TIMEOUT = 300
@@ -339,6 +341,7 @@ class CimiConnector(Connector):
         self._hosts = None
         self._adds = {}  # collection -> the href of its "add" operation, seen by capabilities()
         self._credential_itself = False  # the endpoint takes a Credential, not a CredentialCreate (siroccod)
+        self._metadata_seen = {}  # type name -> its ResourceMetadata, or None
 
     def __repr__(self):
         return "<cimi connector uri=%r>" % self.shown_uri
@@ -589,22 +592,49 @@ class CimiConnector(Connector):
         self._adds[key] = operation_href(doc, "add")
         return self._adds[key] is not None
 
+    def _metadata(self, type_name):
+        """The endpoint's ResourceMetadata of ``type_name`` (read once), or None where it describes none."""
+        if type_name not in self._metadata_seen:
+            found = None
+            href = self._link("resourceMetadata")
+            if href is not None:
+                try:
+                    doc = self._get(href, "capabilities", "resource metadata",
+                                    query={"$filter": "typeURI='%s'" % type_uri(type_name)})
+                except (NotFound, InvalidInput):
+                    doc = {}
+                found = next((m for m in doc.get("resourceMetadata") or []
+                              if isinstance(m, dict) and m.get("typeURI") == type_uri(type_name)), None)
+            self._metadata_seen[type_name] = found
+        return self._metadata_seen[type_name]
+
     def _actions(self, type_name, verbs):
         """Which of ``verbs`` the endpoint's ``type_name`` resources take, from their ResourceMetadata when the
         endpoint serves it; else all of them (each resource's operations will tell)."""
-        href = self._link("resourceMetadata")
-        if href is not None:
-            try:
-                doc = self._get(href, "capabilities", "resource metadata",
-                                query={"$filter": "typeURI='%s'" % type_uri(type_name)})
-            except (NotFound, InvalidInput):
-                doc = {}
-            for meta in doc.get("resourceMetadata") or []:
-                if isinstance(meta, dict) and meta.get("typeURI") == type_uri(type_name):
-                    offered = [a.get("uri", "").rsplit("/", 1)[-1] or a.get("name")
-                               for a in meta.get("actions") or [] if isinstance(a, dict)]
-                    return tuple(v for v in verbs if v in offered)
-        return tuple(verbs)
+        meta = self._metadata(type_name)
+        if meta is None:
+            return tuple(verbs)
+        offered = [a.get("uri", "").rsplit("/", 1)[-1] or a.get("name")
+                   for a in meta.get("actions") or [] if isinstance(a, dict)]
+        return tuple(v for v in verbs if v in offered)
+
+    def _published(self):
+        """The capabilities of the endpoint's Machine ResourceMetadata: uri -> value (a string)."""
+        return {c.get("uri"): c.get("value") for c in (self._metadata("Machine") or {}).get("capabilities") or []
+                if isinstance(c, dict) and isinstance(c.get("value"), str)}
+
+    def _guest_fields(self):
+        """guest_inputs and user_data_limit as the endpoint publishes them in the Machine ResourceMetadata
+        (siroccod: SIROCCO_CAPABILITY_NS guestInputs, userDataLimit); the class's own for one that does not."""
+        fields = self.guest_fields()
+        published = self._published()
+        inputs = published.get(SIROCCO_CAPABILITY_NS + "guestInputs")
+        if inputs is not None:
+            fields["guest_inputs"] = frozenset(inputs.split()) & self.guest_inputs
+        limit = published.get(SIROCCO_CAPABILITY_NS + "userDataLimit")
+        if limit is not None and limit.isdigit():
+            fields["user_data_limit"] = min(int(limit), MAX_USER_DATA)
+        return fields
 
     def _machine_actions(self):
         return self._actions("Machine", states.MACHINE_ACTIONS)
@@ -701,7 +731,7 @@ class CimiConnector(Connector):
         self._caps = Capabilities(
             provider=self.name, operations=frozenset(ops), cpu=cpu, cpu_mhz=mhz, memory_mib=memory, archs=archs,
             meters=meters, locations=self.hosts() or (self.cep.get("id") or self.uri,),
-            **self.guest_fields(),
+            **self._guest_fields(),
             image_formats=self.import_formats() if "machine_image.import" in ops else (),
             extras={"endpoint": self.cep.get("id") or self.uri, "endpointName": self.cep.get("name")})
         return self._caps
@@ -853,40 +883,62 @@ class CimiConnector(Connector):
         SIROCCO_RESIZE: the machineConfig by reference when it is the endpoint's, else by value); the Machine
         once its Job succeeded. The endpoint's refusals come back as they are (409: no room, or stop it first)."""
         self.require("machine.resize")
+        self._check_resize_config(config)
         doc = self._machine_doc(machine_id, "machine.resize")
         label = self._label(doc)
+        href = self._resize_href(doc, label)
+        if doc.get("state") != states.STOPPED and not self._published().get(SIROCCO_CAPABILITY_NS + "resizeDryRun"):
+            raise Conflict("cannot resize %s in state %s: the endpoint cannot say whether it takes this size live: "
+                           "stop it first, then resize" % (label, doc.get("state")))
+        body = {"resourceURI": type_uri("Action"), "action": SIROCCO_RESIZE, "machineConfig": self._config_ref(config)}
+        self._submit("POST", href, "machine.resize", label, body=body)
+        return self.get_machine(doc["id"])
+
+    def _check_resize_config(self, config):
+        """InvalidInput(machineConfig...) unless ``config`` is a size within the advertised ranges (as at
+        create_machine)."""
+        for what in ("cpu", "memory"):
+            value = getattr(config, what, None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput("machineConfig.%s must be a positive integer" % what,
+                                   attribute="machineConfig." + what)
+        reasons = self.capabilities().fits(cpu=config.cpu, memory_mib=-(-config.memory // KIB_PER_MIB),
+                                           arch=getattr(config, "cpuArch", None))
+        if reasons:
+            raise InvalidInput("cimi endpoint %s cannot resize a machine to that: %s"
+                               % (self.shown_uri, "; ".join(reasons)), attribute="machineConfig")
+
+    @staticmethod
+    def _resize_href(doc, label):
         href = operation_href(doc, SIROCCO_RESIZE)
         if href is None:
             stopped = doc.get("state") == states.STOPPED
             raise Conflict("cannot resize %s in state %s: the endpoint offers no resize of it%s"
                            % (label, doc.get("state"), "" if stopped else " now: stop it first, then resize"))
-        body = {"resourceURI": type_uri("Action"), "action": SIROCCO_RESIZE, "machineConfig": self._config_ref(config)}
-        self._submit("POST", href, "machine.resize", label, body=body)
-        return self.get_machine(doc["id"])
+        return href
 
     def resize_needs_stop(self, machine, config):
-        """Not when stopped; else when the endpoint does not offer the machine's resize in its present state
-        (siroccod offers it on a running machine only where its host resizes live; beyond that host's live
-        limits, resize_machine's Conflict says to stop it first)."""
+        """Not when stopped; else when the endpoint does not offer the machine's resize now, or its dry run of
+        this resize (siroccod: POST <resize href>?dryRun=true, which asks the host's own resize_needs_stop)
+        says so. An endpoint without dry runs: only a stopped machine is resized."""
         if machine.state == states.STOPPED:
             return False
+        self._check_resize_config(config)
         doc = self._machine_doc(machine.id, "machine.resize")
-        return operation_href(doc, SIROCCO_RESIZE) is None
+        dry_run = self._published().get(SIROCCO_CAPABILITY_NS + "resizeDryRun")
+        if operation_href(doc, SIROCCO_RESIZE) is None or not dry_run:
+            return True
+        body = {"resourceURI": type_uri("Action"), "action": SIROCCO_RESIZE, "machineConfig": self._config_ref(config)}
+        reply = self._request("POST", operation_href(doc, SIROCCO_RESIZE), "machine.resize", self._label(doc),
+                              body=body, query={dry_run: "true"})
+        answer = reply.doc if reply.status == 200 and isinstance(reply.doc, dict) else {}
+        return answer.get("needsStop") is not False
 
     def _offers_resize(self, type_name):
         """Whether the endpoint's ResourceMetadata of ``type_name`` lists the SIROCCO_RESIZE action
         (an endpoint that does not describe its types offers no extension action)."""
-        href = self._link("resourceMetadata")
-        if href is None:
-            return False
-        try:
-            doc = self._get(href, "capabilities", "resource metadata",
-                            query={"$filter": "typeURI='%s'" % type_uri(type_name)})
-        except (NotFound, InvalidInput):
-            return False
-        return any(isinstance(meta, dict) and meta.get("typeURI") == type_uri(type_name)
-                   and any(isinstance(a, dict) and a.get("uri") == SIROCCO_RESIZE for a in meta.get("actions") or [])
-                   for meta in doc.get("resourceMetadata") or [])
+        meta = self._metadata(type_name) or {}
+        return any(isinstance(a, dict) and a.get("uri") == SIROCCO_RESIZE for a in meta.get("actions") or [])
 
     def start_machine(self, machine_id):
         return self._action(machine_id, states.START)
