@@ -172,12 +172,15 @@ def host_key() -> tuple[str, str]:
 
 def network_config(interfaces) -> str:
     """cloud-init's network configuration (version 2; JSON is YAML) for a guest with several NICs: each one,
-    matched by its MAC, configured by DHCP. Without it cloud-init brings up a single NIC, maybe not the one
-    the controller reaches the guest through; that one (the first) is required, the others optional, so that
+    matched by its MAC and named by ``set-name`` (cloud-init's ifupdown renderer configures names, not MACs),
+    configured by DHCP. Without it cloud-init brings up a single NIC, the first by name, not the one the
+    controller reaches the guest through; that one (the first here) is required, the others optional, so that
     the boot does not wait for a network without DHCP."""
     ethernets = {}
     for index, nic in enumerate(interfaces):
         mac = nic.get("mac") or (nic.get("forward") or {}).get("mac")
         if mac:
-            ethernets["nic%d" % index] = {"match": {"macaddress": mac}, "dhcp4": True, "optional": index > 0}
+            name = "snic%d" % index
+            ethernets[name] = {"match": {"macaddress": mac}, "set-name": name, "dhcp4": True,
+                               "optional": index > 0}
     return json.dumps({"version": 2, "ethernets": ethernets}, indent=2) + "\n"

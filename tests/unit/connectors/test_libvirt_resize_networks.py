@@ -125,8 +125,8 @@ def test_seed_network_config_matches_each_nic():
     config = json.loads(libvirt_guest.network_config(nics))
     assert config["version"] == 2
     assert list(config["ethernets"].values()) == [
-        {"match": {"macaddress": "52:54:00:00:00:01"}, "dhcp4": True, "optional": False},
-        {"match": {"macaddress": "52:54:00:00:00:02"}, "dhcp4": True, "optional": True}]
+        {"match": {"macaddress": "52:54:00:00:00:01"}, "set-name": "snic0", "dhcp4": True, "optional": False},
+        {"match": {"macaddress": "52:54:00:00:00:02"}, "set-name": "snic1", "dhcp4": True, "optional": True}]
 
 
 def test_networks_on_a_machine_that_does_not_boot(conn):
