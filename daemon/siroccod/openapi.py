@@ -452,11 +452,18 @@ def _resize(b, paths, job):
              "allows: 409 when the host has not the room or needs it stopped first)"),
             ("volumes", "Volume", "capacity", "grow a volume to a capacity in KB (Sirocco extension, offered in its "
              "operations when its host can; 400 unless larger than now)")):
+        ok = {202: dict(_json(job, "accepted: the job"), headers=ASYNC_HEADERS)}
+        params = [_path_param("uuid", "the %s's id" % type_name.lower())]
+        if key == "machines":  # its dry run (api.cimi.DRY_RUN): whether a stop is needed first
+            b.schemas["ResizeDryRun"] = {"type": "object", "required": ["needsStop"], "properties": {
+                "needsStop": {"type": "boolean"}, "reason": {"type": "string", "description": "what to do first"}}}
+            ok[200] = _json("ResizeDryRun", "with dryRun: the resize's input is valid; nothing changed")
+            params += _params([("dryRun", {"type": "string", "enum": ["true"]},
+                                "check only: nothing changes, the answer says whether the machine must be stopped "
+                                "first (Sirocco extension)")])
         paths["/cimi/%s/{uuid}/resize" % key] = {"post": {
-            "operationId": "resize" + type_name, "tags": [type_name], "summary": summary,
-            "parameters": [_path_param("uuid", "the %s's id" % type_name.lower())],
-            "requestBody": _body(b.resize_action(key, parameter)),
-            "responses": _responses({202: dict(_json(job, "accepted: the job"), headers=ASYNC_HEADERS)}, body=True)}}
+            "operationId": "resize" + type_name, "tags": [type_name], "summary": summary, "parameters": params,
+            "requestBody": _body(b.resize_action(key, parameter)), "responses": _responses(ok, body=True)}}
 
 
 def _admin(b, paths):

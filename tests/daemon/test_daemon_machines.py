@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from daemon_helpers import CIMI, action, assert_cimi_error
 
-# What each resting state must advertise (CIMI.md; states.allowed_operations).
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import SIROCCO_RESIZE
+
+# What each resting state must advertise (CIMI.md; states.allowed_operations). Sirocco's resize too when stopped,
+# and when running since the simulated hosts' connector (libvirt) resizes live within a machine's maximums.
 EXPECTED = {
-    "STOPPED": {"start", "restart", "capture", "edit", "delete"},
-    "STARTED": {"stop", "restart", "pause", "suspend", "capture", "edit", "delete"},
+    "STOPPED": {"start", "restart", "capture", "edit", "delete", SIROCCO_RESIZE},
+    "STARTED": {"stop", "restart", "pause", "suspend", "capture", "edit", "delete", SIROCCO_RESIZE},
     "PAUSED": {"start", "stop", "edit", "delete"},
     "SUSPENDED": {"start", "stop", "edit", "delete"},
 }
