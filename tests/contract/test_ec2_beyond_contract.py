@@ -88,8 +88,8 @@ def test_credential_tags_and_a_machine_uses_its_key_pair(conn, moto):
     key, name = _new_key(), moto.name("c")
     conn.create_credential(name, key, user_name="admin", description="deploy key")
     pair = ec2.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)["KeyPairs"][0]
-    assert {t["Key"]: t["Value"] for t in pair["Tags"]} == {"sirocco.user": "admin",
-                                                             "sirocco:description": "deploy key"}
+    tags = {t["Key"]: t["Value"] for t in pair["Tags"]}
+    assert tags == {"sirocco.user": "admin", "sirocco:description": "deploy key"}
     assert pair["PublicKey"].split()[:2] == key.split()[:2]
     with pytest.raises(InvalidInput) as info:  # ImportKeyPair takes RSA and ED25519 only: refused before
         conn.create_credential(moto.name("c"), "ecdsa-sha2-nistp256 " + "A" * 8)

@@ -1159,8 +1159,8 @@ class EC2Connector(Connector):
             raise InvalidInput("credential name: 1 to 255 ASCII characters", attribute="name")
         key = public_key(key, attribute="key")
         if key.split()[0] not in KEY_TYPES:
-            raise InvalidInput("key: provider ec2 imports only %s keys, not %s" % (" or ".join(KEY_TYPES),
-                                                                                  key.split()[0]), attribute="key")
+            raise InvalidInput("key: provider ec2 imports only %s keys, not %s"
+                               % (" or ".join(KEY_TYPES), key.split()[0]), attribute="key")
         if user_name is not None and (not isinstance(user_name, str) or not USER_NAME_RE.match(user_name)):
             raise InvalidInput("userName '%s' is not a user name a guest OS takes" % (user_name,),
                                attribute="userName")
@@ -1450,8 +1450,8 @@ class EC2Connector(Connector):
         subject = "volume '%s'" % name
         item = self._call(region, "create_volume", "volume.create", subject,
                           AvailabilityZone=self.home_zone(region), Size=max(1, -(-capacity_kb // KIB_PER_GIB)),
-                          **extra, TagSpecifications=[{"ResourceType": "volume",
-                                              "Tags": tag_list(name, description, properties)}])
+                          TagSpecifications=[{"ResourceType": "volume",
+                                              "Tags": tag_list(name, description, properties)}], **extra)
         self._wait(region, "volume_available", "volume.create", subject, VolumeIds=[item["VolumeId"]])
         return self._volume(region, self._volume_item(region, item["VolumeId"]))
 

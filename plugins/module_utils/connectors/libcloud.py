@@ -232,6 +232,8 @@ OPENSTACK_VM_STATES = {
     "shelved_offloaded": states.STOPPED, "rescued": states.STARTED, "resized": states.STARTED,
     "error": states.ERROR, "deleted": None, "soft_deleted": None,
 }
+
+
 def ec2_public_keys(driver):
     """{key pair name: public key} through the EC2 driver's own connection: DescribeKeyPairs with IncludePublicKey,
     which its list_key_pairs does not ask for (it leaves public_key None)."""
