@@ -790,7 +790,7 @@ class CimiConnector(Connector):
         if spec.user_data is not None and isinstance(spec.user_data, str) and len(spec.user_data) > MAX_USER_DATA:
             raise InvalidInput("userData is %d characters; provider 'cimi' takes at most %d"
                                % (len(spec.user_data), MAX_USER_DATA), attribute="userData")
-        check_guest_inputs(spec, self.name, caps.guest_inputs, passwords=True)
+        check_guest_inputs(spec, self.name, caps.guest_inputs, caps.user_data_limit, passwords=True)
         properties = dict(spec.properties or {})
         if spec.location:
             if spec.location in self.hosts():
