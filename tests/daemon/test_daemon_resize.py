@@ -212,6 +212,8 @@ def test_volumes_of_simulated_hosts_do_not_resize(app, alice):
         "properties"]["attribute"] == "capacity"  # grow only, whatever the host
     error = assert_cimi_error(alice.post(volume["id"] + "/resize", resize()), 400)
     assert error["properties"]["attribute"] == "capacity"
+    error = assert_cimi_error(alice.post(volume["id"] + "/resize?dryRun=true", resize(capacity=2048)), 400)
+    assert error["properties"]["attribute"] == "dryRun"  # machines only: never a real resize instead
     error = assert_cimi_error(alice.post(volume["id"] + "/resize", resize(capacity=2048)), 409)
     assert "does not resize volumes" in error["statusMessage"]
     assert jobs_count(alice) == jobs and alice.get(volume["id"]).json["capacity"] == 1024

@@ -202,6 +202,8 @@ def resize_machine(uuid):
 @bp.post("/volumes/<uuid>/resize")
 def resize_volume(uuid):
     body = json_body()
+    if DRY_RUN in request.args:  # refused rather than ignored: the caller expects nothing to change
+        raise InvalidInput("%s: only a machine's resize has a dry run" % DRY_RUN, attribute=DRY_RUN)
     status, doc, headers = daemon().service.resize(g.principal, "volumes", uuid, body, base_uri())
     return respond(doc, status, headers)
 
