@@ -17,6 +17,7 @@ import time
 import pytest
 
 from ansible_collections.sirocco.cimi.plugins.module_utils import machine_images as mi
+from ansible_collections.sirocco.cimi.plugins.module_utils import machines as machine_module
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Conflict,
     InvalidInput,
@@ -28,7 +29,6 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.libvirt import LibvirtConnector
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import Deadline
-from ansible_collections.sirocco.cimi.plugins.modules import machine as machine_module
 
 MIB = 1 << 20
 DEFAULTS = dict(state="present", build=None, file=None, url=None, from_machine=None, generic_name=None,
