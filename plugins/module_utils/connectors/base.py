@@ -19,6 +19,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -359,6 +360,46 @@ def check_guest_inputs(spec: MachineSpec, provider: str, accepts, user_data_limi
     if credential.get("key") or not credential.get("password"):
         credential["key"] = public_key(credential.get("key"))
     spec.credential = credential
+
+
+def same_key(held: str | None, key: str) -> bool:
+    """Whether a public key line the provider holds is ``key`` (the base64 blob decides; comments may differ)."""
+    held_fields = (held or "").split()
+    return len(held_fields) > 1 and held_fields[1] == key.split()[1]
+
+
+def resize_figures(config) -> tuple:
+    """(cpu, memory KiB) of the MachineConfiguration a machine is resized to; InvalidInput unless both are
+    positive integers."""
+    figures = []
+    for name in ("cpu", "memory"):
+        value = getattr(config, name, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInput("machineConfig.%s must be a positive integer, got %r" % (name, value),
+                               attribute="machineConfig.%s" % name)
+        figures.append(value)
+    return tuple(figures)
+
+
+def meter_window(start: datetime | None, end: datetime | None) -> tuple:
+    """list_meters' window, checked: each bound None or a timezone-aware datetime, start not after end;
+    InvalidInput naming the bound at fault otherwise."""
+    for value, name in ((start, "start"), (end, "end")):
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+            raise InvalidInput("meter window %s must be a timezone-aware date and time, got %r" % (name, value),
+                               attribute=name)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("meter window: start %s is after end %s" % (start.isoformat(), end.isoformat()),
+                           attribute="start")
+    return start, end
+
+
+def now_in_window(start: datetime | None, end: datetime | None, now: datetime | None = None) -> bool:
+    """Whether now is inside the (checked) window, a missing bound being open: what a source that keeps no
+    history answers with, its current sample or none."""
+    start, end = meter_window(start, end)
+    now = now or datetime.now(UTC)
+    return (start is None or start <= now) and (end is None or now <= end)
 
 
 def missing_sdk(provider: str, package: str, cause: BaseException | None = None) -> ProviderUnavailable:

@@ -150,7 +150,11 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     key_pair_name,
     missing_sdk,
     public_key,
+    same_key,
     translating,
+)
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
+    meter_window as checked_window,
 )
 
 try:
@@ -414,12 +418,10 @@ def meter_window(start, end, now):
     """(start, end) of a meter request as timezone-aware datetimes: InvalidInput naming the bound that is not one,
     or when start comes after end; without end the window ends ``now``, without start ``METER_WINDOW`` seconds
     before its end."""
-    for label, value in (("start", start), ("end", end)):
-        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-            raise InvalidInput("meter window %s must be a timezone-aware datetime" % label, attribute=label)
+    start, end = checked_window(start, end)
     end = end or now
     start = start or end - timedelta(seconds=METER_WINDOW)
-    if start > end:
+    if start > end:  # an end given alone, earlier than the default start's reach is fine; a start after now is not
         raise InvalidInput("meter window: start %s comes after end %s" % (iso(start), iso(end)), attribute="start")
     return start, end
 
@@ -458,12 +460,6 @@ def nearest_configs(configs, cpu, memory_kib, count=3):
     """The ``count`` configurations nearest a cpu/memory figure, as text for an error message."""
     ranked = sorted(configs, key=lambda c: (abs(c.cpu - cpu) + abs(c.memory - memory_kib) / KIB_PER_GIB, c.id))
     return ", ".join("%s (%d vCPU, %d MiB)" % (c.id, c.cpu, c.memory // KIB_PER_MIB) for c in ranked[:count])
-
-
-def same_key(held, key):
-    """Whether a key pair's public key line holds ``key`` (the base64 blob decides; comments may differ)."""
-    held = (held or "").split()
-    return len(held) > 1 and held[1] == key.split()[1]
 
 
 def free_cidr(vpc_cidrs, used_cidrs, prefix=24):

@@ -107,6 +107,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     key_pair_name,
     missing_sdk,
     public_key,
+    same_key,
     translating,
 )
 
@@ -544,7 +545,7 @@ class LibcloudConnector(Connector):
         subject = "%s: key pair '%s'" % (subject, name)
         held = self._public_keys("machine.create", subject)
         if name not in held:
-            holding = sorted(n for n, public in held.items() if ec2.same_key(public, key))
+            holding = sorted(n for n, public in held.items() if same_key(public, key))
             if holding:
                 return holding[0]
             try:
@@ -554,7 +555,7 @@ class LibcloudConnector(Connector):
                 held = self._public_keys("machine.create", subject)
                 if name not in held:
                     raise
-        if held[name] and not ec2.same_key(held[name], key):
+        if held[name] and not same_key(held[name], key):
             raise Conflict("%s holds another key than the credential's" % subject)
         return name
 

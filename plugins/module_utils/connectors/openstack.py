@@ -83,7 +83,6 @@ import ipaddress
 import itertools
 import struct
 import time
-from datetime import UTC, datetime, timedelta
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -122,7 +121,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     check_guest_inputs,
     key_pair_name,
     missing_sdk,
+    now_in_window,
     public_key,
+    same_key,
 )
 
 try:
@@ -236,7 +237,6 @@ OPERATION_SERVICES = {
 }
 KEY_NAME_MAX = 255  # Nova's key pair names: at most 255 characters
 RESIZE_STATES = (states.STARTED, states.STOPPED)  # Nova resizes ACTIVE and SHUTOFF servers (keeping that state)
-METER_WINDOW = 3600  # seconds before its end of a meter window without a start
 
 
 # -- errors: the one place openstacksdk and keystoneauth errors are translated ---------------
@@ -436,27 +436,6 @@ def network_cidr(cidr):
     except (TypeError, ValueError):
         raise InvalidInput("cidr '%s' is not an IPv4 network such as 10.20.0.0/24" % str(cidr)[:60],
                            attribute="cidr") from None
-
-
-def in_window(start, end, now):
-    """Whether ``now`` is in a meter window (timezone-aware datetimes, either may be None): InvalidInput naming
-    a bound that is not such a datetime, or start when it comes after end."""
-    for label, value in (("start", start), ("end", end)):
-        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-            raise InvalidInput("meter window %s must be a timezone-aware datetime" % label, attribute=label)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput("meter window: start comes after end", attribute="start")
-    if end is None:
-        end = now
-    if start is None:
-        start = end - timedelta(seconds=METER_WINDOW)
-    return start <= now <= end
-
-
-def same_key(held, key):
-    """Whether a key pair's public key line holds ``key`` (the base64 blob decides; comments may differ)."""
-    held = (held or "").split()
-    return len(held) > 1 and held[1] == key.split()[1]
 
 
 def iso(stamp):
@@ -1394,7 +1373,7 @@ class OpenStackConnector(Connector):
     def list_meters(self, machine_id, start=None, end=None):
         """Nova's diagnostics keep no history: each meter has the current sample, when ``now`` is in the window
         (no window: always), else none."""
-        current = in_window(start, end, datetime.now(UTC)) if start is not None or end is not None else True
+        current = now_in_window(start, end)
         server = self._server(machine_id, "meter.list")
         running = server.status == "ACTIVE" and current
         diag = {}

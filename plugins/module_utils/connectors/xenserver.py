@@ -125,7 +125,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     Page,
     Range,
     check_guest_inputs,
+    meter_window,
     missing_sdk,
+    resize_figures,
     sizes_from_options,
 )
 
@@ -289,29 +291,6 @@ def vcpu_steps(current_max, wanted):
     if wanted > current_max:
         return (("VM.set_VCPUs_max", wanted), ("VM.set_VCPUs_at_startup", wanted))
     return (("VM.set_VCPUs_at_startup", wanted), ("VM.set_VCPUs_max", wanted))
-
-
-def resize_figures(config):
-    """(cpu, memory KiB) of the MachineConfiguration a machine is resized to; InvalidInput unless both are
-    positive integers."""
-    figures = []
-    for name in ("cpu", "memory"):
-        value = getattr(config, name, None)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInput("machineConfig.%s must be a positive integer, got %r" % (name, value),
-                               attribute="machineConfig.%s" % name)
-        figures.append(value)
-    return tuple(figures)
-
-
-def meter_window(start, end):
-    """``start`` and ``end`` of a meters query, checked: timezone-aware datetimes or None, start not after end."""
-    for value, name in ((start, "start"), (end, "end")):
-        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-            raise InvalidInput("%s must be a timezone-aware date and time, got %r" % (name, value), attribute=name)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput("start %s is after end %s" % (start.isoformat(), end.isoformat()), attribute="start")
-    return start, end
 
 
 def aspect_values(sources):
