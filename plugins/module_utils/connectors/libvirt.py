@@ -87,6 +87,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     Range,
     check_guest_inputs,
     missing_sdk,
+    now_in_window,
+    resize_figures,
     sizes_from_options,
 )
 
@@ -442,17 +444,6 @@ def redact_uri(uri):
 
 def _now():
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _now_within(start, end):
-    """Whether now is inside the window [start, end] (timezone-aware datetimes, either may be None)."""
-    for value, what in ((start, "start"), (end, "end")):
-        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            raise InvalidInput("%s must be a timezone-aware date and time" % what, attribute=what)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput("start %s is after end %s" % (start.isoformat(), end.isoformat()), attribute="start")
-    now = datetime.now(UTC)
-    return (start is None or start <= now) and (end is None or now <= end)
 
 
 # -- the connector ---------------------------------------------------------------
@@ -1060,11 +1051,7 @@ class LibvirtConnector(Connector):
     def _check_resize(self, config, dom):
         """InvalidInput unless ``config`` is a cpu count and a memory size (KiB) this host offers, for the
         machine's own architecture; (cpu, memory KiB)."""
-        cpu, memory = getattr(config, "cpu", None), getattr(config, "memory", None)
-        for value, what in ((cpu, "cpu"), (memory, "memory")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInput("machineConfig.%s must be a positive integer" % what,
-                                   attribute="machineConfig." + what)
+        cpu, memory = resize_figures(config)
         reasons = self.capabilities().fits(cpu=cpu, memory_mib=-(-memory // KIB_PER_MIB))
         if reasons:
             raise InvalidInput("machine '%s' cannot be resized beyond libvirt host %s: %s"
@@ -1548,7 +1535,7 @@ class LibvirtConnector(Connector):
     def list_meters(self, machine_id, start=None, end=None):
         """Each meter with its current sample; libvirt keeps no history, so with a window (``start``,
         ``end``) the current sample only when now is inside it, else no sample."""
-        sampled = _now_within(start, end)
+        sampled = now_in_window(start, end)
         with self._op("meter.list", "machine '%s'" % machine_id):
             dom = self._domain(machine_id)
             values = self._meter_values(dom) if sampled else {}
