@@ -700,7 +700,8 @@ class Connector:
         raise Unsupported(self.name, "volume.detach")
 
     def resize_volume(self, volume_id, capacity_kb):
-        """Grow a volume to ``capacity_kb`` KB (never shrink: InvalidInput(attribute="capacity")); the Volume.
+        """Grow a volume to ``capacity_kb`` KB (never shrink: InvalidInput(attribute="capacity"); the same
+        capacity changes nothing); the Volume.
         Conflict, naming what to do, when its state or its machine's forbids it now."""
         raise Unsupported(self.name, "volume.resize")
 

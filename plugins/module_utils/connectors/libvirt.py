@@ -678,6 +678,8 @@ class LibvirtConnector(Connector):
     def _guest_addresses(self, dom, mac):
         """A running guest's IP addresses on a libvirt network, the way libvirt knows them: the network's
         DHCP lease, else the guest agent, else the host's ARP table."""
+        if self.domain_type == "test":
+            return []  # the test driver's interfaceAddresses crashes the client on a running domain; no guest anyway
         sources = (libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
                    libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP)
         for source in sources:
@@ -1297,7 +1299,13 @@ class LibvirtConnector(Connector):
         """Volume path -> [(domain, target dev)] over every domain's defined and live disks."""
         found = {}
         for dom in self.conn.listAllDomains(0):
-            for d in self._domain_facts(dom)["disks"]:
+            try:
+                disks = self._domain_facts(dom)["disks"]
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                continue  # undefined by someone else since the listing: it holds no volume any more
+            for d in disks:
                 if d["path"]:
                     found.setdefault(d["path"], []).append((dom, d["dev"]))
         return found
