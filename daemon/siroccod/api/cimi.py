@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, g, request
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import SIROCCO_CAPABILITY_NS
 from siroccod.api.common import authenticate, base_uri, daemon, respond
 from siroccod.errors import json_body
 from siroccod.guard import root_url
@@ -37,7 +38,6 @@ SINGLE = ("$select", "$expand")
 # the query parameter of a machine resize's dry run (service.Service._resize_dry_run)
 DRY_RUN = "dryRun"
 # Sirocco's capabilities in the Machine ResourceMetadata: what the hosts put into a guest (service.guest_offer)
-SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"
 
 
 def _any(name, values):

@@ -421,6 +421,7 @@ class Action(Resource):
 
 # Sirocco's own actions, beside CIMI's: action URIs of the project's namespace (DSP0263 allows extensions).
 SIROCCO_ACTION_NS = "urn:sirocco:cimi:action:"
+SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"  # siroccod's capabilities in ResourceMetadata
 SIROCCO_RESIZE = SIROCCO_ACTION_NS + "resize"
 
 

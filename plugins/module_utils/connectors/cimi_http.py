@@ -78,6 +78,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     MAX_USER_DATA,
+    SIROCCO_CAPABILITY_NS,
     SIROCCO_RESIZE,
     Credential,
     Job,
@@ -109,7 +110,6 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 
 JOB_URI_HEADER = "CIMI-Job-URI"
 # siroccod's own capabilities in a ResourceMetadata (guestInputs, userDataLimit of Machine)
-SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"
 HOST_PROPERTY = "sirocco.host"  # siroccod's placement wish: the host a machine goes to
 CHECKSUM_PROPERTY = "sirocco.checksum"  # siroccod checks a fetched image against it: sha256:<hex>
 DEFAULT_JOB_TIMEOUT = 300
