@@ -121,8 +121,8 @@ def test_examples_run_as_written(module, request, collections_path, tmp_path):
                           env=_env(collections_path, tmp_path), cwd=tmp_path, capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
     if done.returncode != 0:
-        pytest.fail("the examples of %s failed (exit %d)\n%s\n%s" % (module, done.returncode, done.stdout,
-                                                                      done.stderr), pytrace=False)
+        output = "%s\n%s" % (done.stdout, done.stderr)
+        pytest.fail("the examples of %s failed (exit %d)\n%s" % (module, done.returncode, output), pytrace=False)
     recap = done.stdout[done.stdout.rfind("PLAY RECAP"):]
     assert "failed=0" in recap, done.stdout
     if module not in ON_DAEMON:

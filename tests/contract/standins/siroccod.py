@@ -129,8 +129,8 @@ class Cleaner:
         deadline = time.monotonic() + timeout
         while True:
             ours = [d for d in self._items(key) if (d.get("name") or "").startswith(prefix)]
-            busy = [d for d in ours if d.get("state") in ("CREATING", "STARTING", "STOPPING", "PAUSING", "SUSPENDING",
-                                                           "CAPTURING", "DELETING")]
+            transient = ("CREATING", "STARTING", "STOPPING", "PAUSING", "SUSPENDING", "CAPTURING", "DELETING")
+            busy = [d for d in ours if d.get("state") in transient]
             if not busy or time.monotonic() >= deadline:
                 return ours
             time.sleep(0.1)

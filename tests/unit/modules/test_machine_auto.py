@@ -63,8 +63,9 @@ def test_prices_from_own_sizes_and_from_the_prices_option():
 
 
 def test_placement_request_from_module_options():
+    wishes = {match.WISH_LOCATION: "rack-1", match.WISH_PROVIDER: "lab"}
     request = machines.placement_request({"cpu": 2, "memory_mib": 512, "disk_gib": 3, "cpu_arch": "x86_64"}, "paused",
-                                    {match.WISH_LOCATION: "rack-1", match.WISH_PROVIDER: "lab"})
+                                         wishes)
     assert (request.cpu, request.memory_mib, request.disk_gib, request.arch) == (2, 512, 3, "x86_64")
     assert (request.location, request.providers) == ("rack-1", ("lab",))
     assert request.operations == match.BASE_OPERATIONS | {"machine.pause"}

@@ -22,8 +22,8 @@ def test_no_window_asks_for_the_latest():
 
 def test_last_ends_now_or_at_end():
     assert meters.window(last="30m", now=NOW) == (NOW - timedelta(minutes=30), None)  # open: up to now
-    assert meters.window(end="2026-12-07T09:00:00Z", last="1h", now=NOW) == (NOW - timedelta(hours=2),
-                                                                              NOW - timedelta(hours=1))
+    expected = (NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    assert meters.window(end="2026-12-07T09:00:00Z", last="1h", now=NOW) == expected
 
 
 def test_a_time_without_a_zone_is_utc():

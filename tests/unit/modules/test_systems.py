@@ -184,8 +184,8 @@ def test_a_member_failing_rolls_back_what_the_run_made(conn):
     existing = conn.create_volume("shop-keep", 1024)  # not the run's: left alone
     shared = {"componentDescriptors": [
         {"name": "data", "type": "volume", "component": {"size_gib": 1}},
-        {"name": "db", "type": "machine", "quantity": 2, "component": {"machine_config": "tiny",
-                                                                        "volumes": ["data"]}}]}
+        {"name": "db", "type": "machine", "quantity": 2,
+         "component": {"machine_config": "tiny", "volumes": ["data"]}}]}
     with pytest.raises(Conflict) as err:
         run(conn, template=shared)
     message = err.value.message
