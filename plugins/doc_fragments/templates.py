@@ -27,8 +27,9 @@ options:
         C(machine_config) (a size name of the provider, a name of C(machine_configs), or a dictionary of
         C(cpu), C(memory_mib), C(disk_gib), C(cpu_arch)), C(machine_image), C(credential) (C(name), or
         C(public_key) and C(user_name)), C(user_data), C(properties), C(networks) and C(description), as the
-        options of the same names of M(sirocco.cimi.machine); and a C(machine_configs) dictionary,
-        name -> C(cpu), C(memory_mib), C(disk_gib), C(cpu_arch).'
+        options of the same names of M(sirocco.cimi.machine); a C(machine_configs) dictionary,
+        name -> C(cpu), C(memory_mib), C(disk_gib), C(cpu_arch); and a C(system_templates) dictionary,
+        name -> a template as the O(sirocco.cimi.system#module:template) option takes it.'
       - It is read on the host the module runs on, only when a task names a template or configuration the
         provider does not store. A malformed file is an error naming this option, the file and the entry.
       - If not set, the value of the E(SIROCCO_TEMPLATES_FILE) environment variable is used, else the first of

@@ -40,11 +40,6 @@ ATTRIBUTE_OPTIONS = {"machineConfig": "machine_config", "machineImage": "machine
 # the credential's CIMI attributes in messages -> its suboptions
 CREDENTIAL_WORDS = (("credential.key", "credential.public_key"), ("credential.userName", "credential.user_name"))
 config_by_value = templates.config_by_value
-# Providers that create a machine asked by value with the smallest of their fixed sizes that fits (EC2
-# instance types, OpenStack flavors, libcloud's sizes) rather than exactly: their machines "have" a dictionary
-# when they have that size. The others (hypervisors, a CIMI endpoint) make exactly what is asked. (Better
-# advertised by the connectors in their Capabilities; until then, known here.)
-ROUNDS_TO_SIZES = ("ec2", "openstack", "libcloud")
 resolve_config = templates.resolve_config
 
 
@@ -237,9 +232,11 @@ def with_template(module, library):
     return templates.merge(options, p), {"name": p["machine_template"], "source": source}
 
 
-def rounding_sizes(connector, config):
-    """The sizes a provider rounds ``config`` up to when it was given by value (see ROUNDS_TO_SIZES), else ()."""
-    if config.id is not None or connector.name not in ROUNDS_TO_SIZES:
+def rounding_sizes(connector, capabilities, config):
+    """The sizes a provider rounds ``config`` up to when it was given by value (EC2 instance types, OpenStack
+    flavors, libcloud sizes: Capabilities.rounds_to_sizes): a machine of such a size "has" the dictionary. ()
+    where the provider makes exactly what is asked (hypervisors, a CIMI endpoint)."""
+    if config.id is not None or not capabilities.rounds_to_sizes:
         return ()
     try:
         return connector.list_machine_configs()
@@ -284,7 +281,7 @@ def run(module):
         if placement is not None:
             spec.location = (properties or {}).get(WISH_LOCATION)
     elif machine is not None and state != "absent" and config is not None and needs_resize(
-            machine, config, rounding_sizes(connector, config)):
+            machine, config, rounding_sizes(connector, capabilities, config)):
         capabilities.require("machine.resize")
         needs_stop = connector.resize_needs_stop(machine, config)
         operations = with_resize(current, operations, needs_stop, p.get("allow_restart"), p["name"])

@@ -48,7 +48,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 
 TEMPLATES_ENV = "SIROCCO_TEMPLATES_FILE"
 TEMPLATES_FILES = ("~/.config/sirocco/templates.yaml", "/etc/sirocco/templates.yaml")
-TEMPLATES_KEYS = ("machine_templates", "machine_configs")
+TEMPLATES_KEYS = ("machine_templates", "machine_configs", "system_templates")
 # what a client-side template may hold: the machine module's options of the same names
 TEMPLATE_KEYS = ("description", "machine_config", "machine_image", "credential", "user_data", "properties",
                  "networks")
@@ -260,8 +260,9 @@ def parse(data, where):
             try:
                 if kind == "machine_configs":
                     config_by_value(value, label)
-                else:
+                elif kind == "machine_templates":
                     check_template(value, label, attribute)
+                # system_templates: checked where they are used (systems.parse_template), against the provider
             except InvalidInput as exc:  # the option at fault is the file (or the inline dictionary)
                 raise InvalidInput(exc.message, attribute=attribute) from None
             out[kind][str(name)] = dict(value)

@@ -133,6 +133,8 @@ class Capabilities:
     hot_plug: bool = True
     # the disk formats machine_image.import takes, preferred first (empty without the operation)
     image_formats: tuple = ()
+    # a machine asked by value gets the smallest named size that fits (instance types, flavors), not exactly it
+    rounds_to_sizes: bool = False
     extras: dict = field(default_factory=dict)
 
     @property
@@ -167,7 +169,7 @@ class Capabilities:
                 "initialStates": list(self.initial_states), "stopForceDefault": self.stop_force_default,
                 "guestInputs": sorted(self.guest_inputs), "userDataLimit": self.user_data_limit,
                 "userDataEncoded": self.user_data_encoded, "hotPlug": self.hot_plug,
-                "imageFormats": list(self.image_formats), **self.extras}
+                "imageFormats": list(self.image_formats), "roundsToSizes": self.rounds_to_sizes, **self.extras}
 
 
 def _show(rng):
@@ -579,6 +581,8 @@ class Connector:
     user_data_encoded = False
     # The disk formats its import_machine_image takes, preferred first.
     image_formats = ()
+    # Whether a machine asked by value gets the smallest of the provider's named sizes that fits.
+    rounds_to_sizes = False
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
                  timeout=60, options=None):
@@ -615,7 +619,8 @@ class Connector:
 
     def capabilities(self):
         return Capabilities(provider=self.name, operations=self.implemented_operations(),
-                            image_formats=self.import_formats(), **self.guest_fields())
+                            image_formats=self.import_formats(), rounds_to_sizes=self.rounds_to_sizes,
+                            **self.guest_fields())
 
     def guest_fields(self, inputs=None):
         """The Capabilities fields of guest inputs: what create_machine takes (``inputs``, default

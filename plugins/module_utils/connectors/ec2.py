@@ -564,6 +564,7 @@ def _botocore_session():
 
 class EC2Connector(Connector):
     name = "ec2"
+    rounds_to_sizes = True  # instance types / flavors / sizes: the smallest that fits
     option_names = ("regions", "image", "image_owners", "instance_types", "subnet", "key_name",
                     "security_groups", "max_attempts", "list_disks")
     guest_inputs = frozenset({"userData", "credential"})
@@ -793,7 +794,7 @@ class EC2Connector(Connector):
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=tuple(sorted({c.cpuArch for c in configs if c.cpuArch})), meters=METERS,
             locations=tuple(locations), stop_force_default=False,
-            **self.guest_fields(), image_formats=self.import_formats(),
+            **self.guest_fields(), image_formats=self.import_formats(), rounds_to_sizes=self.rounds_to_sizes,
             extras={"regions": list(self.regions), "instanceTypes": len(configs)})
 
     # -- machines ---------------------------------------------------------------------------

@@ -397,6 +397,7 @@ def size_cpu(size):
 
 class LibcloudConnector(Connector):
     name = "libcloud"
+    rounds_to_sizes = True  # instance types / flavors / sizes: the smallest that fits
     option_names = ("driver", "driver_kwargs", "create_kwargs", "list_images_kwargs", "image", "size_filter")
 
     def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
@@ -507,7 +508,8 @@ class LibcloudConnector(Connector):
             cpu=Range(min(cpus, default=1), max(cpus, default=None)),
             memory_mib=Range(min(mibs, default=1), max(mibs, default=None)),
             locations=tuple(self.locations()) or (self.region or self.driver_name,),
-            stop_force_default=False, image_formats=self.import_formats(), **self.guest_fields(self._guest_inputs()),
+            stop_force_default=False, image_formats=self.import_formats(), rounds_to_sizes=self.rounds_to_sizes,
+            **self.guest_fields(self._guest_inputs()),
             extras={"driver": self.driver_name, "sizes": len(configs)})
 
     def _guest_inputs(self):

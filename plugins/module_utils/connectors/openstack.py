@@ -490,6 +490,7 @@ def _now():
 
 class OpenStackConnector(Connector):
     name = "openstack"
+    rounds_to_sizes = True  # instance types / flavors / sizes: the smallest that fits
     option_names = ("cloud", "clouds_yaml", "project", "domain", "image", "network", "key_name", "shelve",
                     "interface")
     guest_inputs = frozenset({"userData", "credential"})
@@ -596,7 +597,7 @@ class OpenStackConnector(Connector):
             memory_mib=Range(min((c.memory for c in configs), default=KIB_PER_MIB) // KIB_PER_MIB,
                              max((c.memory for c in configs), default=0) // KIB_PER_MIB or None),
             archs=self._archs(), meters=METERS, locations=tuple(zones) or ("nova",), stop_force_default=False,
-            **self.guest_fields(), image_formats=self.import_formats(),
+            **self.guest_fields(), image_formats=self.import_formats(), rounds_to_sizes=self.rounds_to_sizes,
             extras={"region": self.conn.config.get_region_name() or None, "services": sorted(self.services()),
                     "flavors": len(configs)})
 

@@ -51,6 +51,15 @@ def test_file_entries_with_their_source(tmp_path):
     assert lib.template("nope") is None
 
 
+def test_a_file_with_system_templates_still_gives_its_machine_entries(tmp_path):
+    """One templates file serves machine and system templates (system.py reads the system_templates)."""
+    text = FILE + ("system_templates:\n  pair:\n    componentDescriptors:\n"
+                   "      - {name: m, type: machine, component: {machine_template: web}}\n")
+    lib, path = library(tmp_path, text)
+    assert lib.config("half")[1] == path
+    assert lib.template("web")[0]["machine_config"] == "half"
+
+
 def test_inline_entries_win_over_the_file(tmp_path):
     lib, _path = library(tmp_path, inline={"machine_templates": {"web": {"machine_config": "tiny"}}})
     assert lib.template("web") == ({"machine_config": "tiny"}, "templates")
