@@ -57,11 +57,11 @@ def names(conn):
 
 
 def test_registered_in_check_mode_then_for_real_then_nothing_to_do(ec2):
-    predicted, _ = run(ec2, check_mode=True, name="deploy", public_key=KEY, user_name="debian")
+    predicted, _warnings = run(ec2, check_mode=True, name="deploy", public_key=KEY, user_name="debian")
     assert predicted["actions"] == ["create"] and names(ec2) == []
     assert predicted["credential"]["key"] == KEY and predicted["credential"]["userName"] == "debian"
     assert predicted["fingerprint"] == "SHA256:JU8D7X+idkCBvk4nif+h0e/+o2hEqgq//rctahb1qeE"  # as ssh-keygen -l says
-    made, _ = run(ec2, name="deploy", public_key=KEY, user_name="debian")
+    made, _warnings = run(ec2, name="deploy", public_key=KEY, user_name="debian")
     assert made["changed"] and names(ec2) == ["deploy"]
     assert credentials.key_data(made["credential"]["key"]) == credentials.key_data(KEY)
     # the same key with another comment is the same credential
@@ -75,17 +75,17 @@ def test_another_key_under_the_name_fails_without_force_and_is_replaced_with_it(
         run(ec2, name="rotated", public_key=OTHER)
     assert "force=true" in info.value.message and "SHA256:JU8D7X" in info.value.message
     assert credentials.key_data(ec2.get_credential("rotated").key) == credentials.key_data(KEY)
-    predicted, _ = run(ec2, check_mode=True, name="rotated", public_key=OTHER, force=True)
+    predicted, _warnings = run(ec2, check_mode=True, name="rotated", public_key=OTHER, force=True)
     assert predicted["actions"] == ["delete", "create"]
     assert credentials.key_data(ec2.get_credential("rotated").key) == credentials.key_data(KEY)
-    replaced, _ = run(ec2, name="rotated", public_key=OTHER, force=True)
+    replaced, _warnings = run(ec2, name="rotated", public_key=OTHER, force=True)
     assert replaced["changed"]
     assert credentials.key_data(ec2.get_credential("rotated").key) == credentials.key_data(OTHER)
 
 
 def test_absent_removes_it_once(ec2):
     run(ec2, name="gone", public_key=KEY)
-    gone, _ = run(ec2, name="gone", state="absent")
+    gone, _warnings = run(ec2, name="gone", state="absent")
     assert gone["actions"] == ["delete"] and "credential" not in gone and names(ec2) == []
     assert not run(ec2, name="gone", state="absent")[0]["changed"]
 

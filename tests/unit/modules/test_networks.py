@@ -35,17 +35,18 @@ def listed(conn):
 
 
 def test_created_with_cidr_and_dhcp_in_check_mode_then_for_real_then_nothing_to_do(conn):
-    predicted, _ = run(conn, check_mode=True, name="back", cidr="10.254.7.0/24", dhcp=True, description="db side")
+    predicted, _warnings = run(conn, check_mode=True, name="back", cidr="10.254.7.0/24", dhcp=True,
+                               description="db side")
     assert predicted["actions"] == ["create"] and "back" not in listed(conn)
     assert predicted["network"] == {"resourceURI": "http://schemas.dmtf.org/cimi/2/Network", "name": "back",
                                     "description": "db side", "state": "STARTED", "cidr": "10.254.7.0/24",
                                     "dhcp": True}
-    made, _ = run(conn, name="back", cidr="10.254.7.0/24", dhcp=True, description="db side")
+    made, _warnings = run(conn, name="back", cidr="10.254.7.0/24", dhcp=True, description="db side")
     assert made["changed"] and made["network"]["cidr"] == "10.254.7.0/24" and made["network"]["dhcp"] is True
     assert made["network"]["networkType"] == "PRIVATE" and listed(conn)["back"].id == made["network"]["id"]
     again, module = run(conn, name="back", cidr="10.254.7.0/24", dhcp=True, description="db side")
     assert not again["changed"] and module.warnings == [] and again["diff"]["before"] == again["diff"]["after"]
-    gone, _ = run(conn, name="back", state="absent")
+    gone, _warnings = run(conn, name="back", state="absent")
     assert gone["actions"] == ["delete"] and "back" not in listed(conn)
     assert not run(conn, name="back", state="absent")[0]["changed"]
 

@@ -60,11 +60,11 @@ def listed(conn):
 
 
 def test_created_in_check_mode_then_for_real_then_nothing_to_do(conn):
-    predicted, _ = run(conn, check_mode=True, name="data", size=1)
+    predicted, _warnings = run(conn, check_mode=True, name="data", size=1)
     assert predicted["changed"] and predicted["actions"] == ["create"] and "data" not in listed(conn)
     assert predicted["volume"]["capacity"] == GIB and "id" not in predicted["volume"]
     assert predicted["diff"] == {"before": {}, "after": {"name": "data", "state": "AVAILABLE", "capacity": GIB}}
-    made, _ = run(conn, name="data", size=1)
+    made, _warnings = run(conn, name="data", size=1)
     assert made["changed"] and made["volume"]["id"] == listed(conn)["data"].id
     assert listed(conn)["data"].capacity == GIB
     again, module = run(conn, name="data", size=1)
@@ -108,19 +108,19 @@ def test_a_type_on_a_provider_without_types_fails_naming_type_and_creates_nothin
 
 
 def test_attach_detach_and_absent(conn, machine):
-    predicted, _ = run(conn, check_mode=True, name="disk", size=1, attached_to="vol-host", device="vdc")
+    predicted, _warnings = run(conn, check_mode=True, name="disk", size=1, attached_to="vol-host", device="vdc")
     assert predicted["actions"] == ["create", "attach"]
     assert predicted["volume"]["attachedTo"] == [{"href": machine.id}]
-    made, _ = run(conn, name="disk", size=1, attached_to="vol-host", device="vdc")
+    made, _warnings = run(conn, name="disk", size=1, attached_to="vol-host", device="vdc")
     assert made["actions"] == ["create", "attach"] and made["volume"]["attachedTo"] == [{"href": machine.id}]
     assert conn.get_machine(machine.id).to_json()["volumes"] == [
         {"initialLocation": "vdc", "volume": {"href": made["volume"]["id"]}}]
     assert not run(conn, name="disk", attached_to=machine.id)[0]["changed"]  # by id: the same machine
-    left, _ = run(conn, name="disk", attached_to="")
+    left, _warnings = run(conn, name="disk", attached_to="")
     assert left["actions"] == ["detach"] and not left["volume"].get("attachedTo")
     assert not run(conn, name="disk", attached_to="")[0]["changed"]
     run(conn, name="disk", attached_to="vol-host")
-    gone, _ = run(conn, name="disk", state="absent")
+    gone, _warnings = run(conn, name="disk", state="absent")
     assert gone["actions"] == ["detach", "delete"] and "volume" not in gone and "disk" not in listed(conn)
     assert not run(conn, name="disk", state="absent")[0]["changed"]
 
@@ -161,10 +161,10 @@ def test_info_by_name_and_filter(conn):
 def test_attached_to_another_machine_moves_the_volume(conn, machine):
     other = conn.create_machine(MachineSpec(name="vol-host-2", config=MachineConfiguration(cpu=1, memory=65536)))
     run(conn, name="moved", size=1, attached_to="vol-host")
-    predicted, _ = run(conn, check_mode=True, name="moved", attached_to="vol-host-2")
+    predicted, _warnings = run(conn, check_mode=True, name="moved", attached_to="vol-host-2")
     assert predicted["actions"] == ["detach", "attach"] and predicted["volume"]["attachedTo"] == [{"href": other.id}]
     assert listed(conn)["moved"].attachedTo == [{"href": machine.id}]  # check mode changed nothing
-    moved, _ = run(conn, name="moved", attached_to="vol-host-2")
+    moved, _warnings = run(conn, name="moved", attached_to="vol-host-2")
     assert moved["actions"] == ["detach", "attach"] and listed(conn)["moved"].attachedTo == [{"href": other.id}]
 
 
