@@ -206,6 +206,11 @@ class SiroccoModule:
             return self._placement.label if self._placement is not None else None
         return self.params["provider"]
 
+    def mask(self, value):
+        """Never show ``value`` again: Ansible masks it in the result, its invocation and the messages."""
+        if value:
+            self.module.no_log_values.add(value)
+
     def warn(self, message):
         self.module.warn(scrub(message, self._secrets()))
 

@@ -151,7 +151,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.module import Sirocco
 def run(module):
     key = module.params.get("public_key")
     if credentials.looks_private(key):
-        module.module.no_log_values.add(key)  # never echoed, in the result's invocation or anywhere else
+        module.mask(key)  # a private key pasted by mistake: never echoed, in the invocation or anywhere else
     return credentials.run(module)
 
 
