@@ -85,6 +85,10 @@ def test_target(target, request, collections_path, tmp_path):
         ANSIBLE_STDOUT_CALLBACK="default",
         ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
         ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        # per-task durations (tests/output/junit/<target>/*.xml): where a slow target spends its time
+        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit",
+        JUNIT_OUTPUT_DIR=str(REPO / "tests" / "output" / "junit" / target),
+        JUNIT_TASK_CLASS="yes",
     )
     for name in ("SIROCCO_PROVIDER", "SIROCCO_URI", "SIROCCO_USERNAME", "SIROCCO_PASSWORD", "SIROCCO_REGION"):
         env.pop(name, None)  # the targets say what they use

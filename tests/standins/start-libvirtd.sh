@@ -60,7 +60,9 @@ if [[ "$current" != "$wanted" ]]; then
     fi
 fi
 
-mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/images /run/libvirt
+# dnsmasq: libvirt writes a network's MAC list there when a domain joins it, even on a network without DHCP
+# (which never starts dnsmasq, the one thing that would make it); distributions' packages ship it
+mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/images /var/lib/libvirt/dnsmasq /run/libvirt
 
 if ! running virtlogd; then
     log "starting virtlogd"
