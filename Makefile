@@ -1,7 +1,7 @@
 # Sirocco — build, test and demo on Debian 12 with Python 3.11.
 #
 #   make demo    set up the machine, start libvirtd, run playbooks/demo.yml
-#   make test    lint + unit + daemon + fuzz + contract + integration + images + compat + sanity (what CI runs)
+#   make test    lint + unit + daemon + fuzz + contract + images + integration + compat + sanity (what CI runs)
 #
 # Every target installs what it needs: Debian packages (scripts/setup-system.sh,
 # as root), the dev venv (.venv, exact versions from locks/ansible-core-2.19.txt) and the
@@ -43,10 +43,11 @@ export PATH := $(BIN):$(PATH)
 export PYTHON
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export ANSIBLE_FORCE_COLOR := 0
-# run pytest in DIR; exit status 5 (no tests collected: the suite is still empty) is not a failure
+# run pytest in DIR (with OPTIONS before PYTEST_ARGS); exit status 5 (no tests collected: the suite is still
+# empty) is not a failure
 define run_pytest
 	@if [[ ! -d $(1) ]]; then echo "$(1): no such directory yet, nothing to run"; exit 0; fi; \
-	rc=0; $(BIN)/pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(BIN)/pytest $(1) $(2) $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "$(1): no tests collected yet (pytest exit 5), not a failure"; \
 	elif [[ $$rc -ne 0 ]]; then exit $$rc; fi
 endef
@@ -55,7 +56,7 @@ endef
 
 help:
 	@echo "make demo         set up the machine, start libvirtd, run playbooks/demo.yml"
-	@echo "make test         lint + unit + contract + integration + sanity (CI runs this)"
+	@echo "make test         lint + unit + daemon + fuzz + contract + images + integration + compat + sanity (CI)"
 	@echo "make venv         .venv from locks/ansible-core-2.19.txt (exact versions); the tree linked in as the collection"
 	@echo "make lock         refresh locks/*.txt from pyproject.toml's ranges (uv pip compile; LOCK_UPGRADE= keeps pins)"
 	@echo "make requirements write requirements.txt and requirements/<provider>.txt from pyproject.toml"
@@ -188,9 +189,13 @@ openstack-stop:
 contract: venv libvirtd vcsim openstack
 	$(call run_pytest,tests/contract)
 
-# playbooks/multicloud.yml's test also needs the OpenStack stand-in (moto it starts itself)
+# playbooks/multicloud.yml's test also needs the OpenStack stand-in (moto it starts itself). Two pytest-xdist
+# workers: the guests' playbooks on one, the targets shared out (tests/integration/conftest.py); the machine_image
+# target builds tests/images' spec, which `make images` leaves in the factory's cache. INTEGRATION_WORKERS=0 runs
+# everything in this process (pdb, -s).
+INTEGRATION_WORKERS ?= 2
 integration: venv libvirtd vcsim openstack
-	$(call run_pytest,tests/integration)
+	$(call run_pytest,tests/integration,-n $(INTEGRATION_WORKERS))
 
 # the inventory plugin alone (make integration runs it too): the real ansible-inventory against libvirt's test
 # driver, the XAPI stand-in, vcsim, moto, a provider that is down and one that never answers (~1 min)
@@ -251,7 +256,8 @@ compat: export SIROCCO_COMPAT_CORES = $(CORES)
 compat: venv $(foreach core,$(CORES),$(COMPAT_DIR)/$(core)/.stamp)
 	$(call run_pytest,tests/compat)
 
-test: lint unit daemon fuzz contract integration images compat sanity
+# images before integration: the machine_image target's build is then a cache hit
+test: lint unit daemon fuzz contract images integration compat sanity
 
 # ---------------------------------------------------------------------------
 # demo, build, clean

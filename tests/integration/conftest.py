@@ -17,6 +17,40 @@ URI = os.environ.get("SIROCCO_IT_URI", "qemu:///system")
 # seconds between the test-driver daemon's samplings: meter_info_siroccod reads a history of several
 METER_INTERVAL = 2
 sys.path.insert(0, str(REPO / "tests" / "contract"))  # the contract suite's stand-ins start the peers
+# `make integration` runs two pytest-xdist workers. The playbooks that boot guests under QEMU (CPU-bound, minutes
+# each) stay on one worker in file order (test_images registers the image test_demo built and imports
+# test_multicloud's fixtures); each target is a unit of its own, since targets mostly wait on their peers; every
+# other file stays on one worker: its tests share module fixtures, fixed names or, for the module examples, a
+# check that no example left a machine behind. (xdist's loadgroup would say this with marks, but it renames test
+# ids through an attribute pytest 9 no longer reads: the groups were silently ignored.)
+GUEST_PLAYBOOKS = {"test_demo.py", "test_images.py", "test_multicloud.py"}
+SHARED_OUT = {"test_targets.py"}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work (xdist's scope) a test belongs to: what one worker runs, in collection order."""
+    path = nodeid.split("::", 1)[0]
+    name = path.rsplit("/", 1)[-1]
+    if name in SHARED_OUT:
+        return nodeid
+    return "guests" if name in GUEST_PLAYBOOKS else path
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent when it is not installed
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class IntegrationScheduling(LoadScopeScheduling):
+        """Units in collection order (the guests' one, the longest, starts first) rather than by size."""
+
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
+
+        def _split_scope(self, nodeid):
+            return work_unit(nodeid)
+
+    return IntegrationScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
