@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
 
 SYNC, ASYNC, READONLY = "sync", "async", "readonly"
@@ -61,3 +61,13 @@ SYSTEM_COMPONENTS = {
     type_uri("Volume"): ("Volume", "VolumeTemplate"),
     type_uri("Network"): ("Network", "NetworkTemplate"),
 }
+
+# CIMI's actions of each collection (each at <resource>/<verb>)
+ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
+# Sirocco's extension actions: collection -> {verb: (action URI, the contract operation a host needs for it)};
+# each at <resource>/<verb>, in the type's ResourceMetadata while a host offers its operation
+EXTENSION_ACTIONS = {"machines": {"resize": (model.SIROCCO_RESIZE, "machine.resize")},
+                     "volumes": {"resize": (model.SIROCCO_RESIZE, "volume.resize")}}
+# the parameters of Action that are a resize's (its own: machineConfig of a machine, capacity of a volume) or
+# another action's: a resize refuses all but its own
+RESIZE_PARAMETERS = ("force", "image", "volume", "initialLocation", "host", "machineConfig", "capacity")

@@ -18,13 +18,14 @@ could not be asked: 503 saying which and why.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, ProviderUnavailable
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities, Range
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
-from siroccod import placing
+from siroccod import guests, placing
 from siroccod.store import Resource
 from siroccod.upstreams import LOCAL
 
@@ -35,6 +36,8 @@ ROUTING = "sirocco.routing"  # ...and why
 PRIVATE_KEYS = frozenset(match.WISHES) | {ROUTED_TO, ROUTING}
 # What the daemon does for any machine on its own hosts, whatever their connectors offer.
 LOCAL_BASE = match.BASE_OPERATIONS | {"machine.delete"}
+# what a machine's plan carries for the checks made before 202 only, never kept with the machine
+PLAN_ONLY = ("allowed", "guest")
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Route:
 def wanted(pool, meta, template):
     """Whether machine creation goes through routing: upstreams are configured, or a wish was made
     (which then must name a provider that exists)."""
-    return bool(pool.upstreams) or any(k in _properties(meta, template) for k in match.WISHES)
+    return bool(pool.upstreams) or any(k in properties(meta, template) for k in match.WISHES)
 
 
 def note(doc, route_):
@@ -68,7 +71,8 @@ def job_params(route_):
     return {"routing": route_.why} if route_ is not None else {}
 
 
-def _properties(meta, template):
+def properties(meta, template):
+    """A machine's properties: its template's, overridden by the request's own."""
     props = dict(template.get("properties") or {})
     props.update(meta.get("properties") or {})
     return props
@@ -82,25 +86,25 @@ def _image_name(session, template):
     return (row.name or row.uuid) if row is not None else None
 
 
-def local_offer(service, session, request, plan, image):
-    """The daemon's hosts as one Offer: by value, ranges as large as the host that could take the
-    machine (so a request no host can take is rejected with the figure that does not fit), every
-    host's power figures (policy lowest-energy) and free capacity (least-loaded)."""
-    loads = service.host_loads(session)
+def local_offer(pool, placer, loads, request, plan, image):
+    """The daemon's hosts (``loads``: capacity.loads) as one Offer: by value, ranges as large as the host
+    that could take the machine (so a request no host can take is rejected with the figure that does not
+    fit), every host's power figures (policy lowest-energy) and free capacity (least-loaded); ``placer``
+    places on them (placing.PLACERS)."""
     allowed = plan["allowed"]
     usable = [h for h in loads if allowed is None or h.name in allowed]
-    usable = service.guest_hosts(usable, plan)[0]  # those that can put its credential and userData into it
+    usable = guests.guest_hosts(pool, usable, plan)[0]  # those that can put its credential and userData into it
     want_cpu, want_kib = request.cpu, request.memory_mib * KIB_PER_MIB
     ops = set(LOCAL_BASE)
     for h in usable:
-        handle = service.pool.handles.get(h.id)
+        handle = pool.handles.get(h.id)
         if handle is not None:
             try:
                 ops |= handle.capabilities().operations
             except Exception:  # noqa: BLE001 - a host that cannot say offers the base operations
                 pass
     pin = request.location if request.location in {h.name for h in usable} else None
-    fit = service.placer(placing.PlacementRequest(cpu=want_cpu, memory_kib=want_kib, arch=request.arch, host=pin,
+    fit = placer(placing.PlacementRequest(cpu=want_cpu, memory_kib=want_kib, arch=request.arch, host=pin,
                                                   hosts_allowed=allowed), usable) if usable else None
     if fit is not None:
         cpu_max, mib_max = fit.free_cpu, fit.free_memory_kib // KIB_PER_MIB
@@ -137,11 +141,11 @@ def _upstream_offer(handle, request, image):
     return offer
 
 
-def route(service, session, meta, template, plan, pinned_host):
-    """The Route of a new machine; raises InvalidInput, Conflict (match.NoCandidate) or
-    ProviderUnavailable with the reasons."""
-    pool = service.pool
-    props = _properties(meta, template)
+def route(pool, placer, loads, session, meta, template, plan, pinned_host):
+    """The Route of a new machine among the daemon's hosts (``loads``, placed by ``placer``) and the
+    upstreams of ``pool``; raises InvalidInput, Conflict (match.NoCandidate) or ProviderUnavailable with
+    the reasons. It decides only: the caller records the machine."""
+    props = properties(meta, template)
     config = plan["config"]
     image = _image_name(session, template)
     request = match.Request.build(config=model.MachineConfiguration(**config), properties=props, image=image)
@@ -154,9 +158,9 @@ def route(service, session, meta, template, plan, pinned_host):
         return Route(LOCAL, None, None, "%s: %s" % (LOCAL, why), image=image)
     policy = pool.config.routing_policy
     upstreams = list(pool.upstreams.values())
-    offers = [local_offer(service, session, request, plan, image)]
+    offers = [local_offer(pool, placer, loads, request, plan, image)]
     offers += _survey(upstreams, request, image)
-    offers, request, refused = _guest_capable(service, offers, request, plan, upstreams)
+    offers, request, refused = _guest_capable(offers, request, plan, upstreams)
     try:
         placement = match.match(offers, request, policy)
     except match.NoCandidate as exc:
@@ -178,12 +182,11 @@ def route(service, session, meta, template, plan, pinned_host):
     return Route(placement.label, handle, placement.size, placement.why, host, image)
 
 
-def _guest_capable(service, offers, request, plan, upstreams):
+def _guest_capable(offers, request, plan, upstreams):
     """The offers that can put the machine's credential and userData into its guest, the request without
     wishes for the others, and why each other one cannot (label -> reasons). None can: InvalidInput (400)
     naming the attribute. ``local`` can when one of the hosts can (local_offer left out the others)."""
-    from siroccod.service import guest_inputs
-    needs = guest_inputs(plan)
+    needs = guests.guest_inputs(plan)
     if not needs:
         return offers, request, {}
     by_label = {u.name: u for u in upstreams}
@@ -197,7 +200,7 @@ def _guest_capable(service, offers, request, plan, upstreams):
                 "no host of this daemon can put %s into a guest" % " or ".join(sorted(needs)),
                 attribute=sorted(needs)[0])
         else:
-            refusal = service.guest_refusal(by_label.get(offer.label), plan, name=offer.label, upstream=True)
+            refusal = guests.guest_refusal(by_label.get(offer.label), plan, name=offer.label, upstream=True)
         if refusal is None:
             kept.append(offer)
         else:
@@ -222,14 +225,13 @@ def _guest_capable(service, offers, request, plan, upstreams):
 def _survey(upstreams, request, image):
     if len(upstreams) <= 1:
         return [_upstream_offer(u, request, image) for u in upstreams]
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=min(8, len(upstreams)), thread_name_prefix="siroccod-survey") as pool:
         return list(pool.map(lambda u: _upstream_offer(u, request, image), upstreams))
 
 
 def upstream_spec(route_, plan, props):
     """The creation spec (private.spec) of a machine the upstream of ``route_`` will make."""
-    spec = {k: v for k, v in plan.items() if k not in ("allowed", "guest")}  # service.PLAN_ONLY
+    spec = {k: v for k, v in plan.items() if k not in PLAN_ONLY}
     if route_.size is not None:  # the size match chose: the upstream maps these figures back to it
         size = route_.size.to_json()
         spec["config"] = dict(spec["config"], **{k: size[k] for k in ("cpu", "memory") if size.get(k)})
@@ -239,77 +241,3 @@ def upstream_spec(route_, plan, props):
     location = props.get(match.WISH_LOCATION)
     spec["location"] = location if location and location != route_.handle.cfg.location else None
     return spec
-
-
-def create_routed(service, session, p, route_, meta, template, plan, parent, tenant_id):
-    """Record a machine the upstream of ``route_`` will make, and queue its creation job (the same
-    job as on a host: work.py reaches the upstream through the handle)."""
-    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
-    from siroccod import hrefs
-    from siroccod.store import new_uuid, utcnow
-    handle = route_.handle
-    uuid = new_uuid()
-    doc = dict(meta)
-    doc.setdefault("name", "machine-" + uuid[:8])
-    spec = upstream_spec(route_, plan, _properties(meta, template))
-    for key in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed"):
-        if spec["config"].get(key) is not None:
-            doc[key] = spec["config"][key]
-    note(doc, route_)
-    row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
-                   name=doc["name"], host_id=handle.id, state=states.CREATING, doc=doc,
-                   private={"domain": handle.native_name(uuid), "spec": spec, "upstream": handle.name})
-    row.created = row.updated = utcnow()
-    session.add(row)
-    session.flush()
-    job = service.queue(session, p, "create", row, params=job_params(route_),
-                        affected=[hrefs.ref("machines", uuid)], parent=parent, tenant_id=row.tenant_id)
-    job.status_message = "routed to upstream %s" % handle.name
-    return row, job
-
-
-def refresh(service, p, uuid):
-    """GET of a routed machine asks its upstream: the state it reports now is recorded (a machine
-    gone from there is marked gone, as reconcile does). When the upstream cannot say, the record is
-    served as it is. Machines with a job under way are left to their job."""
-    from sqlalchemy import func, select
-
-    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
-    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
-    from siroccod.jobs import ACTIVE
-    from siroccod.recovery import GONE
-    from siroccod.store import Job, iso, utcnow
-    with service.store.read() as session:
-        try:
-            row = service.find(session, p, "Machine", uuid)
-        except NotFound:
-            return
-        handle = service.pool.upstreams.get(row.host_id)
-        if handle is None or row.native_id is None or row.state not in states.STABLE_MACHINE_STATES \
-                or handle.recently_failed():
-            return
-        pending = select(func.count()).select_from(Job).where(Job.target_uuid == uuid, Job.state.in_(ACTIVE))
-        if session.scalar(pending):
-            return
-        native, recorded = row.native_id, row.state
-    try:
-        machine = handle.call("get_machine", native)
-    except NotFound:
-        machine = None
-    except SiroccoError as exc:
-        log.info("machine %s: upstream %s cannot say its state: %s", uuid, handle.name, exc)
-        return
-    with service.store.transaction() as session:
-        row = session.get(Resource, uuid)
-        if row is None or row.state != recorded or row.native_id != native:
-            return  # changed meanwhile: that change wins
-        if machine is None:
-            props = dict(row.doc.get("properties") or {})
-            props[GONE] = "vanished from upstream %s (noticed %s)" % (handle.name, iso(utcnow()))
-            row.doc = dict(row.doc, properties=props)
-            row.state, row.private = states.FAILED, dict(row.private, gone=True)
-        elif machine.state != row.state:
-            row.state = machine.state
-        else:
-            return
-        row.updated = utcnow()

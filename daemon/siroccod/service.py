@@ -28,22 +28,14 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
-    HOST_KEY_PROPERTY,
-    USER_PROPERTY,
-    MachineSpec,
-    check_guest_inputs,
     public_key,
-    user_data_size,
 )
-from siroccod import capacity, hrefs, image_sources, metering, placing, quotas, routing
-from siroccod.jobs import ACTIVE, QUEUED
-from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, SYNC, SYSTEM_COMPONENTS
+from siroccod import capacity, cmdb, guests, hrefs, image_sources, jobs, metering, placing, quotas, routing
+from siroccod.jobs import ACTIVE
+from siroccod.kinds import ASYNC, BY_TYPE, KINDS, READONLY, REF_TYPES, RESIZE_PARAMETERS, SYNC, SYSTEM_COMPONENTS
 from siroccod.store import Job, Resource, Tenant, iso, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
-# Machine action verb -> connector method.
-ACTION_METHODS = {"start": "start_machine", "stop": "stop_machine", "restart": "restart_machine",
-                  "pause": "pause_machine", "suspend": "suspend_machine", "capture": "capture_machine"}
 COMMON = ("name", "description", "properties")
 # doc as its stored text: decoded only when the rendered document is not cached yet
 LIST_COLUMNS = (Resource.uuid, Resource.tenant_id, Resource.type, Resource.host_id, Resource.native_id,
@@ -51,86 +43,11 @@ LIST_COLUMNS = (Resource.uuid, Resource.tenant_id, Resource.type, Resource.host_
 # rendered documents kept (one per resource and base URI): ~6.5 KB each for a machine, so at most
 # ~130 MB; past that the cache starts again (a larger listing is then rendered as without it)
 RENDERED_MAX = 20000
-# SELECT ... FOR UPDATE OF resources: the resource's row only (not its host, an outer join)
-ROW_LOCK = {"of": Resource}
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
 # Sirocco's resize action (model.SIROCCO_RESIZE), offered on machines and volumes: the operation name a
 # machine's operations list carries, and the contract operation behind it on each kind
 RESIZE = "resize"
-# the parameters of Action that are a resize's (its own: machineConfig of a machine, capacity of a volume) or
-# another action's: a resize refuses all but its own
-RESIZE_PARAMETERS = ("force", "image", "volume", "initialLocation", "host", "machineConfig", "capacity")
 # what a machine's plan carries for the checks made before 202 only, never kept with the machine
-PLAN_ONLY = ("allowed", "guest")
-# what a host's connector reports on a machine so that a controller can reach its guest (the credential's
-# user, the SSH host key the guest presents): kept with the machine's properties (work.py), served with
-# them, kept when a user PUTs other properties
-GUEST_REACH = (USER_PROPERTY, HOST_KEY_PROPERTY)
-
-
-def guest_inputs(plan):
-    """What a machine's creation asks its host to put into the guest."""
-    needs = set()
-    if plan.get("user_data"):
-        needs.add("userData")
-    if plan.get("credential") or plan.get("credential_value"):
-        needs.add("credential")
-    return frozenset(needs)
-
-
-def guest_caps(handle):
-    """(guest inputs, userData limit in bytes or None, whether the limit counts base64) of a host or
-    upstream handle, from its connector's Capabilities; nothing when it cannot say."""
-    try:
-        caps = handle.capabilities() if handle is not None else None
-    except SiroccoError:
-        caps = None
-    if caps is None:
-        return frozenset(), None, False
-    return frozenset(caps.guest_inputs), caps.user_data_limit, caps.user_data_encoded
-
-
-def guest_offer(handles):
-    """What the daemon can put into a guest (the union of what ``handles`` take) and the most raw userData
-    one of them takes in bytes (None: unknown or unlimited). Published in the Machine ResourceMetadata."""
-    inputs, limits = set(), []
-    for handle in handles:
-        accepts, limit, encoded = guest_caps(handle)
-        inputs |= accepts
-        if "userData" in accepts:
-            limits.append(None if limit is None else (limit // 4) * 3 if encoded else limit)
-    limit = max(limits) if limits and None not in limits else None
-    return frozenset(inputs), limit
-
-
-def checked_credential(credential, path):
-    """A machine's credential (stored form: userName, key, password sealed) checked for a guest before
-    anything is made: an SSH public key is required and must be one (normalised to one line), the user
-    name must be one a guest OS takes. Returns what the hosts' checks need: {username, key, password}
-    (password: whether there is one, never its value)."""
-    user = credential.get("userName")
-    if user is None:
-        user = credential.get("username")  # a MachineTemplate recorded before migration 0006
-    if not credential.get("key"):
-        raise InvalidInput("%s.credential.key: a machine's credential needs an SSH public key (a line such as "
-                           "'ssh-ed25519 AAAA... me@host'): the guest is reached with it" % path,
-                           attribute="credential.key")
-    probe = MachineSpec(name="check", config=None,
-                        credential={"username": user, "key": credential["key"],
-                                    "password": "set" if credential.get("password") else None})
-    try:
-        check_guest_inputs(probe, "siroccod", frozenset({"credential"}), passwords=True)
-    except InvalidInput as exc:
-        raise InvalidInput("%s.%s" % (path, exc.message), attribute=exc.attribute) from None
-    return probe.credential
-
-
-def image_natives(row):
-    """Host name -> native id of a MachineImage on each host holding it."""
-    natives = dict(row.private.get("natives") or {})
-    if row.host_id is not None and row.native_id is not None and row.host is not None:
-        natives[row.host.name] = row.native_id
-    return natives
 
 
 def _decoded(row):
@@ -174,43 +91,11 @@ class Service:
     # ================================================================================
     # reading
     # ================================================================================
-    @staticmethod
-    def _visible(query, p, kind):
-        if kind.shared:
-            return query.where(or_(Resource.tenant_id == p.tenant_id, Resource.tenant_id.is_(None)))
-        return query.where(Resource.tenant_id == p.tenant_id)
-
     def find(self, session, p, type_name, uuid, write=False, what=None, lock=False):
-        """The row of a resource the caller may see, else NotFound (foreign ones look absent).
-        ``write`` or ``lock``: the row is locked until the transaction ends (SELECT ... FOR UPDATE on
-        PostgreSQL, the database's write lock on SQLite), so two requests changing one resource at
-        once, in any processes or threads, take turns and the second sees the state the first left."""
-        kind = BY_TYPE[type_name]
-        lock = bool(write or lock)
-        if lock and self.store.is_sqlite:
-            self.store.write_lock(session)
-            lock = False
-        row = session.get(Resource, uuid, with_for_update=ROW_LOCK if lock else None) if isinstance(
-            uuid, str) and len(uuid) <= 64 else None
-        if row is None or row.type != type_name or not (
-                row.tenant_id == p.tenant_id or (kind.shared and row.tenant_id is None)):
-            raise NotFound("%s: no %s '%s'" % (what or kind.key, type_name, uuid))
-        if write and row.tenant_id is None and not p.is_admin:
-            raise Forbidden("%s '%s' is public: only administrators change it" % (type_name, uuid))
-        return row
+        return cmdb.find(self.store, session, p, type_name, uuid, write=write, what=what, lock=lock)
 
     def find_ref(self, session, p, href, type_name, path):
-        """The row an href in a request body points to; InvalidInput when it is not one of the
-        caller's resources of that type (unknown, malformed and foreign hrefs read the same)."""
-        parts = hrefs.split(href)
-        kind = BY_TYPE.get(type_name)
-        if parts is None or kind is None or len(parts) != 2 or parts[0] != kind.key:
-            raise InvalidInput("%s.href: '%s' is not a %s of this endpoint" % (path, href, type_name),
-                               attribute=path + ".href")
-        try:
-            return self.find(session, p, type_name, parts[1])
-        except NotFound:
-            raise InvalidInput("%s.href: no %s at '%s'" % (path, type_name, href), attribute=path + ".href") from None
+        return cmdb.find_ref(self.store, session, p, href, type_name, path)
 
     def list_rows(self, session, p, key):
         if key == "jobs":
@@ -265,7 +150,7 @@ class Service:
 
     def get_doc(self, p, key, uuid, base):
         if key == "machines" and self.pool.upstreams:
-            routing.refresh(self, p, uuid)  # a routed machine's state from its upstream
+            self.refresh_routed(p, uuid)  # a routed machine's state from its upstream
         with self.store.read() as session:
             if key == "jobs":
                 return self.render_job(self.find_job(session, p, uuid), base, p, session)
@@ -319,10 +204,10 @@ class Service:
         """Names of the operations a machine allows now: its state's, less what its host lacks."""
         ops = []
         for op in states.allowed_operations(row.state):
-            if op in ACTION_METHODS and row.native_id is not None and not self.host_supports(
+            if op in states.MACHINE_ACTIONS and row.native_id is not None and not self.host_supports(
                     row.host_id, "machine." + op):
                 continue
-            if op in ACTION_METHODS and row.native_id is None:
+            if op in states.MACHINE_ACTIONS and row.native_id is None:
                 continue
             ops.append(op)
         if self.resize_offered(row):
@@ -465,16 +350,10 @@ class Service:
     # ================================================================================
     # jobs
     # ================================================================================
-    def queue(self, session, p, op, target, params=None, affected=(), parent=None, tenant_id=None):
-        job = Job(uuid=new_uuid(), tenant_id=p.tenant_id if tenant_id is None else tenant_id, state=QUEUED,
-                  action=action_uri(op), target_uuid=target.uuid if target is not None else None,
-                  target_type=target.type if target is not None else None, params=dict(params or {}, op=op),
-                  affected=list(affected), parent_uuid=parent.uuid if parent is not None else None)
-        now = utcnow()
-        job.created = job.updated = job.status_changed = now
-        session.add(job)
-        session.flush()
-        return job
+    @staticmethod
+    def queue(session, p, op, target, params=None, affected=(), parent=None, tenant_id=None):
+        return jobs.queue(session, p.tenant_id if tenant_id is None else tenant_id, op, target, params=params,
+                          affected=affected, parent=parent)
 
     # ================================================================================
     # create
@@ -601,46 +480,11 @@ class Service:
         return merged
 
     # -- what a host can honour, checked before 202 ----------------------------------------------
-    @staticmethod
-    def guest_refusal(handle, plan, name=None, upstream=False):
-        """Why the host (or upstream) behind ``handle`` cannot put the guest inputs of ``plan`` into the
-        machine's guest (an InvalidInput naming the attribute), else None: an input it does not take,
-        userData over its limit, a credential with a password (the hosts take SSH keys only; an upstream's
-        connector decides for itself)."""
-        needs = guest_inputs(plan)
-        if not needs:
-            return None
-        what = "%s %s" % ("upstream" if upstream else "host", name or (handle.name if handle is not None else "?"))
-        accepts, limit, encoded = guest_caps(handle)
-        missing = sorted(needs - accepts)
-        if missing:
-            return InvalidInput("%s cannot put %s into a guest" % (what, " or ".join(missing)), attribute=missing[0])
-        refusal = None
-        size = user_data_size(plan.get("user_data"), encoded)
-        if limit is not None and size > limit:
-            refusal = InvalidInput("userData is %d bytes%s; %s takes at most %d" % (
-                size, " once base64-encoded" if encoded else "", what, limit), attribute="userData")
-        elif not upstream and ((plan.get("guest") or {}).get("credential") or {}).get("password"):
-            refusal = InvalidInput("credential.password: %s takes no password credential: give a credential with "
-                                   "an SSH public key (key) and no password" % what, attribute="credential.password")
-        if refusal is not None:
-            refusal.specific = True  # it takes such inputs, not these: what the user can change
-        return refusal
-
     def guest_hosts(self, loads, plan):
-        """The hosts among ``loads`` that can put the plan's guest inputs into the guest, and why each
-        other one cannot (host name -> InvalidInput)."""
-        capable, refused = [], {}
-        for load in loads:
-            refusal = self.guest_refusal(self.pool.handles.get(load.id), plan, name=load.name)
-            if refusal is None:
-                capable.append(load)
-            else:
-                refused[load.name] = refusal
-        return capable, refused
+        return guests.guest_hosts(self.pool, loads, plan)
 
     def _check_guest_inputs(self, handle, plan, upstream=False):
-        refusal = self.guest_refusal(handle, plan, upstream=upstream)
+        refusal = guests.guest_refusal(handle, plan, upstream=upstream)
         if refusal is not None:
             raise refusal
 
@@ -691,7 +535,7 @@ class Service:
             image_row = image.pop("__row")
             if image_row.state != "AVAILABLE":
                 raise Conflict("%s.machineImage: image is %s, not AVAILABLE" % (path, image_row.state))
-            natives = image_natives(image_row)
+            natives = cmdb.image_natives(image_row)
             if not natives:  # a record without a disk on any host: never a blank machine instead
                 raise Conflict("%s.machineImage: image '%s' holds no disk on any host of this daemon"
                                % (path, image_row.name or image_row.uuid))
@@ -710,7 +554,7 @@ class Service:
                 credential["password"] = self.sealer.seal(credential["password"])
             elif row is not None and row.private.get("password"):  # by reference with overrides: by value
                 credential["password"] = row.private["password"]
-            guest["credential"] = checked_credential(credential, path)
+            guest["credential"] = guests.checked_credential(credential, path)
             credential["key"] = guest["credential"]["key"]
             if credential_ref:
                 credential = None
@@ -769,16 +613,16 @@ class Service:
         capacity.lock(self.store, session)
         self._check_quota(session, p, tenant_id, cpu=config["cpu"], memory_kib=config["memory"], machines=1)
         # the hosts or an upstream (routing.py), when upstreams are configured or the request wishes
-        route = routing.route(self, session, meta, template, plan, host_name) if routing.wanted(
-            self.pool, meta, template) else None
-        needs = guest_inputs(plan)
+        loads = self.host_loads(session)
+        route = routing.route(self.pool, self.placer, loads, session, meta, template, plan, host_name) \
+            if routing.wanted(self.pool, meta, template) else None
+        needs = guests.guest_inputs(plan)
         if route is not None and route.handle is not None:
             self._check_guest_inputs(route.handle, plan, upstream=True)
-            return routing.create_routed(self, session, p, route, meta, template, plan, parent, tenant_id)
+            return self.create_routed(session, p, route, meta, template, plan, parent, tenant_id)
         host_name = host_name or (route.host if route is not None else None)
         request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
                                            host=host_name, hosts_allowed=plan["allowed"])
-        loads = self.host_loads(session)
         if host_name is not None and host_name not in {h.name for h in loads}:
             raise InvalidInput("properties.%s: no available host '%s'" % (placing.HOST_PROPERTY, host_name),
                                attribute="properties")
@@ -812,7 +656,7 @@ class Service:
         if plan["volumes"]:
             doc["volumes"] = []
         private = {"domain": self.pool.get(chosen.id).native_name(uuid),
-                   "spec": {k: v for k, v in plan.items() if k not in PLAN_ONLY}}
+                   "spec": {k: v for k, v in plan.items() if k not in routing.PLAN_ONLY}}
         row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
                        name=doc["name"], host_id=chosen.id, state=states.CREATING, doc=doc, private=private)
         row.created = row.updated = utcnow()
@@ -823,6 +667,59 @@ class Service:
         job = self.queue(session, p, "create", row, params=routing.job_params(route),
                          affected=[hrefs.ref("machines", uuid)], parent=parent, tenant_id=row.tenant_id)
         return row, job
+
+    def create_routed(self, session, p, route, meta, template, plan, parent, tenant_id):
+        """Record a machine the upstream of ``route`` will make, and queue its creation job (the same
+        job as on a host: the handler reaches the upstream through the handle)."""
+        handle = route.handle
+        uuid = new_uuid()
+        doc = dict(meta)
+        doc.setdefault("name", "machine-" + uuid[:8])
+        spec = routing.upstream_spec(route, plan, routing.properties(meta, template))
+        for key in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed"):
+            if spec["config"].get(key) is not None:
+                doc[key] = spec["config"][key]
+        routing.note(doc, route)
+        row = cmdb.new_resource(session, "Machine", p.tenant_id if tenant_id is None else tenant_id, doc,
+                                host_id=handle.id, state=states.CREATING, uuid=uuid,
+                                private={"domain": handle.native_name(uuid), "spec": spec, "upstream": handle.name})
+        job = jobs.queue(session, row.tenant_id, "create", row, params=routing.job_params(route),
+                         affected=[hrefs.ref("machines", uuid)], parent=parent,
+                         message="routed to upstream %s" % handle.name)
+        return row, job
+
+    def refresh_routed(self, p, uuid):
+        """GET of a routed machine asks its upstream: the state it reports now is recorded (a machine
+        gone from there is marked gone, as reconcile does). When the upstream cannot say, the record is
+        served as it is. Machines with a job under way are left to their job."""
+        with self.store.read() as session:
+            try:
+                row = self.find(session, p, "Machine", uuid)
+            except NotFound:
+                return
+            handle = self.pool.upstreams.get(row.host_id)
+            if handle is None or row.native_id is None or row.state not in states.STABLE_MACHINE_STATES \
+                    or handle.recently_failed():
+                return
+            pending = select(func.count()).select_from(Job).where(Job.target_uuid == uuid, Job.state.in_(ACTIVE))
+            if session.scalar(pending):
+                return
+            native, recorded = row.native_id, row.state
+        try:
+            machine = handle.call("get_machine", native)
+        except NotFound:
+            machine = None
+        except SiroccoError as exc:
+            log.info("machine %s: upstream %s cannot say its state: %s", uuid, handle.name, exc)
+            return
+        with self.store.transaction() as session:
+            row = session.get(Resource, uuid)
+            if row is None or row.state != recorded or row.native_id != native:
+                return  # changed meanwhile: that change wins
+            if machine is None:
+                cmdb.mark_gone(row, "vanished from upstream %s" % handle.name)
+            elif machine.state != row.state:
+                row.state, row.updated = machine.state, utcnow()
 
     # -- volumes --------------------------------------------------------------------------
     def _host_for(self, session, p, operation, properties, prefer=None):
@@ -1029,7 +926,7 @@ class Service:
                 row.private = dict(row.private, password=self.sealer.seal(parsed.get("password")))
             changes.pop("password", None)
             if row.type == "Machine" and "properties" in changes:
-                kept = {k: v for k, v in (row.doc.get("properties") or {}).items() if k in GUEST_REACH}
+                kept = {k: v for k, v in (row.doc.get("properties") or {}).items() if k in guests.GUEST_REACH}
                 changes["properties"] = dict(changes["properties"] or {}, **kept)
             doc = dict(row.doc)
             doc.update(changes)
@@ -1051,7 +948,8 @@ class Service:
             raise Forbidden("%s are written by the daemon only" % key)
         with self.store.transaction() as session:
             row = self.find(session, p, kind.type_name, uuid, write=True)
-            if kind.lifecycle == SYNC and not (row.type == "MachineImage" and (row.native_id or image_natives(row))):
+            held_by_hosts = row.type == "MachineImage" and (row.native_id or cmdb.image_natives(row))
+            if kind.lifecycle == SYNC and not held_by_hosts:
                 if row.type == "MachineImage" and row.state == "CREATING":
                     raise Conflict("machine image '%s' is being captured" % (row.name or row.uuid))
                 session.delete(row)
@@ -1351,7 +1249,7 @@ class Service:
             machine = self.find(session, p, "Machine", uuid, lock=True)
             vol = self.find_ref(session, p, parsed.volume["href"], "Volume", "MachineVolume.volume")
             if not self.store.is_sqlite:  # two machines asking for one volume at once take turns
-                session.refresh(vol, with_for_update=ROW_LOCK)
+                session.refresh(vol, with_for_update=cmdb.ROW_LOCK)
             if machine.state not in STABLE_FOR_VOLUMES or machine.native_id is None:
                 raise Conflict("cannot attach a volume to machine '%s' in state %s"
                                % (machine.name or machine.uuid, machine.state))

@@ -366,7 +366,6 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
     from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities
     from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
     from siroccod import routing
-    from siroccod.service import Service
 
     class Upstream:
         def __init__(self, name, provider, inputs, limit=None):
@@ -377,7 +376,6 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
         def capabilities(self):
             return self.caps
 
-    service = type("S", (), {"guest_refusal": staticmethod(Service.guest_refusal)})()
     ups = [Upstream("aws", "ec2", {"userData"}), Upstream("os", "openstack", {"userData", "credential"}),
            Upstream("small", "cimi", {"userData", "credential"}, limit=8)]
     local = match.Offer(label="local", provider="siroccod", capabilities=Capabilities(
@@ -386,7 +384,7 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
     plan = {"credential": None, "credential_value": {"userName": "u", "key": KEY}, "user_data": "#cloud-config\n",
             "guest": {"credential": {"username": "u", "key": KEY, "password": None}}}
     request = match.Request(cpu=1, memory_mib=64)
-    kept, _request, refused = routing._guest_capable(service, offers, request, plan, ups)
+    kept, _request, refused = routing._guest_capable(offers, request, plan, ups)
     assert [o.label for o in kept] == ["os"]
     assert set(refused) == {"local", "aws", "small"}
     assert refused["aws"] == ["upstream aws cannot put credential into a guest"]
@@ -394,18 +392,18 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
     # a wish naming only providers that cannot: 400 naming what they cannot take
     for wish in (("aws",), ("ec2", "small")):
         with pytest.raises(InvalidInput) as info:
-            routing._guest_capable(service, offers, match.Request(cpu=1, memory_mib=64, providers=wish), plan, ups)
+            routing._guest_capable(offers, match.Request(cpu=1, memory_mib=64, providers=wish), plan, ups)
         assert "no provider can put credential or userData into this machine's guest" in str(info.value)
     # one of several wishes can: the others are left out of the wish
-    assert routing._guest_capable(service, offers, match.Request(cpu=1, memory_mib=64, providers=("aws", "os")),
+    assert routing._guest_capable(offers, match.Request(cpu=1, memory_mib=64, providers=("aws", "os")),
                                   plan, ups)[1].providers == ("os",)
     # none can
     with pytest.raises(InvalidInput) as info:
-        routing._guest_capable(service, [offers[0], offers[1], offers[3]], request, plan, ups)
+        routing._guest_capable([offers[0], offers[1], offers[3]], request, plan, ups)
     assert info.value.attribute in ("credential", "userData")
     # no guest inputs: nothing changes
-    assert routing._guest_capable(service, offers, request, {"credential": None, "credential_value": None,
-                                                             "user_data": None}, ups) == (offers, request, {})
+    assert routing._guest_capable(offers, request, {"credential": None, "credential_value": None,
+                                                    "user_data": None}, ups) == (offers, request, {})
 
 
 # -- a CMDB that kept "username" (migration 0006) ----------------------------------------------------------

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query, states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import SIROCCO_CAPABILITY_NS
 from siroccod.api.common import authenticate, base_uri, daemon, respond
 from siroccod.errors import json_body
 from siroccod.guard import root_url
-from siroccod.kinds import ASYNC, BY_TYPE, KINDS, METADATA_KEY, READONLY
-from siroccod.service import guest_offer
+from siroccod.guests import guest_offer
+from siroccod.kinds import ACTIONS, ASYNC, BY_TYPE, EXTENSION_ACTIONS, KINDS, METADATA_KEY, READONLY
 
 bp = Blueprint("cimi", __name__, url_prefix="/cimi")
 bp.before_request(authenticate)
@@ -26,18 +26,13 @@ def _authenticate_unrouted():
         authenticate()
 
 
-ACTIONS = {"machines": states.MACHINE_ACTIONS, "systems": (states.START, states.STOP)}
-# Sirocco's extension actions: collection -> {verb: (action URI, the contract operation a host needs for it)};
-# each at <resource>/<verb>, in the type's ResourceMetadata while a host offers its operation
-EXTENSION_ACTIONS = {"machines": {"resize": (model.SIROCCO_RESIZE, "machine.resize")},
-                     "volumes": {"resize": (model.SIROCCO_RESIZE, "volume.resize")}}
 EXTENSION_DESCRIPTIONS = {
     ("machines", "resize"): "give a machine another machineConfig's cpu and memory (Sirocco extension)",
     ("volumes", "resize"): "grow a volume to a larger capacity in KB (Sirocco extension)"}
 SINGLE = ("$select", "$expand")
 # the query parameter of a machine resize's dry run (service.Service._resize_dry_run)
 DRY_RUN = "dryRun"
-# Sirocco's capabilities in the Machine ResourceMetadata: what the hosts put into a guest (service.guest_offer)
+# Sirocco's capabilities in the Machine ResourceMetadata: what the hosts put into a guest (guests.guest_offer)
 
 
 def _any(name, values):
