@@ -1,6 +1,7 @@
 """siroccod throughput and latency, beside a bare Flask endpoint serving the same JSON (the ceiling).
 
     python tests/bench/daemon/run.py [--runs 5] [--seconds 4] [--concurrency 2] [--machines 1000]
+                                     [--baseline-tree PATH]
 
 What runs, all on this machine, over loopback HTTP with keep-alive connections:
 
@@ -40,6 +41,16 @@ table shows medians over runs):
   ``--metered`` started machines of another tenant on the simulated hosts, five meters each), one
   daemon at a time on the same CMDB, alternately. The column that matters is "on / off" (the
   target: within 10 %).
+
+With ``--baseline-tree PATH`` (a checkout of another commit, e.g. ``git worktree add
+/var/tmp/sirocco-baseline <commit>``), every scenario also runs against ``siroccod serve`` started
+from that tree: its ``daemon/`` first on PYTHONPATH and its collection as
+``ansible_collections.sirocco.cimi`` (a directory of this run's whose ``ansible_collections`` is a
+regular package holding only ``sirocco/cimi`` -> PATH, so nothing of this tree's collection leaks
+in). The baseline gets a CMDB of its own, populated the same way by its own code. This tree's daemon,
+the baseline's and the ceiling alternate within each run (this tree and the baseline swap order
+from one run to the next), so both are measured in one run on the same machine; each table gains
+the baseline's figures and the ratio this tree / baseline.
 
 No timed asserts: tables (and --json for machines).
 """
@@ -228,40 +239,69 @@ class SlowLoris:
 # ---------------------------------------------------------------------------------------------
 # the daemon and its CMDB
 # ---------------------------------------------------------------------------------------------
-def serve_options(server):
-    """``--server NAME`` when this tree's ``siroccod serve`` has the option."""
-    out = subprocess.run([sys.executable, "-m", "siroccod", "serve", "--help"], env=daemon_env(None),
+def serve_options(server, tree=None):
+    """``--server NAME`` when the tree's ``siroccod serve`` has the option."""
+    out = subprocess.run([sys.executable, "-m", "siroccod", "serve", "--help"], env=daemon_env(None, tree),
                          capture_output=True, text=True, check=False).stdout
     return ["--server", server] if "--server" in out else []
 
 
-def daemon_env(data_dir):
+class Tree:
+    """A source tree whose ``siroccod serve`` is measured, with a work directory (CMDB) of its own.
+    This tree imports as the venv has it; another one (the baseline) through ``collections``: a
+    directory whose ``ansible_collections`` (a regular package, so the venv's link to this tree is
+    never searched) holds ``sirocco/cimi`` -> that tree."""
+
+    def __init__(self, root, work):
+        self.root = Path(root).resolve()
+        self.work = work
+        self.collections = None
+        if self.root != ROOT:
+            self.collections = work / "collections"
+            package = self.collections / "ansible_collections"
+            (package / "sirocco").mkdir(parents=True, exist_ok=True)
+            (package / "__init__.py").write_text("")
+            (package / "sirocco" / "cimi").symlink_to(self.root)
+
+    def describe(self):
+        rev = subprocess.run(["git", "-C", str(self.root), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+        return "%s (%s)" % (self.root, rev or "not git")
+
+
+def daemon_env(data_dir, tree=None):
+    paths = [str((tree.root if tree else ROOT) / "daemon")]
+    if tree is not None and tree.collections is not None:
+        paths.append(str(tree.collections))
     env = dict(os.environ, SIROCCOD_ADMIN_PASSWORD=ADMIN_PASSWORD, SIROCCOD_LOG_LEVEL="WARNING",
-               PYTHONPATH=os.pathsep.join([str(ROOT / "daemon"), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]))
+    if tree is not None and tree.collections is not None:
+        env["ANSIBLE_COLLECTIONS_PATH"] = str(tree.collections)
     if data_dir:
         env["SIROCCOD_DATA"] = str(data_dir)
     env.pop("SIROCCOD_CONFIG", None)
     return env
 
 
-def start_daemon(work, server, meter_interval=None):
+def start_daemon(tree, server, meter_interval=None):
+    work = tree.work
     port = free_port()
     log = work / "siroccod.log"
-    env = daemon_env(work / "data")
+    env = daemon_env(work / "data", tree)
     if meter_interval is not None:
         env["SIROCCOD_METER_INTERVAL"] = str(meter_interval)
     with open(log, "a") as handle:
         proc = subprocess.Popen([sys.executable, "-m", "siroccod", "serve", "--listen", "127.0.0.1:%d" % port,
-                                 "--threads", str(THREADS), *serve_options(server)],
+                                 "--threads", str(THREADS), *serve_options(server, tree)],
                                 env=env, stdout=handle, stderr=subprocess.STDOUT)
     wait_port(port, proc, "siroccod", log)
     return proc, port
 
 
-def populate(work, server, machines, metered=0):
+def populate(tree, server, machines, metered=0):
     """Users, one machine through the API, then its clones straight into the CMDB (daemon stopped); and
     ``metered`` started machines of another tenant, whose meters the metering scenario samples."""
-    proc, port = start_daemon(work, server)
+    proc, port = start_daemon(tree, server)
     try:
         admin = Conn(port, basic("admin", ADMIN_PASSWORD))
         for name, tenant in (("bench", "bench"), ("cycler", "cycle"), ("metered", "metered")):
@@ -284,11 +324,16 @@ def populate(work, server, machines, metered=0):
         original = headers["Location"].rsplit("/", 1)[1]
     finally:
         stop(proc)
+    # the clones are written by the tree's own store code (a child process: one siroccod per process)
+    subprocess.run([sys.executable, __file__, "--clone-cmdb", str(tree.work / "data" / "cmdb.sqlite"),
+                    "--clone-original", original, "--machines", str(machines)],
+                   env=daemon_env(None, tree), check=True)
 
-    sys.path.insert(0, str(ROOT / "daemon"))
+
+def clone_machines(db_path, original, machines):
     from siroccod.store import Resource, Store, new_uuid
 
-    store = Store("sqlite:///%s" % (work / "data" / "cmdb.sqlite"))
+    store = Store("sqlite:///%s" % db_path)
     try:
         with store.transaction() as session:
             row = session.get(Resource, original)
@@ -350,7 +395,7 @@ def wsgi_serve(app, port, server, threads):
     httpd.serve_forever()
 
 
-def start_ceiling(work, docs, server):
+def start_ceiling(work, docs, server):  # this tree's WSGI server
     path = work / "ceiling-docs.json"
     path.write_text(json.dumps(docs))
     port = free_port()
@@ -449,6 +494,31 @@ def measure(port, auth, scenario, seconds, concurrency, machine_url, tiny_href, 
     return closed_loop(make, step, seconds, concurrency)
 
 
+def probe(port, machines):
+    """The documents the scenarios use, read from a running daemon; one create->delete cycle done."""
+    user = Conn(port, basic("bench", PASSWORDS["bench"]))
+    _h, listing = user.json("GET", "/cimi/machines")
+    assert listing["count"] == machines, listing["count"]
+    machine_url = listing["machines"][0]["id"]
+    cycler = Conn(port, basic("cycler", PASSWORDS["cycler"]))
+    _h, configs = cycler.json("GET", "/cimi/machineConfigs")
+    tiny_href = next(c for c in configs["machineConfigs"] if c["name"] == "tiny")["id"]
+    headers, created = cycler.json("POST", "/cimi/machines", {
+        "resourceURI": CIMI + "MachineCreate", "name": "cycle",
+        "machineTemplate": {"machineConfig": {"href": tiny_href}, "initialState": "STOPPED"}})
+    cycler.wait_job(headers["CIMI-Job-URI"])
+    headers, job = cycler.json("DELETE", headers["Location"])
+    cycler.wait_job(headers["CIMI-Job-URI"])
+    docs = {"list": listing, "one": user.json("GET", machine_url)[1], "created": created, "job": job}
+    user.close()
+    cycler.close()
+    return {"machine_url": machine_url, "tiny_href": tiny_href, "docs": docs}
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -464,138 +534,195 @@ def main(argv=None):
     parser.add_argument("--slow-clients", type=int, default=50, help="slow connections of the slow scenario")
     parser.add_argument("--slow-timeout", type=float, default=10.0,
                         help="slow scenario: a request not answered within this many seconds is unanswered")
+    parser.add_argument("--baseline-tree", metavar="PATH",
+                        help="a checkout of another commit (e.g. a git worktree): its siroccod serve is measured "
+                             "too, alternately with this tree's, and the tables compare the two")
     parser.add_argument("--json", action="store_true", help="also print the medians as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--ceiling", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--clone-cmdb", help=argparse.SUPPRESS)
+    parser.add_argument("--clone-original", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.ceiling:  # child process: the bare Flask ceiling
         sys.path.insert(0, str(ROOT / "daemon"))
         wsgi_serve(ceiling_app(json.loads(Path(args.ceiling).read_text())), args.port, args.server, THREADS)
         return 0
+    if args.clone_cmdb:  # child process: the clones, by the tree's own store (on PYTHONPATH)
+        clone_machines(args.clone_cmdb, args.clone_original, args.machines)
+        return 0
 
     load_before = loadavg()
     work = Path(tempfile.mkdtemp(prefix="bench-siroccod-"))
     scenarios = args.scenarios.split(",")
-    print("populating: 1 machine through the API + %d clones in the CMDB (%s)" % (args.machines - 1, work),
-          file=sys.stderr)
-    populate(work, args.server, args.machines, args.metered if "metering" in scenarios else 0)
-    t0 = time.monotonic()
-    daemon, port = start_daemon(work, args.server)
+    trees = {"siroccod": Tree(ROOT, work)}
+    if args.baseline_tree:
+        if not (Path(args.baseline_tree) / "daemon" / "siroccod" / "cli.py").is_file():
+            raise SystemExit("--baseline-tree %s: no daemon/siroccod/cli.py there" % args.baseline_tree)
+        (work / "baseline").mkdir()
+        trees["baseline"] = Tree(args.baseline_tree, work / "baseline")
+    daemons = {}
     ceiling = None
     try:
-        started = time.monotonic() - t0
-        user = Conn(port, basic("bench", PASSWORDS["bench"]))
-        _h, listing = user.json("GET", "/cimi/machines")
-        assert listing["count"] == args.machines, listing["count"]
-        one = listing["machines"][0]
-        machine_url = one["id"]
-        cycler = Conn(port, basic("cycler", PASSWORDS["cycler"]))
-        _h, configs = cycler.json("GET", "/cimi/machineConfigs")
-        tiny_href = next(c for c in configs["machineConfigs"] if c["name"] == "tiny")["id"]
-        headers, created = cycler.json("POST", "/cimi/machines", {
-            "resourceURI": CIMI + "MachineCreate", "name": "cycle",
-            "machineTemplate": {"machineConfig": {"href": tiny_href}, "initialState": "STOPPED"}})
-        cycler.wait_job(headers["CIMI-Job-URI"])
-        headers, job = cycler.json("DELETE", headers["Location"])
-        cycler.wait_job(headers["CIMI-Job-URI"])
-        docs = {"list": listing, "one": user.json("GET", machine_url)[1], "created": created, "job": job}
+        for who, tree in trees.items():
+            print("populating%s: 1 machine through the API + %d clones in the CMDB (%s)"
+                  % ("" if who == "siroccod" else " the baseline", args.machines - 1, tree.work), file=sys.stderr)
+            populate(tree, args.server, args.machines, args.metered if "metering" in scenarios else 0)
+        for who, tree in trees.items():
+            t0 = time.monotonic()
+            proc, port = start_daemon(tree, args.server)
+            daemons[who] = {"proc": proc, "port": port, "started": time.monotonic() - t0}
+            daemons[who].update(probe(port, args.machines))
+        docs = daemons["siroccod"]["docs"]
         ceiling, ceiling_port = start_ceiling(work, docs, args.server)
         print("siroccod up in %.1f s with %d machines; listing %d bytes; %d runs x %.0f s per scenario, "
               "%d client connections; server: %s"
-              % (started, args.machines, len(json.dumps(listing)), args.runs, args.seconds, args.concurrency,
-                 args.server), file=sys.stderr)
-        results = {s: {"siroccod": [], "ceiling": []} for s in scenarios if s not in ("slow", "metering")}
-        slow_results = {"idle": [], "slow": []}
+              % (daemons["siroccod"]["started"], args.machines, len(json.dumps(docs["list"])), args.runs,
+                 args.seconds, args.concurrency, args.server), file=sys.stderr)
+        if "baseline" in daemons:
+            print("baseline %s up in %.1f s; listing %d bytes"
+                  % (trees["baseline"].describe(), daemons["baseline"]["started"],
+                     len(json.dumps(daemons["baseline"]["docs"]["list"]))), file=sys.stderr)
+        results = {s: {who: [] for who in (*daemons, "ceiling")} for s in scenarios if s not in ("slow", "metering")}
+        slow_results = {who: {"idle": [], "slow": []} for who in daemons}
         auths = {"list": basic("bench", PASSWORDS["bench"]), "get": basic("bench", PASSWORDS["bench"]),
                  "cycle": basic("cycler", PASSWORDS["cycler"]), "slow": basic("bench", PASSWORDS["bench"])}
         for run in range(args.runs):
+            order = list(daemons) if run % 2 == 0 else list(daemons)[::-1]  # this tree first, then the baseline
             for scenario in scenarios:
                 if scenario == "metering":
                     continue  # afterwards: it starts daemons of its own on this CMDB
                 if scenario == "slow":
-                    for phase in ("idle", "slow"):
-                        loris = SlowLoris(port, args.slow_clients, auths["slow"]) if phase == "slow" else None
-                        try:
-                            if loris is not None:
-                                time.sleep(2.0)  # every slow connection reached the server and trickled
-                            rate, lat, unanswered = measure(port, auths["slow"], "slow", args.seconds,
-                                                            args.concurrency, machine_url, tiny_href, False,
-                                                            args.slow_timeout)
-                        finally:
-                            if loris is not None:
-                                loris.close()
-                        slow_results[phase].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000, unanswered))
+                    for who in order:
+                        d = daemons[who]
+                        for phase in ("idle", "slow"):
+                            loris = SlowLoris(d["port"], args.slow_clients, auths["slow"]) if phase == "slow" else None
+                            try:
+                                if loris is not None:
+                                    time.sleep(2.0)  # every slow connection reached the server and trickled
+                                rate, lat, unanswered = measure(d["port"], auths["slow"], "slow", args.seconds,
+                                                                args.concurrency, d["machine_url"], d["tiny_href"],
+                                                                False, args.slow_timeout)
+                            finally:
+                                if loris is not None:
+                                    loris.close()
+                            slow_results[who][phase].append(
+                                (rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000, unanswered))
                     continue
-                for who, p in (("siroccod", port), ("ceiling", ceiling_port)):
+                for who in (*order, "ceiling"):
+                    d = daemons.get(who, daemons["siroccod"])
+                    p = ceiling_port if who == "ceiling" else d["port"]
                     rate, lat = measure(p, auths[scenario], scenario, args.seconds, args.concurrency,
-                                        machine_url, tiny_href, who == "ceiling")
+                                        d["machine_url"], d["tiny_href"], who == "ceiling")
                     results[scenario][who].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
             print("run %d/%d done" % (run + 1, args.runs), file=sys.stderr)
     finally:
-        stop(daemon)
+        for d in daemons.values():
+            stop(d["proc"])
         if ceiling is not None:
             stop(ceiling)
-    metering = {"off": [], "on": []}
+    metering = {who: {"off": [], "on": []} for who in daemons}
     try:
         for run in range(args.runs if "metering" in scenarios else 0):
-            for phase, interval in (("off", 0), ("on", 1)):
-                proc, mport = start_daemon(work, args.server, meter_interval=interval)
-                try:
-                    time.sleep(3.0)  # on: sampling rounds under way
-                    rate, lat = measure(mport, auths["list"], "list", args.seconds, args.concurrency,
-                                        machine_url, tiny_href, False)
-                finally:
-                    stop(proc)
-                metering[phase].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
+            for who in (list(daemons) if run % 2 == 0 else list(daemons)[::-1]):
+                for phase, interval in (("off", 0), ("on", 1)):
+                    proc, mport = start_daemon(trees[who], args.server, meter_interval=interval)
+                    try:
+                        time.sleep(3.0)  # on: sampling rounds under way
+                        rate, lat = measure(mport, auths["list"], "list", args.seconds, args.concurrency,
+                                            daemons[who]["machine_url"], daemons[who]["tiny_href"], False)
+                    finally:
+                        stop(proc)
+                    metering[who][phase].append((rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
             print("metering run %d/%d done" % (run + 1, args.runs), file=sys.stderr)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
+    baseline = "baseline" in daemons
+    rev = trees["baseline"].describe().rsplit(" ", 1)[1].strip("()") if baseline else ""
     names = {"list": "list %d machines" % args.machines, "get": "get one machine",
              "cycle": "create->delete cycle"}
     unit = {"list": "req/s", "get": "req/s", "cycle": "cycles/s"}
     print()
-    print("| scenario | siroccod | p50 ms | p99 ms | ceiling (bare Flask) | p50 ms | p99 ms | throughput vs ceiling |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    if baseline:
+        print("| scenario | siroccod | p50 ms | p99 ms | baseline %s | p50 ms | p99 ms | siroccod / baseline "
+              "| ceiling (bare Flask) | p50 ms | p99 ms | throughput vs ceiling |" % rev)
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    else:
+        print("| scenario | siroccod | p50 ms | p99 ms | ceiling (bare Flask) | p50 ms | p99 ms "
+              "| throughput vs ceiling |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     medians = {}
     for scenario in results:
-        med = {who: tuple(statistics.median(r[i] for r in results[scenario][who]) for i in range(3))
-               for who in ("siroccod", "ceiling")}
+        med = {who: tuple(statistics.median(r[i] for r in runs) for i in range(3))
+               for who, runs in results[scenario].items()}
         medians[scenario] = med
         s, c = med["siroccod"], med["ceiling"]
-        print("| %s | %.0f %s | %.1f | %.1f | %.0f %s | %.1f | %.1f | %.0f %% |" % (
-            names[scenario], s[0], unit[scenario], s[1], s[2], c[0], unit[scenario], c[1], c[2],
-            100.0 * s[0] / c[0] if c[0] else float("nan")))
+        cells = ["%.0f %s" % (s[0], unit[scenario]), "%.1f" % s[1], "%.1f" % s[2]]
+        if baseline:
+            b = med["baseline"]
+            cells += ["%.0f %s" % (b[0], unit[scenario]), "%.1f" % b[1], "%.1f" % b[2],
+                      "%.2f" % ratio(s[0], b[0])]
+        cells += ["%.0f %s" % (c[0], unit[scenario]), "%.1f" % c[1], "%.1f" % c[2],
+                  "%.0f %%" % (100.0 * ratio(s[0], c[0]))]
+        print("| %s | %s |" % (names[scenario], " | ".join(cells)))
+    labels = {"siroccod": "%d client connections" % args.concurrency if not baseline else "siroccod (this tree)",
+              "baseline": "baseline %s" % rev}
     if "slow" in scenarios:
-        idle, slow = ({k: statistics.median(r[i] for r in slow_results[phase]) for i, k in
-                       enumerate(("rate", "p50", "p99", "unanswered"))} for phase in ("idle", "slow"))
-        medians["slow"] = {"idle": idle, "slow": slow}
+        slow_medians = {who: {phase: {k: statistics.median(r[i] for r in slow_results[who][phase])
+                                      for i, k in enumerate(("rate", "p50", "p99", "unanswered"))}
+                              for phase in ("idle", "slow")} for who in daemons}
+        medians["slow"] = dict(slow_medians["siroccod"])
+        if baseline:
+            medians["slow"]["baseline"] = slow_medians["baseline"]
         n = args.slow_clients
         print()
         print("| get one machine (siroccod, %s) | idle | p50 ms | p99 ms | under %d slow clients | p50 ms | p99 ms "
               "| p99 under %d slow / p99 idle | unanswered within %g s |" % (args.server, n, n, args.slow_timeout))
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        print("| %d client connections | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f | %d |" % (
-            args.concurrency, idle["rate"], idle["p50"], idle["p99"], slow["rate"], slow["p50"], slow["p99"],
-            slow["p99"] / idle["p99"] if idle["p99"] else float("nan"), slow["unanswered"]))
-    if metering["on"]:
-        off, on = ({k: statistics.median(r[i] for r in metering[phase]) for i, k in enumerate(("rate", "p50", "p99"))}
-                   for phase in ("off", "on"))
-        medians["metering"] = {"off": off, "on": on}
+        for who in daemons:
+            idle, slow = slow_medians[who]["idle"], slow_medians[who]["slow"]
+            print("| %s | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f | %d |" % (
+                labels[who], idle["rate"], idle["p50"], idle["p99"], slow["rate"], slow["p50"], slow["p99"],
+                ratio(slow["p99"], idle["p99"]), slow["unanswered"]))
+        if baseline:
+            cur, base = slow_medians["siroccod"], slow_medians["baseline"]
+            print("| siroccod / baseline | %s | %.2f | %s |" % (" | ".join(
+                "%.2f" % ratio(cur[phase][k], base[phase][k])
+                for phase in ("idle", "slow") for k in ("rate", "p50", "p99")),
+                ratio(ratio(cur["slow"]["p99"], cur["idle"]["p99"]), ratio(base["slow"]["p99"], base["idle"]["p99"])),
+                "%d vs %d" % (cur["slow"]["unanswered"], base["slow"]["unanswered"])))
+    if metering["siroccod"]["on"]:
+        meter_medians = {who: {phase: {k: statistics.median(r[i] for r in metering[who][phase])
+                                       for i, k in enumerate(("rate", "p50", "p99"))}
+                               for phase in ("off", "on")} for who in daemons}
+        medians["metering"] = dict(meter_medians["siroccod"])
+        if baseline:
+            medians["metering"]["baseline"] = meter_medians["baseline"]
         print()
         print("| list %d machines (siroccod) | metering off | p50 ms | p99 ms | on: every 1 s, %d machines | p50 ms "
               "| p99 ms | on / off |" % (args.machines, args.metered))
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        print("| %d client connections | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f |" % (
-            args.concurrency, off["rate"], off["p50"], off["p99"], on["rate"], on["p50"], on["p99"],
-            on["rate"] / off["rate"] if off["rate"] else float("nan")))
+        for who in daemons:
+            off, on = meter_medians[who]["off"], meter_medians[who]["on"]
+            print("| %s | %.0f req/s | %.1f | %.1f | %.0f req/s | %.1f | %.1f | %.2f |" % (
+                labels[who], off["rate"], off["p50"], off["p99"], on["rate"], on["p50"], on["p99"],
+                ratio(on["rate"], off["rate"])))
+        if baseline:
+            cur, base = meter_medians["siroccod"], meter_medians["baseline"]
+            print("| siroccod / baseline | %s | %.2f |" % (" | ".join(
+                "%.2f" % ratio(cur[phase][k], base[phase][k])
+                for phase in ("off", "on") for k in ("rate", "p50", "p99")),
+                ratio(ratio(cur["on"]["rate"], cur["off"]["rate"]), ratio(base["on"]["rate"], base["off"]["rate"]))))
     print()
     print("medians of %d runs of %.0f s; %d client connections; WSGI server of both: %s; %d request threads; "
           "load average before/after: %s / %s (%d cores)"
           % (args.runs, args.seconds, args.concurrency, args.server, THREADS, load_before, loadavg(), os.cpu_count()))
+    if baseline:
+        print("siroccod: this tree, %s; baseline: %s; the two alternate within each run (and swap order each run)"
+              % (trees["siroccod"].describe(), trees["baseline"].describe()))
     if args.json:
         print(json.dumps(medians))
     return 0
