@@ -50,7 +50,9 @@ regular package holding only ``sirocco/cimi`` -> PATH, so nothing of this tree's
 in). The baseline gets a CMDB of its own, populated the same way by its own code. This tree's daemon,
 the baseline's and the ceiling alternate within each run (this tree and the baseline swap order
 from one run to the next), so both are measured in one run on the same machine; each table gains
-the baseline's figures and the ratio this tree / baseline.
+the baseline's figures and the ratio this tree / baseline. The daemons restart during a run (the
+metering scenario); for a tree being edited meanwhile, ``--snapshot`` measures a copy of its
+``daemon/``, ``plugins/`` and ``meta/`` made at the start (imported like the baseline).
 
 No timed asserts: tables (and --json for machines).
 """
@@ -252,9 +254,19 @@ class Tree:
     directory whose ``ansible_collections`` (a regular package, so the venv's link to this tree is
     never searched) holds ``sirocco/cimi`` -> that tree."""
 
-    def __init__(self, root, work):
+    def __init__(self, root, work, snapshot=False):
         self.root = Path(root).resolve()
         self.work = work
+        self.source = None
+        if snapshot:  # a copy of the tree's code as it is now: edits made during the run do not reach it
+            self.source, self.root = self.root, work / "snapshot"
+            for part in ("daemon", "plugins", "meta"):
+                if (self.source / part).is_dir():
+                    shutil.copytree(self.source / part, self.root / part,
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            for name in ("galaxy.yml",):
+                if (self.source / name).is_file():
+                    shutil.copy2(self.source / name, self.root / name)
         self.collections = None
         if self.root != ROOT:
             self.collections = work / "collections"
@@ -264,9 +276,10 @@ class Tree:
             (package / "sirocco" / "cimi").symlink_to(self.root)
 
     def describe(self):
-        rev = subprocess.run(["git", "-C", str(self.root), "describe", "--always", "--dirty"],
+        root = self.source or self.root
+        rev = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"],
                              capture_output=True, text=True, check=False).stdout.strip()
-        return "%s (%s)" % (self.root, rev or "not git")
+        return "%s%s (%s)" % ("a copy made at the start of " if self.source else "", root, rev or "not git")
 
 
 def daemon_env(data_dir, tree=None):
@@ -537,6 +550,9 @@ def main(argv=None):
     parser.add_argument("--baseline-tree", metavar="PATH",
                         help="a checkout of another commit (e.g. a git worktree): its siroccod serve is measured "
                              "too, alternately with this tree's, and the tables compare the two")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="measure a copy of this tree's daemon/ and plugins/ made at the start (for a tree "
+                             "being edited while the benchmark runs: daemons restart during it)")
     parser.add_argument("--json", action="store_true", help="also print the medians as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--ceiling", help=argparse.SUPPRESS)
@@ -556,7 +572,7 @@ def main(argv=None):
     load_before = loadavg()
     work = Path(tempfile.mkdtemp(prefix="bench-siroccod-"))
     scenarios = args.scenarios.split(",")
-    trees = {"siroccod": Tree(ROOT, work)}
+    trees = {"siroccod": Tree(ROOT, work, snapshot=args.snapshot)}
     if args.baseline_tree:
         if not (Path(args.baseline_tree) / "daemon" / "siroccod" / "cli.py").is_file():
             raise SystemExit("--baseline-tree %s: no daemon/siroccod/cli.py there" % args.baseline_tree)
@@ -720,9 +736,10 @@ def main(argv=None):
     print("medians of %d runs of %.0f s; %d client connections; WSGI server of both: %s; %d request threads; "
           "load average before/after: %s / %s (%d cores)"
           % (args.runs, args.seconds, args.concurrency, args.server, THREADS, load_before, loadavg(), os.cpu_count()))
-    if baseline:
-        print("siroccod: this tree, %s; baseline: %s; the two alternate within each run (and swap order each run)"
-              % (trees["siroccod"].describe(), trees["baseline"].describe()))
+    if baseline or args.snapshot:
+        print("siroccod: this tree, %s%s" % (trees["siroccod"].describe(), (
+            "; baseline: %s; the two alternate within each run (and swap order each run)"
+            % trees["baseline"].describe()) if baseline else ""))
     if args.json:
         print(json.dumps(medians))
     return 0
