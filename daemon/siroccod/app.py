@@ -1,4 +1,5 @@
-"""``create_app(config)``: the Flask application and everything behind it.
+"""``create_app(config)``: the Flask application and everything behind it; ``start(config)``: everything
+behind it without Flask (``siroccod worker``: job threads and metering, no HTTP).
 
 Start-up order: CMDB (created if new) -> admin user on first start -> hosts
 (simulated ones get their XML files) -> jobs of dead processes end FAILED ->
@@ -14,13 +15,16 @@ import os
 import sys
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, redirect
 from sqlalchemy import select
 
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
 from siroccod import errors, guard, openapi, placing, sealing
+from siroccod.api import admin, cimi
 from siroccod.auth import Users
 from siroccod.config import Config, ensure_data_dir, load_config
+from siroccod.handlers import Worker
 from siroccod.hosts import HostPool
 from siroccod.jobs import JobRunner
 from siroccod.metering import Sampler
@@ -28,7 +32,6 @@ from siroccod.recovery import Recovery
 from siroccod.sealing import Sealer
 from siroccod.service import Service
 from siroccod.store import Resource, Store, new_uuid, utcnow
-from siroccod.work import Worker
 
 log = logging.getLogger("siroccod")
 ADMIN_PASSWORD_FILE = "admin-password"
@@ -61,6 +64,32 @@ def create_app(config=None, placer=None, **overrides):
     defaults: the embedded default). ``overrides`` are config-file keys (tests use them)."""
     if not isinstance(config, Config):
         config = load_config(path=config, overrides=overrides)
+    daemon = start(config, placer)
+    if config.start_workers and config.workers:
+        daemon.runner.start()
+    if config.start_workers:
+        daemon.sampler.start()
+
+    app = Flask("siroccod")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["siroccod"] = daemon
+    errors.register(app)
+    guard.install(app, config.public_url, config.allowed_hosts)
+    app.register_blueprint(cimi.bp)
+    app.register_blueprint(admin.bp)
+    openapi.register(app)
+
+    @app.get("/")
+    def root():
+        return redirect("/cimi/cloudEntryPoint")
+
+    return app
+
+
+def start(config, placer=None):
+    """Everything behind the API for ``config`` (a Config), started up, its threads not yet running: the
+    Daemon (``runner.start()`` and ``sampler.start()`` run the jobs and the metering)."""
     _logging(config.log_level)
     data_dir = ensure_data_dir(config)
 
@@ -89,29 +118,7 @@ def create_app(config=None, placer=None, **overrides):
         recovery.reconcile()
         _stock(store, pool)
     sampler = Sampler(store, pool, config.meter_interval, config.meter_retention_hours)
-    daemon = Daemon(config, store, pool, users, service, runner, recovery, worker, sampler)
-    if config.start_workers and config.workers:
-        runner.start()
-    if config.start_workers:
-        sampler.start()
-
-    app = Flask("siroccod")
-    app.config["MAX_CONTENT_LENGTH"] = config.max_body
-    app.config["JSON_SORT_KEYS"] = False
-    app.extensions["siroccod"] = daemon
-    errors.register(app)
-    guard.install(app, config.public_url, config.allowed_hosts)
-    from siroccod.api import admin, cimi
-    app.register_blueprint(cimi.bp)
-    app.register_blueprint(admin.bp)
-    openapi.register(app)
-
-    @app.get("/")
-    def root():
-        from flask import redirect
-        return redirect("/cimi/cloudEntryPoint")
-
-    return app
+    return Daemon(config, store, pool, users, service, runner, recovery, worker, sampler)
 
 
 def _logging(level):
@@ -140,7 +147,6 @@ def _announce_admin_password(data_dir, password):
 def _stock(store, pool):
     """Public resources every tenant sees: each host's sizes as MachineConfigs (once per name),
     stock VolumeConfigs, the images each host holds, and what hosts meter as MeterConfigurations."""
-    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
     with store.transaction() as session:
         existing = {(r.type, r.name) for r in session.scalars(
             select(Resource).where(Resource.tenant_id.is_(None)))}

@@ -27,10 +27,12 @@ from sqlalchemy import Text, cast, select
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, InvalidInput, SiroccoError
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement import check, energy, migrate
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import parse_problem
 from siroccod import capacity, hrefs, jobs
 from siroccod.errors import error_document
-from siroccod.jobs import ACTIVE, FAILED, RUNNING, SUCCESS
-from siroccod.store import Job, Resource, new_uuid, utcnow
+from siroccod.jobs import ACTIVE, FAILED, SUCCESS, handles
+from siroccod.store import Job, Resource, utcnow
 
 log = logging.getLogger(__name__)
 OP = "consolidate"
@@ -162,7 +164,6 @@ def _mobility(d, hosts, machines):
 
 def problem(d, hosts, machines, settings):
     """(Problem, staying, count of the caller's constraints); InvalidInput names a bad constraint field."""
-    from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import parse_problem
     implicit, staying = _mobility(d, hosts, machines)
     data = {
         "hosts": [{"name": h.name, "cpu": h.cpu, "memory": h.memory_kib / MIB, "power_idle": h.power_idle,
@@ -179,7 +180,6 @@ def problem(d, hosts, machines, settings):
 # -- planning ------------------------------------------------------------------------------------------
 def plan(d, settings, base):
     """The plan as served (a dict), and its moves in execution order (for the job)."""
-    from ansible_collections.sirocco.cimi.plugins.module_utils.placement import check, energy, migrate
     with d.store.read() as session:
         hosts, machines = snapshot(d, session)
     prob, staying, given = problem(d, hosts, machines, settings)
@@ -258,7 +258,7 @@ def request(d, p, body, base):
         d.store.write_lock(session)
         if _running(session) is not None:  # another request got there first
             raise Conflict("a consolidation is already under way")
-        job = d.service.queue(session, p, OP, None, params={
+        job = jobs.queue(session, p.tenant_id, OP, None, params={
             "moves": moves, "settings": {k: settings[k] for k in FIELDS if k != "dryRun"},
             "hostsOff": doc["hostsOff"], "done": []})
         job_href = base + hrefs.ref("jobs", job.uuid)
@@ -278,6 +278,7 @@ class StepFailed(SiroccoError):
     http_status = 409
 
 
+@handles(None, OP)
 def run(worker, job_uuid):
     """The job: re-check the whole plan, then each move in order. Never raises."""
     d = worker  # what planning reads: the store and the pool
@@ -314,7 +315,6 @@ def run(worker, job_uuid):
 def recheck(d, moves, settings):
     """The plan applied to the CMDB as it is now must pass check.check (capacity, the caller's constraints,
     what the hosts allow): machines may have come, gone or changed since it was made."""
-    from ansible_collections.sirocco.cimi.plugins.module_utils.placement import check
     with d.store.read() as session:
         hosts, machines = snapshot(d, session)
     for move in moves:
@@ -379,17 +379,11 @@ def begin(d, job_uuid, move):
         if int(row.doc.get("cpu") or 0) > room[0] or int(row.doc.get("memory") or 0) > room[1]:
             raise StepFailed("host %s has no room for it now (free: %d cpu, %d MiB)"
                              % (dst.name, room[0], room[1] // MIB))
-        parent = jobs.held(d.store, session, job_uuid)
-        if parent is None:
+        child = jobs.start_nested(d.store, session, job_uuid, "migrate", row, params={"to": dst.name},
+                                  affected=[hrefs.ref("machines", row.uuid)])
+        if child is None:
             raise StepFailed("this run lost its claim on the consolidation job (taken over)")
         mode = "simulated" if src.simulated else "offline" if row.state == states.STOPPED else "live"
-        now = utcnow()
-        child = Job(uuid=new_uuid(), tenant_id=parent.tenant_id, state=RUNNING, action=action_uri("migrate"),
-                    target_uuid=row.uuid, target_type="Machine", params={"op": "migrate", "to": dst.name},
-                    affected=[hrefs.ref("machines", row.uuid)], parent_uuid=job_uuid, progress=10,
-                    claimed_by=parent.claimed_by, claimed_at=now, claim_token=parent.claim_token)
-        child.created = child.updated = child.status_changed = now
-        session.add(child)
         row.private = dict(row.private, moving={"to": dst.id, "job": child.uuid})
         return child.uuid, row.native_id, row.state, mode
 
@@ -418,14 +412,10 @@ def _record(d, move, child_uuid, where, state, outcome, message, code):
 
 
 def _record_done(worker, job_uuid, done):
-    with worker.store.transaction() as session:
-        job = jobs.held(worker.store, session, job_uuid)
-        if job is None:  # taken over: the run that holds it now records its own progress
-            return
-        job.params = dict(job.params, done=list(done))
-        moved = [hrefs.ref("machines", mv["vm"]) for mv in done]
-        job.affected = list(dict.fromkeys(list(job.affected or []) + moved))
-        job.updated = utcnow()
+    """The moves done so far, in the job's params and affected resources (taken over: not recorded; the run
+    that holds it now records its own)."""
+    jobs.note(worker.store, job_uuid, params={"done": list(done)},
+              affected=[hrefs.ref("machines", mv["vm"]) for mv in done])
 
 
 def settle(store, pool):

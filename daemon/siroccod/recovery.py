@@ -35,12 +35,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
+from siroccod import cmdb, consolidation
+from siroccod.cmdb import GONE
+from siroccod.host_specs import network_options, volume_options
 from siroccod.jobs import ACTIVE
-from siroccod.store import Job, Resource, iso, new_uuid, utcnow
-from siroccod.work import network_options, volume_options
+from siroccod.store import Job, Resource, new_uuid, utcnow
 
 log = logging.getLogger(__name__)
-GONE = "sirocco.gone"
 # Where a machine caught in a transition was going (used when its state before is unknown).
 _TARGET = {states.STARTING: states.STARTED, states.STOPPING: states.STOPPED, states.PAUSING: states.PAUSED,
            states.SUSPENDING: states.SUSPENDED, states.CAPTURING: None, states.RESTORING: None,
@@ -153,7 +154,7 @@ class Recovery:
         Safe while jobs run, in this process or another one sharing the CMDB: a machine with an
         unfinished job, or changed after its host was listed, is left to that job (or to the next
         reconcile); a domain is adopted by one record at most (unique host + native id)."""
-        from siroccod import consolidation  # moves a dead process left unrecorded: settled first
+        # moves a dead process left unrecorded: settled first
         report = {"updated": consolidation.settle(self.store, self.pool), "gone": 0, "adopted": 0, "failed": 0}
         for handle in list(self.pool.handles.values()) + list(self.pool.upstreams.values()):
             listed_at = utcnow()
@@ -214,17 +215,12 @@ class Recovery:
                         report["failed"] += 1
                     continue
                 if row.state == states.DELETING:
-                    from siroccod.work import forget_machine
-                    forget_machine(session, row.uuid)  # its delete was interrupted after the host's part
+                    cmdb.forget_machine(session, row.uuid)  # its delete was interrupted after the host's part
                     report["gone"] += 1
                     continue
                 if row.state != states.FAILED:
-                    props = dict(row.doc.get("properties") or {})
-                    props[GONE] = "domain vanished from %s (noticed %s)" % (
-                        getattr(handle, "label", "host " + handle.name), iso(now))
-                    row.doc = dict(row.doc, properties=props)
-                    row.state, row.updated = states.FAILED, now
-                    row.private = dict(row.private, gone=True)
+                    where = getattr(handle, "label", "host " + handle.name)
+                    cmdb.mark_gone(row, "domain vanished from %s" % where, now)
                     report["gone"] += 1
             volumes = session.scalars(select(Resource).where(Resource.type == "Volume", Resource.host_id == handle.id))
             for vol in volumes:

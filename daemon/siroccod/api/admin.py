@@ -26,11 +26,11 @@ from flask import Blueprint, g
 from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
-from siroccod import quotas
+from siroccod import consolidation, quotas
 from siroccod.api.common import base_uri, daemon, require_admin, respond
 from siroccod.errors import json_body
 from siroccod.guard import root_url
-from siroccod.store import Tenant, iso
+from siroccod.store import Host, Tenant, iso
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -38,7 +38,6 @@ bp.before_request(require_admin)
 
 def host_views(session, d):
     """One JSON view per configured host: capacity, what is placed on it, power."""
-    from siroccod.store import Host
     loads = {h.id: h for h in d.service.host_loads(session)}
     views = []
     for handle in d.pool.handles.values():
@@ -211,6 +210,5 @@ def set_quota(name):
 
 @bp.post("/consolidation")
 def consolidate():
-    from siroccod import consolidation
     status, doc, headers = consolidation.request(daemon(), g.principal, json_body(), base_uri())
     return respond(doc, status, headers)
