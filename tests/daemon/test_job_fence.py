@@ -18,9 +18,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import act
 
 
 def test_a_run_that_lost_its_claim_records_nothing(database):
+    from siroccod.handlers import Worker
     from siroccod.jobs import JobRunner
     from siroccod.store import Instance, Job, Resource, Store, new_uuid, utcnow
-    from siroccod.handlers import Worker
 
     store_a, store_b = Store(database), Store(database)
     machine, job_uuid = new_uuid(), new_uuid()
