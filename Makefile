@@ -76,7 +76,7 @@ help:
 	@echo "make bench-guests 1 and 3 guests from the factory image to SSH-ready under TCG (a table; ~10 min)"
 	@echo "make images-clean empty the image cache (\$$SIROCCO_IMAGE_CACHE or ~/.cache/sirocco/images)"
 	@echo "make sanity       ansible-test sanity"
-	@echo "make lint         ruff, the requirements files' check, ansible-lint (production profile)"
+	@echo "make lint         ruff, mypy (pyproject.toml's files), the requirements files' check, ansible-lint (production profile)"
 	@echo "make build        ansible-galaxy collection build into build/"
 	@echo "make fresh        make test (or FRESH_ARGS='make demo') on a clone of HEAD in a new Debian 12 root (as root)"
 	@echo "make clean        remove build outputs and caches (keeps .venv)"
@@ -139,6 +139,7 @@ requirements:
 # ansible-lint: .ansible-lint (production profile, offline: it must not install this tree into ~/.ansible)
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python scripts/pydeps.py --check
 	$(BIN)/ansible-lint --offline --profile production
 

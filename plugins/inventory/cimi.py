@@ -185,7 +185,6 @@ try:  # ansible-core 2.19 and later: a vault-encrypted value of a YAML file is a
 except ImportError:  # 2.16-2.18 (meta/runtime.yml's requires_ansible): AnsibleVaultEncryptedUnicode
     from ansible.parsing.yaml.objects import AnsibleVaultEncryptedUnicode as VaultValue
 
-from ansible_collections.sirocco.cimi.plugins.module_utils import inventory as inv
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import (
@@ -194,6 +193,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.module import (
     provider_argument_spec,
     scrub,
 )
+from ansible_collections.sirocco.cimi.plugins.plugin_utils import inventory as inv
 
 CACHE_VERSION = 1
 # the modules' provider options (doc fragment sirocco.cimi.provider), the defaults of every entry of ``providers``

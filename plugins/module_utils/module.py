@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
@@ -38,12 +40,16 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
 
+if TYPE_CHECKING:  # names for annotations only
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Connector
+
 DEFAULT_PROVIDER = "libvirt"
 AUTO = "auto"
 DEFAULT_POLICY = "first"
 
 
-def provider_argument_spec():
+def provider_argument_spec() -> dict[str, dict[str, Any]]:
     """The provider options, paired with doc_fragments/provider.py."""
     return dict(
         provider=dict(type="str", choices=registry.provider_names(), default=DEFAULT_PROVIDER,
@@ -58,7 +64,7 @@ def provider_argument_spec():
     )
 
 
-def wait_argument_spec():
+def wait_argument_spec() -> dict[str, dict[str, Any]]:
     """The wait options, paired with doc_fragments/wait.py."""
     return dict(
         wait=dict(type="bool", default=True),
@@ -66,7 +72,7 @@ def wait_argument_spec():
     )
 
 
-def placement_argument_spec():
+def placement_argument_spec() -> dict[str, dict[str, Any]]:
     """The options of ``provider: auto``, paired with doc_fragments/placement.py."""
     entry = dict(
         label=dict(type="str", required=True),
@@ -91,7 +97,7 @@ MASK = "********"
 _URI_USERINFO = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")
 
 
-def scrub(text, secrets=()):
+def scrub(text: object, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with every secret and any password written into a URI masked."""
     text = _URI_USERINFO.sub(r"\1" + MASK + "@", str(text))
     for secret in secrets:
@@ -100,7 +106,8 @@ def scrub(text, secrets=()):
     return text
 
 
-def error_message(exc, options=None, secrets=()):
+def error_message(exc: BaseException, options: Mapping[str, str] | None = None,
+                  secrets: Iterable[str | None] = ()) -> str:
     """The one-line ``msg`` for a failure.
 
     A SiroccoError's message is written for the user already; when it is an
@@ -120,7 +127,7 @@ def error_message(exc, options=None, secrets=()):
     return scrub(message, secrets)
 
 
-def option_for(attribute, options=None):
+def option_for(attribute: str | None, options: Mapping[str, str] | None = None) -> str | None:
     """The module option a CIMI attribute path (``machineConfig.cpu``, ``$filter``) belongs to."""
     if not attribute:
         return None
@@ -133,7 +140,7 @@ def option_for(attribute, options=None):
     return None
 
 
-def connect_error(exc):
+def connect_error(exc: InvalidInput) -> InvalidInput:
     """An InvalidInput from opening a connector: unless it names a provider option, it is about
     one of the connector's own options (``sizes``, ``image_pool``...), which the user wrote
     under ``provider_options``."""
@@ -145,16 +152,16 @@ def connect_error(exc):
 class Deadline:
     """The time left to wait, shared by every wait of one module run."""
 
-    def __init__(self, seconds, clock=time.monotonic):
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self._clock = clock
         self._end = clock() + seconds
 
-    def remaining(self):
+    def remaining(self) -> float:
         return max(0.0, self._end - self._clock())
 
     @property
-    def expired(self):
+    def expired(self) -> bool:
         return self.remaining() <= 0
 
 
@@ -165,8 +172,9 @@ class SiroccoModule:
     module's option names, so that messages name what the user wrote.
     """
 
-    def __init__(self, argument_spec=None, wait=False, supports_check_mode=True, attribute_options=None,
-                 placement=False, **kwargs):
+    def __init__(self, argument_spec: Mapping[str, dict[str, Any]] | None = None, wait: bool = False,
+                 supports_check_mode: bool = True, attribute_options: Mapping[str, str] | None = None,
+                 placement: bool = False, **kwargs: Any) -> None:
         spec = provider_argument_spec()
         if wait:
             spec.update(wait_argument_spec())
@@ -177,41 +185,41 @@ class SiroccoModule:
         spec.update(argument_spec or {})
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **kwargs)
         self.attribute_options = dict(attribute_options or {})
-        self._connector = None
-        self._deadline = None
-        self._placement = None
+        self._connector: Connector | None = None
+        self._deadline: Deadline | None = None
+        self._placement: match.Placement | None = None
 
     # -- AnsibleModule passthrough --------------------------------------------
     @property
-    def params(self):
+    def params(self) -> dict[str, Any]:
         return self.module.params
 
     @property
-    def check_mode(self):
+    def check_mode(self) -> bool:
         return self.module.check_mode
 
     @property
-    def diff_mode(self):
+    def diff_mode(self) -> bool:
         return bool(self.module._diff)
 
     @property
-    def auto(self):
+    def auto(self) -> bool:
         """True when the provider is chosen by ``place()`` among ``providers``."""
         return self.params["provider"] == AUTO
 
     @property
-    def provider(self):
+    def provider(self) -> str | None:
         """The provider used: with ``provider: auto``, the label of the one chosen (None before)."""
         if self.auto:
             return self._placement.label if self._placement is not None else None
         return self.params["provider"]
 
-    def mask(self, value):
+    def mask(self, value: str | None) -> None:
         """Never show ``value`` again: Ansible masks it in the result, its invocation and the messages."""
         if value:
             self.module.no_log_values.add(value)
 
-    def warn(self, message):
+    def warn(self, message: str) -> None:
         self.module.warn(scrub(message, self._secrets()))
 
     def _secrets(self):
@@ -219,7 +227,7 @@ class SiroccoModule:
 
     # -- connector ---------------------------------------------------------------
     @property
-    def connector(self):
+    def connector(self) -> Connector:
         """The connector of the selected provider, opened on first use."""
         if self._connector is None:
             if self.auto:
@@ -236,7 +244,7 @@ class SiroccoModule:
         return self._connector
 
     # -- provider: auto ------------------------------------------------------------
-    def place(self, name, request=None):
+    def place(self, name: str, request: match.Request | None = None) -> match.Placement:
         """Choose among ``providers`` (``provider: auto``) and use the chosen one's connector.
 
         Every listed provider is surveyed concurrently; the one where machine ``name`` exists wins
@@ -283,7 +291,7 @@ class SiroccoModule:
         self._placement = placement
         return placement
 
-    def close(self):
+    def close(self) -> None:
         connector, self._connector = self._connector, None
         if connector is not None:
             try:
@@ -293,13 +301,13 @@ class SiroccoModule:
 
     # -- waiting -------------------------------------------------------------------
     @property
-    def deadline(self):
+    def deadline(self) -> Deadline:
         """One Deadline of ``wait_timeout`` seconds for the whole run, started on first use."""
         if self._deadline is None:
             self._deadline = Deadline(self.params.get("wait_timeout") or 0)
         return self._deadline
 
-    def wait_for_machine(self, machine_id, wanted):
+    def wait_for_machine(self, machine_id: str, wanted: str | Iterable[str | None] | None) -> Machine | None:
         """Wait (within ``wait_timeout``) until the machine is in one of ``wanted`` states (None: gone)."""
         try:
             return self.connector.wait_for_machine(machine_id, wanted, timeout=self.deadline.remaining())
@@ -308,12 +316,14 @@ class SiroccoModule:
                                    % (self.params.get("wait_timeout"), exc.message)) from None
 
     # -- running a handler -----------------------------------------------------------
-    def run(self, handler):
+    def run(self, handler: Callable[[SiroccoModule], dict[str, Any]]) -> None:
         """Call ``handler(self)``; exit with its results, or fail with one message.
 
         The results get ``provider`` (the provider used) unless the handler set it.
         """
-        result = failure = None
+        # Any: the handler's dict whenever failure is None, and exit_json never returns (mypy cannot tell)
+        result: Any = None
+        failure: Any = None
         try:
             result = handler(self)
         except SiroccoError as exc:
@@ -334,7 +344,7 @@ class SiroccoModule:
         self.fail(error_message(failure, self.attribute_options, self._secrets()),
                   error_kind=getattr(failure, "kind", "unexpected"), **extra)
 
-    def fail(self, msg, **kwargs):
+    def fail(self, msg: str, **kwargs: Any) -> None:
         kwargs.setdefault("changed", False)
         self.module.fail_json(msg=scrub(msg, self._secrets()), **kwargs)
 
@@ -347,7 +357,7 @@ def _close_all(connectors):
             pass
 
 
-def prices(entry):
+def prices(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Prices per hour of one ``providers`` entry: ``price_per_hour`` of its own ``provider_options.sizes``,
     then its ``prices`` (size name or id -> price)."""
     found = {}
@@ -363,14 +373,15 @@ def prices(entry):
     return found
 
 
-def diff_view(doc, fields):
+def diff_view(doc: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any]:
     """The part of a CIMI JSON document a ``--diff`` shows: ``fields`` that are set."""
     if not doc:
         return {}
     return {name: doc[name] for name in fields if doc.get(name) not in (None, {}, [])}
 
 
-def string_map(value, option):
+def string_map(value: object, option: str) -> dict[str, str] | None:
+
     """A dict option as CIMI ``properties``: string keys, scalar values as strings."""
     if value is None:
         return None

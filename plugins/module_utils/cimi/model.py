@@ -10,6 +10,9 @@ from that list. Table numbers refer to the specification.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import (
     ANY,
@@ -23,6 +26,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import (
     type_uri,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from typing import Self
 
 # what a client may ask for (Table 12's cpu and memory, Table 23's userData, a disk's capacity): beyond any
 # hypervisor here, and bounded so that a number stays a number everywhere it is stored
@@ -38,9 +44,11 @@ CPU_ARCHS = ("68000", "Alpha", "ARM", "Itanium", "MIPS", "PA_RISC", "POWER", "Po
 class Structure:
     """A typed bag of attributes, serialised by wire name."""
 
-    type_name = None
+    type_name: str | None = None
+    # wire name -> Attr, every attribute of the class and its bases (set for each subclass)
+    attributes: ClassVar[dict[str, Attr]]
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         attrs = {}
         for klass in reversed(cls.__mro__):
@@ -49,8 +57,8 @@ class Structure:
                     attrs[value.wire] = value
         cls.attributes = attrs
 
-    def __init__(self, **values):
-        self._values = {}
+    def __init__(self, **values: Any) -> None:
+        self._values: dict[str, Any] = {}
         by_name = {a.name: a for a in self.attributes.values()}
         for key, value in values.items():
             attr = by_name.get(key) or self.attributes.get(key)
@@ -59,17 +67,17 @@ class Structure:
             if value is not None:
                 self._values[attr.wire] = value
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.to_json() == other.to_json()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "%s(%r)" % (type(self).__name__, self._values)
 
-    def get(self, wire, default=None):
+    def get(self, wire: str, default: Any = None) -> Any:
         return self._values.get(wire, default)
 
     @classmethod
-    def from_json(cls, doc, path=None, partial=False, trusted=False):
+    def from_json(cls, doc: Any, path: str | None = None, partial: bool = False, trusted: bool = False) -> Self:
         """Validate a JSON document and every error names the attribute's path.
 
         From a client (``trusted=False``) read-only attributes are dropped and
@@ -101,8 +109,8 @@ class Structure:
                     raise InvalidInput("%s.%s: required attribute is missing" % (path, wire), attribute=wire)
         return obj
 
-    def to_json(self):
-        out = {}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         if self.type_name and isinstance(self, Resource):
             out["resourceURI"] = type_uri(self.type_name)
         for wire, attr in self.attributes.items():
@@ -116,7 +124,7 @@ class Structure:
 class Resource(Structure):
     """A CIMI resource: the common attributes of Table 5."""
 
-    collection_key = None  # the Cloud Entry Point's name for this type's collection
+    collection_key: str | None = None  # the Cloud Entry Point's name for this type's collection
 
     id = Attr("id", STRING, read_only=True, doc="URI of the resource")
     name = Attr("name", STRING, max_length=255, doc="human-readable name")
@@ -435,6 +443,7 @@ class ResourceMetadata(Resource):
     type_name = "ResourceMetadata"
     collection_key = "resourceMetadata"
     typeURI = Attr("typeURI", STRING, read_only=True)
+    # collected into the class's ``attributes`` dict, which then takes this name's place
     attributes = Attr("attributes", ANY, many=True, read_only=True)
     capabilities = Attr("capabilities", ANY, many=True, read_only=True)
     actions = Attr("actions", ANY, many=True, read_only=True)
@@ -450,21 +459,23 @@ RESOURCE_TYPES = {cls.type_name: cls for cls in (
 COLLECTIONS = {cls.collection_key: cls for cls in RESOURCE_TYPES.values() if cls.collection_key}
 
 
-def collection_json(cls, collection_id, items, count=None, operations=None):
+def collection_json(cls: type[Resource], collection_id: str, items: list[dict[str, Any]], count: int | None = None,
+                    operations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A collection document (5.5.12): its items are already JSON documents."""
-    doc = {"resourceURI": type_uri(cls.type_name + "Collection"), "id": collection_id,
-           "count": len(items) if count is None else count}
+    # a type with a collection (COLLECTIONS) has both a type_name and a collection_key
+    doc = {"resourceURI": type_uri(cls.type_name + "Collection"),  # type: ignore[operator]
+           "id": collection_id, "count": len(items) if count is None else count}
     if items:
-        doc[cls.collection_key] = items
+        doc[cls.collection_key] = items  # type: ignore[index]
     if operations:
         doc["operations"] = operations
     return doc
 
 
-def value_scope(cls):
+def value_scope(cls: type[Structure]) -> dict[str, dict[str, Any]]:
     """The bounds a client's values must keep, as a valueScope (5.5.14): integer ranges, string enumerations
     and, as an extension keyword, the maximum length of free text."""
-    scope = {}
+    scope: dict[str, dict[str, Any]] = {}
     for wire, attr in cls.attributes.items():
         if attr.read_only:
             continue
@@ -480,7 +491,9 @@ def value_scope(cls):
     return scope
 
 
-def resource_metadata(cls, capabilities=(), actions=()):
+def resource_metadata(cls: type[Structure], capabilities: Iterable[Any] = (),
+                      actions: Iterable[Any] = ()) -> ResourceMetadata:
+
     """ResourceMetadata (5.10) describing ``cls``, derived from its declaration."""
     attributes = [{"name": wire, "namespace": "http://schemas.dmtf.org/cimi/2",
                    "type": attr.type_label, "required": attr.required, "mutable": not attr.read_only}

@@ -17,9 +17,11 @@ import hashlib
 import re
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
@@ -32,6 +34,26 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Unsupported,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import MachineConfiguration
+
+if TYPE_CHECKING:  # names for annotations only
+    from typing import Self, Tuple, Type, Union  # noqa: UP035
+
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+        Credential,
+        Job,
+        Machine,
+        MachineImage,
+        MachineTemplate,
+        Meter,
+        Network,
+        System,
+        SystemTemplate,
+        Volume,
+    )
+
+    # what error tables take: an exception class or a tuple of them. typing's names, not ``|``: ansible-test's
+    # pylint reads module_utils as Python 3.8 code, where this expression (unlike an annotation) would run
+    ExceptionTypes = Union[Type[BaseException], Tuple[Type[BaseException], ...]]  # noqa: UP006, UP007
 
 # Contract operation -> the method that implements it.
 OPERATIONS = {
@@ -102,11 +124,11 @@ class Range:
     minimum: int | None = None
     maximum: int | None = None
 
-    def __contains__(self, value):
+    def __contains__(self, value: float) -> bool:
         return ((self.minimum is None or value >= self.minimum)
                 and (self.maximum is None or value <= self.maximum))
 
-    def to_json(self):
+    def to_json(self) -> dict[str, int | None]:
         return {"min": self.minimum, "max": self.maximum}
 
 
@@ -115,40 +137,41 @@ class Capabilities:
     """What a provider offers, advertised at run time."""
 
     provider: str
-    operations: frozenset
+    operations: frozenset[str]
     cpu: Range = Range()
     cpu_mhz: Range = Range()
     memory_mib: Range = Range()
-    archs: tuple = ()
-    meters: tuple = ()  # metered aspects; empty when the provider meters nothing
-    locations: tuple = ()
-    initial_states: tuple = (states.STOPPED, states.STARTED)
+    archs: tuple[str, ...] = ()
+    meters: tuple[str, ...] = ()  # metered aspects; empty when the provider meters nothing
+    locations: tuple[str, ...] = ()
+    initial_states: tuple[str, ...] = (states.STOPPED, states.STARTED)
     stop_force_default: bool = False
     # what create_machine puts into the guest for the caller ("userData", "credential")
-    guest_inputs: frozenset = frozenset()
+    guest_inputs: frozenset[str] = frozenset()
     # the most userData it takes, in bytes of UTF-8 (of their base64 form when user_data_encoded); None: no limit
     user_data_limit: int | None = None
     user_data_encoded: bool = False
     # whether volumes attach to (and detach from) a running machine
     hot_plug: bool = True
     # the disk formats machine_image.import takes, preferred first (empty without the operation)
-    image_formats: tuple = ()
+    image_formats: tuple[str, ...] = ()
     # a machine asked by value gets the smallest named size that fits (instance types, flavors), not exactly it
     rounds_to_sizes: bool = False
-    extras: dict = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def metering(self):
+    def metering(self) -> bool:
         return bool(self.meters)
 
-    def supports(self, operation):
+    def supports(self, operation: str) -> bool:
         return operation in self.operations
 
-    def require(self, operation):
+    def require(self, operation: str) -> None:
         if operation not in self.operations:
             raise Unsupported(self.provider, operation)
 
-    def fits(self, cpu=None, memory_mib=None, arch=None, cpu_mhz=None):
+    def fits(self, cpu: int | None = None, memory_mib: int | None = None, arch: str | None = None,
+             cpu_mhz: int | None = None) -> list[str]:
         """Reasons a request does not fit these ranges (empty when it fits)."""
         reasons = []
         if cpu is not None and cpu not in self.cpu:
@@ -161,7 +184,7 @@ class Capabilities:
             reasons.append("architecture %s not in %s" % (arch, ", ".join(self.archs)))
         return reasons
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return {"provider": self.provider, "operations": sorted(self.operations),
                 "cpu": self.cpu.to_json(), "cpuSpeedMHz": self.cpu_mhz.to_json(),
                 "memoryMiB": self.memory_mib.to_json(), "cpuArchs": list(self.archs),
@@ -180,7 +203,7 @@ def _show(rng):
 class Page:
     """One page of a listing; ``marker`` fetches the next one, ``None`` at the end."""
 
-    items: list
+    items: list[Any]
     marker: str | None = None
 
 
@@ -191,18 +214,18 @@ class DiskImage:
     itself (a CIMI endpoint) takes ``url`` instead."""
 
     name: str  # the native name to give it: unique on the provider
-    files: dict = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
     virtual_size: int = 0  # bytes of the disk
     arch: str = "x86_64"  # CIMI cpuArch
     boot: str = "bios"  # bios | uefi
     generic_name: str | None = None  # IMAGE_NAME_PROPERTY
     description: str | None = None
-    properties: dict = field(default_factory=dict)
-    checksums: dict = field(default_factory=dict)  # {format: sha256 hex}
+    properties: dict[str, str] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)  # {format: sha256 hex}
     url: str | None = None  # where a provider may fetch the image itself (its format: url_format)
     url_format: str | None = None
 
-    def validate(self, formats):
+    def validate(self, formats: Sequence[str]) -> tuple[str, str]:
         """InvalidInput unless the image comes in one of ``formats`` (a connector's image_formats); the
         format to upload, and its file."""
         if not self.name or not isinstance(self.name, str):
@@ -218,7 +241,7 @@ class DiskImage:
                            % (self.name, ", ".join(sorted(self.files)) or "nothing", ", ".join(formats)),
                            attribute="files")
 
-    def image_properties(self, fmt):
+    def image_properties(self, fmt: str) -> dict[str, str]:
         """The properties registration writes with the image (IMAGE_*_PROPERTY and the caller's)."""
         props = dict(self.properties or {})
         props.update({IMAGE_FORMAT_PROPERTY: fmt, IMAGE_SIZE_PROPERTY: str(self.virtual_size),
@@ -237,14 +260,14 @@ class MachineSpec:
     image: str | None = None  # native id of a MachineImage; None for a diskless machine
     initial_state: str = states.STOPPED
     description: str | None = None
-    properties: dict = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
     user_data: str | None = None
-    credential: dict | None = None  # {"username", "password"|"key"}; never logged
-    volumes: list = field(default_factory=list)  # native volume ids to attach
-    networks: list = field(default_factory=list)  # native network ids to plug into
+    credential: dict[str, Any] | None = None  # {"username", "password"|"key"}; never logged
+    volumes: list[str] = field(default_factory=list)  # native volume ids to attach
+    networks: list[str] = field(default_factory=list)  # native network ids to plug into
     location: str | None = None
 
-    def validate(self):
+    def validate(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise InvalidInput("machine name must be a non-empty string", attribute="name")
         if self.initial_state not in states.INITIAL_STATES:
@@ -272,7 +295,7 @@ SSH_KEY_TYPES = tuple(SSH_KEY_FIELDS)
 USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
-def public_key(text: str, attribute: str = "credential.key") -> str:
+def public_key(text: str | None, attribute: str = "credential.key") -> str:
     """``text`` as one OpenSSH public key line (type, base64 blob, optional comment), or InvalidInput."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("%s: an SSH public key is required (a line such as 'ssh-ed25519 AAAA... me@host')"
@@ -331,7 +354,7 @@ def user_data_size(text: str | None, encoded: bool = False) -> int:
     return 4 * -(-size // 3) if encoded else size
 
 
-def check_guest_inputs(spec: MachineSpec, provider: str, accepts, user_data_limit: int | None = None,
+def check_guest_inputs(spec: MachineSpec, provider: str, accepts: Collection[str], user_data_limit: int | None = None,
                        user_data_encoded: bool = False, passwords: bool = False) -> None:
     """Refuse, before anything is created, what a provider cannot put into a guest: userData or a credential
     it does not take (``accepts``: its guest_inputs), userData over its limit (bytes of UTF-8, or of its base64
@@ -370,7 +393,7 @@ def same_key(held: str | None, key: str) -> bool:
     return len(held_fields) > 1 and held_fields[1] == key.split()[1]
 
 
-def resize_figures(config) -> tuple:
+def resize_figures(config: object) -> tuple[int, ...]:
     """(cpu, memory KiB) of the MachineConfiguration a machine is resized to; InvalidInput unless both are
     positive integers."""
     figures = []
@@ -383,7 +406,7 @@ def resize_figures(config) -> tuple:
     return tuple(figures)
 
 
-def meter_window(start: datetime | None, end: datetime | None) -> tuple:
+def meter_window(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """list_meters' window, checked: each bound None or a timezone-aware datetime, start not after end;
     InvalidInput naming the bound at fault otherwise."""
     for value, name in ((start, "start"), (end, "end")):
@@ -428,16 +451,16 @@ class ErrorRule:
     and ``message`` (a template) replace the table's for this row; ``attribute`` goes to an InvalidInput.
     """
 
-    match: object
-    error: object
-    detail: object = None
+    match: ExceptionTypes | Callable[[Any], object] | None
+    error: type[SiroccoError] | Callable[[Any], type[SiroccoError]]
+    detail: Callable[[Any], str] | None = None
     message: str | None = None
     attribute: str | None = None
 
-    def matches(self, fault):
+    def matches(self, fault: object) -> bool:
         if isinstance(self.match, (type, tuple)):
             return isinstance(fault, self.match)  # pylint: disable=isinstance-second-argument-not-valid-type
-        return bool(self.match(fault))
+        return bool(self.match(fault))  # type: ignore[misc]  # rows of a table match; rule()'s bare rows never do
 
 
 class ErrorTable:
@@ -452,8 +475,12 @@ class ErrorTable:
     keeps the provider's code; ``keep_cause`` chains the provider's exception to the error raised.
     """
 
-    def __init__(self, rules=(), codes=None, code=None, catch=Exception, detail=str, message=MESSAGE,
-                 unsupported=UNSUPPORTED, default=ProviderUnavailable, code_field=None, keep_cause=False):
+    def __init__(self, rules: Iterable[Any] | Callable[[], Iterable[Any]] = (),
+                 codes: Mapping[Any, type[SiroccoError]] | None = None, code: Callable[[Any], Any] | None = None,
+                 catch: ExceptionTypes | Callable[[], ExceptionTypes] = Exception,
+                 detail: Callable[[Any], str] = str, message: str = MESSAGE, unsupported: str = UNSUPPORTED,
+                 default: type[SiroccoError] = ProviderUnavailable, code_field: str | None = None,
+                 keep_cause: bool = False) -> None:
         self._rules = rules if callable(rules) else _rows(rules)
         self._catch = catch
         self.codes = codes or {}
@@ -466,27 +493,28 @@ class ErrorTable:
         self.keep_cause = keep_cause
 
     @property
-    def rules(self):
+    def rules(self) -> tuple[ErrorRule, ...]:
         if callable(self._rules):
             self._rules = _rows(self._rules())
         return self._rules
 
     @property
-    def catch(self):
+    def catch(self) -> ExceptionTypes:
         """The exceptions ``translating`` turns into Sirocco errors."""
         return self._catch if isinstance(self._catch, (type, tuple)) else self._catch()
 
-    def rule(self, fault):
+    def rule(self, fault: object) -> ErrorRule:
         """The row that applies to ``fault`` (a bare one naming ``default`` when none does)."""
         if self.code is not None and self.code(fault) in self.codes:
             return ErrorRule(None, self.codes[self.code(fault)])
         return next((rule for rule in self.rules if rule.matches(fault)), ErrorRule(None, self.default))
 
-    def error_class(self, fault):
+    def error_class(self, fault: object) -> type[SiroccoError]:
         error = self.rule(fault).error
         return error if isinstance(error, type) else error(fault)
 
-    def error(self, fault, operation, subject, provider, attribute=None, **fields):
+    def error(self, fault: BaseException, operation: str, subject: str, provider: str, attribute: str | None = None,
+              **fields: Any) -> SiroccoError:
         """The Sirocco error for ``fault`` met during ``operation`` on ``subject``; a Sirocco error passes as is.
         ``fields`` fill the message templates (a ``detail`` given here replaces the table's)."""
         if isinstance(fault, SiroccoError):
@@ -501,12 +529,13 @@ class ErrorTable:
             return Unsupported(provider, operation, (rule.message or self.unsupported) % values)
         details = {}
         if self.code_field is not None:
-            details[self.code_field] = self.code(fault)
+            details[self.code_field] = self.code(fault)  # type: ignore[misc]  # a code_field comes with its code
         if cls is InvalidInput:
             details["attribute"] = rule.attribute or attribute
         return cls((rule.message or self.message) % values, **details)
 
-    def translating(self, operation, subject, provider, **fields):
+    def translating(self, operation: str, subject: str, provider: str,
+                    **fields: Any) -> AbstractContextManager[Where]:
         """Context manager: an exception of ``catch`` raised inside is raised as its Sirocco error.
         Yields the block's Where."""
         return translating(self.error, self.catch, operation, subject, provider, keep_cause=self.keep_cause,
@@ -526,7 +555,8 @@ class Where:
 
 
 @contextmanager
-def translating(translate, catch, operation, subject, *args, keep_cause=False, **kwargs):
+def translating(translate: Callable[..., BaseException], catch: ExceptionTypes, operation: str, subject: str,
+                *args: Any, keep_cause: bool = False, **kwargs: Any) -> Iterator[Where]:
     """Run provider calls; Sirocco errors pass, a ``catch`` exception is raised as
     ``translate(exc, operation, subject, *args, **kwargs)``. Yields the block's Where."""
     where = Where(operation, subject)
@@ -552,7 +582,7 @@ DEFAULT_SIZES = (
 )
 
 
-def sizes_from_options(sizes=None):
+def sizes_from_options(sizes: Iterable[Mapping[str, Any]] | None = None) -> list[MachineConfiguration]:
     """MachineConfigurations from a list of dicts (name, cpu, memory_mib, disk_gib) or the defaults."""
     if sizes is None:
         sizes = [dict(name=n, cpu=c, memory_mib=m, disk_gib=d) for n, c, m, d in DEFAULT_SIZES]
@@ -571,21 +601,22 @@ def sizes_from_options(sizes=None):
 class Connector:
     """Base of every connector. Subclasses set ``name`` and override what they support."""
 
-    name = "base"
+    name: str = "base"
     # Options a connector understands besides the common ones (documentation and validation).
-    option_names = ()
+    option_names: Sequence[str] = ()
     # What its create_machine puts into the guest ("userData", "credential"): the rest it refuses; the most
     # userData it takes (bytes, of the base64 form when user_data_encoded; None: no limit of its own).
-    guest_inputs = frozenset()
-    user_data_limit = None
-    user_data_encoded = False
+    guest_inputs: Collection[str] = frozenset()
+    user_data_limit: int | None = None
+    user_data_encoded: bool = False
     # The disk formats its import_machine_image takes, preferred first.
-    image_formats = ()
+    image_formats: Sequence[str] = ()
     # Whether a machine asked by value gets the smallest of the provider's named sizes that fits.
-    rounds_to_sizes = False
+    rounds_to_sizes: bool = False
 
-    def __init__(self, uri=None, username=None, password=None, region=None, validate_certs=True,
-                 timeout=60, options=None):
+    def __init__(self, uri: str | None = None, username: str | None = None, password: str | None = None,
+                 region: str | None = None, validate_certs: bool = True, timeout: float = 60,
+                 options: Mapping[str, Any] | None = None) -> None:
         self.uri = uri
         self.username = username
         self._password = password  # kept private: never part of a repr, log or result
@@ -599,214 +630,219 @@ class Connector:
                                % (self.name, ", ".join(unknown), ", ".join(self.option_names) or "none"),
                                attribute="provider_options")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<%s connector uri=%r>" % (self.name, self.uri)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Release the provider connection."""
 
     # -- capabilities ------------------------------------------------------
-    def implemented_operations(self):
+    def implemented_operations(self) -> frozenset[str]:
         """Contract operations this class really implements (overrides)."""
         return frozenset(op for op, method in OPERATIONS.items()
                          if getattr(type(self), method) is not getattr(Connector, method))
 
-    def capabilities(self):
+    def capabilities(self) -> Capabilities:
         return Capabilities(provider=self.name, operations=self.implemented_operations(),
                             image_formats=self.import_formats(), rounds_to_sizes=self.rounds_to_sizes,
                             **self.guest_fields())
 
-    def guest_fields(self, inputs=None):
+    def guest_fields(self, inputs: Iterable[str] | None = None) -> dict[str, Any]:
         """The Capabilities fields of guest inputs: what create_machine takes (``inputs``, default
         ``guest_inputs``) and its userData limit."""
         return {"guest_inputs": frozenset(self.guest_inputs if inputs is None else inputs),
                 "user_data_limit": self.user_data_limit, "user_data_encoded": self.user_data_encoded}
 
-    def import_formats(self):
+    def import_formats(self) -> tuple[str, ...]:
         """``image_formats`` when this connector imports images, else nothing (for capabilities())."""
         return tuple(self.image_formats) if "machine_image.import" in self.implemented_operations() else ()
 
-    def require(self, operation):
+    def require(self, operation: str) -> None:
         self.capabilities().require(operation)
 
     # -- machines ----------------------------------------------------------
-    def list_machines(self, limit=None, marker=None):
+    def list_machines(self, limit: int | None = None, marker: str | None = None) -> Page:
         """A Page of Machines, at most ``limit`` of them, starting after ``marker``."""
         raise Unsupported(self.name, "machine.list")
 
-    def get_machine(self, machine_id):
+    def get_machine(self, machine_id: str) -> Machine:
         """The Machine with this native id, or NotFound."""
         raise Unsupported(self.name, "machine.get")
 
-    def create_machine(self, spec):
+    def create_machine(self, spec: MachineSpec) -> Machine:
         """Create a machine from a MachineSpec; returns it in its initial state."""
         raise Unsupported(self.name, "machine.create")
 
-    def start_machine(self, machine_id):
+    def start_machine(self, machine_id: str) -> Machine:
         raise Unsupported(self.name, "machine.start")
 
-    def stop_machine(self, machine_id, force=False):
+    def stop_machine(self, machine_id: str, force: bool = False) -> Machine:
         raise Unsupported(self.name, "machine.stop")
 
-    def restart_machine(self, machine_id, force=False):
+    def restart_machine(self, machine_id: str, force: bool = False) -> Machine:
         raise Unsupported(self.name, "machine.restart")
 
-    def pause_machine(self, machine_id):
+    def pause_machine(self, machine_id: str) -> Machine:
         raise Unsupported(self.name, "machine.pause")
 
-    def suspend_machine(self, machine_id):
+    def suspend_machine(self, machine_id: str) -> Machine:
         raise Unsupported(self.name, "machine.suspend")
 
-    def delete_machine(self, machine_id):
+    def delete_machine(self, machine_id: str) -> None:
         raise Unsupported(self.name, "machine.delete")
 
-    def capture_machine(self, machine_id, name, description=None):
+    def capture_machine(self, machine_id: str, name: str, description: str | None = None) -> MachineImage:
         """Capture a machine into a new MachineImage, returned."""
         raise Unsupported(self.name, "machine.capture")
 
     # -- configurations and images --------------------------------------------
-    def list_machine_configs(self):
+    def list_machine_configs(self) -> list[MachineConfiguration]:
         raise Unsupported(self.name, "machine_config.list")
 
-    def list_machine_images(self):
+    def list_machine_images(self) -> list[MachineImage]:
         raise Unsupported(self.name, "machine_image.list")
 
-    def import_machine_image(self, image):
+    def import_machine_image(self, image: DiskImage) -> MachineImage:
         """Register a DiskImage (in one of ``image_formats``) as a MachineImage, AVAILABLE when returned,
         its properties holding the IMAGE_*_PROPERTY facts as the provider keeps them; Conflict when the
         name is taken."""
         raise Unsupported(self.name, "machine_image.import")
 
-    def delete_machine_image(self, image_id):
+    def delete_machine_image(self, image_id: str) -> None:
         raise Unsupported(self.name, "machine_image.delete")
 
     # -- volumes -------------------------------------------------------------
-    def list_volumes(self):
+    def list_volumes(self) -> list[Volume]:
         raise Unsupported(self.name, "volume.list")
 
-    def create_volume(self, name, capacity_kb, description=None, properties=None, volume_type=None):
+    def create_volume(self, name: str, capacity_kb: int, description: str | None = None,
+                      properties: Mapping[str, str] | None = None, volume_type: str | None = None) -> Volume:
         """A new Volume of ``capacity_kb`` KB; ``volume_type`` (a provider's volume type: gp3, a Cinder type...)
         only where the provider offers types, else InvalidInput(attribute="type")."""
         raise Unsupported(self.name, "volume.create")
 
-    def delete_volume(self, volume_id):
+    def delete_volume(self, volume_id: str) -> None:
         raise Unsupported(self.name, "volume.delete")
 
-    def attach_volume(self, machine_id, volume_id, initial_location=None):
+    def attach_volume(self, machine_id: str, volume_id: str, initial_location: str | None = None) -> Machine:
         raise Unsupported(self.name, "volume.attach")
 
-    def detach_volume(self, machine_id, volume_id):
+    def detach_volume(self, machine_id: str, volume_id: str) -> Machine:
         raise Unsupported(self.name, "volume.detach")
 
-    def resize_volume(self, volume_id, capacity_kb):
+    def resize_volume(self, volume_id: str, capacity_kb: int) -> Volume:
         """Grow a volume to ``capacity_kb`` KB (never shrink: InvalidInput(attribute="capacity"); the same
         capacity changes nothing); the Volume.
         Conflict, naming what to do, when its state or its machine's forbids it now."""
         raise Unsupported(self.name, "volume.resize")
 
     # -- networks -------------------------------------------------------------
-    def list_networks(self):
+    def list_networks(self) -> list[Network]:
         raise Unsupported(self.name, "network.list")
 
-    def create_network(self, name, description=None, properties=None, cidr=None, dhcp=None):
+    def create_network(self, name: str, description: str | None = None, properties: Mapping[str, str] | None = None,
+                       cidr: str | None = None, dhcp: bool | None = None) -> Network:
         """A new Network; ``cidr`` (an IPv4 network such as 10.20.0.0/24) and ``dhcp`` (bool) where the
         provider can set them, else InvalidInput naming the attribute ("cidr", "dhcp")."""
         raise Unsupported(self.name, "network.create")
 
-    def delete_network(self, network_id):
+    def delete_network(self, network_id: str) -> None:
         raise Unsupported(self.name, "network.delete")
 
-    def migrate_machine(self, machine_id, target):
+    def migrate_machine(self, machine_id: str, target: Connector) -> Machine:
         """Move the machine to the host that ``target`` (a connector of the same provider) serves, live when
         it runs; the Machine as ``target`` sees it (its id there may differ)."""
         raise Unsupported(self.name, "machine.migrate")
 
-    def resize_machine(self, machine_id, config):
+    def resize_machine(self, machine_id: str, config: MachineConfiguration) -> Machine:
         """Give the machine ``config``'s cpu and memory (a MachineConfiguration; disks are left alone); the
         Machine. Conflict saying a stop is needed when ``resize_needs_stop`` says so and it runs."""
         raise Unsupported(self.name, "machine.resize")
 
-    def resize_needs_stop(self, machine, config):
+    def resize_needs_stop(self, machine: Machine, config: MachineConfiguration) -> bool:
         """Whether resizing ``machine`` (a Machine as listed) to ``config`` needs it STOPPED first. By default
         any machine that is not stopped; connectors that resize live (within maximums) say less."""
         return machine.state != states.STOPPED
 
     # -- meters ---------------------------------------------------------------
-    def list_meters(self, machine_id, start=None, end=None):
+    def list_meters(self, machine_id: str, start: datetime | None = None,
+                    end: datetime | None = None) -> list[Meter]:
         """Meters of one machine. Without a window, each with its latest sample; with ``start``/``end``
         (timezone-aware datetimes, either may be None) each with the samples its source keeps in that window
         (a source that keeps no history gives its current sample when ``now`` is in the window)."""
         raise Unsupported(self.name, "meter.list")
 
     # -- credentials (SSH public keys kept by the provider: key pairs, CIMI Credentials) -------
-    def list_credentials(self):
+    def list_credentials(self) -> list[Credential]:
         """Credentials (name, userName, key: the public key) the provider keeps."""
         raise Unsupported(self.name, "credential.list")
 
-    def create_credential(self, name, key, user_name=None, description=None):
+    def create_credential(self, name: str, key: str, user_name: str | None = None,
+                          description: str | None = None) -> Credential:
         """Register the SSH public key ``key`` under ``name``; the Credential. Conflict when the name is taken."""
         raise Unsupported(self.name, "credential.create")
 
-    def delete_credential(self, credential_id):
+    def delete_credential(self, credential_id: str) -> None:
         raise Unsupported(self.name, "credential.delete")
 
     # -- machine configurations and templates stored by the provider (a CIMI endpoint) ----------
-    def create_machine_config(self, config):
+    def create_machine_config(self, config: MachineConfiguration) -> MachineConfiguration:
         """Store a MachineConfiguration (named); the stored one."""
         raise Unsupported(self.name, "machine_config.create")
 
-    def delete_machine_config(self, config_id):
+    def delete_machine_config(self, config_id: str) -> None:
         raise Unsupported(self.name, "machine_config.delete")
 
-    def list_machine_templates(self):
+    def list_machine_templates(self) -> list[MachineTemplate]:
         raise Unsupported(self.name, "machine_template.list")
 
-    def create_machine_template(self, template):
+    def create_machine_template(self, template: MachineTemplate) -> MachineTemplate:
         """Store a MachineTemplate (its machineConfig, machineImage, credential by reference); the stored one."""
         raise Unsupported(self.name, "machine_template.create")
 
-    def delete_machine_template(self, template_id):
+    def delete_machine_template(self, template_id: str) -> None:
         raise Unsupported(self.name, "machine_template.delete")
 
     # -- systems (natively, on a CIMI endpoint; elsewhere module_utils orchestrates them) -----------
-    def list_systems(self):
+    def list_systems(self) -> list[System]:
         raise Unsupported(self.name, "system.list")
 
-    def create_system(self, name, template, description=None, properties=None, initial_state=None):
+    def create_system(self, name: str, template: str | SystemTemplate, description: str | None = None,
+                      properties: Mapping[str, str] | None = None, initial_state: str | None = None) -> System:
         """A System from ``template`` (a SystemTemplate's native id, or a SystemTemplate by value); the System."""
         raise Unsupported(self.name, "system.create")
 
-    def start_system(self, system_id):
+    def start_system(self, system_id: str) -> System:
         raise Unsupported(self.name, "system.start")
 
-    def stop_system(self, system_id, force=False):
+    def stop_system(self, system_id: str, force: bool = False) -> System:
         raise Unsupported(self.name, "system.stop")
 
-    def delete_system(self, system_id):
+    def delete_system(self, system_id: str) -> None:
         raise Unsupported(self.name, "system.delete")
 
-    def list_system_templates(self):
+    def list_system_templates(self) -> list[SystemTemplate]:
         raise Unsupported(self.name, "system_template.list")
 
-    def create_system_template(self, template):
+    def create_system_template(self, template: SystemTemplate) -> SystemTemplate:
         raise Unsupported(self.name, "system_template.create")
 
-    def delete_system_template(self, template_id):
+    def delete_system_template(self, template_id: str) -> None:
         raise Unsupported(self.name, "system_template.delete")
 
     # -- jobs -------------------------------------------------------------------
-    def list_jobs(self):
+    def list_jobs(self) -> list[Job]:
         """The provider's Jobs (a CIMI endpoint's), nested ones included."""
         raise Unsupported(self.name, "job.list")
 
     # -- derived helpers: the same for every connector ------------------------
-    def iter_machines(self, page_size=100):
+    def iter_machines(self, page_size: int = 100) -> Iterator[Machine]:
         marker = None
         while True:
             page = self.list_machines(limit=page_size, marker=marker)
@@ -815,11 +851,11 @@ class Connector:
                 return
             marker = page.marker
 
-    def find_machines(self, name):
+    def find_machines(self, name: str) -> list[Machine]:
         """Every machine called ``name`` (names need not be unique everywhere)."""
         return [m for m in self.iter_machines() if m.name == name]
 
-    def find_machine(self, name):
+    def find_machine(self, name: str) -> Machine | None:
         """The one machine called ``name``, None if absent, Conflict if ambiguous."""
         found = self.find_machines(name)
         if len(found) > 1:
@@ -827,38 +863,38 @@ class Connector:
                            % (len(found), name, self.name))
         return found[0] if found else None
 
-    def get_machine_config(self, ref):
+    def get_machine_config(self, ref: str) -> MachineConfiguration:
         """A configuration by id or name."""
         return _by_id_or_name(self.list_machine_configs(), ref, "machine configuration", self.name)
 
-    def get_machine_image(self, ref):
+    def get_machine_image(self, ref: str) -> MachineImage:
         return _by_id_or_name(self.list_machine_images(), ref, "machine image", self.name)
 
-    def find_machine_images(self, generic_name):
+    def find_machine_images(self, generic_name: str) -> list[MachineImage]:
         """The images registered under ``generic_name`` (IMAGE_NAME_PROPERTY), or else named so."""
         images = self.list_machine_images()
         tagged = [i for i in images if (i.properties or {}).get(IMAGE_NAME_PROPERTY) == generic_name]
         return tagged or [i for i in images if i.name == generic_name]
 
-    def get_volume(self, ref):
+    def get_volume(self, ref: str) -> Volume:
         return _by_id_or_name(self.list_volumes(), ref, "volume", self.name)
 
-    def get_network(self, ref):
+    def get_network(self, ref: str) -> Network:
         return _by_id_or_name(self.list_networks(), ref, "network", self.name)
 
-    def get_credential(self, ref):
+    def get_credential(self, ref: str) -> Credential:
         return _by_id_or_name(self.list_credentials(), ref, "credential", self.name)
 
-    def get_machine_template(self, ref):
+    def get_machine_template(self, ref: str) -> MachineTemplate:
         return _by_id_or_name(self.list_machine_templates(), ref, "machine template", self.name)
 
-    def get_system(self, ref):
+    def get_system(self, ref: str) -> System:
         return _by_id_or_name(self.list_systems(), ref, "system", self.name)
 
-    def get_system_template(self, ref):
+    def get_system_template(self, ref: str) -> SystemTemplate:
         return _by_id_or_name(self.list_system_templates(), ref, "system template", self.name)
 
-    def machine_action(self, machine_id, action, force=None):
+    def machine_action(self, machine_id: str, action: str, force: bool | None = None) -> Any:
         """Run a CIMI action verb on a machine, refusing what its state does not allow."""
         operation = ACTION_OPERATIONS.get(action)
         if operation is None:
@@ -874,7 +910,9 @@ class Connector:
             return method(machine_id, name="%s-%s" % (machine.name or machine_id, stamp))
         return method(machine_id)
 
-    def wait_for_machine(self, machine_id, wanted, timeout=None, interval=0.2):
+    def wait_for_machine(self, machine_id: str, wanted: str | Iterable[str | None] | None,
+                         timeout: float | None = None, interval: float = 0.2) -> Machine | None:
+
         """Poll until the machine is in one of ``wanted`` states (None: gone)."""
         wanted = (wanted,) if isinstance(wanted, str) or wanted is None else tuple(wanted)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)

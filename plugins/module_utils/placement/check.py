@@ -12,10 +12,16 @@ figures a plan claims (online hosts, watts, migrations).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import Problem
+
 TOLERANCE = 1e-6  # capacity slack, as in the solver (cores, MiB)
 
 
-def check(problem, placement):
+def check(problem: Problem, placement: object) -> list[str]:
     """Violations of ``placement`` ({vm: host}) against ``problem``: capacity and every constraint."""
     out = []
     hosts = {h.name: h for h in problem.hosts}
@@ -32,7 +38,9 @@ def check(problem, placement):
             out.append("vm '%s' is placed on unknown host '%s'" % (name, host))
     where = {name: host for name, host in placement.items() if name in vms and host in hosts}
 
-    cpu, mem, count = {}, {}, {}
+    cpu: dict[str, Any] = {}  # Any: the loop's ``used`` is reused below for sets of host names
+    mem: dict[str, float] = {}
+    count: dict[str, int] = {}
     for name, host in where.items():
         cpu[host] = cpu.get(host, 0) + vms[name].cpu
         mem[host] = mem.get(host, 0) + vms[name].memory
@@ -57,7 +65,7 @@ def check(problem, placement):
                 if name in where and where[name] not in c.hosts:
                     out.append("%s: vm '%s' is on host '%s', outside its fence" % (label, name, where[name]))
         elif c.type == "spread":
-            seen = {}
+            seen: dict[str, str] = {}
             for name in c.vms:
                 if name in where:
                     if where[name] in seen:
@@ -92,10 +100,11 @@ def check(problem, placement):
     return out
 
 
-def measure(problem, placement):
+def measure(problem: Problem, placement: Mapping[str, str]) -> dict[str, Any]:
+
     """Online hosts, watts and migrations of a (valid) plan, computed from the problem's own numbers."""
     hosts = {h.name: h for h in problem.hosts}
-    cpu = {}
+    cpu: dict[str, float] = {}
     moved = 0
     for v in problem.vms:
         host = placement[v.name]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from typing import TextIO
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement import check, energy
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import PlacementInputError, parse_problem
@@ -36,7 +38,9 @@ def _error(stdout, stderr, message, field=None):
     return 1
 
 
-def main(argv=None, stdin=None, stdout=None, stderr=None):
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
+         stderr: TextIO | None = None) -> int:
+
     """Run ``siroccod place``; ``argv`` excludes the program and sub-command names. Returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     stdin = stdin or sys.stdin

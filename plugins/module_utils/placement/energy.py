@@ -86,6 +86,8 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement import heuristics, localsearch
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement.instance import EPS, Instance
@@ -170,7 +172,7 @@ def _watchdog(done, tmp, seconds):
                 pass
 
 
-def milp_available():
+def milp_available() -> bool:
     try:
         return _pulp().PULP_CBC_CMD(msg=False).available() is not None
     except SolverUnavailable:
@@ -543,7 +545,8 @@ class _Search:
 # public API
 # ---------------------------------------------------------------------------
 
-def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_milp=True, heuristic_names=None):
+def solve(problem: Problem, time_limit: float | None = None, max_migrations: int | None = None, seed: int = 0,
+          use_milp: bool = True, heuristic_names: Iterable[str] | None = None) -> Result:
     """Place every VM of ``problem``; returns a ``Result`` (status, placement, figures)."""
     start = time.monotonic()
     limit = float(time_limit if time_limit is not None else (problem.time_limit or DEFAULT_TIME_LIMIT))
@@ -556,7 +559,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     if inst.explanations:
         return _infeasible(inst, start, inst.explanations, proven=True)
 
-    pulp = None
+    pulp: Any = None  # the pulp module, once it imports
     if use_milp:
         try:
             pulp = _pulp()
@@ -569,6 +572,7 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     if inst.has_current and heuristic_names is None:
         # from-scratch greedies move nearly every VM: useless under a migration budget
         names = ["keep", "evacuate", "evacuate-count"] + (names if inst.budget is None else [])
+    best_name: Any  # a str once best is set
     best, best_name, failures = None, None, []
     for name in names:
         if best is not None and inst.n > LARGE_ITEMS and time.monotonic() - start > 0.4 * limit:
@@ -588,14 +592,14 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     clock = {"greedy": time.monotonic() - start}
     best = best.copy()
     rng = random.Random(seed)
-    on_bin = (lambda j: pool.add_host(best, j)) if pool is not None else None
+    on_bin = (lambda j: pool.add_host(best, j)) if pool is not None else None  # type: ignore[union-attr]
     floor = inst.lb_hosts if inst.pure_hosts else 0  # a pure host count cannot go below the bound
     if localsearch.repack(best, start + 0.3 * limit, rng, on_bin=on_bin, floor=floor):
         best_name += "+ls"
     warm = best.cost
     status, method = "heuristic", best_name
     clock["local search"] = time.monotonic() - start
-    stats = {"clock": clock}
+    stats: dict[str, Any] = {"clock": clock}
     if inst.pure_hosts and best.active <= inst.lb_hosts:
         return _result(inst, best, "optimal", start, best_name + " (lower bound reached)", warm, notes, stats)
     if pulp is None:
@@ -670,7 +674,8 @@ def solve(problem: Problem, time_limit=None, max_migrations=None, seed=0, use_mi
     return _result(inst, best, status, start, method, warm, notes, stats)
 
 
-def consolidate(problem: Problem, max_migrations=None, time_limit=None, seed=0):
+def consolidate(problem: Problem, max_migrations: int | None = None, time_limit: float | None = None,
+                seed: int = 0) -> Result:
     """Switch hosts off from the current placement, moving at most ``max_migrations`` VMs.
 
     Moves that save little are not made: when ``problem.migration_cost`` is 0,
@@ -693,22 +698,23 @@ def consolidate(problem: Problem, max_migrations=None, time_limit=None, seed=0):
     return res
 
 
-def explain(problem: Problem):
+def explain(problem: Problem) -> list[Explanation]:
     """Reasons (constraint, resource) a request is infeasible that show without searching."""
     return Instance(problem).explanations
 
 
-def lower_bound(problem: Problem):
+def lower_bound(problem: Problem) -> int:
     """Fewest hosts any plan needs: max over cpu and memory of the hosts whose capacity covers the demand
     (largest first; = ceil(demand / capacity) for identical hosts), raised by spread groups, preserved hosts
     and items larger than half a host."""
     return Instance(problem).lb_hosts
 
 
-def power(problem: Problem, placement):
+def power(problem: Problem, placement: Mapping[str, str]) -> float:
+
     """Watts drawn by ``placement`` (online hosts only)."""
     hosts = {h.name: h for h in problem.hosts}
-    load = {}
+    load: dict[str, float] = {}
     for v in problem.vms:
         load[placement[v.name]] = load.get(placement[v.name], 0.0) + v.cpu
     return sum(hosts[h].power_idle + (hosts[h].power_max - hosts[h].power_idle) * c / hosts[h].cpu_capacity

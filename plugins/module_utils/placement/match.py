@@ -48,8 +48,10 @@ No Ansible and no Flask here: the modules and the daemon share this file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Conflict,
@@ -58,6 +60,17 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     SiroccoError,
 )
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import IMAGE_NAME_PROPERTY
+
+if TYPE_CHECKING:  # names for annotations only
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
+        Machine,
+        MachineConfiguration,
+        MachineImage,
+    )
+    from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Connector
+
+    # a policy: (candidates, request) -> (the one chosen, the end of "<label> chosen by policy <name>: ...")
+    Policy = Callable[[list["Candidate"], "Request"], tuple["Candidate", str]]
 
 WISH_PROVIDER = "sirocco.provider"
 WISH_LOCATION = "sirocco.location"
@@ -77,7 +90,7 @@ BASE_OPERATIONS = frozenset({"machine.create", "machine.list", "machine.get"})
 class NoCandidate(Conflict):
     """No configured provider can take the machine; ``rejected`` maps each label to its reasons."""
 
-    def __init__(self, message, rejected):
+    def __init__(self, message: str, rejected: dict[str, list[str]]) -> None:
         super().__init__(message, rejected=rejected)
         self.rejected = rejected
 
@@ -101,13 +114,15 @@ class Request:
     arch: str | None = None
     disk_gib: int = 0
     location: str | None = None
-    operations: frozenset = BASE_OPERATIONS
+    operations: frozenset[str] = BASE_OPERATIONS
     size: str | None = None
-    providers: tuple = ()  # wished provider labels (or connector names), in order of preference
+    providers: tuple[str, ...] = ()  # wished provider labels (or connector names), in order of preference
     image: str | None = None  # name or id of a MachineImage the provider must have
 
     @classmethod
-    def build(cls, config=None, size=None, properties=None, operations=(), location=None, image=None):
+    def build(cls, config: MachineConfiguration | None = None, size: str | None = None,
+              properties: Mapping[str, str] | None = None, operations: Iterable[str] = (),
+              location: str | None = None, image: str | None = None) -> Request:
         """A Request from a MachineConfiguration (hardware by value) or a size name, the machine's
         ``properties`` (whose ``sirocco.*`` wishes are read), the operations it will need and the
         image it boots from."""
@@ -130,12 +145,14 @@ class Request:
             image=image,
         )
 
-    def describe(self):
+    def describe(self) -> str:
         """The request in words: ``2 vCPUs, 512 MiB, 4 GiB disk, x86_64``."""
         if self.size is not None:
             parts = ["size '%s'" % self.size]
         else:
-            parts = ["%d vCPU%s" % (self.cpu, "" if self.cpu == 1 else "s"), "%d MiB" % self.memory_mib]
+            # by value: cpu and memory are set (check() refuses a request without them)
+            parts = ["%d vCPU%s" % (self.cpu, "" if self.cpu == 1 else "s"),  # type: ignore[str-format]
+                     "%d MiB" % self.memory_mib]  # type: ignore[str-format]
             if self.cpu_mhz:
                 parts.append("%d MHz" % self.cpu_mhz)
             if self.disk_gib:
@@ -159,16 +176,16 @@ class Offer:
 
     label: str
     provider: str | None = None  # the connector's name (libvirt, ec2...)
-    capabilities: object = None  # connectors.base.Capabilities
-    sizes: list | None = None
+    capabilities: Any = None  # connectors.base.Capabilities; None only on an Offer with an error
+    sizes: list[MachineConfiguration] | None = None
     machines: int | None = None
-    prices: dict = field(default_factory=dict)
-    existing: object = None  # cimi.model.Machine
+    prices: dict[str, Any] = field(default_factory=dict)
+    existing: Machine | None = None
     error: str | None = None
-    images: list | None = None  # MachineImages, when the survey was asked for them and could list them
+    images: list[MachineImage] | None = None  # when the survey was asked for them and could list them
     images_error: str | None = None  # why they could not be listed
 
-    def price(self, size):
+    def price(self, size: MachineConfiguration | None) -> float | None:
         """Price per hour of ``size`` here, None when unknown."""
         if size is None:
             return None  # made by value: no price list applies
@@ -178,7 +195,7 @@ class Offer:
         return as_number((size.properties or {}).get(PRICE_PROPERTY))
 
 
-def as_number(value):
+def as_number(value: Any) -> float | None:
     """``value`` as a float, None when it is not a number."""
     if value is None or isinstance(value, bool):
         return None
@@ -188,7 +205,7 @@ def as_number(value):
         return None
 
 
-def survey(label, connector, name=None, images=False):
+def survey(label: str, connector: Connector, name: str | None = None, images: bool = False) -> Offer:
     """The Offer of one provider: capabilities, sizes, machine count, the machine called ``name``
     and, when ``images``, its images.
 
@@ -224,7 +241,8 @@ def survey(label, connector, name=None, images=False):
         return Offer(label=label, provider=connector.name, error="unexpected %s: %s" % (type(exc).__name__, exc))
 
 
-def survey_all(connectors, name=None, images=False, workers=8):
+def survey_all(connectors: Mapping[str, Connector], name: str | None = None, images: bool = False,
+               workers: int = 8) -> list[Offer]:
     """Offers of every provider (``connectors``: label -> connector), surveyed concurrently, in order."""
     items = list(connectors.items())
     if len(items) <= 1 or workers <= 1:
@@ -236,16 +254,16 @@ def survey_all(connectors, name=None, images=False, workers=8):
 
 # -- fitting ------------------------------------------------------------------------------------
 
-def disk_gib(size):
+def disk_gib(size: MachineConfiguration) -> int:
     return sum(int(d.get("capacity") or 0) for d in (size.disks or [])) // KIB_PER_GIB
 
 
-def size_key(size):
+def size_key(size: MachineConfiguration) -> tuple[int, int, int]:
     """How big a size is, smallest first: vCPUs, then memory, then disk."""
     return (size.cpu or 0, size.memory or 0, disk_gib(size))
 
 
-def size_text(size):
+def size_text(size: MachineConfiguration) -> str:
     """``'small' (1 vCPU, 128 MiB, 1 GiB disk)``."""
     parts = ["%d vCPU%s" % (size.cpu, "" if size.cpu == 1 else "s"), "%d MiB" % (size.memory // KIB_PER_MIB)]
     if disk_gib(size):
@@ -335,7 +353,7 @@ def _wished(offer, request):
     return not request.providers or offer.label in request.providers or offer.provider in request.providers
 
 
-def check(offer, request):
+def check(offer: Offer, request: Request) -> tuple[MachineConfiguration | None, list[str]]:
     """(size, reasons): the size ``offer`` would serve ``request`` with (None: by value), and why it
     cannot (an empty list when it can)."""
     if offer.error is not None:
@@ -366,46 +384,46 @@ class Candidate:
     """A provider that can take the machine, with the size it would use."""
 
     offer: Offer
-    size: object  # MachineConfiguration, None when created by value
+    size: MachineConfiguration | None  # None when created by value
     index: int  # position among the configured providers
 
     @property
-    def label(self):
+    def label(self) -> str:
         return self.offer.label
 
     @property
-    def price(self):
+    def price(self) -> float | None:
         return self.offer.price(self.size)
 
-    def size_text(self, request=None):
+    def size_text(self, request: Request | None = None) -> str:
         if self.size is not None:
             return size_text(self.size)
         return "by value (%s)" % request.describe() if request is not None else "by value"
 
-    def key(self):
+    def key(self) -> tuple[int, int, int]:
         """Size order for ties and for ``smallest``; by-value machines count as exactly the request."""
         return size_key(self.size) if self.size is not None else (0, 0, 0)
 
 
-POLICIES = {}
+POLICIES: dict[str, Policy] = {}
 
 
-def register_policy(name, function, summary):
+def register_policy(name: str, function: Policy, summary: str) -> Policy:
     """Add a policy: ``function(candidates, request) -> (candidate, reason)``.
 
     ``candidates`` is never empty and keeps the configured order; ``reason``
     finishes the sentence "<label> chosen by policy <name>: ...".
     """
-    function.summary = summary
+    function.summary = summary  # type: ignore[attr-defined]  # an attribute set on the function itself
     POLICIES[name] = function
     return function
 
 
-def policy(name, summary):
+def policy(name: str, summary: str) -> Callable[[Policy], Policy]:
     return lambda function: register_policy(name, function, summary)
 
 
-def policy_names():
+def policy_names() -> list[str]:
     return list(POLICIES)
 
 
@@ -414,7 +432,7 @@ def _labels(candidates):
 
 
 @policy("first", "the first fitting provider, in the order the providers are configured")
-def first_match(candidates, request):
+def first_match(candidates: list[Candidate], request: Request) -> tuple[Candidate, str]:
     chosen = candidates[0]
     if len(candidates) == 1:
         return chosen, "the only provider that fits"
@@ -422,7 +440,7 @@ def first_match(candidates, request):
 
 
 @policy("explicit", "the provider the sirocco.provider wish names (the first wished one that fits)")
-def explicit(candidates, request):
+def explicit(candidates: list[Candidate], request: Request) -> tuple[Candidate, str]:
     if not request.providers:
         raise InvalidInput("placement policy 'explicit' needs properties['%s'] naming the provider" % WISH_PROVIDER,
                            attribute="properties")
@@ -434,7 +452,7 @@ def explicit(candidates, request):
 
 
 @policy("smallest", "the provider whose fitting size is the smallest (vCPUs, then memory, then disk)")
-def smallest(candidates, request):
+def smallest(candidates: list[Candidate], request: Request) -> tuple[Candidate, str]:
     chosen = min(candidates, key=lambda c: (c.key(), c.index))
     others = [c for c in candidates if c is not chosen]
     text = "its size %s is the smallest that fits" % chosen.size_text(request)
@@ -444,7 +462,7 @@ def smallest(candidates, request):
 
 
 @policy("cheapest", "the lowest price per hour where prices are known, else smallest")
-def cheapest(candidates, request):
+def cheapest(candidates: list[Candidate], request: Request) -> tuple[Candidate, str]:
     priced = [c for c in candidates if c.price is not None]
     unpriced = [c for c in candidates if c.price is None]
     if not priced:
@@ -465,7 +483,7 @@ def _price(value):
     return "%g" % value
 
 
-def free_capacity(offer):
+def free_capacity(offer: Offer) -> tuple[float, float] | None:
     """(free vCPUs, free MiB) the provider advertises, None when it does not."""
     extras = offer.capabilities.extras or {}
     cpu, mem = as_number(extras.get(EXTRA_FREE_CPU)), as_number(extras.get(EXTRA_FREE_MEMORY))
@@ -479,15 +497,15 @@ def free_capacity(offer):
 
 
 @policy("least-loaded", "the most free capacity where every candidate advertises it, else the fewest machines")
-def least_loaded(candidates, request):
-    free = {id(c): free_capacity(c.offer) for c in candidates}
+def least_loaded(candidates: list[Candidate], request: Request) -> tuple[Candidate, str]:
+    free: dict[int, Any] = {id(c): free_capacity(c.offer) for c in candidates}
     if all(free[id(c)] is not None for c in candidates):
         chosen = max(candidates, key=lambda c: (free[id(c)], -c.index))
         cpu, mem = free[id(chosen)]
         text = "most free capacity: %g vCPUs and %g MiB free" % (cpu, mem)
         others = ["%s %g vCPUs/%g MiB" % (c.label, *free[id(c)]) for c in candidates if c is not chosen]
         return chosen, text + (" (others: %s)" % ", ".join(others) if others else "")
-    counted = [c for c in candidates if c.offer.machines is not None]
+    counted: list[Any] = [c for c in candidates if c.offer.machines is not None]  # machines: an int
     if not counted:
         chosen, text = first_match(candidates, request)
         return chosen, "no fitting provider says how loaded it is, so %s" % text
@@ -517,7 +535,7 @@ def _power_hosts(offer):
     return hosts
 
 
-def added_watts(offer, cpu, memory_mib):
+def added_watts(offer: Offer, cpu: float, memory_mib: float) -> tuple[float, str] | None:
     """(watts the machine would add, where) on this provider, or None without power figures.
 
     With ``powerHosts``: the least, over hosts with room, of the host's share of dynamic power
@@ -544,11 +562,12 @@ def added_watts(offer, cpu, memory_mib):
 
 @policy("lowest-energy", "the fewest added watts where providers advertise power figures "
                          "(daemon-backed ones do), else first")
-def lowest_energy(candidates, request):
-    watts = {}
+def lowest_energy(candidates: list[Candidate], request: Request) -> tuple[Candidate, str]:
+    watts: dict[int, Any] = {}
     for c in candidates:
-        cpu = c.size.cpu if c.size is not None else request.cpu
-        mem = c.size.memory // KIB_PER_MIB if c.size is not None else request.memory_mib
+        # a request by value has cpu and memory (check() refuses one without)
+        cpu: Any = c.size.cpu if c.size is not None else request.cpu
+        mem: Any = c.size.memory // KIB_PER_MIB if c.size is not None else request.memory_mib
         watts[id(c)] = added_watts(c.offer, cpu, mem)
     known = [c for c in candidates if watts[id(c)] is not None]
     unknown = [c for c in candidates if watts[id(c)] is None]
@@ -574,20 +593,20 @@ class Placement:
 
     label: str | None
     provider: str | None  # the connector's name
-    size: object  # MachineConfiguration; None when created by value or when the machine exists
+    size: MachineConfiguration | None  # None when created by value or when the machine exists
     policy: str
     why: str
-    rejected: dict = field(default_factory=dict)  # label -> [reasons]
-    candidates: list = field(default_factory=list)  # labels that could take the machine
-    existing: object = None  # the Machine found by name, when it exists already
+    rejected: dict[str, list[str]] = field(default_factory=dict)  # label -> [reasons]
+    candidates: list[str] = field(default_factory=list)  # labels that could take the machine
+    existing: Machine | None = None  # the Machine found by name, when it exists already
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return {"provider": self.label, "connector": self.provider, "policy": self.policy, "why": self.why,
                 "size": (self.size.name or self.size.id) if self.size is not None else None,
                 "candidates": list(self.candidates), "rejected": {k: list(v) for k, v in self.rejected.items()}}
 
 
-def rejected_text(rejected):
+def rejected_text(rejected: Mapping[str, Sequence[str]]) -> str:
     return "; ".join("%s: %s" % (label, ", ".join(reasons)) for label, reasons in rejected.items())
 
 
@@ -600,7 +619,7 @@ def _check_wishes(offers, request):
                               ", ".join(o.label for o in offers)), attribute="properties")
 
 
-def match(offers, request, policy_name="first"):
+def match(offers: Sequence[Offer], request: Request, policy_name: str = "first") -> Placement:
     """The Placement of ``request`` among ``offers`` by policy ``policy_name``; NoCandidate when none fits."""
     if policy_name not in POLICIES:
         raise InvalidInput("unknown placement policy '%s' (known: %s)" % (policy_name, ", ".join(POLICIES)),
@@ -629,7 +648,7 @@ def match(offers, request, policy_name="first"):
                      why=why, rejected=rejected, candidates=[c.label for c in candidates])
 
 
-def locate(offers, name):
+def locate(offers: Sequence[Offer], name: str) -> Placement | None:
     """The Placement of an existing machine called ``name`` (policy ``existing``), None when it exists on
     no provider. Conflict when it exists on several; ProviderUnavailable when it was not found but a
     provider could not be asked (a new machine could then be a second one of that name)."""
@@ -657,7 +676,9 @@ def locate(offers, name):
     return None
 
 
-def choose(offers, request, policy_name="first", name=None):
+def choose(offers: Sequence[Offer], request: Request, policy_name: str = "first",
+           name: str | None = None) -> Placement:
+
     """Where machine ``name`` lives (when it exists on a provider), else where ``request`` goes.
 
     For an existing machine, ``size`` is the one ``request`` maps to on its provider (None when it

@@ -14,15 +14,22 @@ gather / among are not avoided: gathered VMs necessarily travel one by one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import Problem
+
 TOLERANCE = 1e-6
 
 
-def order(problem, placement):
+def order(problem: Problem, placement: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+
     """(moves, blocked): ``moves`` is a list of {"vm", "from", "to"} safe to run in sequence."""
     hosts = {h.name: h for h in problem.hosts}
     cpu = {name: 0.0 for name in hosts}
     mem = {name: 0.0 for name in hosts}
-    pending = []
+    pending: list[Any] = []  # Vms whose host (never None here) is not their planned one
     for v in problem.vms:
         if v.host is not None:
             cpu[v.host] += v.cpu

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
 
@@ -51,11 +52,11 @@ class Host:
     memory_overcommit: float = 1.0
 
     @property
-    def cpu_capacity(self):
+    def cpu_capacity(self) -> float:
         return self.cpu * self.cpu_overcommit
 
     @property
-    def memory_capacity(self):
+    def memory_capacity(self) -> float:
         return self.memory * self.memory_overcommit
 
 
@@ -124,14 +125,14 @@ _CONSTRAINT_KEYS = {
 
 @dataclass
 class Problem:
-    hosts: list
-    vms: list
-    constraints: list = field(default_factory=list)
+    hosts: list[Host]
+    vms: list[Vm]
+    constraints: list[Any] = field(default_factory=list)  # Spread, Gather, Ban, Fence, Among, MaxOnline, Preserve
     migration_cost: float = 0.0
     time_limit: float = DEFAULT_TIME_LIMIT
     max_migrations: int | None = None
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """The problem in the input format of ``siroccod place``."""
         hosts = []
         for h in self.hosts:
@@ -177,7 +178,7 @@ class Explanation:
     index: int | None = None  # position in Problem.constraints
     resource: str | None = None  # "cpu", "memory", "cpu+memory", "hosts", "migrations"
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in (("message", self.message), ("constraint", self.constraint),
                                   ("index", self.index), ("resource", self.resource)) if v is not None}
 
@@ -187,7 +188,7 @@ class Result:
     """A plan (or the reason there is none) and its figures."""
 
     status: str
-    placement: dict = field(default_factory=dict)
+    placement: dict[str, str] = field(default_factory=dict)
     active_hosts: int = 0
     power_watts: float = 0.0
     migrations: int = 0
@@ -195,20 +196,20 @@ class Result:
     gap: float | None = None  # (active_hosts - lower_bound_hosts) / lower_bound_hosts
     solve_seconds: float = 0.0
     reason: str | None = None
-    explanations: list = field(default_factory=list)
-    switch_on: list = field(default_factory=list)  # hosts currently off that the plan uses
-    switch_off: list = field(default_factory=list)  # hosts currently on that the plan empties
+    explanations: list[Explanation] = field(default_factory=list)
+    switch_on: list[str] = field(default_factory=list)  # hosts currently off that the plan uses
+    switch_off: list[str] = field(default_factory=list)  # hosts currently on that the plan empties
     method: str = ""  # which engine produced the plan (for humans and benchmarks)
     warm_start: float | None = None  # objective of the warm start the optimizer began from
     objective: float | None = None  # power + migration_cost * migrations
-    notes: list = field(default_factory=list)
-    stats: dict = field(default_factory=dict)  # search counters, for benchmarks
+    notes: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)  # search counters, for benchmarks
 
     @property
-    def found(self):
+    def found(self) -> bool:
         return self.status != "infeasible"
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         out = {"status": self.status, "lower_bound_hosts": self.lower_bound_hosts,
                "solve_seconds": round(self.solve_seconds, 3)}
         if self.found:
@@ -290,7 +291,8 @@ _VM_KEYS = ("name", "cpu", "memory", "host")
 _TOP_KEYS = ("hosts", "vms", "constraints", "migration_cost", "time_limit", "max_migrations")
 
 
-def parse_problem(data):
+def parse_problem(data: Any) -> Problem:
+
     """JSON (already decoded) to a ``Problem``; raises ``PlacementInputError``."""
     _obj(data, "", _TOP_KEYS)
     if "hosts" not in data:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from ansible_collections.sirocco.cimi.plugins.module_utils import inventory as inv
+from ansible_collections.sirocco.cimi.plugins.plugin_utils import inventory as inv
 
 KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP/espv2CVbTs1bchWKsGXfSB/D+ZXQtBqMYrgSITfUa"
 KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKfBqQ8m2Gm1y1k2m7xzvV5i7b0cG0Lq3mYwVbA7wq2Z"

@@ -1,4 +1,4 @@
-"""module_utils/inventory.py: host names, groups, cache keys, concurrent fetching with deadlines, paging."""
+"""plugin_utils/inventory.py: host names, groups, cache keys, concurrent fetching with deadlines, paging."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import yaml
 
 from ansible_collections.sirocco.cimi.plugins.doc_fragments import provider as provider_fragment
 from ansible_collections.sirocco.cimi.plugins.inventory import cimi as plugin
-from ansible_collections.sirocco.cimi.plugins.module_utils import inventory as inv
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, ProviderUnavailable
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.libvirt import LibvirtConnector
 from ansible_collections.sirocco.cimi.plugins.module_utils.module import provider_argument_spec
+from ansible_collections.sirocco.cimi.plugins.plugin_utils import inventory as inv
 
 # -- host names -----------------------------------------------------------------------------------
 
