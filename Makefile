@@ -76,7 +76,7 @@ help:
 	@echo "make bench-guests 1 and 3 guests from the factory image to SSH-ready under TCG (a table; ~10 min)"
 	@echo "make images-clean empty the image cache (\$$SIROCCO_IMAGE_CACHE or ~/.cache/sirocco/images)"
 	@echo "make sanity       ansible-test sanity"
-	@echo "make lint         ruff, mypy (pyproject.toml's files), the requirements files' check, ansible-lint (production profile)"
+	@echo "make lint         ruff, mypy (pyproject.toml's files), import-linter (.importlinter: the daemon's layers), the requirements files' check, ansible-lint (production profile)"
 	@echo "make build        ansible-galaxy collection build into build/"
 	@echo "make fresh        make test (or FRESH_ARGS='make demo') on a clone of HEAD in a new Debian 12 root (as root)"
 	@echo "make clean        remove build outputs and caches (keeps .venv)"
@@ -140,6 +140,8 @@ requirements:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@# siroccod's layers and the core's independence (.importlinter); the daemon's package from the tree
+	PYTHONPATH=daemon $(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/pydeps.py --check
 	$(BIN)/ansible-lint --offline --profile production
 

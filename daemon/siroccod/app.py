@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from flask import Flask, redirect
 from sqlalchemy import select
 
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
 from siroccod import errors, guard, openapi, placing, sealing
@@ -29,8 +30,8 @@ from siroccod.hosts import HostPool
 from siroccod.jobs import JobRunner
 from siroccod.metering import Sampler
 from siroccod.recovery import Recovery
+from siroccod.resources import Service
 from siroccod.sealing import Sealer
-from siroccod.service import Service
 from siroccod.store import Resource, Store, new_uuid, utcnow
 
 log = logging.getLogger("siroccod")
@@ -165,8 +166,8 @@ def _stock(store, pool):
                 add("VolumeConfiguration", name, {"capacity": capacity, "format": "qcow2"})
         for handle in pool.handles.values():
             try:
-                configs = handle.call("list_machine_configs") if handle.supports("machine_config.list") else []
-                found = handle.call("list_machine_images") if handle.supports("machine_image.list") else []
+                configs = handle.list_machine_configs() if handle.supports("machine_config.list") else []
+                found = handle.list_machine_images() if handle.supports("machine_image.list") else []
                 aspects = handle.capabilities().meters
             except SiroccoError as exc:
                 log.warning("host %s: no stock resources: %s", handle.name, exc)
@@ -178,7 +179,8 @@ def _stock(store, pool):
                                                      "timeScope": "Point"})
             for cfg in configs:
                 if ("MachineConfiguration", cfg.name) not in existing:
-                    doc = {k: v for k, v in cfg.to_json().items() if k in ("cpu", "memory", "disks", "cpuArch")}
+                    # a host's size, not its clock: cpuSpeed is the host's, said on the machines it runs
+                    doc = {k: v for k, v in cfg.to_json().items() if k in model.HARDWARE and k != "cpuSpeed"}
                     add("MachineConfiguration", cfg.name, doc)
             for image in found:  # one public image per name, held by one or more hosts
                 name = image.name or image.id

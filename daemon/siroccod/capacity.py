@@ -4,7 +4,8 @@ A machine claims its cpu and memory on its host from the moment its creation is 
 until its row is deleted, except once it has FAILED (its creation failed or its domain is gone: nothing
 runs). A machine being moved (``private.moving``) claims on the host it goes to as well, until the move
 is recorded. A machine being resized (``private.resizing``: its new cpu and memory) claims the larger of
-its two sizes, figure by figure, until the resize ends (service.resize_machine, work.machine_resize).
+its two sizes, figure by figure, until the resize ends (resources.resize.resize_machine, then its job's
+handler, handlers.machines.resize).
 
 Whoever decides on capacity (placing a new machine, starting a move) first takes ``lock``: until its
 transaction ends, every other such decision, in any thread or process, waits, and then reads the claims

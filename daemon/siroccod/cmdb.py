@@ -7,7 +7,7 @@ queries over the tables (store.py holds the tables, jobs.py the Job rows).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -19,7 +19,12 @@ from siroccod.kinds import BY_TYPE
 from siroccod.store import Resource, Store, iso, new_uuid, utcnow
 
 if TYPE_CHECKING:  # for the annotations only: auth.py is no dependency of the CMDB's code
+    from datetime import datetime
+
+    from sqlalchemy import Select
+
     from siroccod.auth import Principal
+    from siroccod.kinds import Kind
 
 # the property of a resource whose provider object vanished (or did not survive its simulated host): when
 # and where it was noticed
@@ -30,14 +35,14 @@ ROW_LOCK = {"of": Resource}
 MEMBER_KEYS = {"Machine": "machines", "Volume": "volumes", "Network": "networks"}
 
 
-def visible(query, p: Principal, kind):
+def visible(query: Select, p: Principal, kind: Kind) -> Select:
     """``query`` narrowed to the resources ``p`` sees of ``kind`` (their tenant's, and public ones)."""
     if kind.shared:
         return query.where(or_(Resource.tenant_id == p.tenant_id, Resource.tenant_id.is_(None)))
     return query.where(Resource.tenant_id == p.tenant_id)
 
 
-def find(store: Store, session: Session, p: Principal, type_name: str, uuid, write: bool = False,
+def find(store: Store, session: Session, p: Principal, type_name: str, uuid: object, write: bool = False,
          what: str | None = None, lock: bool = False) -> Resource:
     """The row of a resource the caller may see, else NotFound (foreign ones look absent).
     ``write`` or ``lock``: the row is locked until the transaction ends (SELECT ... FOR UPDATE on
@@ -79,18 +84,19 @@ def by_href(session: Session, href: str) -> Resource | None:
 
 def new_resource(session: Session, type_name: str, tenant_id: int | None, doc: dict, *, name: str | None = None,
                  host_id: int | None = None, native_id: str | None = None, state: str | None = None,
-                 private: dict | None = None, uuid: str | None = None) -> Resource:
-    """A new record, added and flushed (its uuid is usable at once)."""
+                 private: dict | None = None, uuid: str | None = None, machine_uuid: str | None = None) -> Resource:
+    """A new record, added and flushed (its uuid is usable at once); ``machine_uuid``: the machine a Meter
+    measures."""
     row = Resource(uuid=uuid or new_uuid(), tenant_id=tenant_id, type=type_name,
                    name=name if name is not None else doc.get("name"), host_id=host_id, native_id=native_id,
-                   state=state, doc=doc, private=dict(private or {}))
+                   state=state, doc=doc, private=dict(private or {}), machine_uuid=machine_uuid)
     row.created = row.updated = utcnow()
     session.add(row)
     session.flush()
     return row
 
 
-def mark_gone(row: Resource, why: str, now=None) -> None:
+def mark_gone(row: Resource, why: str, now: datetime | None = None) -> None:
     """A machine whose provider object vanished: FAILED, with the GONE property saying ``why`` and when (only
     delete is then allowed, which just forgets it)."""
     now = now or utcnow()
@@ -108,9 +114,17 @@ def image_natives(row: Resource) -> dict[str, str]:
     return natives
 
 
+def join_system(row: Resource, system: Resource) -> None:
+    """``row`` (a Machine, Volume or Network) is a member of ``system``; the System's document lists it."""
+    row.private = dict(row.private, system=system.uuid)
+    row.system_uuid = system.uuid
+    key = MEMBER_KEYS[row.type]
+    system.doc = dict(system.doc, **{key: list(system.doc.get(key, [])) + [{"href": hrefs.ref(key, row.uuid)}]})
+
+
 def forget_in_systems(session: Session, row: Resource) -> None:
     """The System ``row`` belongs to no longer lists it."""
-    system_uuid = row.private.get("system")
+    system_uuid = row.system_uuid or row.private.get("system")
     system = session.get(Resource, system_uuid) if system_uuid else None
     if system is not None:
         key = MEMBER_KEYS[row.type]
@@ -118,11 +132,45 @@ def forget_in_systems(session: Session, row: Resource) -> None:
                                                if not h["href"].endswith("/" + row.uuid)]})
 
 
+def mark_attaching(vol: Resource, machine_uuid: str) -> None:
+    """Volume ``vol`` is on its way to machine ``machine_uuid`` (a job attaches it): no one else takes it."""
+    vol.private = dict(vol.private, attaching=machine_uuid)
+    vol.machine_uuid = machine_uuid
+
+
+def attached(vol: Resource, machine: Resource, location: str | None = None) -> None:
+    """Volume ``vol`` is attached to ``machine`` (at ``location``): both documents say so."""
+    entry: dict[str, Any] = {"volume": {"href": hrefs.ref("volumes", vol.uuid)}}
+    if location:
+        entry["initialLocation"] = location
+    machine.doc = dict(machine.doc, volumes=list(machine.doc.get("volumes", [])) + [entry])
+    vol.doc = dict(vol.doc, attachedTo=[{"href": hrefs.ref("machines", machine.uuid)}])
+    vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
+    vol.machine_uuid = machine.uuid
+    machine.updated = vol.updated = utcnow()
+
+
+def detached(vol: Resource | None, machine: Resource | None, volume_uuid: str) -> None:
+    """Volume ``volume_uuid`` is no longer attached to ``machine``: neither document says it is."""
+    if machine is not None:
+        left = [e for e in machine.doc.get("volumes", []) if not e["volume"]["href"].endswith("/" + volume_uuid)]
+        machine.doc = dict(machine.doc, volumes=left) if left else {
+            k: v for k, v in machine.doc.items() if k != "volumes"}
+        machine.updated = utcnow()
+    if vol is not None:
+        vol.doc = {k: v for k, v in vol.doc.items() if k != "attachedTo"}
+        vol.machine_uuid = None
+        vol.updated = utcnow()
+
+
 def release_attaching(session: Session, machine_uuid: str) -> None:
     """The volumes on their way to ``machine_uuid`` (an attach or a creation that will not happen) are free."""
-    for vol in session.scalars(select(Resource).where(Resource.type == "Volume")):
+    for vol in session.scalars(select(Resource).where(Resource.type == "Volume",
+                                                      Resource.machine_uuid == machine_uuid)):
         if vol.private.get("attaching") == machine_uuid:
             vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
+            if not vol.doc.get("attachedTo"):
+                vol.machine_uuid = None
 
 
 def forget_machine(session: Session, uuid: str) -> None:
@@ -131,13 +179,9 @@ def forget_machine(session: Session, uuid: str) -> None:
     if row is None:
         return
     for entry in row.doc.get("volumes", []):
-        vol = by_href(session, entry["volume"]["href"])
-        if vol is not None:
-            vol.doc = {k: v for k, v in vol.doc.items() if k != "attachedTo"}
-            vol.updated = utcnow()
+        detached(by_href(session, entry["volume"]["href"]), None, "")
     release_attaching(session, uuid)
-    for meter in session.scalars(select(Resource).where(Resource.type == "Meter",
-                                                        Resource.native_id.like(uuid + "/%"))):
+    for meter in session.scalars(select(Resource).where(Resource.type == "Meter", Resource.machine_uuid == uuid)):
         session.delete(meter)
     forget_in_systems(session, row)
     session.delete(row)

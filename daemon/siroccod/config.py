@@ -74,8 +74,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput
-from siroccod import image_sources
+from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
+from siroccod import image_sources, upstream_config
 from siroccod.named_entries import named_entries
+from siroccod.placing import PLACERS
 
 # The embedded default: three simulated hosts of different sizes and power figures.
 DEFAULT_HOSTS = (
@@ -144,7 +146,7 @@ class Config:
     image_sources: image_sources.Sources = field(default_factory=image_sources.Sources)  # where images come from
     start_workers: bool = True  # tests may run jobs by hand
     placement: str = "first-fit"  # a key of placing.PLACERS
-    upstreams: list = field(default_factory=list)  # upstreams.UpstreamConfig: other clouds (routing.py)
+    upstreams: list = field(default_factory=list)  # upstream_config.UpstreamConfig: other clouds (routing.py)
     routing_policy: str = "first"  # the match.py policy choosing between the hosts and the upstreams
     public_url: str | None = None  # the root clients reach (hrefs are made from it), e.g. behind a proxy
     allowed_hosts: list = field(default_factory=list)  # Host names accepted without public_url (guard.py)
@@ -275,7 +277,6 @@ def _hosts(items):
 
 
 def _routing_policy(name):
-    from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
     if name not in match.POLICIES:
         raise InvalidInput("config: routing_policy must be one of %s" % ", ".join(match.POLICIES),
                            attribute="routing_policy")
@@ -331,11 +332,9 @@ def load_config(path=None, env=None, overrides=None):
         workers=_int(raw.get("workers", 1), "workers", 0), log_level=str(raw.get("log_level", "INFO")).upper(),
         hosts=hosts, admin_password=raw.get("admin_password"),
         start_workers=bool(raw.get("start_workers", True)), placement=str(raw.get("placement", "first-fit")))
-    from siroccod.placing import PLACERS
     if config.placement not in PLACERS:
         raise InvalidInput("config: placement must be one of %s" % ", ".join(PLACERS), attribute="placement")
-    from siroccod import upstreams
-    config.upstreams = upstreams.parse(raw.get("upstreams"), env, {h.name for h in hosts}, _NAME, _PREFIX)
+    config.upstreams = upstream_config.parse(raw.get("upstreams"), env, {h.name for h in hosts}, _NAME, _PREFIX)
     config.routing_policy = _routing_policy(raw.get("routing_policy", "first"))
     config.public_url = _public_url(raw.get("public_url"))
     config.image_sources = image_sources.parse(raw.get("image_sources"), config.listen_host, config.listen_port)

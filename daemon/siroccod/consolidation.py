@@ -340,9 +340,7 @@ def step(d, job_uuid, move):
     src, dst = d.pool.by_name(move["from"]), d.pool.by_name(move["to"])
     child, native, before, mode = begin(d, job_uuid, move)
     try:
-        first, second = sorted((src, dst), key=lambda h: h.id)
-        with first.lock, second.lock:
-            moved = src.connector().migrate_machine(native, dst.connector())
+        moved = src.migrate_machine(native, dst)
     except SiroccoError as exc:
         where = _where_now(src, dst, native)
         _record(d, move, child, where, None, FAILED, "not moved: %s" % exc, exc.http_status or 500)
@@ -391,7 +389,7 @@ def begin(d, job_uuid, move):
 def _where_now(src, dst, native):
     """(host, native id) where a machine is after a failed move: the target if it has it, else the source."""
     try:
-        machine = dst.call("get_machine", native)
+        machine = dst.get_machine(native)
         return dst, machine.id
     except Exception:  # noqa: BLE001  not there (or the target is unreachable): it did not leave
         return src, native
@@ -434,7 +432,7 @@ def settle(store, pool):
             continue  # still under way (POST /admin/reconcile beside a running job)
         target = pool.handles.get(moving.get("to"))
         try:
-            arrived = target is not None and target.call("get_machine", native) is not None
+            arrived = target is not None and target.get_machine(native) is not None
         except SiroccoError:
             arrived = False  # not there (or the target is down): it is where it was
         with store.transaction() as session:

@@ -5,7 +5,7 @@
   hosts): a forged Host is a 400 and is never copied into a reply (a cache in front would keep it).
 * **Bounded requests.** A URL of at most MAX_URL characters (414), at most MAX_PARAMS query parameters,
   each name at most MAX_REPEATS times, each value at most MAX_VALUE characters (400). The server bounds
-  the request line and headers before this (serving.py); MAX_CONTENT_LENGTH bounds bodies (413).
+  the request line and headers before this (serving/); MAX_CONTENT_LENGTH bounds bodies (413).
 * **One Authorization header.** Two (which a server hands over joined by a comma) are refused: which one
   would count is up to the server.
 * **Replies** are not to be sniffed (``X-Content-Type-Options: nosniff``) nor stored by any cache

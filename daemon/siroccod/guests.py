@@ -8,6 +8,7 @@ Used by request handling (checked before 202), routing (which providers can) and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, SiroccoError
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
@@ -17,6 +18,12 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
     check_guest_inputs,
     user_data_size,
 )
+
+if TYPE_CHECKING:  # for the annotations only
+    from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import Machine, MachineConfiguration
+    from siroccod.backends import Backend
+    from siroccod.hosts import HostPool
+    from siroccod.placing import HostLoad
 
 # what a host's connector reports on a machine so that a controller can reach its guest (the credential's
 # user, the SSH host key the guest presents): kept with the machine's properties, served with them, kept
@@ -34,7 +41,7 @@ def guest_inputs(plan: dict) -> frozenset[str]:
     return frozenset(needs)
 
 
-def guest_caps(handle) -> tuple[frozenset[str], int | None, bool]:
+def guest_caps(handle: Backend | None) -> tuple[frozenset[str], int | None, bool]:
     """(guest inputs, userData limit in bytes or None, whether the limit counts base64) of a host or
     upstream handle, from its connector's Capabilities; nothing when it cannot say."""
     try:
@@ -46,16 +53,17 @@ def guest_caps(handle) -> tuple[frozenset[str], int | None, bool]:
     return frozenset(caps.guest_inputs), caps.user_data_limit, caps.user_data_encoded
 
 
-def guest_offer(handles: Iterable) -> tuple[frozenset[str], int | None]:
+def guest_offer(handles: Iterable[Backend | None]) -> tuple[frozenset[str], int | None]:
     """What the daemon can put into a guest (the union of what ``handles`` take) and the most raw userData
     one of them takes in bytes (None: unknown or unlimited). Published in the Machine ResourceMetadata."""
-    inputs, limits = set(), []
+    inputs: set[str] = set()
+    limits: list[int | None] = []
     for handle in handles:
         accepts, limit, encoded = guest_caps(handle)
         inputs |= accepts
         if "userData" in accepts:
             limits.append(None if limit is None else (limit // 4) * 3 if encoded else limit)
-    limit = max(limits) if limits and None not in limits else None
+    limit = max(cast("list[int]", limits)) if limits and None not in limits else None  # None is not in it
     return frozenset(inputs), limit
 
 
@@ -71,17 +79,20 @@ def checked_credential(credential: dict, path: str) -> dict:
         raise InvalidInput("%s.credential.key: a machine's credential needs an SSH public key (a line such as "
                            "'ssh-ed25519 AAAA... me@host'): the guest is reached with it" % path,
                            attribute="credential.key")
-    probe = MachineSpec(name="check", config=None,
+    # a probe for the guest checks only, which never read its config
+    probe = MachineSpec(name="check", config=cast("MachineConfiguration", None),
                         credential={"username": user, "key": credential["key"],
                                     "password": "set" if credential.get("password") else None})
     try:
         check_guest_inputs(probe, "siroccod", frozenset({"credential"}), passwords=True)
     except InvalidInput as exc:
         raise InvalidInput("%s.%s" % (path, exc.message), attribute=exc.attribute) from None
-    return probe.credential
+    # check_guest_inputs replaced the (non-empty) credential by its checked copy: never None here
+    return cast("dict[str, Any]", probe.credential)
 
 
-def guest_refusal(handle, plan: dict, name: str | None = None, upstream: bool = False) -> InvalidInput | None:
+def guest_refusal(handle: Backend | None, plan: dict, name: str | None = None,
+                  upstream: bool = False) -> InvalidInput | None:
     """Why the host (or upstream) behind ``handle`` cannot put the guest inputs of ``plan`` into the
     machine's guest (an InvalidInput naming the attribute), else None: an input it does not take,
     userData over its limit, a credential with a password (the hosts take SSH keys only; an upstream's
@@ -103,14 +114,16 @@ def guest_refusal(handle, plan: dict, name: str | None = None, upstream: bool = 
         refusal = InvalidInput("credential.password: %s takes no password credential: give a credential with "
                                "an SSH public key (key) and no password" % what, attribute="credential.password")
     if refusal is not None:
-        refusal.specific = True  # it takes such inputs, not these: what the user can change
+        # it takes such inputs, not these: what the user can change (an attribute InvalidInput does not declare)
+        refusal.specific = True  # type: ignore[attr-defined]
     return refusal
 
 
-def guest_hosts(pool, loads: list, plan: dict) -> tuple[list, dict[str, InvalidInput]]:
+def guest_hosts(pool: HostPool, loads: list[HostLoad], plan: dict) -> tuple[list[HostLoad], dict[str, InvalidInput]]:
     """The hosts among ``loads`` that can put the plan's guest inputs into the guest, and why each
     other one cannot (host name -> InvalidInput)."""
-    capable, refused = [], {}
+    capable: list[HostLoad] = []
+    refused: dict[str, InvalidInput] = {}
     for load in loads:
         refusal = guest_refusal(pool.handles.get(load.id), plan, name=load.name)
         if refusal is None:
@@ -120,7 +133,7 @@ def guest_hosts(pool, loads: list, plan: dict) -> tuple[list, dict[str, InvalidI
     return capable, refused
 
 
-def guest_properties(machine) -> dict[str, str]:
+def guest_properties(machine: Machine) -> dict[str, str]:
     """The GUEST_REACH properties a connector reported on ``machine`` (a cimi.model.Machine)."""
     found = machine.properties or {}
     return {k: found[k] for k in GUEST_REACH if isinstance(found.get(k), str) and found[k]}

@@ -5,6 +5,9 @@ with them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 from sqlalchemy.orm import Session
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
@@ -27,23 +30,24 @@ def machine_spec(session: Session, row: Resource, sealer: Sealer) -> MachineSpec
             credential = guest_credential(dict(cred.doc, password=cred.private.get("password")))
     if credential.get("password") is not None:
         credential["password"] = sealer.open(credential["password"])
-    credential = {k: v for k, v in credential.items() if v is not None} or None
+    given = {k: v for k, v in credential.items() if v is not None} or None
     return MachineSpec(
-        name=row.private.get("domain") or row.name, config=model.MachineConfiguration(**config),
+        # a recorded machine always has a name: its native one (private "domain", set when it is recorded)
+        name=cast(str, row.private.get("domain") or row.name), config=model.MachineConfiguration(**config),
         image=_image(spec.get("image"), row), initial_state=spec.get("initial_state") or states.STOPPED,
         description=row.doc.get("description"), properties=routing.provider_properties(row.doc),
-        user_data=spec.get("user_data"), credential=credential,
+        user_data=spec.get("user_data"), credential=given,
         volumes=_natives(session, (vol["volume"] for vol in spec.get("volumes") or [])),
         networks=_natives(session, spec.get("networks") or []), location=spec.get("location"))
 
 
-def _image(image, row: Resource):
+def _image(image: str | dict | None, row: Resource) -> str | None:
     if isinstance(image, dict):  # host name -> native id: the one of this machine's host
         return image.get(row.host.name) if row.host is not None else None
     return image
 
 
-def _natives(session: Session, uuids) -> list[str]:
+def _natives(session: Session, uuids: Iterable[str]) -> list[str]:
     """The native ids of the recorded resources ``uuids`` that have one."""
     rows = (session.get(Resource, uuid) for uuid in uuids)
     return [row.native_id for row in rows if row is not None and row.native_id is not None]

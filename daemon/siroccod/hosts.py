@@ -11,7 +11,6 @@ machines the CMDB records (see recovery.py).
 from __future__ import annotations
 
 import logging
-import threading
 import uuid as uuidlib
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -23,6 +22,11 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     ProviderUnavailable,
     SiroccoError,
 )
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Connector
+from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.registry import ConnectionParams
+from siroccod import upstreams
+from siroccod.backends import Backend
 from siroccod.store import Host, utcnow
 
 log = logging.getLogger(__name__)
@@ -75,27 +79,19 @@ def simulated_host_xml(name, cpu, memory_mib, mhz):
 """
 
 
-class HostHandle:
+class HostHandle(Backend):
     """One host: its configuration, its CMDB row id and its (lazily opened) connector."""
 
     def __init__(self, cfg, row_id, uri):
-        self.cfg = cfg
-        self.id = row_id
-        self.name = cfg.name
-        self.provider = cfg.provider
-        self.uri = uri
+        super().__init__(cfg, row_id, uri)
         self.simulated = cfg.simulated is not None
-        self.lock = threading.RLock()
-        self._connector = None
-        self._caps = None
 
     def __repr__(self):
         return "<host %s %s>" % (self.name, self.uri)
 
-    def native_name(self, uuid):
-        """The name on this host of what the daemon makes for resource ``uuid``: found again by it
-        after a crash (see recovery.py)."""
-        return self.cfg.name_prefix + uuid
+    @property
+    def label(self):
+        return "host %s" % self.name
 
     def manages(self, name):
         """Whether the host's machine named ``name`` is this daemon's business (config ``manage``)."""
@@ -104,11 +100,10 @@ class HostHandle:
     def connector(self):
         with self.lock:
             if self._connector is None:
-                from ansible_collections.sirocco.cimi.plugins.module_utils.connectors import registry
                 try:
-                    self._connector = registry.connect(
+                    self._connector = registry.open_connection(ConnectionParams(
                         self.provider, uri=self.uri, username=self.cfg.username, password=self.cfg.password,
-                        validate_certs=self.cfg.validate_certs, options=self.cfg.options or None)
+                        validate_certs=self.cfg.validate_certs, options=self.cfg.options or None))
                 except SiroccoError:
                     raise
                 except Exception as exc:  # a provider library error: say which host, keep details in the log
@@ -116,15 +111,19 @@ class HostHandle:
                     raise ProviderUnavailable("host '%s' cannot be reached" % self.name) from None
             return self._connector
 
-    def call(self, method, *args, **kwargs):
-        """Call a contract method of this host's connector under the host's lock. An error says which host
-        raised it (``error.host``): its text is the provider's (URIs, paths, raw messages), for the log."""
+    def _invoke(self, method, *args, **kwargs):
+        """A contract method of this host's connector under the host's lock. An error says which host raised
+        it (``error.host``): its text is the provider's (URIs, paths, raw messages), for the log."""
         with self.lock:
             try:
                 return getattr(self.connector(), method)(*args, **kwargs)
             except SiroccoError as exc:
                 exc.host = self.name
                 raise
+
+    def all_machines(self):
+        with self.lock:
+            return list(self.connector().iter_machines())
 
     def capabilities(self):
         if self._caps is None:
@@ -143,7 +142,6 @@ class HostHandle:
         and decides resize_needs_stop itself (the contract's default wants every machine stopped)."""
         if not self.supports("machine.resize"):
             return False
-        from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Connector
         return type(self.connector()).resize_needs_stop is not Connector.resize_needs_stop
 
     def close(self):
@@ -193,7 +191,6 @@ class HostPool:
                 row.updated = utcnow()
                 session.flush()
                 self.handles[row.id] = HostHandle(cfg, row.id, uri)
-            from siroccod import upstreams
             self.upstreams = upstreams.register(self.config.upstreams, session)
             configured |= {cfg.name for cfg in self.config.upstreams}
             for row in session.scalars(select(Host)):

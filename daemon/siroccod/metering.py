@@ -101,10 +101,10 @@ class Sampler:
             return 0
         with self.store.read() as session:
             meters = defaultdict(dict)  # machine uuid -> {aspect: meter uuid}
-            for uuid, private, doc in session.execute(select(Resource.uuid, Resource.private, Resource.doc)
-                                                      .where(Resource.type == "Meter")):
-                if (private or {}).get("machine"):
-                    meters[private["machine"]][doc.get("aspect")] = uuid
+            for uuid, machine, doc in session.execute(select(Resource.uuid, Resource.machine_uuid, Resource.doc)
+                                                      .where(Resource.type == "Meter",
+                                                             Resource.machine_uuid.is_not(None))):
+                meters[machine][doc.get("aspect")] = uuid
             machines = session.execute(select(Resource.uuid, Resource.host_id, Resource.native_id)
                                        .where(Resource.type == "Machine", Resource.uuid.in_(list(meters)),
                                               Resource.native_id.is_not(None), Resource.host_id.is_not(None),
@@ -121,7 +121,7 @@ class Sampler:
                 if self._stop.is_set():
                     return 0
                 try:
-                    read = handle.call("list_meters", native)
+                    read = handle.list_meters(native)
                 except SiroccoError as exc:  # a machine gone meanwhile, a host down: the next round will tell
                     log.debug("metering: machine %s on host %s: %s", uuid, handle.name, exc)
                     continue

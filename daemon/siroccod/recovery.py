@@ -33,7 +33,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
 from siroccod import cmdb, consolidation
 from siroccod.cmdb import GONE
@@ -80,7 +80,7 @@ class Recovery:
             if row.native_id is None:
                 continue
             try:
-                net = handle.call("create_network", row.private["native_name"], **network_options(row.doc))
+                net = handle.create_network(row.private["native_name"], **network_options(row.doc))
                 native[row.uuid] = net.id
             except SiroccoError as exc:
                 log.warning("host %s: network %s not restored: %s", handle.name, row.uuid, exc)
@@ -88,8 +88,8 @@ class Recovery:
             if row.native_id is None:
                 continue
             try:
-                vol = handle.call("create_volume", row.private["native_name"], int(row.doc.get("capacity") or 1024),
-                                  **volume_options(row.doc))
+                vol = handle.create_volume(row.private["native_name"], int(row.doc.get("capacity") or 1024),
+                                           **volume_options(row.doc))
                 native[row.uuid] = vol.id
             except SiroccoError as exc:
                 log.warning("host %s: volume %s not restored: %s", handle.name, row.uuid, exc)
@@ -115,20 +115,20 @@ class Recovery:
                 spec.initial_state = states.STOPPED
                 spec.volumes, spec.credential, spec.user_data = [], None, None
                 try:
-                    machine = handle.call("create_machine", spec)
+                    machine = handle.create_machine(spec)
                 except NotFound:  # its image (a capture) did not survive the host: the disk cannot either
                     spec.image = None
-                    machine = handle.call("create_machine", spec)
+                    machine = handle.create_machine(spec)
                 for vol, location in attached:
                     if vol is not None and vol.native_id:
-                        handle.call("attach_volume", machine.id, vol.native_id, location)
+                        handle.attach_volume(machine.id, vol.native_id, location)
                 if row.state in states.STABLE_MACHINE_STATES:
                     wanted = row.state
                 else:  # caught in a transition: a queued job will redo it, an interrupted one failed
                     wanted = row.private.get("before") or _TARGET.get(row.state)
                 for op in states.path_to(states.STOPPED, wanted) if wanted in (
                         states.STARTED, states.PAUSED, states.SUSPENDED) else ():
-                    handle.call("%s_machine" % op, machine.id)
+                    handle.act(op, machine.id)
                 self._save_natives({row.uuid: machine.id})
                 restored += 1
             except SiroccoError as exc:
@@ -159,7 +159,7 @@ class Recovery:
         for handle in list(self.pool.handles.values()) + list(self.pool.upstreams.values()):
             listed_at = utcnow()
             try:
-                found = {m.id: m for m in _all_machines(handle) if handle.manages(m.name)}
+                found = {m.id: m for m in handle.all_machines() if handle.manages(m.name)}
             except SiroccoError as exc:
                 log.warning("host %s: cannot list machines, not reconciled: %s", handle.name, exc)
                 continue
@@ -219,8 +219,7 @@ class Recovery:
                     report["gone"] += 1
                     continue
                 if row.state != states.FAILED:
-                    where = getattr(handle, "label", "host " + handle.name)
-                    cmdb.mark_gone(row, "domain vanished from %s" % where, now)
+                    cmdb.mark_gone(row, "domain vanished from %s" % handle.label, now)
                     report["gone"] += 1
             volumes = session.scalars(select(Resource).where(Resource.type == "Volume", Resource.host_id == handle.id))
             for vol in volumes:
@@ -231,7 +230,7 @@ class Recovery:
                 if machine.id in linked or machine.name in ours:
                     continue  # ours (a record may be on its way to it), or already adopted
                 doc = {k: v for k, v in machine.to_json().items()
-                       if k in ("name", "description", "cpu", "memory", "disks", "cpuArch", "cpuSpeed")}
+                       if k in ("name", "description") + model.HARDWARE}
                 doc.setdefault("name", machine.id)
                 doc["properties"] = {"sirocco.adopted": "found on host %s" % handle.name}
                 row = Resource(uuid=new_uuid(), tenant_id=self.admin_tenant_id, type="Machine", name=doc["name"],
@@ -249,10 +248,3 @@ def _settle_resize(row, machine, now):
     row.doc = dict(row.doc, **size)
     row.private = {k: v for k, v in row.private.items() if k != "resizing"}
     row.updated = now
-
-
-def _all_machines(handle):
-    if hasattr(handle, "all_machines"):  # an upstream: its errors come back as Sirocco errors
-        return handle.all_machines()
-    with handle.lock:
-        return list(handle.connector().iter_machines())

@@ -27,7 +27,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
 from siroccod import guests, placing
 from siroccod.store import Resource
-from siroccod.upstreams import LOCAL
+from siroccod.upstream_config import LOCAL
 
 log = logging.getLogger(__name__)
 KIB_PER_MIB = 1024
@@ -105,7 +105,7 @@ def local_offer(pool, placer, loads, request, plan, image):
                 pass
     pin = request.location if request.location in {h.name for h in usable} else None
     fit = placer(placing.PlacementRequest(cpu=want_cpu, memory_kib=want_kib, arch=request.arch, host=pin,
-                                                  hosts_allowed=allowed), usable) if usable else None
+                                          hosts_allowed=allowed), usable) if usable else None
     if fit is not None:
         cpu_max, mib_max = fit.free_cpu, fit.free_memory_kib // KIB_PER_MIB
     else:

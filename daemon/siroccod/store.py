@@ -32,12 +32,12 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict
-from siroccod import migrating
+from siroccod import migrating, private_state
 
 
 def utcnow():
@@ -174,7 +174,8 @@ class Host(Base):
 class Resource(Base):
     """One CIMI resource. ``tenant_id`` NULL: public (read-only to users), e.g. the stock
     MachineConfigs. ``doc`` is its CIMI document without id/created/updated/operations;
-    ``private`` holds what users never see (the creation spec, the host's domain name)."""
+    ``private`` holds what users never see (the creation spec, the host's domain name), each key declared
+    per type in private_state.py (checked when a session flushes)."""
 
     __tablename__ = "resources"
     uuid: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -188,6 +189,10 @@ class Resource(Base):
     private: Mapped[dict] = mapped_column(JSON, default=dict)
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # relationships, as columns the CMDB can query (migration 0007): the System it is a member of; the
+    # machine a Volume is attached (or being attached) to, or a Meter measures
+    system_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    machine_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     host: Mapped[Host | None] = relationship(lazy="joined")
 
     __table_args__ = (
@@ -327,3 +332,15 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@event.listens_for(Session, "before_flush")
+def _declared_private_keys(session, _context, _instances):
+    """A resource's private state holds only the keys private_state.py declares for its type: a key nobody
+    declared is a bug, refused before it reaches the CMDB."""
+    for row in list(session.new) + list(session.dirty):
+        if isinstance(row, Resource):
+            keys = private_state.undeclared(row.type, row.private)
+            if keys:
+                raise ValueError("%s %s: undeclared private key(s) %s (declare them in private_state.py)"
+                                 % (row.type, row.uuid, ", ".join(keys)))

@@ -88,7 +88,7 @@ def test_simultaneous_creations_never_over_commit(daemon_app, config, clients, c
     claimed = _claimed(daemon.store)
     made = 0
     for handle in daemon.pool.handles.values():
-        machines = handle.call("list_machines").items
+        machines = handle.all_machines()
         made += len(machines)
         assert sum(int(m.cpu) for m in machines) <= claimed[handle.name][2], (handle.name, machines)
     assert made == capacity
@@ -106,8 +106,8 @@ def test_a_failed_machine_claims_nothing(daemon_app):
                                             properties={"sirocco.host": "sim3"}))
     assert reply.status_code == 409, reply.json  # sim3 is full
     sim3 = daemon.pool.by_name("sim3")
-    (native,) = [m.id for m in sim3.call("list_machines").items]
-    sim3.call("delete_machine", native)
+    (native,) = [m.id for m in sim3.all_machines()]
+    sim3.delete_machine(native)
     daemon.recovery.reconcile()
     assert api.get(first["id"]).json["state"] == "FAILED"
     assert _claimed(daemon.store)["sim3"][0] == 0

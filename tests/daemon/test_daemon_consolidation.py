@@ -36,7 +36,7 @@ def _on_hosts(app):
     """native id -> (host name, state) of every domain the simulated hosts run (asked through their connections)."""
     out = {}
     for handle in app.extensions["siroccod"].pool.handles.values():
-        for m in handle.call("list_machines").items:
+        for m in handle.all_machines():
             assert m.id not in out, "domain %s on two hosts" % m.id
             out[m.id] = (handle.name, m.state)
     return out
@@ -223,7 +223,7 @@ def test_a_failed_move_leaves_the_done_ones_recorded(tmp_path):
         # behind the daemon's back, the second machine to move vanishes from its host
         second = moves[1]["machine"]["href"].rsplit("/", 1)[1]
         recorded = _recorded(app)
-        d.pool.by_name(recorded[second][0]).call("delete_machine", recorded[second][1])
+        d.pool.by_name(recorded[second][0]).delete_machine(recorded[second][1])
         d.runner.run_pending()
         job = admin.get(r.json["job"]["href"]).json
         assert job["state"] == "FAILED", job

@@ -42,15 +42,12 @@ class GuestHost:
         real_caps = handle.capabilities()
         handle._caps = dataclasses.replace(real_caps, guest_inputs=frozenset({"userData", "credential"}),
                                            user_data_limit=LIMIT)
-        self._call = handle.call
-        handle.call = self.call
+        self._create = handle.create_machine
+        handle.create_machine = self.create_machine
 
-    def call(self, method, *args, **kwargs):
-        if method != "create_machine":
-            return self._call(method, *args, **kwargs)
-        spec = args[0]
+    def create_machine(self, spec):
         self.specs.append(dataclasses.replace(spec, credential=dict(spec.credential or {}) or None))
-        machine = self._call(method, dataclasses.replace(spec, credential=None, user_data=None), **kwargs)
+        machine = self._create(dataclasses.replace(spec, credential=None, user_data=None))
         if spec.credential:  # what a connector that made a seed reports
             machine.properties = dict(machine.properties or {}, **{USER_PROPERTY: spec.credential.get("username")
                                                                    or "debian", HOST_KEY_PROPERTY: HOST_KEY})

@@ -11,8 +11,8 @@ def test_a_host_error_reaches_the_user_as_a_clear_message(app, alice, caplog):
     daemon = app.extensions["siroccod"]
     machine = alice.create_machine("vanishing", "STOPPED", properties={"sirocco.host": "sim1"})
     sim1 = daemon.pool.by_name("sim1")
-    native = next(m.id for m in sim1.call("list_machines").items if m.name.endswith(machine["id"].rsplit("/", 1)[1]))
-    sim1.call("delete_machine", native)  # gone behind the daemon's back: the host will say so, in its words
+    native = next(m.id for m in sim1.all_machines() if m.name.endswith(machine["id"].rsplit("/", 1)[1]))
+    sim1.delete_machine(native)  # gone behind the daemon's back: the host will say so, in its words
     with caplog.at_level(logging.WARNING, logger="siroccod"):
         r = alice.post(alice.ops(machine)["start"], {"resourceURI": "http://schemas.dmtf.org/cimi/2/Action",
                                                      "action": "http://schemas.dmtf.org/cimi/2/action/start"})

@@ -93,12 +93,12 @@ def test_reconcile_adopts_outside_domains_and_marks_vanished_ones(admin, alice, 
     from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import MachineSpec
     daemon = app.extensions["siroccod"]
     sim2 = daemon.pool.by_name("sim2")
-    sim2.call("create_machine", MachineSpec(name="made-by-hand", config=MachineConfiguration(cpu=1, memory=65536)))
+    sim2.create_machine(MachineSpec(name="made-by-hand", config=MachineConfiguration(cpu=1, memory=65536)))
     victim = alice.create_machine("victim", "STARTED", properties={"sirocco.host": "sim2"})
     with daemon.store.read() as session:
         from siroccod.store import Resource
         native = session.get(Resource, victim["id"].rsplit("/", 1)[1]).native_id
-    sim2.call("delete_machine", native)
+    sim2.delete_machine(native)
 
     report = admin.post("/admin/reconcile").json
     assert report["adopted"] >= 1 and report["gone"] >= 1
@@ -111,7 +111,7 @@ def test_reconcile_adopts_outside_domains_and_marks_vanished_ones(admin, alice, 
     assert set(alice.ops(gone)) == {"delete"}
     alice.remove(gone)
     admin.remove(adopted[0])
-    assert sim2.call("find_machine", "made-by-hand") is None
+    assert sim2.find_machine("made-by-hand") is None
     assert admin.post("/admin/reconcile").json == {"updated": 0, "gone": 0, "adopted": 0, "failed": 0}
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import SIROCCO_CAPABILITY_NS
-from siroccod.api.common import authenticate, base_uri, daemon, respond
+from siroccod.api.common import authenticate, base_uri, daemon, reply, respond
 from siroccod.errors import json_body
 from siroccod.guard import root_url
 from siroccod.guests import guest_offer
@@ -30,7 +30,7 @@ EXTENSION_DESCRIPTIONS = {
     ("machines", "resize"): "give a machine another machineConfig's cpu and memory (Sirocco extension)",
     ("volumes", "resize"): "grow a volume to a larger capacity in KB (Sirocco extension)"}
 SINGLE = ("$select", "$expand")
-# the query parameter of a machine resize's dry run (service.Service._resize_dry_run)
+# the query parameter of a machine resize's dry run (resources.resize.resize_dry_run)
 DRY_RUN = "dryRun"
 # Sirocco's capabilities in the Machine ResourceMetadata: what the hosts put into a guest (guests.guest_offer)
 
@@ -150,8 +150,7 @@ def collection(key):
 @bp.post("/" + CREATABLE_KEYS)
 def create(key):
     body = json_body()
-    status, doc, headers = daemon().service.create(g.principal, key, body, base_uri())
-    return respond(doc, status, headers)
+    return reply(daemon().service.create(g.principal, key, body, base_uri()))
 
 
 @bp.get("/%s/<uuid>" % ALL_KEYS)
@@ -170,16 +169,12 @@ def update(key, uuid):
 
 @bp.delete("/%s/<uuid>" % WRITABLE_KEYS)
 def delete(key, uuid):
-    status, doc, headers = daemon().service.delete(g.principal, key, uuid, base_uri())
-    if doc is None:
-        return current_app.response_class(status=status)
-    return respond(doc, status, headers)
+    return reply(daemon().service.delete(g.principal, key, uuid, base_uri()))
 
 
 def act(key, uuid, verb):
     body = json_body()
-    status, doc, headers = daemon().service.action(g.principal, key, uuid, verb, body, base_uri())
-    return respond(doc, status, headers)
+    return reply(daemon().service.action(g.principal, key, uuid, verb, body, base_uri()))
 
 
 @bp.post("/machines/<uuid>/resize")
@@ -189,9 +184,7 @@ def resize_machine(uuid):
     if dry_run not in (None, "true"):
         raise InvalidInput("%s: only 'true' (check the resize and say whether a stop is needed, change nothing)"
                            % DRY_RUN, attribute=DRY_RUN)
-    status, doc, headers = daemon().service.resize(g.principal, "machines", uuid, body, base_uri(),
-                                                   dry_run=dry_run is not None)
-    return respond(doc, status, headers)
+    return reply(daemon().service.resize(g.principal, "machines", uuid, body, base_uri(), dry_run=dry_run is not None))
 
 
 @bp.post("/volumes/<uuid>/resize")
@@ -199,8 +192,7 @@ def resize_volume(uuid):
     body = json_body()
     if DRY_RUN in request.args:  # refused rather than ignored: the caller expects nothing to change
         raise InvalidInput("%s: only a machine's resize has a dry run" % DRY_RUN, attribute=DRY_RUN)
-    status, doc, headers = daemon().service.resize(g.principal, "volumes", uuid, body, base_uri())
-    return respond(doc, status, headers)
+    return reply(daemon().service.resize(g.principal, "volumes", uuid, body, base_uri()))
 
 
 # -- a machine's volumes -------------------------------------------------------------------
@@ -218,8 +210,7 @@ def machine_volumes(uuid):
 @bp.post("/machines/<uuid>/volumes")
 def attach(uuid):
     body = json_body()
-    status, doc, headers = daemon().service.attach(g.principal, uuid, body, base_uri())
-    return respond(doc, status, headers)
+    return reply(daemon().service.attach(g.principal, uuid, body, base_uri()))
 
 
 @bp.get("/machines/<uuid>/volumes/<volume>")
@@ -233,8 +224,7 @@ def machine_volume(uuid, volume):
 
 @bp.delete("/machines/<uuid>/volumes/<volume>")
 def detach(uuid, volume):
-    status, doc, headers = daemon().service.detach(g.principal, uuid, volume, base_uri())
-    return respond(doc, status, headers)
+    return reply(daemon().service.detach(g.principal, uuid, volume, base_uri()))
 
 
 for _key, _verbs in ACTIONS.items():

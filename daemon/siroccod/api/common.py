@@ -8,6 +8,7 @@ from flask import current_app, g, request
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Forbidden
 from siroccod.guard import root_url
+from siroccod.resources.context import Outcome
 
 try:
     import orjson
@@ -45,6 +46,18 @@ def dumps(doc):
         except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
             pass
     return json.dumps(doc, separators=(",", ":"))
+
+
+def reply(outcome: Outcome):
+    """The one place a request's outcome becomes an HTTP answer: 201 with the new resource's Location, 202
+    with its job's CIMI-Job-URI and a Location, 200 (a body, or none)."""
+    if outcome.job is not None:
+        return respond(outcome.doc, 202, {"Location": outcome.location, "CIMI-Job-URI": outcome.job})
+    if outcome.created:
+        return respond(outcome.doc, 201, {"Location": outcome.doc["id"]})
+    if outcome.doc is None:
+        return current_app.response_class(status=200)
+    return respond(outcome.doc)
 
 
 def respond(doc, status=200, headers=None):

@@ -179,14 +179,14 @@ class Worker:
         if row.native_id is None or row.host_id is None:
             return None
         try:
-            return self.pool.get(row.host_id).call("get_machine", row.native_id).state
+            return self.pool.get(row.host_id).get_machine(row.native_id).state
         except Exception:  # the host is the problem: keep the recorded state
             return None
 
     def wait_state(self, host, native, wanted, timeout=None):
         deadline = time.monotonic() + (self.action_timeout if timeout is None else timeout)
         while True:
-            machine = host.call("get_machine", native)
+            machine = host.get_machine(native)
             if machine.state in wanted:
                 return machine
             if time.monotonic() >= deadline:

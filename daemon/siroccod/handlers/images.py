@@ -29,7 +29,7 @@ def delete_image(w, job_uuid):
         natives = cmdb.image_natives(session.get(Resource, uuid))
     for host_name, native_id in natives.items():  # every host holding it (imported or stock images)
         try:
-            w.pool.by_name(host_name).call("delete_machine_image", native_id)
+            w.pool.by_name(host_name).delete_machine_image(native_id)
         except NotFound:
             pass
 
@@ -38,6 +38,7 @@ def delete_image(w, job_uuid):
         if row is not None:
             session.delete(row)
     w.finish(job_uuid, SUCCESS, "machine image deleted", 200, done)
+
 
 @handles("MachineImage", "import")
 def import_image(w, job_uuid):
@@ -70,12 +71,12 @@ def import_image(w, job_uuid):
                                   virtual_size=found["virtual_size"],
                                   arch=props.get(IMAGE_ARCH_PROPERTY, "x86_64"),
                                   generic_name=generic, description=doc.get("description"))
-                natives[handle.name] = handle.call("import_machine_image", image).id
+                natives[handle.name] = handle.import_machine_image(image).id
                 w.progress(job_uuid, 40 + 55 * number // len(hosts))
         except Exception:  # all hosts or none: what the first hosts took is given back
             for host_name, native_id in natives.items():
                 try:
-                    w.pool.by_name(host_name).call("delete_machine_image", native_id)
+                    w.pool.by_name(host_name).delete_machine_image(native_id)
                 except SiroccoError as exc:
                     log.warning("job %s: image %s left on host %s: %s", job_uuid, native_id, host_name, exc)
             raise
@@ -94,4 +95,4 @@ def import_image(w, job_uuid):
         row.doc = dict(row.doc, properties=dict(props, **facts))
         row.updated = utcnow()
     w.finish(job_uuid, SUCCESS, "machine image fetched (%d bytes) and registered on %s"
-                % (size, ", ".join(sorted(natives))), 201, done)
+             % (size, ", ".join(sorted(natives))), 201, done)

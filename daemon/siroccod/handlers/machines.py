@@ -8,11 +8,10 @@ import logging
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound, SiroccoError
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import ACTION_OPERATIONS, OPERATIONS
 from siroccod import cmdb, hrefs, metering
 from siroccod.guests import guest_properties
 from siroccod.jobs import FAILED, SUCCESS, handles
-from siroccod.store import Job, MeterSample, Resource, new_uuid, utcnow
+from siroccod.store import Job, MeterSample, Resource, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +28,12 @@ def create(w, job_uuid):
         routed = job.params.get("routing")  # where routing.py sent it, and why
     spec.validate()
     # run again after an interruption: the first run may have made the domain already
-    machine = host.call("find_machine", spec.name) if resumed else None
+    machine = host.find_machine(spec.name) if resumed else None
     if machine is None:
-        machine = host.call("create_machine", spec)
+        machine = host.create_machine(spec)
     else:
         for verb in states.path_to(machine.state, spec.initial_state):
-            host.call(OPERATIONS[ACTION_OPERATIONS[verb]], machine.id)
+            host.act(verb, machine.id)
     w.progress(job_uuid, 70)
     if machine.state not in (spec.initial_state,):
         machine = w.wait_state(host, machine.id, (spec.initial_state, states.ERROR))
@@ -42,7 +41,7 @@ def create(w, job_uuid):
     readings = {}  # the first sample of each meter, recorded with it (metering.py takes the next ones)
     if caps.meters and host.supports("meter.list"):
         try:
-            readings = {m.aspect: m for m in host.call("list_meters", machine.id)}
+            readings = {m.aspect: m for m in host.list_meters(machine.id)}
         except SiroccoError as exc:
             log.info("job %s: no first meter samples: %s", job_uuid, exc)
 
@@ -52,7 +51,7 @@ def create(w, job_uuid):
         row.state = machine.state
         doc = dict(row.doc)
         found = machine.to_json()
-        for key in ("disks", "cpuArch", "cpuSpeed"):
+        for key in model.HARDWARE:  # what the host reports beyond what was asked (disks, cpuArch, cpuSpeed)
             if found.get(key) and not doc.get(key):
                 doc[key] = found[key]
         if found.get("interfaces"):
@@ -60,55 +59,45 @@ def create(w, job_uuid):
         reach = guest_properties(machine)
         if reach:  # how a controller reaches the guest: its user, the SSH host key it presents
             doc["properties"] = dict(doc.get("properties") or {}, **reach)
-        doc["volumes"] = []
-        for vol in volumes:
-            vrow = session.get(Resource, vol["volume"])
-            if vrow is None:
-                continue
-            entry = {"volume": {"href": hrefs.ref("volumes", vrow.uuid)}}
-            if vol.get("initialLocation"):
-                entry["initialLocation"] = vol["initialLocation"]
-            doc["volumes"].append(entry)
-            vrow.doc = dict(vrow.doc, attachedTo=[{"href": hrefs.ref("machines", row.uuid)}])
-            vrow.private = {k: v for k, v in vrow.private.items() if k != "attaching"}
-        if not doc["volumes"]:
-            doc.pop("volumes")
+        doc.pop("volumes", None)
         meters = []
         for aspect in caps.meters:
             label = "%s %s" % (doc.get("name"), aspect.rsplit("/", 1)[-1])
-            meter = Resource(uuid=new_uuid(), tenant_id=row.tenant_id, type="Meter", name=label,
-                             native_id=row.uuid + "/" + aspect.rsplit("/", 1)[-1], private={"machine": row.uuid},
-                             doc={"name": label, "aspect": aspect,
-                                  "targetResource": {"href": hrefs.ref("machines", row.uuid)},
-                                  "timeScope": "Point", "isContinuous": True})
-            meter.created = meter.updated = utcnow()
             reading = metering.reading(readings.get(aspect))
+            meter = cmdb.new_resource(
+                session, "Meter", row.tenant_id, dict({
+                    "name": label, "aspect": aspect, "targetResource": {"href": hrefs.ref("machines", row.uuid)},
+                    "timeScope": "Point", "isContinuous": True}, **({"units": reading[1]} if reading else {})),
+                native_id=row.uuid + "/" + aspect.rsplit("/", 1)[-1], private={"machine": row.uuid},
+                machine_uuid=row.uuid)
             if reading is not None:
-                meter.doc["units"] = reading[1]
                 session.add(MeterSample(meter_uuid=meter.uuid, taken=utcnow(), value=reading[0]))
-            session.add(meter)
             meters.append({"href": hrefs.ref("meters", meter.uuid)})
         if meters:
             doc["meters"] = meters
         row.doc = doc
+        for vol in volumes:  # the volumes it was made with, attached now
+            vrow = session.get(Resource, vol["volume"])
+            if vrow is not None:
+                cmdb.attached(vrow, row, vol.get("initialLocation"))
         row.updated = utcnow()
     w.finish(job_uuid, SUCCESS, "machine created in state %s%s%s" % (
         machine.state, " (run again after an interruption)" if resumed else "",
         "; " + routed if routed else ""), 201, done)
 
+
 def _machine_action(w, job_uuid, verb):
     params, uuid, native, private, doc, host = w.load(job_uuid)
     if native is None:
         raise NotFound("machine has no domain on its host")
-    method = OPERATIONS[ACTION_OPERATIONS[verb]]
     kwargs = {"force": bool(params.get("force"))} if verb in (states.STOP, states.RESTART) else {}
     before = params.get("before")
     if verb == states.CAPTURE:
         with w.store.read() as session:
             image = session.get(Resource, params["image"])
             private_name = image.private.get("native_name") or image.uuid
-        captured = host.call(method, native, private_name, description=None)
-        machine = host.call("get_machine", native)
+        captured = host.capture_machine(native, private_name)
+        machine = host.get_machine(native)
 
         def done(session, job):
             row = session.get(Resource, uuid)
@@ -123,7 +112,7 @@ def _machine_action(w, job_uuid, verb):
                 image.doc = {k: v for k, v in image.doc.items() if k != "relatedImage"}
             image.updated = utcnow()
         return w.finish(job_uuid, SUCCESS, "machine captured", 200, done)
-    host.call(method, native, **kwargs)
+    host.act(verb, native, **kwargs)
     wanted = states.result_state(before, verb)
     machine = w.wait_state(host, native, (wanted, states.ERROR))
 
@@ -134,6 +123,7 @@ def _machine_action(w, job_uuid, verb):
     if machine.state == states.ERROR:
         return w.finish(job_uuid, FAILED, "machine went to ERROR during %s" % verb, 500, done)
     w.finish(job_uuid, SUCCESS, "machine %s" % machine.state, 200, done)
+
 
 def _registered_action(verb):
     @handles("Machine", verb)
@@ -152,7 +142,7 @@ def delete(w, job_uuid):
     params, uuid, native, private, doc, host = w.load(job_uuid)
     if native is not None and host is not None:
         try:
-            host.call("delete_machine", native)
+            host.delete_machine(native)
         except NotFound:
             pass  # already gone: the end is the same
 
@@ -160,15 +150,16 @@ def delete(w, job_uuid):
         cmdb.forget_machine(session, uuid)
     w.finish(job_uuid, SUCCESS, "machine deleted", 200, done)
 
+
 @handles("Machine", "resize")
 def resize(w, job_uuid):
-    """Give the machine its new cpu and memory on its host (service.resize checked the room and the
+    """Give the machine its new cpu and memory on its host (resources.resize checked the room and the
     state); the CMDB records the size the host reports, which its claim then is."""
     params, uuid, native, private, doc, host = w.load(job_uuid)
     if native is None:
         raise NotFound("machine has no domain on its host")
     wanted = model.MachineConfiguration(**params["config"])
-    machine = host.call("resize_machine", native, wanted)
+    machine = host.resize_machine(native, wanted)
 
     def done(session, job):
         row = session.get(Resource, uuid)
@@ -186,6 +177,7 @@ def resize(w, job_uuid):
         (machine.cpu if machine is not None and machine.cpu else wanted.cpu),
         (machine.memory if machine is not None and machine.memory else wanted.memory) // 1024), 200, done)
 
+
 @handles("Machine", "attach")
 def attach(w, job_uuid):
     params, uuid, native, private, doc, host = w.load(job_uuid)
@@ -194,19 +186,13 @@ def attach(w, job_uuid):
         vol_native = vol.native_id if vol is not None else None
     if vol_native is None:
         raise NotFound("the volume no longer exists")
-    host.call("attach_volume", native, vol_native, params.get("initialLocation"))
+    host.attach_volume(native, vol_native, params.get("initialLocation"))
 
     def done(session, job):
-        row = session.get(Resource, uuid)
-        vol = session.get(Resource, params["volume"])
-        entry = {"volume": {"href": hrefs.ref("volumes", vol.uuid)}}
-        if params.get("initialLocation"):
-            entry["initialLocation"] = params["initialLocation"]
-        row.doc = dict(row.doc, volumes=list(row.doc.get("volumes", [])) + [entry])
-        vol.doc = dict(vol.doc, attachedTo=[{"href": hrefs.ref("machines", uuid)}])
-        vol.private = {k: v for k, v in vol.private.items() if k != "attaching"}
-        row.updated = vol.updated = utcnow()
+        cmdb.attached(session.get(Resource, params["volume"]), session.get(Resource, uuid),
+                      params.get("initialLocation"))
     w.finish(job_uuid, SUCCESS, "volume attached", 200, done)
+
 
 @handles("Machine", "detach")
 def detach(w, job_uuid):
@@ -216,19 +202,10 @@ def detach(w, job_uuid):
         vol_native = vol.native_id if vol is not None else None
     if vol_native is not None:
         try:
-            host.call("detach_volume", native, vol_native)
+            host.detach_volume(native, vol_native)
         except NotFound:
             pass
 
     def done(session, job):
-        row = session.get(Resource, uuid)
-        row.doc = dict(row.doc, volumes=[e for e in row.doc.get("volumes", [])
-                                         if not e["volume"]["href"].endswith("/" + params["volume"])])
-        if not row.doc["volumes"]:
-            row.doc = {k: v for k, v in row.doc.items() if k != "volumes"}
-        vol = session.get(Resource, params["volume"])
-        if vol is not None:
-            vol.doc = {k: v for k, v in vol.doc.items() if k != "attachedTo"}
-            vol.updated = utcnow()
-        row.updated = utcnow()
+        cmdb.detached(session.get(Resource, params["volume"]), session.get(Resource, uuid), params["volume"])
     w.finish(job_uuid, SUCCESS, "volume detached", 200, done)

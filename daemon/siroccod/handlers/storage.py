@@ -5,6 +5,7 @@ from __future__ import annotations
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import NotFound
 from siroccod import cmdb, host_specs
+from siroccod.backends import Backend
 from siroccod.jobs import SUCCESS, handles
 from siroccod.store import Resource, utcnow
 
@@ -13,8 +14,8 @@ from siroccod.store import Resource, utcnow
 def volume_create(w, job_uuid):
     params, uuid, native, private, doc, host = w.load(job_uuid)
     # name, description and properties live in the CMDB; the host only gets a unique name
-    volume = host.call("create_volume", private["native_name"], int(doc.get("capacity") or 0),
-                       **host_specs.volume_options(doc))
+    volume = host.create_volume(private["native_name"], int(doc.get("capacity") or 0),
+                                **host_specs.volume_options(doc))
 
     def done(session, job):
         row = session.get(Resource, uuid)
@@ -24,11 +25,12 @@ def volume_create(w, job_uuid):
         row.updated = utcnow()
     w.finish(job_uuid, SUCCESS, "volume created", 201, done)
 
+
 @handles("Volume", "resize")
 def volume_resize(w, job_uuid):
-    """Grow the volume on its host (service.resize checked it grows); the CMDB records its new capacity."""
+    """Grow the volume on its host (resources.resize checked it grows); the CMDB records its new capacity."""
     params, uuid, native, private, doc, host = w.load(job_uuid)
-    volume = host.call("resize_volume", native, int(params["capacity"]))
+    volume = host.resize_volume(native, int(params["capacity"]))
     capacity = (volume.capacity if volume is not None else None) or int(params["capacity"])
 
     def done(session, job):
@@ -38,12 +40,13 @@ def volume_resize(w, job_uuid):
         row.updated = utcnow()
     w.finish(job_uuid, SUCCESS, "volume resized to %d KB" % capacity, 200, done)
 
-def delete_native(w, job_uuid, method, message, in_systems=True, host_optional=False):
-    """Delete the provider's object (already gone is fine), then its record."""
+
+def delete_native(w, job_uuid, delete, message, in_systems=True, host_optional=False):
+    """Delete the provider's object with ``delete(backend, native id)`` (already gone is fine), then its record."""
     params, uuid, native, private, doc, host = w.load(job_uuid)
     if native is not None and (host is not None or not host_optional):
         try:
-            host.call(method, native)
+            delete(host, native)
         except NotFound:
             pass
 
@@ -55,14 +58,16 @@ def delete_native(w, job_uuid, method, message, in_systems=True, host_optional=F
             session.delete(row)
     w.finish(job_uuid, SUCCESS, message, 200, done)
 
+
 @handles("Volume", "delete")
 def volume_delete(w, job_uuid):
-    delete_native(w, job_uuid, "delete_volume", "volume deleted")
+    delete_native(w, job_uuid, Backend.delete_volume, "volume deleted")
+
 
 @handles("Network", "create")
 def network_create(w, job_uuid):
     params, uuid, native, private, doc, host = w.load(job_uuid)
-    network = host.call("create_network", private["native_name"], **host_specs.network_options(doc))
+    network = host.create_network(private["native_name"], **host_specs.network_options(doc))
 
     def done(session, job):
         row = session.get(Resource, uuid)
@@ -71,6 +76,7 @@ def network_create(w, job_uuid):
         row.updated = utcnow()
     w.finish(job_uuid, SUCCESS, "network created", 201, done)
 
+
 @handles("Network", "delete")
 def network_delete(w, job_uuid):
-    delete_native(w, job_uuid, "delete_network", "network deleted")
+    delete_native(w, job_uuid, Backend.delete_network, "network deleted")

@@ -34,12 +34,12 @@ from contextvars import ContextVar
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
-from siroccod.store import Instance, Job, Resource, new_uuid, utcnow
+from siroccod.store import Instance, Job, Resource, Store, new_uuid, utcnow
 
 log = logging.getLogger("siroccod.jobs")
 QUEUED, RUNNING, SUCCESS, FAILED = "QUEUED", "RUNNING", "SUCCESS", "FAILED"
@@ -60,8 +60,9 @@ def is_final(state):
 
 
 # -- new jobs ------------------------------------------------------------------------------------
-def queue(session, tenant_id: int, op: str, target: Resource | None = None, params: dict | None = None,
-          affected=(), parent: Job | None = None, action: str | None = None, message: str | None = None) -> Job:
+def queue(session: Session, tenant_id: int, op: str, target: Resource | None = None, params: dict | None = None,
+          affected: Iterable[str] = (), parent: Job | None = None, action: str | None = None,
+          message: str | None = None) -> Job:
     """A new QUEUED job of ``op`` on ``target`` (None: the daemon's own, e.g. a consolidation), in the request's
     transaction: it runs once that commits. ``action``: its URI when it is not CIMI's ``op`` action."""
     now = utcnow()
@@ -75,8 +76,8 @@ def queue(session, tenant_id: int, op: str, target: Resource | None = None, para
     return job
 
 
-def start_nested(store, session, parent_uuid: str, op: str, target: Resource, params: dict | None = None,
-                 affected: Iterable[str] = ()) -> Job | None:
+def start_nested(store: Store, session: Session, parent_uuid: str, op: str, target: Resource,
+                 params: dict | None = None, affected: Iterable[str] = ()) -> Job | None:
     """A new nested job of ``op`` on ``target``, RUNNING at once under its parent's claim (held by this
     thread), in ``session``'s transaction; None if the parent is not held any more (taken over)."""
     parent = held(store, session, parent_uuid)
@@ -92,7 +93,7 @@ def start_nested(store, session, parent_uuid: str, op: str, target: Resource, pa
 
 
 # -- claims --------------------------------------------------------------------------------------
-def claim(store, instance_id: str) -> str | None:
+def claim(store: Store, instance_id: str) -> str | None:
     """Claim the next runnable job for ``instance_id`` in this thread; its uuid, or None."""
     older = aliased(Job)
     blocked = exists().where(and_(
@@ -117,7 +118,7 @@ def claim(store, instance_id: str) -> str | None:
     return job_uuid
 
 
-def claim_nested(store, session, parent_uuid: str, child_uuid: str) -> Job | None:
+def claim_nested(store: Store, session: Session, parent_uuid: str, child_uuid: str) -> Job | None:
     """Mark a nested job RUNNING under its parent's claim (held by this thread); None if the parent is not
     held any more or the child is not QUEUED."""
     parent = held(store, session, parent_uuid)
@@ -131,7 +132,7 @@ def claim_nested(store, session, parent_uuid: str, child_uuid: str) -> Job | Non
     return child
 
 
-def fail_interrupted(store, instance_id: str, instance_timeout: float, exclusive: bool,
+def fail_interrupted(store: Store, instance_id: str, instance_timeout: float, exclusive: bool,
                      resumable: Callable | None = None) -> tuple[list[str], int]:
     """End FAILED the RUNNING jobs of dead processes (or queue again the resumable ones, once), and forget
     those processes; returns (uuids of the failed jobs, count of those queued again)."""
@@ -168,7 +169,7 @@ def fail_interrupted(store, instance_id: str, instance_timeout: float, exclusive
 
 
 # -- the fence: a job's row is written only under its current claim --------------------------------
-def held(store, session, job_uuid: str) -> Job | None:
+def held(store: Store, session: Session, job_uuid: str) -> Job | None:
     """The row of ``job_uuid``, locked until ``session``'s transaction ends, if the run in this thread still
     holds its claim (RUNNING under this thread's token); else None: the job was taken over."""
     token = _CLAIM.get()
@@ -182,7 +183,7 @@ def held(store, session, job_uuid: str) -> Job | None:
     return job
 
 
-def finish(store, job_uuid: str, state: str, message: str, code: int,
+def finish(store: Store, job_uuid: str, state: str, message: str, code: int,
            change: Callable | None = None) -> bool:
     """Record a job's outcome, and ``change(session, job)`` (its resources' new state) in the same transaction,
     if this thread still holds its claim; False (nothing written, a warning logged) if it was taken over."""
@@ -200,7 +201,7 @@ def finish(store, job_uuid: str, state: str, message: str, code: int,
         return True
 
 
-def progress(store, job_uuid: str, percent: int, message: str | None = None) -> bool:
+def progress(store: Store, job_uuid: str, percent: int, message: str | None = None) -> bool:
     """Note a running job's progress, if this thread still holds its claim."""
     with store.transaction() as session:
         job = held(store, session, job_uuid)
@@ -212,7 +213,7 @@ def progress(store, job_uuid: str, percent: int, message: str | None = None) -> 
         return True
 
 
-def note(store, job_uuid: str, params: dict | None = None, affected: Iterable[str] = ()) -> bool:
+def note(store: Store, job_uuid: str, params: dict | None = None, affected: Iterable[str] = ()) -> bool:
     """Merge ``params`` into a running job's parameters and add ``affected`` hrefs to its affected resources
     (what it has done so far), if this thread still holds its claim."""
     with store.transaction() as session:

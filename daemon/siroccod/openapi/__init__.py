@@ -49,7 +49,7 @@ def build(server_url=None):
         "info": {"title": "siroccod CIMI endpoint", "version": __version__,
                  "description": "DMTF CIMI (DSP0263 2.0.0, JSON) over local hypervisor hosts. Clients follow "
                                 "hrefs from the Cloud Entry Point; the paths below are what those hrefs look "
-                                "like. Derived from the resource model's declarations (siroccod/openapi.py)."},
+                                "like. Derived from the resource model's declarations (siroccod/openapi/)."},
         "paths": paths,
         "components": {"schemas": dict(sorted(b.schemas.items())), "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic", "description": "user name and password"},

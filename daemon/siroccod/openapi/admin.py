@@ -152,4 +152,3 @@ def consolidation(b, paths):
             202: dict(reply("ConsolidationPlan", "the plan, carried out by the job"), headers=ASYNC_HEADERS),
             409: reply(ERROR, "infeasible (properties.explanations), or a consolidation already under way")},
             body=True)}}
-

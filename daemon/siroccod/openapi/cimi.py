@@ -159,4 +159,3 @@ def resize(b, paths, job):
         paths["/cimi/%s/{uuid}/resize" % key] = {"post": {
             "operationId": "resize" + type_name, "tags": [type_name], "summary": summary, "parameters": params,
             "requestBody": request_body(b.resize_action(key, parameter)), "responses": responses(ok, body=True)}}
-

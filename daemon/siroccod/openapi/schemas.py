@@ -146,7 +146,7 @@ class Builder:
             schema = dict(self.schemas[self.structure(cls, "in")])
             schema.pop("required", None)  # partial: even a required attribute may be absent, or null
             schema["properties"] = {k: v if v.get("nullable") else nullable(v)
-                                   for k, v in schema["properties"].items()}
+                                    for k, v in schema["properties"].items()}
             schema["description"] = "a partial %s: the attributes to change (read-only ones are ignored)" \
                 % cls.type_name
             self.schemas[name] = schema
@@ -220,4 +220,3 @@ def base_schemas():
         "Operation": {"type": "object", "required": ["rel", "href"], "additionalProperties": False,
                       "properties": {"rel": {"type": "string"}, "href": {"type": "string"}}},
     }
-

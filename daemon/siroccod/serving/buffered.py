@@ -262,4 +262,3 @@ class BufferedWSGI:
             log.debug("a reply not taken within %g s: connection closed", self.limits.body_timeout)
         except (OSError, RuntimeError) as exc:  # the client went away meanwhile
             log.debug("reply not sent: %r", exc)
-

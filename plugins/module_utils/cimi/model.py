@@ -431,6 +431,9 @@ class Action(Resource):
 SIROCCO_ACTION_NS = "urn:sirocco:cimi:action:"
 SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"  # siroccod's capabilities in ResourceMetadata
 SIROCCO_RESIZE = SIROCCO_ACTION_NS + "resize"
+# A machine's hardware: the attributes a MachineConfiguration gives a Machine (DSP0263 Tables 15 and 17), declared
+# once for every place that copies them from one to the other
+HARDWARE = ("cpu", "memory", "disks", "cpuArch", "cpuSpeed")
 
 
 class CloudEntryPoint(Resource):

@@ -63,7 +63,7 @@ import urllib.request
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, parse_datetime, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     AuthError,
@@ -827,8 +827,7 @@ class CimiConnector(Connector):
         """A configuration of this endpoint by reference, any other by value."""
         if config.id and self._own(config.id):
             return {"href": config.id}
-        value = {k: v for k, v in config.to_json().items()
-                 if k in ("cpu", "memory", "disks", "cpuArch", "cpuSpeed")}
+        value = {k: v for k, v in config.to_json().items() if k in model.HARDWARE}
         return value
 
     def _create(self, key, body, cls, what, operation, subject):

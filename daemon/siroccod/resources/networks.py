@@ -1,0 +1,64 @@
+"""Networks: creation on a host that offers it, with an optional cidr and DHCP."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
+    InvalidInput,
+)
+from siroccod import hrefs
+from siroccod.resources import context
+from siroccod.resources.context import COMMON
+from siroccod.store import Resource, new_uuid, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def checked_cidr(text, path):
+    """A network's cidr as the host's connector takes it: an IPv4 network written canonically
+    (10.20.0.0/24), with room for a gateway and a guest; else InvalidInput naming ``path``."""
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise InvalidInput("%s: '%s' is not an IPv4 network such as 10.20.0.0/24 (%s)" % (path, text, exc),
+                           attribute="cidr") from None
+    if net.version != 4 or net.prefixlen > 29:
+        raise InvalidInput("%s: '%s' must be an IPv4 network of /29 or larger" % (path, text), attribute="cidr")
+    return str(net)
+
+
+def create_network(ctx, session, p, body, parent=None, name=None, tenant_id=None, template=None):
+    if template is None:
+        req = model.NetworkCreate.from_json(body)
+        template = context.template(ctx, session, p, req.networkTemplate, "NetworkTemplate",
+                                    "NetworkCreate.networkTemplate")
+        meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
+    else:
+        meta = {}
+    if name:
+        meta["name"] = name
+    config = context.by_ref_or_value(ctx, session, p, template.get("networkConfig"), "NetworkConfiguration",
+                                     "NetworkCreate.networkTemplate.networkConfig")[0] or {}
+    if config.get("cidr") is not None:
+        config["cidr"] = checked_cidr(config["cidr"], "NetworkCreate.networkTemplate.networkConfig.cidr")
+    elif config.get("dhcp"):  # the hosts lease addresses from the network's own range only
+        raise InvalidInput("NetworkCreate.networkTemplate.networkConfig.dhcp: dhcp needs a cidr (the addresses "
+                           "it leases): give one, or leave dhcp out", attribute="dhcp")
+    host = context.host_for(ctx, session, p, "network.create", meta.get("properties"))
+    uuid = new_uuid()
+    doc = dict(meta)
+    doc.setdefault("name", "network-" + uuid[:8])
+    doc.update({k: config[k] for k in ("networkType", "mtu", "classOfService", "cidr", "dhcp")
+                if config.get(k) is not None})
+    row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Network",
+                   name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
+                   private={"native_name": ctx.pool.get(host.id).native_name(uuid[:18])})
+    row.created = row.updated = utcnow()
+    session.add(row)
+    session.flush()
+    job = context.queue(session, p, "create", row, affected=[hrefs.ref("networks", uuid)], parent=parent,
+                        tenant_id=row.tenant_id)
+    return row, job
