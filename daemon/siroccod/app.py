@@ -21,7 +21,7 @@ from sqlalchemy import select
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
-from siroccod import errors, guard, openapi, placing, sealing
+from siroccod import cmdb, errors, guard, openapi, placing, sealing
 from siroccod.api import admin, cimi
 from siroccod.auth import Users
 from siroccod.config import Config, ensure_data_dir, load_config
@@ -32,7 +32,7 @@ from siroccod.metering import Sampler
 from siroccod.recovery import Recovery
 from siroccod.resources import Service
 from siroccod.sealing import Sealer
-from siroccod.store import Resource, Store, new_uuid, utcnow
+from siroccod.store import Resource, Store
 
 log = logging.getLogger("siroccod")
 ADMIN_PASSWORD_FILE = "admin-password"
@@ -155,10 +155,8 @@ def _stock(store, pool):
             select(Resource).where(Resource.type == "MachineImage", Resource.tenant_id.is_(None)))}
 
         def add(type_name, name, doc, host_id=None, native_id=None, state=None):
-            row = Resource(uuid=new_uuid(), tenant_id=None, type=type_name, name=name, host_id=host_id,
-                           native_id=native_id, state=state, doc=dict(doc, name=name), private={"stock": True})
-            row.created = row.updated = utcnow()
-            session.add(row)
+            cmdb.new_resource(session, type_name, None, dict(doc, name=name), host_id=host_id, native_id=native_id,
+                              state=state, private={"stock": True})
             existing.add((type_name, name))
 
         for name, capacity in STOCK_VOLUME_CONFIGS:

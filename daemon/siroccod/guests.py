@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # for the annotations only
     from siroccod.backends import Backend
     from siroccod.hosts import HostPool
     from siroccod.placing import HostLoad
+    from siroccod.plans import MachinePlan
 
 # what a host's connector reports on a machine so that a controller can reach its guest (the credential's
 # user, the SSH host key the guest presents): kept with the machine's properties, served with them, kept
@@ -31,12 +32,12 @@ if TYPE_CHECKING:  # for the annotations only
 GUEST_REACH = (USER_PROPERTY, HOST_KEY_PROPERTY)
 
 
-def guest_inputs(plan: dict) -> frozenset[str]:
+def guest_inputs(plan: MachinePlan) -> frozenset[str]:
     """What a machine's creation asks its host to put into the guest."""
     needs = set()
-    if plan.get("user_data"):
+    if plan.user_data:
         needs.add("userData")
-    if plan.get("credential") or plan.get("credential_value"):
+    if plan.credential or plan.credential_value:
         needs.add("credential")
     return frozenset(needs)
 
@@ -91,7 +92,7 @@ def checked_credential(credential: dict, path: str) -> dict:
     return cast("dict[str, Any]", probe.credential)
 
 
-def guest_refusal(handle: Backend | None, plan: dict, name: str | None = None,
+def guest_refusal(handle: Backend | None, plan: MachinePlan, name: str | None = None,
                   upstream: bool = False) -> InvalidInput | None:
     """Why the host (or upstream) behind ``handle`` cannot put the guest inputs of ``plan`` into the
     machine's guest (an InvalidInput naming the attribute), else None: an input it does not take,
@@ -106,11 +107,11 @@ def guest_refusal(handle: Backend | None, plan: dict, name: str | None = None,
     if missing:
         return InvalidInput("%s cannot put %s into a guest" % (what, " or ".join(missing)), attribute=missing[0])
     refusal = None
-    size = user_data_size(plan.get("user_data"), encoded)
+    size = user_data_size(plan.user_data, encoded)
     if limit is not None and size > limit:
         refusal = InvalidInput("userData is %d bytes%s; %s takes at most %d" % (
             size, " once base64-encoded" if encoded else "", what, limit), attribute="userData")
-    elif not upstream and ((plan.get("guest") or {}).get("credential") or {}).get("password"):
+    elif not upstream and (plan.guest.get("credential") or {}).get("password"):
         refusal = InvalidInput("credential.password: %s takes no password credential: give a credential with "
                                "an SSH public key (key) and no password" % what, attribute="credential.password")
     if refusal is not None:
@@ -119,7 +120,8 @@ def guest_refusal(handle: Backend | None, plan: dict, name: str | None = None,
     return refusal
 
 
-def guest_hosts(pool: HostPool, loads: list[HostLoad], plan: dict) -> tuple[list[HostLoad], dict[str, InvalidInput]]:
+def guest_hosts(pool: HostPool, loads: list[HostLoad],
+                plan: MachinePlan) -> tuple[list[HostLoad], dict[str, InvalidInput]]:
     """The hosts among ``loads`` that can put the plan's guest inputs into the guest, and why each
     other one cannot (host name -> InvalidInput)."""
     capable: list[HostLoad] = []

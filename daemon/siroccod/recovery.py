@@ -39,7 +39,7 @@ from siroccod import cmdb, consolidation
 from siroccod.cmdb import GONE
 from siroccod.host_specs import network_options, volume_options
 from siroccod.jobs import ACTIVE
-from siroccod.store import Job, Resource, new_uuid, utcnow
+from siroccod.store import Job, Resource, utcnow
 
 log = logging.getLogger(__name__)
 # Where a machine caught in a transition was going (used when its state before is unknown).
@@ -233,11 +233,9 @@ class Recovery:
                        if k in ("name", "description") + model.HARDWARE}
                 doc.setdefault("name", machine.id)
                 doc["properties"] = {"sirocco.adopted": "found on host %s" % handle.name}
-                row = Resource(uuid=new_uuid(), tenant_id=self.admin_tenant_id, type="Machine", name=doc["name"],
-                               host_id=handle.id, native_id=machine.id, state=machine.state, doc=doc,
-                               private={"domain": machine.name, "adopted": True})
-                row.created = row.updated = now
-                session.add(row)
+                cmdb.new_resource(session, "Machine", self.admin_tenant_id, doc, host_id=handle.id,
+                                  native_id=machine.id, state=machine.state,
+                                  private={"domain": machine.name, "adopted": True})
                 report["adopted"] += 1
 
 

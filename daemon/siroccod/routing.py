@@ -36,8 +36,6 @@ ROUTING = "sirocco.routing"  # ...and why
 PRIVATE_KEYS = frozenset(match.WISHES) | {ROUTED_TO, ROUTING}
 # What the daemon does for any machine on its own hosts, whatever their connectors offer.
 LOCAL_BASE = match.BASE_OPERATIONS | {"machine.delete"}
-# what a machine's plan carries for the checks made before 202 only, never kept with the machine
-PLAN_ONLY = ("allowed", "guest")
 
 
 @dataclass
@@ -91,7 +89,7 @@ def local_offer(pool, placer, loads, request, plan, image):
     that could take the machine (so a request no host can take is rejected with the figure that does not
     fit), every host's power figures (policy lowest-energy) and free capacity (least-loaded); ``placer``
     places on them (placing.PLACERS)."""
-    allowed = plan["allowed"]
+    allowed = plan.allowed
     usable = [h for h in loads if allowed is None or h.name in allowed]
     usable = guests.guest_hosts(pool, usable, plan)[0]  # those that can put its credential and userData into it
     want_cpu, want_kib = request.cpu, request.memory_mib * KIB_PER_MIB
@@ -146,10 +144,10 @@ def route(pool, placer, loads, session, meta, template, plan, pinned_host):
     upstreams of ``pool``; raises InvalidInput, Conflict (match.NoCandidate) or ProviderUnavailable with
     the reasons. It decides only: the caller records the machine."""
     props = properties(meta, template)
-    config = plan["config"]
+    config = plan.config
     image = _image_name(session, template)
     request = match.Request.build(config=model.MachineConfiguration(**config), properties=props, image=image)
-    if pinned_host is not None or plan["volumes"] or plan["networks"]:
+    if pinned_host is not None or plan.volumes or plan.networks:
         why = ("pinned to host %s by %s" % (pinned_host, placing.HOST_PROPERTY) if pinned_host is not None
                else "it uses this daemon's volumes or networks")
         if request.providers and LOCAL not in request.providers:
@@ -231,7 +229,7 @@ def _survey(upstreams, request, image):
 
 def upstream_spec(route_, plan, props):
     """The creation spec (private.spec) of a machine the upstream of ``route_`` will make."""
-    spec = {k: v for k, v in plan.items() if k not in PLAN_ONLY}
+    spec = plan.spec()
     if route_.size is not None:  # the size match chose: the upstream maps these figures back to it
         size = route_.size.to_json()
         spec["config"] = dict(spec["config"], **{k: size[k] for k in ("cpu", "memory") if size.get(k)})

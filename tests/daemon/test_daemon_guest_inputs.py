@@ -363,6 +363,7 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
     from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import Capabilities
     from ansible_collections.sirocco.cimi.plugins.module_utils.placement import match
     from siroccod import routing
+    from siroccod.plans import MachinePlan
 
     class Upstream:
         def __init__(self, name, provider, inputs, limit=None):
@@ -378,8 +379,9 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
     local = match.Offer(label="local", provider="siroccod", capabilities=Capabilities(
         provider="siroccod", operations=frozenset(), locations=()))  # local_offer found no capable host
     offers = [local] + [match.Offer(label=u.name, provider=u.provider, capabilities=u.caps) for u in ups]
-    plan = {"credential": None, "credential_value": {"userName": "u", "key": KEY}, "user_data": "#cloud-config\n",
-            "guest": {"credential": {"username": "u", "key": KEY, "password": None}}}
+    plan = MachinePlan(config={"cpu": 1, "memory": 65536}, credential_value={"userName": "u", "key": KEY},
+                       user_data="#cloud-config\n",
+                       guest={"credential": {"username": "u", "key": KEY, "password": None}})
     request = match.Request(cpu=1, memory_mib=64)
     kept, _request, refused = routing._guest_capable(offers, request, plan, ups)
     assert [o.label for o in kept] == ["os"]
@@ -399,8 +401,8 @@ def test_routing_leaves_out_the_providers_that_cannot_take_them():
         routing._guest_capable([offers[0], offers[1], offers[3]], request, plan, ups)
     assert info.value.attribute in ("credential", "userData")
     # no guest inputs: nothing changes
-    assert routing._guest_capable(offers, request, {"credential": None, "credential_value": None,
-                                                    "user_data": None}, ups) == (offers, request, {})
+    assert routing._guest_capable(offers, request, MachinePlan(config={"cpu": 1, "memory": 65536}),
+                                  ups) == (offers, request, {})
 
 
 # -- a CMDB that kept "username" (migration 0006) ----------------------------------------------------------

@@ -23,6 +23,7 @@ from siroccod.store import Job, Resource, Store, Tenant
 
 if TYPE_CHECKING:  # for the annotations only
     from siroccod.backends import Backend
+    from siroccod.plans import MachinePlan
 
 # what every resource's document carries beside its type's own attributes
 COMMON = ("name", "description", "properties")
@@ -64,7 +65,7 @@ class Context:
         return capacity.loads(self.pool, session)
 
     def guest_hosts(self, loads: list[placing.HostLoad],
-                    plan: dict) -> tuple[list[placing.HostLoad], dict[str, InvalidInput]]:
+                    plan: MachinePlan) -> tuple[list[placing.HostLoad], dict[str, InvalidInput]]:
         return guests.guest_hosts(self.pool, loads, plan)
 
 

@@ -15,7 +15,7 @@ from siroccod import cmdb, guests, hrefs
 from siroccod.kinds import ASYNC, KINDS, READONLY, SYNC
 from siroccod.resources import context, images, machines, networks, rendering, systems, volumes
 from siroccod.resources.context import COMMON
-from siroccod.store import Resource, new_uuid, utcnow
+from siroccod.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,7 @@ def create_sync(ctx, session, p, kind, body):
     state = None
     if kind.type_name in ("MachineImage", "VolumeImage"):
         state = "AVAILABLE"
-    uuid = new_uuid()
-    row = Resource(uuid=uuid, tenant_id=p.tenant_id, type=kind.type_name, name=doc.get("name"),
-                   state=state, doc=doc, private=private)
-    row.created = row.updated = utcnow()
-    session.add(row)
-    session.flush()
-    return row
+    return cmdb.new_resource(session, kind.type_name, p.tenant_id, doc, state=state, private=private)
 
 
 def check_credential_key(doc):

@@ -11,9 +11,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
     Unsupported,
 )
-from siroccod import hrefs, image_sources
+from siroccod import cmdb, hrefs, image_sources
 from siroccod.resources import context, machines, rendering
-from siroccod.store import Job, Resource, new_uuid, utcnow
+from siroccod.store import Job, Resource, new_uuid
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,8 @@ def import_image(ctx, p, body, base):
     with ctx.store.transaction() as session:
         uuid = new_uuid()
         doc.setdefault("name", "image-" + uuid[:8])
-        row = Resource(uuid=uuid, tenant_id=p.tenant_id, type="MachineImage", name=doc["name"], state="CREATING",
-                       doc=doc, private={"source": location})
-        row.created = row.updated = utcnow()
-        session.add(row)
-        session.flush()
+        row = cmdb.new_resource(session, "MachineImage", p.tenant_id, doc, state="CREATING", uuid=uuid,
+                                private={"source": location})
         job = context.queue(session, p, "import", row, affected=[hrefs.ref("machineImages", uuid)])
         rendered = rendering.render(ctx, row, base, p, session)
         job_doc = rendering.render_job(ctx, job, base)

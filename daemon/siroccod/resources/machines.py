@@ -18,6 +18,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from siroccod import capacity, cmdb, guests, hrefs, jobs, placing, routing
 from siroccod.jobs import ACTIVE
+from siroccod.plans import MachinePlan
 from siroccod.resources import context, rendering, volumes
 from siroccod.resources.context import COMMON
 from siroccod.store import Job, Resource, new_uuid, utcnow
@@ -112,10 +113,10 @@ def machine_request(ctx, session, p, template, path):
             networks.append(net.uuid)
             if net.host_id is not None:
                 allowed = (net.host.name,) if allowed is None or net.host.name in allowed else ()
-    return {"config": checked, "image": image_native,
-            "credential": credential_ref, "credential_value": credential,
-            "initial_state": template.get("initialState") or states.STOPPED, "user_data": template.get("userData"),
-            "volumes": volumes, "networks": networks, "allowed": allowed, "guest": guest}
+    return MachinePlan(config=checked, image=image_native, credential=credential_ref, credential_value=credential,
+                       initial_state=template.get("initialState") or states.STOPPED,
+                       user_data=template.get("userData"), volumes=volumes, networks=networks, allowed=allowed,
+                       guest=guest)
 
 
 def create_machine(ctx, session, p, body, parent=None, name=None, tenant_id=None, pinned=None,
@@ -133,10 +134,10 @@ def create_machine(ctx, session, p, body, parent=None, name=None, tenant_id=None
     plan = machine_request(ctx, session, p, template, "MachineCreate.machineTemplate")
     raw = body.get("machineTemplate") if isinstance(body, dict) else None
     raw = raw.get("credential") if isinstance(raw, dict) else None
-    if isinstance(raw, dict) and raw.get("password") is not None and plan["guest"].get("credential"):
+    if isinstance(raw, dict) and raw.get("password") is not None and plan.guest.get("credential"):
         # a password by value (the model does not keep it: write-only) is one the hosts must refuse
-        plan["guest"]["credential"]["password"] = "set"
-    config = plan["config"]
+        plan.guest["credential"]["password"] = "set"
+    config = plan.config
     host_name = pinned or (meta.get("properties") or {}).get(placing.HOST_PROPERTY) or (
         template.get("properties") or {}).get(placing.HOST_PROPERTY)
     # from here to the commit, no other placement decides: the loads read below stay true (capacity.py)
@@ -152,7 +153,7 @@ def create_machine(ctx, session, p, body, parent=None, name=None, tenant_id=None
         return create_routed(ctx, session, p, route, meta, template, plan, parent, tenant_id)
     host_name = host_name or (route.host if route is not None else None)
     request = placing.PlacementRequest(cpu=config["cpu"], memory_kib=config["memory"], arch=config.get("cpuArch"),
-                                       host=host_name, hosts_allowed=plan["allowed"])
+                                       host=host_name, hosts_allowed=plan.allowed)
     if host_name is not None and host_name not in {h.name for h in loads}:
         raise InvalidInput("properties.%s: no available host '%s'" % (placing.HOST_PROPERTY, host_name),
                            attribute="properties")
@@ -160,7 +161,7 @@ def create_machine(ctx, session, p, body, parent=None, name=None, tenant_id=None
         if host_name is not None:
             check_guest_inputs(ctx, ctx.pool.by_name(host_name), plan)
         capable, refused = ctx.guest_hosts(loads, plan)
-        allowed = plan["allowed"]
+        allowed = plan.allowed
         if allowed is not None:  # the hosts holding its image, volumes, networks
             capable = [h for h in capable if h.name in allowed]
             refused = {name: why for name, why in refused.items() if name in allowed}
@@ -183,16 +184,13 @@ def create_machine(ctx, session, p, body, parent=None, name=None, tenant_id=None
             doc[key] = config[key]
     if route is not None:
         routing.note(doc, route)
-    if plan["volumes"]:
+    if plan.volumes:
         doc["volumes"] = []
     private = {"domain": ctx.pool.get(chosen.id).native_name(uuid),
-               "spec": {k: v for k, v in plan.items() if k not in routing.PLAN_ONLY}}
-    row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Machine",
-                   name=doc["name"], host_id=chosen.id, state=states.CREATING, doc=doc, private=private)
-    row.created = row.updated = utcnow()
-    session.add(row)
-    session.flush()
-    for vol in plan["volumes"]:
+               "spec": plan.spec()}
+    row = cmdb.new_resource(session, "Machine", p.tenant_id if tenant_id is None else tenant_id, doc,
+                            host_id=chosen.id, state=states.CREATING, private=private, uuid=uuid)
+    for vol in plan.volumes:
         volumes.mark_attaching(ctx, session, vol["volume"], row.uuid)
     job = context.queue(session, p, "create", row, params=routing.job_params(route),
                         affected=[hrefs.ref("machines", uuid)], parent=parent, tenant_id=row.tenant_id)
@@ -279,18 +277,14 @@ def action(ctx, p, uuid, verb, body, base):
             if "href" in image_meta:
                 raise InvalidInput("Action.image: give the new image's attributes, not an href",
                                    attribute="image")
-            image = Resource(uuid=new_uuid(), tenant_id=row.tenant_id, type="MachineImage",
-                             name=image_meta.get("name") or "%s-capture" % (row.name or "machine"),
-                             state="CREATING",
-                             doc={**{k: image_meta[k] for k in COMMON if image_meta.get(k) is not None},
-                                  "type": "IMAGE", "imageLocation": hrefs.ref("machines", row.uuid)},
-                             private={"machine": row.uuid})
-            image.private = dict(image.private,
-                                 native_name=ctx.pool.get(row.host_id).native_name(image.uuid))
-            image.doc.setdefault("name", image.name)
-            image.created = image.updated = utcnow()
-            session.add(image)
-            session.flush()
+            image_uuid = new_uuid()
+            image_doc = {**{k: image_meta[k] for k in COMMON if image_meta.get(k) is not None},
+                         "type": "IMAGE", "imageLocation": hrefs.ref("machines", row.uuid)}
+            image_doc.setdefault("name", "%s-capture" % (row.name or "machine"))
+            image = cmdb.new_resource(session, "MachineImage", row.tenant_id, image_doc, state="CREATING",
+                                      uuid=image_uuid, private={
+                                          "machine": row.uuid,
+                                          "native_name": ctx.pool.get(row.host_id).native_name(image_uuid)})
             params["image"] = image.uuid
             affected.append(hrefs.ref("machineImages", image.uuid))
         row.private = dict(row.private, before=row.state)

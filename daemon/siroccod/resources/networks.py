@@ -9,10 +9,10 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
 )
-from siroccod import hrefs
+from siroccod import cmdb, hrefs
 from siroccod.resources import context
 from siroccod.resources.context import COMMON
-from siroccod.store import Resource, new_uuid, utcnow
+from siroccod.store import new_uuid
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,9 @@ def create_network(ctx, session, p, body, parent=None, name=None, tenant_id=None
     doc.setdefault("name", "network-" + uuid[:8])
     doc.update({k: config[k] for k in ("networkType", "mtu", "classOfService", "cidr", "dhcp")
                 if config.get(k) is not None})
-    row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Network",
-                   name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
-                   private={"native_name": ctx.pool.get(host.id).native_name(uuid[:18])})
-    row.created = row.updated = utcnow()
-    session.add(row)
-    session.flush()
+    row = cmdb.new_resource(session, "Network", p.tenant_id if tenant_id is None else tenant_id, doc,
+                            host_id=host.id, state="CREATING", uuid=uuid,
+                            private={"native_name": ctx.pool.get(host.id).native_name(uuid[:18])})
     job = context.queue(session, p, "create", row, affected=[hrefs.ref("networks", uuid)], parent=parent,
                         tenant_id=row.tenant_id)
     return row, job

@@ -12,7 +12,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 from siroccod import capacity, cmdb, hrefs
 from siroccod.resources import context
 from siroccod.resources.context import COMMON
-from siroccod.store import Resource, new_uuid, utcnow
+from siroccod.store import Resource, new_uuid
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,10 @@ def create_volume(ctx, session, p, body, parent=None, name=None, tenant_id=None,
     if image and "href" in image:
         doc["images"] = [{"href": image["href"]}]
         doc["bootable"] = True
-    row = Resource(uuid=uuid, tenant_id=p.tenant_id if tenant_id is None else tenant_id, type="Volume",
-                   name=doc["name"], host_id=host.id, state="CREATING", doc=doc,
-                   private={"native_name": ctx.pool.get(host.id).native_name(uuid),
-                            "format": checked.get("format")})
-    row.created = row.updated = utcnow()
-    session.add(row)
-    session.flush()
+    row = cmdb.new_resource(session, "Volume", p.tenant_id if tenant_id is None else tenant_id, doc,
+                            host_id=host.id, state="CREATING", uuid=uuid,
+                            private={"native_name": ctx.pool.get(host.id).native_name(uuid),
+                                     "format": checked.get("format")})
     job = context.queue(session, p, "create", row, affected=[hrefs.ref("volumes", uuid)], parent=parent,
                         tenant_id=row.tenant_id)
     return row, job
