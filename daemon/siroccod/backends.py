@@ -6,6 +6,7 @@ where they came from). Callers never probe a handle's kind or name a connector m
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base impor
 if TYPE_CHECKING:  # for the annotations only: the configurations' modules are layers above this one
     from siroccod.config import HostConfig
     from siroccod.upstream_config import UpstreamConfig
+
+
+log = logging.getLogger(__name__)
 
 
 class Backend:
@@ -61,6 +65,21 @@ class Backend:
 
     def supports(self, operation: str) -> bool:
         raise NotImplementedError
+
+    def redact(self, text: object) -> str:
+        """``text`` as it may be logged or shown: an upstream scrubs its credentials from it."""
+        return str(text)
+
+    def close(self) -> None:
+        """Close its connector (opened again on the next call)."""
+        with self.lock:
+            if self._connector is not None:
+                try:
+                    self._connector.close()
+                except Exception as exc:  # closing must not stop a shutdown
+                    log.debug("%s: close failed: %s", self.label, self.redact(exc))
+                self._connector = None
+                self._caps = None
 
     def resizes_live(self) -> bool:
         """Whether a machine that is not stopped may be resized here (a host decides per machine)."""

@@ -144,16 +144,6 @@ class HostHandle(Backend):
             return False
         return type(self.connector()).resize_needs_stop is not Connector.resize_needs_stop
 
-    def close(self):
-        with self.lock:
-            if self._connector is not None:
-                try:
-                    self._connector.close()
-                except Exception as exc:  # closing must not stop a shutdown
-                    log.debug("host %s: close failed: %s", self.name, exc)
-                self._connector = None
-                self._caps = None
-
 
 class HostPool:
     def __init__(self, config, store):

@@ -90,14 +90,10 @@ def optimizer(request, hosts, time_limit=1.0):
     """The pool's placement optimizer (plugins/module_utils/placement/energy.py): what runs on
     each host stays there (one aggregate VM per host, preserved), the new machine is placed where
     the whole pool draws least. Falls back to least_power when it cannot answer."""
+    # loaded on first use, the one lazy import here: every siroccod command reads the configuration, which
+    # names the placers (config.py), and the optimizer's modules take ~0.15 s to import
     from ansible_collections.sirocco.cimi.plugins.module_utils.placement import energy
-    from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import (
-        Fence,
-        Host,
-        Preserve,
-        Problem,
-        Vm,
-    )
+    from ansible_collections.sirocco.cimi.plugins.module_utils.placement.model import Fence, Host, Preserve, Problem, Vm
     found = eligible(request, hosts)
     if not found:
         return None

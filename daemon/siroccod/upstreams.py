@@ -59,9 +59,6 @@ class UpstreamHandle(Backend):
     def label(self):
         return "upstream %s" % self.name
 
-    def redact(self, text):
-        return redact(text, self._all)
-
     def manages(self, name):
         """Only what this daemon made there (its name prefix): an upstream is a shared cloud."""
         return (name or "").startswith(self.cfg.name_prefix)
@@ -194,15 +191,8 @@ class UpstreamHandle(Backend):
         self._failed, self._offer = None, (now, offer)
         return offer
 
-    def close(self):
-        with self.lock:
-            if self._connector is not None:
-                try:
-                    self._connector.close()
-                except Exception as exc:  # closing must not stop a shutdown
-                    log.debug("upstream %s: close failed: %s", self.name, self.redact(exc))
-                self._connector = None
-                self._caps = None
+    def redact(self, text):
+        return redact(text, self._all)
 
 
 def register(cfgs, session):

@@ -217,9 +217,7 @@ class _Source:
     def connect(self):
         p = self.params
         try:
-            return registry.connect(self.provider, uri=p["uri"], username=p["username"], password=p["password"],
-                                    region=p["region"], validate_certs=p["validate_certs"], timeout=p["timeout"],
-                                    options=p["provider_options"] or {})
+            return registry.open_connection(registry.ConnectionParams.from_options(self.provider, p))
         except InvalidInput as exc:
             raise connect_error(exc) from None
 

@@ -235,10 +235,7 @@ class SiroccoModule:
                                    attribute="provider")
             p = self.params
             try:
-                self._connector = registry.connect(
-                    p["provider"], uri=p["uri"], username=p["username"], password=p["password"],
-                    region=p["region"], validate_certs=p["validate_certs"], timeout=p["timeout"],
-                    options=p["provider_options"] or {})
+                self._connector = registry.open_connection(registry.ConnectionParams.from_options(p["provider"], p))
             except InvalidInput as exc:
                 raise connect_error(exc) from None
         return self._connector
@@ -261,10 +258,8 @@ class SiroccoModule:
                 if label in connectors or label in failed:
                     raise InvalidInput("providers: label '%s' is used twice" % label, attribute="providers")
                 try:
-                    connectors[label] = registry.connect(
-                        entry["provider"], uri=entry["uri"], username=entry["username"], password=entry["password"],
-                        region=entry["region"], validate_certs=entry["validate_certs"], timeout=entry["timeout"],
-                        options=entry["provider_options"] or {})
+                    connectors[label] = registry.open_connection(
+                        registry.ConnectionParams.from_options(entry["provider"], entry))
                 except InvalidInput as exc:
                     option = exc.attribute if exc.attribute in PROVIDER_OPTIONS else "provider_options"
                     message = re.sub(r"^%s: " % option, "", connect_error(exc).message)

@@ -41,8 +41,8 @@ def test_every_private_key_the_daemon_writes_or_reads_is_declared():
     from siroccod import private_state
 
     declared = set().union(*(private_state._DECLARED.values()))
-    patterns = (r"private\.get\(\"(\w+)\"", r"private\[\"(\w+)\"\]", r"dict\(\w+\.private, (\w+)=", r"private=\{\"(\w+)\"",
-                r"private=\{[^}]*, \"(\w+)\":")
+    patterns = (r"private\.get\(\"(\w+)\"", r"private\[\"(\w+)\"\]", r"dict\(\w+\.private, (\w+)=",
+                r"private=\{\"(\w+)\"", r"private=\{[^}]*, \"(\w+)\":")
     used = {}
     for path in DAEMON.rglob("*.py"):
         if "migrations" in path.parts or path.name == "private_state.py":
