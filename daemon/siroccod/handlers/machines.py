@@ -178,12 +178,17 @@ def resize(w, job_uuid):
         (machine.memory if machine is not None and machine.memory else wanted.memory) // 1024), 200, done)
 
 
+def _volume_native(w, volume_uuid):
+    """The native id of a recorded volume, None when it is gone (or never made)."""
+    with w.store.read() as session:
+        vol = session.get(Resource, volume_uuid)
+        return vol.native_id if vol is not None else None
+
+
 @handles("Machine", "attach")
 def attach(w, job_uuid):
     params, uuid, native, private, doc, host = w.load(job_uuid)
-    with w.store.read() as session:
-        vol = session.get(Resource, params["volume"])
-        vol_native = vol.native_id if vol is not None else None
+    vol_native = _volume_native(w, params["volume"])
     if vol_native is None:
         raise NotFound("the volume no longer exists")
     host.attach_volume(native, vol_native, params.get("initialLocation"))
@@ -197,9 +202,7 @@ def attach(w, job_uuid):
 @handles("Machine", "detach")
 def detach(w, job_uuid):
     params, uuid, native, private, doc, host = w.load(job_uuid)
-    with w.store.read() as session:
-        vol = session.get(Resource, params["volume"])
-        vol_native = vol.native_id if vol is not None else None
+    vol_native = _volume_native(w, params["volume"])
     if vol_native is not None:
         try:
             host.detach_volume(native, vol_native)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -136,6 +136,23 @@ def template(ctx, session, p, value, type_name, path):
     merged.update(hrefs.stored(overrides))
     check_refs(ctx, session, p, tcls, merged, path)
     return merged
+
+
+def request_template(ctx: Context, session: Session, p: Principal, body: Any, create_cls: type[model.Resource],
+                     attr: str, template_type: str, given: dict | None, name: str | None) -> tuple[dict, dict]:
+    """(template, attributes of the new resource) of a creation: from its ``create_cls`` ``body`` (a
+    MachineCreate, VolumeCreate, NetworkCreate, whose ``attr`` is a ``template_type`` by reference or by
+    value, with its name, description and properties), or a System component's checked template ``given``
+    (and the ``name`` it gives the member)."""
+    if given is None:
+        req = create_cls.from_json(body)
+        given = template(ctx, session, p, req.get(attr), template_type, "%s.%s" % (create_cls.__name__, attr))
+        meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
+    else:
+        meta = {}
+    if name:
+        meta["name"] = name
+    return given, meta
 
 
 def by_ref_or_value(ctx: Context, session: Session, p: Principal, value: dict | None, type_name: str,

@@ -122,15 +122,8 @@ def machine_request(ctx, session, p, template, path):
 def create_machine(ctx, session, p, body, parent=None, name=None, tenant_id=None, pinned=None,
                    template=None):
     """From a MachineCreate ``body``, or (system components) from a checked ``template``."""
-    if template is None:
-        req = model.MachineCreate.from_json(body)
-        template = context.template(ctx, session, p, req.machineTemplate, "MachineTemplate",
-                                    "MachineCreate.machineTemplate")
-        meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
-    else:
-        meta = {}
-    if name:
-        meta["name"] = name
+    template, meta = context.request_template(ctx, session, p, body, model.MachineCreate, "machineTemplate",
+                                              "MachineTemplate", template, name)
     plan = machine_request(ctx, session, p, template, "MachineCreate.machineTemplate")
     raw = body.get("machineTemplate") if isinstance(body, dict) else None
     raw = raw.get("credential") if isinstance(raw, dict) else None

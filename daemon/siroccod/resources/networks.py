@@ -11,7 +11,6 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from siroccod import cmdb, hrefs
 from siroccod.resources import context
-from siroccod.resources.context import COMMON
 from siroccod.store import new_uuid
 
 log = logging.getLogger(__name__)
@@ -31,15 +30,8 @@ def checked_cidr(text, path):
 
 
 def create_network(ctx, session, p, body, parent=None, name=None, tenant_id=None, template=None):
-    if template is None:
-        req = model.NetworkCreate.from_json(body)
-        template = context.template(ctx, session, p, req.networkTemplate, "NetworkTemplate",
-                                    "NetworkCreate.networkTemplate")
-        meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
-    else:
-        meta = {}
-    if name:
-        meta["name"] = name
+    template, meta = context.request_template(ctx, session, p, body, model.NetworkCreate, "networkTemplate",
+                                              "NetworkTemplate", template, name)
     config = context.by_ref_or_value(ctx, session, p, template.get("networkConfig"), "NetworkConfiguration",
                                      "NetworkCreate.networkTemplate.networkConfig")[0] or {}
     if config.get("cidr") is not None:

@@ -18,15 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def create_volume(ctx, session, p, body, parent=None, name=None, tenant_id=None, template=None):
-    if template is None:
-        req = model.VolumeCreate.from_json(body)
-        template = context.template(ctx, session, p, req.volumeTemplate, "VolumeTemplate",
-                                    "VolumeCreate.volumeTemplate")
-        meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
-    else:
-        meta = {}
-    if name:
-        meta["name"] = name
+    template, meta = context.request_template(ctx, session, p, body, model.VolumeCreate, "volumeTemplate",
+                                              "VolumeTemplate", template, name)
     config = context.by_ref_or_value(ctx, session, p, template.get("volumeConfig"), "VolumeConfiguration",
                                      "VolumeCreate.volumeTemplate.volumeConfig")[0]
     if config is None:
