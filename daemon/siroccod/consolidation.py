@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
@@ -422,8 +422,9 @@ def settle(store, pool):
     there (asked by native id), else where it was. Reconcile calls this first, so it neither marks such a
     machine gone on its old host nor adopts its domain on the new one. Returns how many it moved."""
     with store.read() as session:
+        moved_ever = select(Job.target_uuid).where(Job.action == action_uri("migrate"))  # each move is such a job
         rows = [(row.uuid, row.host_id, row.native_id, row.private["moving"]) for row in session.scalars(
-            select(Resource).where(Resource.type == "Machine", cast(Resource.private, Text).like('%"moving"%')))
+            select(Resource).where(Resource.type == "Machine", Resource.uuid.in_(moved_ever)))
             if isinstance(row.private.get("moving"), dict)]
         active = set(session.scalars(select(Job.uuid).where(Job.state.in_(ACTIVE))))
     moved = 0
