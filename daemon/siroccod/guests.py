@@ -8,7 +8,7 @@ Used by request handling (checked before 202), routing (which providers can) and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, SiroccoError
 from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import (
@@ -89,7 +89,7 @@ def checked_credential(credential: dict, path: str) -> dict:
     except InvalidInput as exc:
         raise InvalidInput("%s.%s" % (path, exc.message), attribute=exc.attribute) from None
     # check_guest_inputs replaced the (non-empty) credential by its checked copy: never None here
-    return cast("dict[str, Any]", probe.credential)
+    return cast(dict, probe.credential)
 
 
 def guest_refusal(handle: Backend | None, plan: MachinePlan, name: str | None = None,
