@@ -93,5 +93,15 @@ def test_attachments_and_system_membership_are_columns_too(tmp_path):
         assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
         with store.read() as session:
             assert session.get(Resource, uuid).machine_uuid is None
+        # a machine made with a volume in its template: attached by its creation
+        r = alice.post(alice.collection("volumes"), {"resourceURI": CIMI + "VolumeCreate", "name": "d2",
+                                                     "volumeTemplate": {"volumeConfig": {"href": small}}})
+        assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
+        second = alice.get(r.headers["Location"]).json
+        made = alice.create_machine(name="m2", volumes=[{"volume": {"href": second["id"]}}])
+        assert [e["volume"]["href"] for e in made["volumes"]] == [second["id"]]
+        assert alice.get(second["id"]).json["attachedTo"] == [{"href": made["id"]}]
+        with store.read() as session:
+            assert session.get(Resource, second["id"].rsplit("/", 1)[1]).machine_uuid == made["id"].rsplit("/", 1)[1]
     finally:
         app.extensions["siroccod"].close()

@@ -88,11 +88,11 @@ def machine_request(ctx, session, p, template, path):
         credential["key"] = guest["credential"]["key"]
         if credential_ref:
             credential = None
-    volumes = []
+    attached = []  # the volumes it is made with
     for i, item in enumerate(template.get("volumes") or []):
         vol = ctx.find_ref(session, p, item["volume"]["href"], "Volume", "%s.volumes[%d].volume" % (path, i))
         volumes.check_attachable(ctx, session, vol)
-        volumes.append({"volume": vol.uuid, "initialLocation": item.get("initialLocation")})
+        attached.append({"volume": vol.uuid, "initialLocation": item.get("initialLocation")})
         if vol.host_id is not None:
             name = vol.host.name
             if allowed is not None and name not in allowed:
@@ -115,7 +115,7 @@ def machine_request(ctx, session, p, template, path):
                 allowed = (net.host.name,) if allowed is None or net.host.name in allowed else ()
     return MachinePlan(config=checked, image=image_native, credential=credential_ref, credential_value=credential,
                        initial_state=template.get("initialState") or states.STOPPED,
-                       user_data=template.get("userData"), volumes=volumes, networks=networks, allowed=allowed,
+                       user_data=template.get("userData"), volumes=attached, networks=networks, allowed=allowed,
                        guest=guest)
 
 

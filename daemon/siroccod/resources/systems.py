@@ -79,8 +79,8 @@ def system_action(ctx, p, uuid, verb, body, base):
                            attribute="action")
     with ctx.store.transaction() as session:
         row = ctx.find(session, p, "System", uuid, lock=True)
-        machines = [session.get(Resource, h["href"].rsplit("/", 1)[1]) for h in row.doc.get("machines", [])]
-        targets = [m for m in machines if m is not None and verb in rendering.machine_operations(ctx, m)]
+        members = [session.get(Resource, h["href"].rsplit("/", 1)[1]) for h in row.doc.get("machines", [])]
+        targets = [m for m in members if m is not None and verb in rendering.machine_operations(ctx, m)]
         if not targets:
             raise Conflict("no machine of system '%s' can %s now" % (row.name or row.uuid, verb))
         parent = context.queue(session, p, verb, row, affected=[hrefs.ref("systems", row.uuid)])
