@@ -68,7 +68,7 @@ class MeterState(Common):
 
 STATES: dict[str, type[Common]] = {
     "Machine": MachineState, "Volume": VolumeState, "Network": NetworkState, "MachineImage": ImageState,
-    "Credential": CredentialState, "Meter": MeterState,
+    "Credential": CredentialState, "CredentialTemplate": CredentialState, "Meter": MeterState,
 }
 _DECLARED = {type_name: frozenset(f.name for f in fields(cls)) for type_name, cls in STATES.items()}
 _COMMON = frozenset(f.name for f in fields(Common))

@@ -3,18 +3,19 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Systems for the modules: a group of machines, volumes and networks made from one template.
 
-A template is a dictionary in the CIMI SystemTemplate shape (DSP0263 5.13.2), its components' bodies in the
-module options' words::
+A template is a dictionary in the CIMI SystemTemplate shape (DSP0263 5.13.4, Table 14: each component's
+template under the attribute named for its type), its components' templates in the module options' words::
 
     componentDescriptors:
-      - {name: net, type: network, component: {cidr: 10.20.0.0/24}}
-      - {name: data, type: volume, component: {size_gib: 1}}
-      - {name: web, type: machine, quantity: 2, component: {machine_config: tiny, networks: [net]}}
-      - {name: db, type: machine, component: {machine_config: tiny, networks: [net], volumes: [data]}}
+      - {name: net, type: network, networkTemplate: {cidr: 10.20.0.0/24}}
+      - {name: data, type: volume, volumeTemplate: {size_gib: 1}}
+      - {name: web, type: machine, quantity: 2, machineTemplate: {machine_config: tiny, networks: [net]}}
+      - {name: db, type: machine, properties: {tier: db}, machineTemplate: {machine_config: tiny, volumes: [data]}}
 
-A machine's ``networks`` and ``volumes`` name other components of the template (each of their members) or
-resources that exist on the provider. Member ``n`` of component ``c`` of system ``s`` is named ``s-c`` (``s-c-n``
-when the component has several), as the daemon names them.
+(``component``, the key of earlier versions, is still read in place of the template's attribute.) A machine's
+``networks`` and ``volumes`` name other components of the template (each of their members) or resources that
+exist on the provider. Client-side, member ``n`` of component ``c`` of system ``s`` is named ``s-c`` (``s-c-n``
+when the component has several); a CIMI endpoint names them as Table 14 says (``c``, or ``c1``, ``c2``...).
 
 Two ways to make one:
 
@@ -75,7 +76,12 @@ COMPONENT_KEYS = {
     VOLUME: ("size_gib", "type", "description", "properties"),
     NETWORK: ("cidr", "dhcp", "description", "properties"),
 }
-DESCRIPTOR_KEYS = ("name", "type", "quantity", "description", "component")
+# a component's template is under the key Table 14 names for its type (TEMPLATE_KEYS_OF), or under the key of
+# earlier versions (LEGACY_COMPONENT)
+TEMPLATE_KEYS_OF = {MACHINE: "machineTemplate", VOLUME: "volumeTemplate", NETWORK: "networkTemplate"}
+LEGACY_COMPONENT = "component"
+DESCRIPTOR_KEYS = ("name", "type", "quantity", "description", "properties", *TEMPLATE_KEYS_OF.values(),
+                   LEGACY_COMPONENT)
 TEMPLATE_KEYS = ("name", "description", "componentDescriptors")
 CONFIG_KEYS = ("cpu", "memory_mib", "disk_gib", "cpu_arch")
 CREDENTIAL_KEYS = ("name", "public_key", "user_name")
@@ -159,16 +165,33 @@ def parse_template(value, option="template"):
             _fail(path + ".name", "component '%s' is named twice" % name)
         kind = _kind(desc.get("type"), path + ".type")
         quantity = _integer(desc.get("quantity", 1), path + ".quantity", 1)
-        body = desc.get("component") or {}
-        _check_keys(body, COMPONENT_KEYS[kind], path + ".component")
+        key = _template_key(desc, kind, path)
+        body = desc.get(key) or {}
+        _check_keys(body, COMPONENT_KEYS[kind], "%s.%s" % (path, key))
+        options = dict(body)
+        if desc.get("properties") is not None:  # Table 14: the member's properties, over its template's
+            options["properties"] = dict(string_map(body.get("properties"), "%s.%s.properties" % (path, key)) or {},
+                                         **string_map(desc["properties"], path + ".properties"))
         components.append(Component(name=name, kind=kind, quantity=quantity, description=desc.get("description"),
-                                    options=dict(body), path=path + ".component"))
+                                    options=options, path="%s.%s" % (path, key)))
     if sum(c.quantity for c in components) > MAX_MEMBERS:
         _fail(option, "at most %d members in a system" % MAX_MEMBERS)
     by_name = {c.name: c for c in components}
     for comp in components:
         _check_component(comp, by_name)
     return components
+
+
+def _template_key(desc, kind, path):
+    """The key of a descriptor's template: the one Table 14 names for ``kind`` (or the former ``component``);
+    another kind's, or both, refused."""
+    wanted = TEMPLATE_KEYS_OF[kind]
+    for key in TEMPLATE_KEYS_OF.values():
+        if key != wanted and key in desc:
+            _fail("%s.%s" % (path, key), "a %s component's template is given as %s" % (kind, wanted))
+    if wanted in desc and LEGACY_COMPONENT in desc:
+        _fail(path, "give the template once, as %s" % wanted)
+    return LEGACY_COMPONENT if LEGACY_COMPONENT in desc else wanted
 
 
 def _check_component(comp, by_name):
@@ -722,13 +745,13 @@ def cimi_template(connector, caps, components, name=None, description=None, libr
                 body["volumeConfig"]["type"] = comp.options["type"]
         else:
             body = {"networkConfig": {k: comp.options[k] for k in ("cidr", "dhcp") if comp.options.get(k) is not None}}
-        for key in ("description", "properties"):
-            if comp.options.get(key) and comp.kind != MACHINE:
-                body[key] = comp.options[key]
+        # Table 14: the descriptor's name, description and properties are the members'
         desc = {"name": comp.name, "type": type_uri(TYPE_NAMES[comp.kind]), "quantity": comp.quantity,
-                "component": body}
-        if comp.description:
-            desc["description"] = comp.description
+                TEMPLATE_KEYS_OF[comp.kind]: body}
+        if comp.description or comp.options.get("description"):
+            desc["description"] = comp.description or comp.options["description"]
+        if comp.options.get("properties"):
+            desc["properties"] = comp.options["properties"]
         descriptors.append(desc)
     doc = {"componentDescriptors": descriptors}
     if name:
@@ -761,9 +784,6 @@ def _machine_template(connector, caps, comp, siblings, library=None):
         body["interfaceTemplates"] = [{"network": {"href": ref}} for _s, ref in plan.networks]
     if plan.volumes:
         body["volumes"] = [{"volume": {"href": ref}} for _s, ref in plan.volumes]
-    for key in ("description", "properties"):
-        if o.get(key):
-            body[key] = o[key]
     return body
 
 

@@ -18,6 +18,9 @@ description:
     reports fails, naming the option (delete it with O(state=absent) first); another description or properties
     are kept, with a warning, as is a O(cidr) or O(dhcp) the provider does not report.
   - Machines get an interface on the network through M(sirocco.cimi.machine) (its C(networks) option).
+  - On a CIMI endpoint (provider C(cimi)) the network is made from a NetworkTemplate by value (DSP0263 2.0.0
+    Table 31, C(initialState) V(STARTED)); O(cidr) and O(dhcp) travel in its C(networkConfig), a Sirocco
+    extension siroccod takes (an endpoint without it refuses them).
   - On libvirt the network is isolated (no forwarding to the outside); with O(cidr), libvirtd makes a bridge
     holding the network's first address, and with O(dhcp) it runs dnsmasq on it.
 author:

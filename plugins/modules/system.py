@@ -15,10 +15,11 @@ description:
     its own state.
   - On a provider that makes systems itself (a CIMI endpoint such as C(siroccod), which advertises
     C(system.create)), the system is the provider's CIMI System, created from the template (sent by value, or a
-    stored template by reference), started, stopped and deleted by the provider.
+    stored template by reference), started, stopped and deleted by the provider. It names the members as
+    DSP0263 Table 14 says, after their component (C(c), or C(c1), C(c2)... when the component has several).
   - On every other provider the module makes the members itself through the provider's machine, volume and
     network operations. Member C(n) of component C(c) of system C(s) is named C(s-c) (C(s-c-n) when the
-    component has several members, as the daemon names them) and, where the provider keeps properties, carries
+    component has several members) and, where the provider keeps properties, carries
     C(sirocco.system=s) and C(sirocco.component=c). Members are created in order (networks, volumes, machines,
     then the volumes' attachments); if one fails, the module deletes what this run created (never what existed)
     and fails saying what it undid. A re-run creates only what is missing.
@@ -48,9 +49,11 @@ options:
       - What the system is made of, a dictionary in the shape of a CIMI SystemTemplate, or the name of a system
         template stored by the provider (see M(sirocco.cimi.system_template)) or defined client-side under
         C(system_templates) in O(templates_file) or O(templates).
-      - 'The dictionary holds C(componentDescriptors), a list of components, each with C(name) (the member
-        names'' suffix), C(type) (V(machine), V(volume) or V(network), or their CIMI type URIs), C(quantity)
-        (default 1), C(description) and C(component), the component''s settings.'
+      - 'The dictionary holds C(componentDescriptors), a list of components as in DSP0263 Table 14, each with
+        C(name) (what its members are named after), C(type) (V(machine), V(volume) or V(network), or their CIMI
+        type URIs), C(quantity) (default 1), C(description) and C(properties) (its members'', over those of its
+        template), and the component''s settings under the key named for its type: C(machineTemplate),
+        C(volumeTemplate) or C(networkTemplate) (C(component), the key of earlier versions, is still read).'
       - 'A machine component takes C(machine_config) (required: a size name, a C(machine_configs) entry of the
         templates file, or a dictionary of C(cpu), C(memory_mib), C(disk_gib), C(cpu_arch)), C(machine_image),
         C(credential) (C(name) of a registered credential, or C(public_key) and C(user_name)), C(user_data),
@@ -117,19 +120,19 @@ EXAMPLES = r"""
       componentDescriptors:
         - name: private
           type: network
-          component:
+          networkTemplate:
             cidr: 10.251.0.0/24
         - name: web
           type: machine
           quantity: 2
-          component:
+          properties:
+            role: web
+          machineTemplate:
             machine_config: tiny
             networks: [private]
-            properties:
-              role: web
         - name: db
           type: machine
-          component:
+          machineTemplate:
             machine_config: {cpu: 1, memory_mib: 128}
             networks: [private]
             # volumes: [data] would attach the members of a volume component named data (size_gib: 1)

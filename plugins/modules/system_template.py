@@ -36,7 +36,9 @@ options:
     default: present
   template:
     description:
-      - The template, as O(sirocco.cimi.system#module:template) takes it by value (C(componentDescriptors)).
+      - The template, as O(sirocco.cimi.system#module:template) takes it by value (C(componentDescriptors),
+        each component's settings under C(machineTemplate), C(volumeTemplate) or C(networkTemplate)); stored as
+        a CIMI SystemTemplate (DSP0263 Table 14).
       - A machine component's C(networks) and C(volumes) name resources that exist on the provider.
       - Required to store a new template.
     type: dict
@@ -76,7 +78,7 @@ EXAMPLES = r"""
         - name: node
           type: machine
           quantity: 2
-          component:
+          machineTemplate:
             machine_config: tiny
 
 - name: A system made from it by the daemon
@@ -109,7 +111,7 @@ system_template:
       - name: node
         type: http://schemas.dmtf.org/cimi/2/Machine
         quantity: 2
-        component: {machineConfig: {href: http://localhost:8080/cimi/machineConfigs/tiny}}
+        machineTemplate: {machineConfig: {href: http://localhost:8080/cimi/machineConfigs/tiny}}
 actions:
   description: What was done (or would be, in check mode).
   returned: always

@@ -132,8 +132,8 @@ def test_templates_bad_input_creates_nothing(connector, standin, http):
         (lambda: connector.create_machine_template(MachineTemplate(
             name=standin.name("t"), machineConfig={"href": unknown})), "machineConfig.href"),  # the daemon's 400
         (lambda: connector.create_system_template(SystemTemplate(name=standin.name("st"), componentDescriptors=[
-            {"type": "Machine", "component": {"href": "no-such-template"}}])),
-         "systemTemplate.componentDescriptors[0].component"),
+            {"type": "Machine", "machineTemplate": {"href": "no-such-template"}}])),
+         "systemTemplate.componentDescriptors[0].machineTemplate"),
     ]
     for make, attribute in cases:
         with pytest.raises(InvalidInput) as err:
@@ -147,7 +147,7 @@ def node_template(standin, quantity=2):
     """A SystemTemplate by value: ``quantity`` machines of the stand-in's small size and image (by name)."""
     return SystemTemplate(componentDescriptors=[
         {"type": "Machine", "quantity": quantity, "name": "node",
-         "component": {"machineConfig": {"href": standin.size}, "machineImage": {"href": standin.image}}}])
+         "machineTemplate": {"machineConfig": {"href": standin.size}, "machineImage": {"href": standin.image}}}])
 
 
 def test_system_from_a_template_by_value(connector, standin, http):
@@ -156,20 +156,23 @@ def test_system_from_a_template_by_value(connector, standin, http):
                                      initial_state=states.STARTED)
     assert system.name == name and system.state == states.STARTED and len(system.machines) == 2
     members = [http.get(ref["href"], timeout=10).json() for ref in system.machines]
-    assert sorted(m["name"] for m in members) == [name + "-node-1", name + "-node-2"]
+    assert sorted(m["name"] for m in members) == ["node1", "node2"]  # DSP0263 Table 14, quantity
     assert {m["state"] for m in members} == {states.STARTED}
     assert connector.get_system(name).id == system.id and name in names(connector.list_systems())
     with pytest.raises(Conflict):
         connector.create_system(name, node_template(standin, 1))
 
-    # the create Job and its nested Jobs, one a member, as list_jobs gives them
+    # the create Job and its nested Jobs, one a member, as list_jobs gives them; each an add (Table 46): its
+    # targetResource the collection, the new resource among its affectedResources
     jobs = {job.id: job for job in connector.list_jobs()}
-    [created] = [j for j in jobs.values() if j.targetResource == {"href": system.id}
+    [created] = [j for j in jobs.values() if {"href": system.id} in (j.affectedResources or [])
                  and j.action.endswith("/create")]
     nested = {j.id for j in jobs.values() if j.parentJob == {"href": created.id}}
     assert created.state == "SUCCESS" and len(nested) == 2
     assert {ref["href"] for ref in created.nestedJobs} == nested
-    assert {jobs[i].targetResource["href"] for i in nested} == {ref["href"] for ref in system.machines}
+    machines = {ref["href"] for ref in system.machines}
+    assert [len({ref["href"] for ref in jobs[i].affectedResources} & machines) for i in nested] == [1, 1]
+    assert {ref["href"] for i in nested for ref in jobs[i].affectedResources} >= machines
 
     system = connector.stop_system(system.id, force=True)
     assert system.state == states.STOPPED
@@ -189,9 +192,9 @@ def test_system_from_a_stored_template(connector, standin, http):
     machine_template = connector.create_machine_template(MachineTemplate(
         name=standin.name("t"), machineConfig={"href": config.id}))
     template = connector.create_system_template(SystemTemplate(name=standin.name("st"), componentDescriptors=[
-        {"type": "Machine", "name": "solo", "component": {"href": machine_template.name}}]))
+        {"type": "Machine", "name": "solo", "machineTemplate": {"href": machine_template.name}}]))
     held = http.get(template.id, timeout=10).json()
-    assert held["componentDescriptors"][0]["component"] == {"href": machine_template.id}
+    assert held["componentDescriptors"][0]["machineTemplate"] == {"href": machine_template.id}
     assert connector.get_system_template(template.name).id == template.id
     assert template.name in names(connector.list_system_templates())
 
@@ -211,8 +214,9 @@ def test_system_bad_input_creates_nothing(connector, standin, http):
     config_id = connector.get_machine_config(standin.size).id
     unknown = config_id.rsplit("/", 1)[0] + "/" + UNKNOWN_UUID
     jobs_before = len(connector.list_jobs())
-    bad = SystemTemplate(componentDescriptors=[{"type": "Machine", "component": {"machineConfig": {"href": unknown}}}])
-    disk = SystemTemplate(componentDescriptors=[{"type": "Disk", "component": {}}])
+    bad = SystemTemplate(componentDescriptors=[{"type": "Machine",
+                                                "machineTemplate": {"machineConfig": {"href": unknown}}}])
+    disk = SystemTemplate(componentDescriptors=[{"type": "Disk", "name": "d"}])
     cases = [
         (lambda: connector.create_system(standin.name("s"), standin.name("no-such-template")), "systemTemplate"),
         (lambda: connector.create_system(standin.name("s"), node_template(standin), initial_state="RUNNING"),
@@ -236,7 +240,8 @@ def test_meters_over_a_time_window(connector, machine, standin, http):
     assert latest and all(len(meter.samples) == 1 for meter in latest)
     window = connector.list_meters(m.id, start=now - timedelta(hours=1), end=now + timedelta(minutes=5))
     for meter in window:
-        held = http.get(meter.id, timeout=10).json()["samples"]
+        # a Meter's samples are a collection (5.17.3.1): expanded here
+        held = http.get(meter.id, params={"$expand": "samples"}, timeout=10).json()["samples"]["samples"]
         kept = [s.timestamp for s in meter.samples]
         assert kept and set(kept) <= {s["timestamp"] for s in held}
     assert all(not meter.samples for meter in connector.list_meters(m.id, start=now + timedelta(hours=1)))

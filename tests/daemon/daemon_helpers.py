@@ -104,6 +104,15 @@ class Api:
             assert job["state"] == "SUCCESS", job
         return self.get(r.headers["Location"]).json
 
+    def members(self, doc, attr):
+        """The items of a resource's collection (5.5.12: a Machine's disks, interfaces, volumes, meters, a
+        Meter's samples, a System's machines, ...), read from its href."""
+        coll = self.get(doc[attr]["href"]).json
+        assert coll["resourceURI"].endswith("Collection"), coll
+        lists = [v for k, v in coll.items() if isinstance(v, list) and k != "operations"]
+        assert len(lists) <= 1 and coll["count"] == (len(lists[0]) if lists else 0), coll
+        return lists[0] if lists else []
+
     def ops(self, doc):
         return {op["rel"].rsplit("/", 1)[-1]: op["href"] for op in doc.get("operations", [])}
 

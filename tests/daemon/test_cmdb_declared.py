@@ -77,7 +77,7 @@ def test_attachments_and_system_membership_are_columns_too(tmp_path):
         r = alice.post(alice.collection("systems"), {"resourceURI": CIMI + "SystemCreate", "name": "s1",
                        "systemTemplate": {"componentDescriptors": [
                            {"type": CIMI + "Machine", "quantity": 2,
-                            "component": {"machineConfig": {"href": alice.config_href("tiny")}}}]}})
+                            "machineTemplate": {"machineConfig": {"href": alice.config_href("tiny")}}}]}})
         assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
         system = alice.get(r.headers["Location"]).json
         store = app.extensions["siroccod"].store
@@ -85,7 +85,7 @@ def test_attachments_and_system_membership_are_columns_too(tmp_path):
             rows = {row.uuid: row for row in session.scalars(select(Resource))}
         uuid = volume["id"].rsplit("/", 1)[1]
         assert rows[uuid].machine_uuid == machine["id"].rsplit("/", 1)[1]
-        members = [h["href"].rsplit("/", 1)[1] for h in system["machines"]]
+        members = [h["id"].rsplit("/", 1)[1] for h in alice.members(system, "machines")]
         assert len(members) == 2 and {rows[m].system_uuid for m in members} == {system["id"].rsplit("/", 1)[1]}
         meters = [row for row in rows.values() if row.type == "Meter"]
         assert meters and all(m.machine_uuid in rows and rows[m.machine_uuid].type == "Machine" for m in meters)
@@ -99,7 +99,7 @@ def test_attachments_and_system_membership_are_columns_too(tmp_path):
         assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
         second = alice.get(r.headers["Location"]).json
         made = alice.create_machine(name="m2", volumes=[{"volume": {"href": second["id"]}}])
-        assert [e["volume"]["href"] for e in made["volumes"]] == [second["id"]]
+        assert [e["volume"]["href"] for e in alice.members(made, "volumes")] == [second["id"]]
         assert alice.get(second["id"]).json["attachedTo"] == [{"href": made["id"]}]
         with store.read() as session:
             assert session.get(Resource, second["id"].rsplit("/", 1)[1]).machine_uuid == made["id"].rsplit("/", 1)[1]

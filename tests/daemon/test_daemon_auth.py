@@ -114,11 +114,13 @@ def test_passwords_are_stored_salted(app, admin):
 
 def test_resource_metadata(alice):
     coll = alice.get(alice.collection("resourceMetadata")).json
-    names = {m["name"] for m in coll["resourceMetadata"]}
+    names = {m["name"] for m in coll["resourceMetadatas"]}  # 5.11.2
     assert {"Machine", "Volume", "Job", "MachineConfiguration"} <= names
     machine = alice.get("/cimi/resourceMetadata/Machine").json
     assert machine["typeURI"] == CIMI + "Machine"
     assert {a["uri"] for a in machine["actions"]} >= {CIMI + "action/start", CIMI + "action/capture"}
     attrs = {a["name"]: a for a in machine["attributes"]}
-    assert attrs["state"]["mutable"] is False and attrs["name"]["mutable"] is True
+    # 5.3: a state changes (mutable) but not by the consumer; a name may be changed by either
+    assert attrs["state"]["mutable"] is True and attrs["state"]["consumerWritable"] is False
+    assert attrs["name"]["mutable"] is True and attrs["name"]["consumerWritable"] is True
     assert_cimi_error(alice.get("/cimi/resourceMetadata/Nothing"), 404)

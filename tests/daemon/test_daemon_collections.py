@@ -13,6 +13,7 @@ SYNC = {
     "machineTemplates": ({"name": "t", "machineConfig": {"cpu": 1, "memory": 65536}, "initialState": "STOPPED"},
                          "initialState", "STARTED"),
     "credentials": ({"name": "cred", "userName": "root", "password": "s3cret-value"}, "userName", "admin"),
+    "credentialTemplates": ({"name": "ct", "userName": "root", "password": "s3cret-value"}, "userName", "admin"),
     "volumeConfigs": ({"name": "vc", "capacity": 4096, "format": "qcow2"}, "capacity", 8192),
     "volumeImages": ({"name": "vi", "imageLocation": "http://images.example/v.img", "bootable": True},
                      "bootable", False),
@@ -139,12 +140,12 @@ def test_machines_are_tenant_private(alice, bob, carol):
     assert_cimi_error(bob.delete(m["id"]), 404)
     for verb in ("stop", "pause", "capture"):
         assert_cimi_error(bob.post(m["id"] + "/" + verb, {"action": CIMI + "action/" + verb}), 404)
-    assert_cimi_error(bob.get(m["machineVolumes"]["href"]), 404)
+    assert_cimi_error(bob.get(m["volumes"]["href"]), 404)
     # nor its jobs, meters, or a reference to it in his own requests
     job = alice.items("jobs")[-1]
     assert_cimi_error(bob.get(job["id"]), 404)
     assert job["id"] not in [j["id"] for j in bob.items("jobs")]
-    assert_cimi_error(bob.get(m["meters"][0]["href"]), 404)
+    assert_cimi_error(bob.get(alice.members(m, "meters")[0]["id"]), 404)
     r = bob.post(bob.collection("machineImages"), {"name": "steal", "imageLocation": m["id"]})
     assert_cimi_error(r, 404)
     r = bob.post(bob.collection("machineTemplates"), {"name": "t", "machineConfig": {"href": m["id"]}})

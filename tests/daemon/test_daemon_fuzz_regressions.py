@@ -67,13 +67,15 @@ def test_unknown_paths_and_verbs_are_404(alice):
 
 def test_empty_by_value_reference_is_checked(alice):
     """``"machineConfig": {}`` (by value, empty) skipped validation: a template without cpu or
-    memory was recorded, and ``"networkTemplate": {}`` created a network without a config."""
+    memory was recorded. (``"networkTemplate": {}`` is a valid NetworkTemplate since DSP0263 2.0.0's Table 31,
+    which requires nothing: tests/daemon/test_cimi_conformance_networks_credentials.py.)"""
     before = {key: alice.get(alice.collection(key)).json["count"] for key in (
         "machineTemplates", "volumeTemplates", "networks", "machines")}
     r = alice.post(alice.collection("machineTemplates"), {"name": "t", "machineConfig": {}})
     assert "machineConfig.cpu" in assert_cimi_error(r, 400)["statusMessage"]
     assert_cimi_error(alice.post(alice.collection("volumeTemplates"), {"volumeConfig": {}}), 400)
-    assert_cimi_error(alice.post(alice.collection("networks"), {"networkTemplate": {}}), 400)
+    assert_cimi_error(alice.post(alice.collection("networks"), {"networkTemplate": {"networkConfig": {"mtu": 0}}}),
+                      400)
     assert_cimi_error(alice.post(alice.collection("machines"), {"machineTemplate": {"machineConfig": {}}}), 400)
     after = {key: alice.get(alice.collection(key)).json["count"] for key in before}
     assert after == before

@@ -112,7 +112,7 @@ def test_a_credential_has_a_user_name_and_its_key_normalised(alice):
     assert r.status_code == 201, r.json
     assert r.json["userName"] == "debian" and r.json["key"] == KEY  # the public key may be shown
     assert alice.get(r.json["id"]).json["userName"] == "debian"
-    meta = next(m for m in alice.get(alice.cep()["resourceMetadata"]["href"]).json["resourceMetadata"]
+    meta = next(m for m in alice.get(alice.cep()["resourceMetadata"]["href"]).json["resourceMetadatas"]
                 if m["typeURI"] == CIMI + "Credential")
     assert "userName" in [a["name"] for a in meta["attributes"]]
     # the attribute before DSP0263's name is refused, naming it
@@ -250,8 +250,8 @@ def test_only_a_host_that_can_take_them_is_chosen_and_its_connector_gets_them(da
     machine = alice.get(r.headers["Location"]).json
     assert machine["properties"][USER_PROPERTY] == "debian"  # what the connector reported reaches clients
     assert machine["properties"][HOST_KEY_PROPERTY] == HOST_KEY
-    assert machine["interfaces"][0]["addresses"] == [{"ip": "127.0.0.1", "sshPort": 42201,
-                                                      "allocation": "forwarded"}]
+    assert alice.members(machine, "interfaces")[0]["addresses"] == [{"ip": "127.0.0.1", "sshPort": 42201,
+                                                                     "allocation": "forwarded"}]
     [spec] = host.specs  # sim1 and sim3 take neither: sim2, the only one that does, was chosen
     assert spec.credential == {"username": "debian", "key": KEY} and spec.user_data == user_data
     with service.store.read() as session:
@@ -282,7 +282,7 @@ def test_a_system_component_with_a_credential_goes_to_a_host_that_takes_it(daemo
     _app, _service, host = daemon
     host.specs.clear()
     body = {"resourceURI": CIMI + "SystemCreate", "name": "sys", "systemTemplate": {"componentDescriptors": [
-        {"type": CIMI + "Machine", "name": "web", "component": {
+        {"type": CIMI + "Machine", "name": "web", "machineTemplate": {
             "machineConfig": {"href": alice.config_href("tiny")}, "initialState": "STOPPED",
             "credential": {"userName": "web", "key": KEY}, "userData": "#!/bin/sh\necho hi\n"}}]}}
     r = alice.post(alice.collection("systems"), body)
@@ -291,8 +291,8 @@ def test_a_system_component_with_a_credential_goes_to_a_host_that_takes_it(daemo
     expected = [({"username": "web", "key": KEY}, "#!/bin/sh\necho hi\n")]
     assert [(s.credential, s.user_data) for s in host.specs] == expected
     system = alice.get(r.headers["Location"]).json
-    for m in system.get("machines", []):
-        alice.remove(alice.get(m["href"]).json)
+    for m in alice.members(system, "machines"):
+        alice.remove(alice.get(m["id"]).json)
     alice.remove(alice.get(system["id"]).json)
 
 
@@ -441,8 +441,10 @@ def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
     after = read()
     assert after["c1"] == ({"name": "old", "userName": "legacy", "key": KEY}, {"password": "fernet:sealed"})
     assert after["t1"][0]["credential"] == {"userName": "tpl", "key": KEY}
-    assert after["s1"][0]["componentDescriptors"][0]["component"]["credential"] == {"userName": "tpl", "key": KEY}
-    assert after["s1"][0]["componentDescriptors"][1] == {"type": CIMI + "Volume", "component": {}}
+    # (and migration 0008 moved the components' templates to Table 14's attributes)
+    assert after["s1"][0]["componentDescriptors"][0]["machineTemplate"]["credential"] == {"userName": "tpl",
+                                                                                          "key": KEY}
+    assert after["s1"][0]["componentDescriptors"][1] == {"type": CIMI + "Volume", "volumeTemplate": {}}
     assert after["m1"][1]["spec"]["credential_value"] == {"userName": "val", "key": KEY, "password": "fernet:sealed"}
     assert after["m2"] == (rows[4][2], rows[4][3]) and after["c2"] == (rows[5][2], {})
     with engine.begin() as connection:  # downgrade: as it was
@@ -450,6 +452,7 @@ def test_migration_0006_renames_username_in_place_and_back(database, tmp_path):
         command.downgrade(migrating.alembic_config(connection), "0005")
     before = read()
     assert before["c1"][0] == old_cred and before["t1"][0] == old_template
+    assert before["s1"][0]["componentDescriptors"][0]["component"] == old_template
     assert before["m1"][1]["spec"]["credential_value"]["username"] == "val"
     engine.dispose()
 
@@ -519,13 +522,15 @@ def test_real_qemu_guest_inputs(tmp_path, qemu):
         config = "\n".join(t for t in texts if t.startswith("#cloud-config"))
         assert KEY.split()[1] in config and '"alice"' in config  # the user, with the key authorized
         # what the connector reports reaches the daemon's clients
-        [address] = [a for i in machine.get("interfaces", []) for a in i.get("addresses") or [] if "sshPort" in a]
+        interfaces = alice.members(machine, "interfaces")
+        [address] = [a for i in interfaces for a in i.get("addresses") or [] if "sshPort" in a]
         assert address["ip"] == "127.0.0.1" and isinstance(address["sshPort"], int), machine
         assert machine["properties"][USER_PROPERTY] == "alice"
         assert machine["properties"][HOST_KEY_PROPERTY].startswith("ssh-ed25519 ")
-        assert alice.get(machine["id"]).json["interfaces"] == machine["interfaces"]
-        listed = [m for m in alice.items("machines") if m["id"] == machine["id"]]
-        assert listed[0]["properties"][USER_PROPERTY] == "alice" and listed[0]["interfaces"] == machine["interfaces"]
+        expanded = alice.get(machine["id"] + "?$expand=interfaces").json["interfaces"]["networkInterfaces"]
+        listed = [m for m in alice.items("machines", "?$expand=interfaces") if m["id"] == machine["id"]]
+        assert expanded == interfaces and listed[0]["properties"][USER_PROPERTY] == "alice"
+        assert listed[0]["interfaces"]["networkInterfaces"] == interfaces
         with socket.create_connection(("127.0.0.1", address["sshPort"]), timeout=10):
             pass  # QEMU listens there for the guest's SSH
         assert SECRET not in str(machine)

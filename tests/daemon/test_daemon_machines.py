@@ -27,7 +27,9 @@ def test_create_by_value_goes_through_a_job(alice):
     assert r.headers["Location"] == r.json["id"]
     job = alice.get(r.headers["CIMI-Job-URI"]).json
     assert job["resourceURI"] == CIMI + "Job" and job["state"] in ("QUEUED", "RUNNING", "SUCCESS")
-    assert job["targetResource"]["href"] == r.json["id"]
+    # an add job targets the collection, the new machine among its affected resources (Table 46)
+    assert job["targetResource"]["href"] == alice.collection("machines")
+    assert r.json["id"] in [a["href"] for a in job["affectedResources"]]
     job = alice.wait(r.headers["CIMI-Job-URI"])
     assert job["state"] == "SUCCESS" and job["progress"] == 100 and job["statusMessage"]
     machine = alice.get(r.json["id"]).json
@@ -52,7 +54,8 @@ def test_lifecycle_every_action_and_operations_per_state(alice):
             assert op.startswith(m["id"])
     # every job of that story is in the jobs collection, finished
     jobs = alice.items("jobs", "?$filter=state='SUCCESS'")
-    assert len([j for j in jobs if j.get("targetResource", {}).get("href") == m["id"]]) >= 14
+    # (13 actions on it, and its create, whose target is the collection: Table 46)
+    assert len([j for j in jobs if m["id"] in [a["href"] for a in j.get("affectedResources", [])]]) >= 14
     alice.remove(m)
 
 
@@ -129,7 +132,7 @@ def test_capture_makes_an_image(alice):
     assert len(stock) == 1 and stock[0]["state"] == "AVAILABLE" and "delete" not in alice.ops(stock[0])
     assert stock[0]["type"] == "IMAGE" and stock[0]["imageLocation"].endswith("/tiny-linux.qcow2")
     m = alice.create_machine("cap", "STARTED", machineImage={"href": stock[0]["id"]})
-    assert m["disks"][0]["capacity"] == 65536
+    assert alice.members(m, "disks")[0]["capacity"] == 65536
     r = alice.post(alice.ops(m)["capture"], action("capture", image={"name": "golden"}))
     assert r.status_code == 202
     job = alice.wait(r.headers["CIMI-Job-URI"])
@@ -161,22 +164,22 @@ def test_volumes_create_attach_detach_delete(alice):
     vol = alice.get(r.headers["Location"]).json
     assert (vol["state"], vol["capacity"]) == ("AVAILABLE", 2048)
     m = alice.create_machine("withvol", "STOPPED", properties={"sirocco.host": "sim1"})
-    mv = alice.get(m["machineVolumes"]["href"]).json
+    mv = alice.get(m["volumes"]["href"]).json
     assert mv["count"] == 0 and mv["operations"][0]["rel"] == "add"
     r = alice.post(mv["operations"][0]["href"], {"volume": {"href": vol["id"]}, "initialLocation": "vdb"})
     assert r.status_code == 202
     assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
     m = alice.get(m["id"]).json
-    assert m["volumes"] == [{"volume": {"href": vol["id"]}, "initialLocation": "vdb"}]
+    assert [(e["volume"], e["initialLocation"]) for e in alice.members(m, "volumes")] == [({"href": vol["id"]}, "vdb")]
     vol = alice.get(vol["id"]).json
     assert vol["attachedTo"] == [{"href": m["id"]}]
     assert "delete" not in alice.ops(vol)
     assert_cimi_error(alice.delete(vol["id"]), 409)  # attached
     assert_cimi_error(alice.post(mv["operations"][0]["href"], {"volume": {"href": vol["id"]}}), 409)  # twice
-    entry = alice.get(m["machineVolumes"]["href"]).json["machineVolumes"][0]
+    entry = alice.members(m, "volumes")[0]
     r = alice.delete(entry["id"])
     assert r.status_code == 202 and alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
-    assert "volumes" not in alice.get(m["id"]).json
+    assert alice.members(alice.get(m["id"]).json, "volumes") == []
     assert "attachedTo" not in alice.get(vol["id"]).json
     alice.remove(m)
     alice.remove(alice.get(vol["id"]).json)
@@ -195,31 +198,33 @@ def test_networks(alice):
 def test_systems_create_act_delete(alice):
     tpl = alice.post(alice.collection("systemTemplates"), {"name": "pair", "componentDescriptors": [
         {"type": CIMI + "Machine", "quantity": 2, "name": "node",
-         "component": {"machineConfig": {"href": alice.config_href("tiny")}, "initialState": "STARTED"}}]})
+         "machineTemplate": {"machineConfig": {"href": alice.config_href("tiny")}, "initialState": "STARTED"}}]})
     assert tpl.status_code == 201, tpl.json
     r = alice.post(alice.collection("systems"), {"name": "sys", "systemTemplate": {"href": tpl.json["id"]}})
     assert r.status_code == 202, r.json
     job = alice.wait(r.headers["CIMI-Job-URI"])
     assert job["state"] == "SUCCESS" and len(job["nestedJobs"]) == 2
     system = alice.get(r.headers["Location"]).json
-    assert system["state"] == "STARTED" and len(system["machines"]) == 2
-    names = sorted(alice.get(h["href"]).json["name"] for h in system["machines"])
-    assert names == ["sys-node-1", "sys-node-2"]
+    members = alice.members(system, "machines")
+    assert system["state"] == "STARTED" and len(members) == 2
+    names = sorted(alice.get(h["id"]).json["name"] for h in members)
+    assert names == ["node1", "node2"]  # Table 14: the descriptor's name, numbered when quantity >= 2
     r = alice.post(alice.ops(system)["stop"], action("stop", force=True))
     assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
     system = alice.get(system["id"]).json
     assert system["state"] == "STOPPED"
     alice.remove(system)
-    for h in system["machines"]:
-        assert_cimi_error(alice.get(h["href"]), 404)
+    for h in members:
+        assert_cimi_error(alice.get(h["id"]), 404)
 
 
 def test_meters_follow_machines(alice):
     m = alice.create_machine("metered", "STARTED")
-    assert len(m["meters"]) == 5
-    meter = alice.get(m["meters"][0]["href"]).json
+    meters = alice.members(m, "meters")
+    assert len(meters) == 5
+    meter = alice.get(meters[0]["id"]).json
     assert meter["targetResource"]["href"] == m["id"]
-    assert meter["samples"] and meter["samples"][0]["value"]
+    assert alice.members(meter, "samples")[0]["value"]
     listed = alice.items("meters", "?$filter=aspect='%saspect/memory'" % CIMI)
     assert any(x["targetResource"]["href"] == m["id"] for x in listed)
     assert_cimi_error(alice.delete(meter["id"]), 405)
@@ -242,5 +247,5 @@ def test_meter_configs_say_what_machines_are_metered_on(alice, admin):
     assert_cimi_error(alice.post(cep["meterConfigs"]["href"], {"aspect": CIMI + "aspect/cpu"}), 405)
     assert_cimi_error(admin.delete(configs[0]["id"]), 405)
     m = alice.create_machine("metered2", "STOPPED")
-    assert {alice.get(h["href"]).json["aspect"] for h in m["meters"]} == aspects
+    assert {x["aspect"] for x in alice.members(m, "meters")} == aspects
     alice.remove(m)

@@ -17,10 +17,10 @@ from realhost_helpers import fresh_database
 
 
 def _meter(api, machine, aspect):
-    for ref in api.get(machine["id"]).json["meters"]:
-        doc = api.get(ref["href"]).json
+    for listed in api.members(api.get(machine["id"]).json, "meters"):
+        doc = api.get(listed["id"]).json
         if doc["aspect"].endswith("/" + aspect):
-            return doc
+            return dict(doc, samples=api.members(doc, "samples"))  # a Meter's samples: its collection
     raise AssertionError("no %s meter" % aspect)
 
 
@@ -65,7 +65,7 @@ def test_requests_never_wait_for_a_host(app, alice):
     try:
         assert holding.wait(10)
         listing = alice.get(alice.collection("machines") + "?$expand=meters")
-        meter = alice.get(machine["meters"][0]["href"]) if "meters" in machine else None
+        meter = alice.get(alice.members(machine, "meters")[0]["id"])
         answered.set()
         still_held = not release.is_set() and holder.is_alive()
     finally:
@@ -74,8 +74,9 @@ def test_requests_never_wait_for_a_host(app, alice):
     assert answered.is_set() and still_held  # both answered while the host was busy
     assert listing.status_code == 200
     expanded = next(m for m in listing.json["machines"] if m["id"] == machine["id"])
-    assert all(m.get("samples") for m in expanded["meters"])
-    assert meter is not None and meter.status_code == 200 and meter.json["samples"]
+    # the machine's meters inline ($expand), each with its newest samples' range
+    assert expanded["meters"]["meters"] and all(m.get("maxValue") for m in expanded["meters"]["meters"])
+    assert meter.status_code == 200 and meter.json["maxValue"]
 
 
 def test_processes_sharing_postgresql_sample_once(tmp_path):

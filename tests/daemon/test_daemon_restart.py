@@ -27,26 +27,28 @@ def test_restart_restores_machines_as_they_were(tmp_path):
     alice.wait(r.headers["CIMI-Job-URI"])
     volume = r.headers["Location"]
     holder = alice.create_machine("holder", "STOPPED", properties={"sirocco.host": "sim1"})
-    r = alice.post(holder["machineVolumes"]["href"], {"volume": {"href": volume}})
+    r = alice.post(holder["volumes"]["href"], {"volume": {"href": volume}})
     assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
-    before = {d["id"]: (d["name"], d["state"], d["cpu"], d.get("volumes")) for d in alice.items("machines")}
+    before = {d["id"]: (d["name"], d["state"], d["cpu"], d["volumes"].get("locatedVolumes"))
+              for d in alice.items("machines", "?$expand=volumes")}
     app.extensions["siroccod"].close()
 
     app2 = make_app(tmp_path)  # the test driver kept nothing: everything comes back from the CMDB
     try:
         alice2 = Api(app2.test_client(), "alice", PASSWORDS["alice"])
-        after = {d["id"]: (d["name"], d["state"], d["cpu"], d.get("volumes")) for d in alice2.items("machines")}
+        after = {d["id"]: (d["name"], d["state"], d["cpu"], d["volumes"].get("locatedVolumes"))
+                 for d in alice2.items("machines", "?$expand=volumes")}
         assert after == before
         assert {v[1] for v in after.values()} == {"STOPPED", "STARTED", "PAUSED", "SUSPENDED"}
         # and they are real domains again: every advertised action works
         m = alice2.act(alice2.get(made["started"]["id"]).json, "stop", force=True)
-        assert m["state"] == "STOPPED" and m["disks"]
+        assert m["state"] == "STOPPED" and alice2.members(m, "disks")
         m = alice2.act(alice2.get(made["paused"]["id"]).json, "start")
         assert m["state"] == "STARTED"
         m = alice2.act(alice2.get(made["suspended"]["id"]).json, "start")
         assert m["state"] == "STARTED"
         assert alice2.get(volume).json["attachedTo"] == [{"href": holder["id"]}]
-        entry = alice2.get(holder["machineVolumes"]["href"]).json["machineVolumes"][0]
+        entry = alice2.members(holder, "volumes")[0]
         r = alice2.delete(entry["id"])
         assert alice2.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
         for doc in alice2.items("machines"):

@@ -91,6 +91,12 @@ def _old_daemon(tmp_path, commit=BEFORE_MIGRATIONS):
         pytest.fail("commit %s is not in this clone's history (a shallow clone?): %s"
                     % (commit, archive.stderr.decode()[-500:]), pytrace=False)
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    # with the collection of its commit (the shared CIMI model it validated with), found before today's when the
+    # daemon's directory leads sys.path: ansible_collections is a namespace package
+    plugins = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar",
+                              "--prefix=daemon/ansible_collections/sirocco/cimi/", commit, "plugins"],
+                             capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(out)], input=plugins.stdout, check=True)
     return out / "daemon"
 
 

@@ -170,7 +170,7 @@ def seed(user):
     add("networks", {"resourceURI": CIMI + "NetworkCreate", "name": "fz-network",
                      "networkTemplate": {"href": network_template["id"]}})
     system_template = add("systemTemplates", {"name": "fz-st", "componentDescriptors": [
-        {"type": CIMI + "Machine", "quantity": 1, "component": {"href": template["id"]}}]})
+        {"type": CIMI + "Machine", "quantity": 1, "machineTemplate": {"href": template["id"]}}]})
     add("systems", {"resourceURI": CIMI + "SystemCreate", "name": "fz-system",
                     "systemTemplate": {"href": system_template["id"]}})
     # and what the daemon made or offers: jobs, meters, public configurations and images, ...

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, query
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import InvalidInput, NotFound
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import SIROCCO_CAPABILITY_NS
+from siroccod.api import metadata
 from siroccod.api.common import authenticate, base_uri, daemon, reply, respond
+from siroccod.api.metadata import DRY_RUN
 from siroccod.errors import json_body
 from siroccod.guard import root_url
-from siroccod.guests import guest_offer
-from siroccod.kinds import ACTIONS, ASYNC, BY_TYPE, EXTENSION_ACTIONS, KINDS, METADATA_KEY, READONLY
+from siroccod.kinds import ACTIONS, ASYNC, KINDS, METADATA_KEY, READONLY, SUBCOLLECTIONS
 
 bp = Blueprint("cimi", __name__, url_prefix="/cimi")
 bp.before_request(authenticate)
@@ -26,13 +26,7 @@ def _authenticate_unrouted():
         authenticate()
 
 
-EXTENSION_DESCRIPTIONS = {
-    ("machines", "resize"): "give a machine another machineConfig's cpu and memory (Sirocco extension)",
-    ("volumes", "resize"): "grow a volume to a larger capacity in KB (Sirocco extension)"}
 SINGLE = ("$select", "$expand")
-# the query parameter of a machine resize's dry run (resources.resize.resize_dry_run)
-DRY_RUN = "dryRun"
-# Sirocco's capabilities in the Machine ResourceMetadata: what the hosts put into a guest (guests.guest_offer)
 
 
 def _any(name, values):
@@ -68,6 +62,14 @@ def _resolver(base):
     return lambda href: service.resolve(g.principal, href, base)
 
 
+def _listing(cls, collection_id, docs, resolve=None, ops=None):
+    """A collection's document under the request's query parameters (4.1.6), $select applying to the
+    Collection itself (4.1.6.3: query.apply_collection_query)."""
+    return query.apply_collection_query(
+        docs, request.args, cls.entries_key or cls.collection_key,  # as model.collection_json names them
+        lambda items, count: model.collection_json(cls, collection_id, items, count, ops), resolve)
+
+
 @bp.get("/")
 @bp.get("/cloudEntryPoint")
 def cloud_entry_point():
@@ -83,56 +85,19 @@ def cloud_entry_point():
     return respond(doc)
 
 
-# -- resource metadata ------------------------------------------------------------------
-def _metadata(base, type_name):
-    kind = BY_TYPE[type_name]
-    actions = []
-    if kind.key in ACTIONS:
-        actions = [{"name": verb, "uri": action_uri(verb), "description": "%s a %s" % (verb, type_name),
-                    "method": "POST", "inputMessage": "application/json", "outputMessage": "application/json"}
-                   for verb in ACTIONS[kind.key]]
-    actions += [{"name": verb, "uri": uri, "description": EXTENSION_DESCRIPTIONS[(kind.key, verb)], "method": "POST",
-                 "inputMessage": "application/json", "outputMessage": "application/json"}
-                for verb, (uri, operation) in EXTENSION_ACTIONS.get(kind.key, {}).items()
-                if any(h.supports(operation) for h in daemon().pool.handles.values())]
-    capabilities = _guest_capabilities() if kind.key == "machines" else []
-    if kind.key == "machines" and any(a["uri"] == model.SIROCCO_RESIZE for a in actions):
-        capabilities.append({"name": "resizeDryRun", "uri": SIROCCO_CAPABILITY_NS + "resizeDryRun", "value": DRY_RUN,
-                             "description": "POST a resize with ?dryRun=true: its input checked, nothing changed, "
-                                            "and {needsStop, reason} says whether a stop is needed first"})
-    doc = model.resource_metadata(kind.cls, capabilities=capabilities, actions=actions).to_json()
-    doc["id"] = base + METADATA_KEY + "/" + type_name
-    return doc
-
-
-def _guest_capabilities():
-    """guestInputs (space-separated: credential, userData) and userDataLimit (bytes of raw userData, when
-    every host taking it says), over every enabled host and upstream whose capabilities are known."""
-    pool = daemon().pool
-    handles = [h for h in pool.handles.values() if h.cfg.enabled]
-    handles += [u for u in pool.upstreams.values() if u.known_capabilities() is not None]
-    inputs, limit = guest_offer(handles)
-    found = [{"name": "guestInputs", "uri": SIROCCO_CAPABILITY_NS + "guestInputs", "value": " ".join(sorted(inputs)),
-              "description": "what a machine's creation can put into its guest (Sirocco extension)"}]
-    if limit is not None:
-        found.append({"name": "userDataLimit", "uri": SIROCCO_CAPABILITY_NS + "userDataLimit", "value": str(limit),
-                      "description": "the most userData a host takes, in bytes (Sirocco extension)"})
-    return found
-
-
+# -- resource metadata (api/metadata.py) ---------------------------------------------------
 @bp.get("/" + METADATA_KEY)
 def metadata_collection():
     base = base_uri()
-    docs = [_metadata(base, t) for t in BY_TYPE]
-    items, count = query.apply_query(docs, request.args)
-    return respond(model.collection_json(model.ResourceMetadata, base + METADATA_KEY, items, count))
+    docs = [metadata.document(base, t) for t in metadata.types()]
+    return respond(_listing(model.ResourceMetadata, base + METADATA_KEY, docs))
 
 
 @bp.get("/" + METADATA_KEY + "/<type_name>")
 def metadata_one(type_name):
-    if type_name not in BY_TYPE:
+    if type_name not in metadata.types():
         raise NotFound("no resource metadata for '%s'" % type_name)
-    return respond(_single(_metadata(base_uri(), type_name), None))
+    return respond(_single(metadata.document(base_uri(), type_name), None))
 
 
 # -- collections ------------------------------------------------------------------------
@@ -142,9 +107,25 @@ def collection(key):
     base = base_uri()
     service = daemon().service
     docs = service.list_docs(g.principal, key, base)
-    items, count = query.apply_query(docs, request.args, _resolver(base))
     ops = [{"rel": "add", "href": base + key}] if kind.create_cls is not None else None
-    return respond(model.collection_json(kind.cls, base + key, items, count, ops))
+    return respond(_listing(kind.cls, base + key, docs, _listing_resolver(key, base), ops))
+
+
+def _listing_resolver(key, base):
+    """_resolver, the entries' own collections asked for in $expand read first, in one go (4.1.6.4 on a
+    listing: what the cimi connector asks of machines)."""
+    resolve = _resolver(base)
+    wanted = []
+    for text in request.args.getlist(query.EXPAND):
+        try:
+            names = query.parse_expand(text)
+        except query.QueryError:
+            return resolve  # refused by the query itself, with its message
+        wanted += list(SUBCOLLECTIONS.get(key, ())) if names == "*" else names
+    if not wanted:
+        return resolve
+    found = daemon().service.collection_documents(g.principal, key, wanted, base)
+    return lambda href: found.get(href) or resolve(href)
 
 
 @bp.post("/" + CREATABLE_KEYS)
@@ -172,6 +153,11 @@ def delete(key, uuid):
     return reply(daemon().service.delete(g.principal, key, uuid, base_uri()))
 
 
+@bp.delete("/jobs/<uuid>")  # jobs are READONLY but a finished one may be deleted (5.17.1.1)
+def delete_job(uuid):
+    return reply(daemon().service.delete_job(g.principal, uuid, base_uri()))
+
+
 def act(key, uuid, verb):
     body = json_body()
     return reply(daemon().service.action(g.principal, key, uuid, verb, body, base_uri()))
@@ -195,31 +181,37 @@ def resize_volume(uuid):
     return reply(daemon().service.resize(g.principal, "volumes", uuid, body, base_uri()))
 
 
-# -- a machine's volumes -------------------------------------------------------------------
-@bp.get("/machines/<uuid>/volumes")
-def machine_volumes(uuid):
-    doc = daemon().service.machine_volumes(g.principal, uuid, base_uri())
-    items, count = query.apply_query(doc.get("machineVolumes", []), request.args)
-    doc["count"] = count
-    doc["machineVolumes"] = items
-    if not items:
-        doc.pop("machineVolumes")
-    return respond(doc)
+# -- a resource's own collections (5.5.12): a Machine's disks, interfaces, volumes, meters; ... ----------
+SUB_KEYS = _any("key", SUBCOLLECTIONS)
+SUB_ATTRS = _any("attr", sorted({a for attrs in SUBCOLLECTIONS.values() for a in attrs}))
+
+
+@bp.get("/%s/<uuid>/%s" % (SUB_KEYS, SUB_ATTRS))
+def resource_collection(key, uuid, attr):
+    base = base_uri()
+    doc = daemon().service.collection(g.principal, key, uuid, attr, base)
+    entries = model.RESOURCE_TYPES[KINDS[key].type_name].attributes[attr].collection[1]
+
+    def build(items, count):
+        doc["count"] = count
+        if items:
+            doc[entries] = items
+        return doc
+    return respond(query.apply_collection_query(doc.pop(entries, []), request.args, entries, build,
+                                                _resolver(base)))
+
+
+@bp.get("/%s/<uuid>/%s/<item>" % (SUB_KEYS, SUB_ATTRS))
+def resource_collection_item(key, uuid, attr, item):
+    base = base_uri()
+    return respond(_single(daemon().service.collection_item(g.principal, key, uuid, attr, item, base),
+                           _resolver(base)))
 
 
 @bp.post("/machines/<uuid>/volumes")
-def attach(uuid):
+def machine_volumes_post(uuid):
     body = json_body()
-    return reply(daemon().service.attach(g.principal, uuid, body, base_uri()))
-
-
-@bp.get("/machines/<uuid>/volumes/<volume>")
-def machine_volume(uuid, volume):
-    doc = daemon().service.machine_volumes(g.principal, uuid, base_uri())
-    for item in doc.get("machineVolumes", []):
-        if item["id"].endswith("/" + volume):
-            return respond(item)
-    raise NotFound("machine has no volume '%s'" % volume)
+    return reply(daemon().service.machine_volumes_post(g.principal, uuid, body, base_uri()))
 
 
 @bp.delete("/machines/<uuid>/volumes/<volume>")

@@ -51,8 +51,10 @@ def create(w, job_uuid):
         row.state = machine.state
         doc = dict(row.doc)
         found = machine.to_json()
-        for key in model.HARDWARE:  # what the host reports beyond what was asked (disks, cpuArch, cpuSpeed)
-            if found.get(key) and not doc.get(key):
+        # what the host reports beyond what was asked (disks, cpuArch), and the clock it runs at (cpuSpeed:
+        # the host's, whatever its configuration said)
+        for key in model.HARDWARE:
+            if found.get(key) and (not doc.get(key) or key == "cpuSpeed"):
                 doc[key] = found[key]
         if found.get("interfaces"):
             doc["interfaces"] = cmdb.interfaces(session, row.host_id, found["interfaces"])

@@ -2,7 +2,7 @@
 ``siroccod worker``).
 
 * ledger.py -- the one module that writes Job rows: queue, claim, nested jobs, progress, finish, the
-  claim fencing, the end of jobs whose process died;
+  claim fencing, the end of jobs whose process died, a client's delete of a finished job;
 * engine.py -- JobRunner: the worker threads and the heartbeat;
 * registry.py -- ``@handles(type, op)``: which handler runs a job (the handlers are in handlers/).
 """
@@ -20,8 +20,10 @@ from siroccod.jobs.ledger import (
     JobFailed,
     claim,
     claim_nested,
+    delete_refusal,
     fail_interrupted,
     finish,
+    forget,
     held,
     is_final,
     note,
@@ -32,5 +34,5 @@ from siroccod.jobs.ledger import (
 from siroccod.jobs.registry import handles, lookup
 
 __all__ = ["ACTIVE", "FAILED", "INTERRUPTED", "MAX_RESUMES", "QUEUED", "RESUMED", "RUNNING", "SUCCESS", "JobFailed",
-           "JobRunner", "claim", "claim_nested", "fail_interrupted", "finish", "handles", "held", "is_final",
-           "lookup", "note", "progress", "queue", "start_nested"]
+           "JobRunner", "claim", "claim_nested", "delete_refusal", "fail_interrupted", "finish", "forget", "handles",
+           "held", "is_final", "lookup", "note", "progress", "queue", "start_nested"]

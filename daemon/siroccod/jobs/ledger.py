@@ -32,13 +32,14 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import SiroccoError
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import Conflict, SiroccoError
 from siroccod.store import Instance, Job, Resource, Store, new_uuid, utcnow
 
 log = logging.getLogger("siroccod.jobs")
@@ -225,3 +226,37 @@ def note(store: Store, job_uuid: str, params: dict | None = None, affected: Iter
         job.affected = list(dict.fromkeys(list(job.affected or []) + list(affected)))
         job.updated = utcnow()
         return True
+
+
+# -- deletion: a client forgets a finished job (DSP0263 5.17.1.1) --------------------------------
+def delete_refusal(session: Session, job: Job) -> str | None:
+    """Why ``job`` cannot be deleted now, else None. Jobs here cannot be stopped (isCancellable false), so
+    a QUEUED or RUNNING one is refused (5.17.1.1: deleting a running Job that does not support stop shall
+    fail), and so is a nested job whose parent is not finished: the parent's run reads its outcome."""
+    if not is_final(job.state):
+        return "job %s is %s: only a finished job can be deleted (its jobs cannot be stopped)" % (job.uuid, job.state)
+    parent = session.get(Job, job.parent_uuid) if job.parent_uuid else None
+    if parent is not None and not is_final(parent.state):
+        return "job %s is nested in job %s, which is %s" % (job.uuid, parent.uuid, parent.state)
+    return None
+
+
+def forget(session: Session, job: Job) -> int:
+    """Delete ``job`` and every job nested under it, at any depth, in ``session``'s transaction: nested jobs
+    go with their parent, so no parentJob or nestedJobs href is left pointing at nothing. Returns how many
+    rows went. Raises Conflict (nothing deleted) when ``delete_refusal`` says why not, or when a nested job
+    is still RUNNING (a QUEUED one under a finished parent never runs: it goes too)."""
+    reason = delete_refusal(session, job)
+    if reason is not None:
+        raise Conflict(reason)
+    family, level = [job.uuid], [job.uuid]
+    while level:
+        children = session.execute(select(Job.uuid, Job.state).where(Job.parent_uuid.in_(level))).all()
+        running = [uuid for uuid, state in children if state == RUNNING]
+        if running:
+            raise Conflict("job %s has a nested job still running (%s)" % (job.uuid, running[0]))
+        level = [uuid for uuid, _state in children if uuid not in family]
+        family += level
+    # Core DELETE: a concurrent delete of the same job leaves 0 rows to match, not an ORM error
+    result = session.execute(delete(Job).where(Job.uuid.in_(family)).execution_options(synchronize_session=False))
+    return cast(CursorResult, result).rowcount

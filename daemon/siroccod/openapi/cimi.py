@@ -1,11 +1,10 @@
 """The CIMI paths of the OpenAPI description: the Cloud Entry Point, the resource metadata, every
-collection of ``kinds.KINDS`` (list, create, get, update, delete, actions), and Sirocco's extensions
-(a machine's volumes, resize)."""
+collection of ``kinds.KINDS`` (list, create, get, update, delete, actions), a resource's own collections
+(openapi.subcollections), and Sirocco's extensions (resize)."""
 
 from __future__ import annotations
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
 from siroccod.kinds import ACTIONS, ASYNC, KINDS, METADATA_KEY, READONLY, SYNC
 from siroccod.openapi.operations import (
     ASYNC_HEADERS,
@@ -19,6 +18,7 @@ from siroccod.openapi.operations import (
     responses,
 )
 from siroccod.openapi.schemas import ERROR, ref
+from siroccod.openapi.subcollections import subcollection_paths
 
 # Records that may live on a host too: deleting one of those may be asynchronous (202 + job).
 HOSTED_RECORDS = ("machineImages",)
@@ -38,7 +38,8 @@ def cimi_paths(b, paths, job):
     paths["/cimi/" + METADATA_KEY] = {"get": {
         "operationId": "listResourceMetadata", "tags": ["CIMI"], "summary": "ResourceMetadata of every served type",
         "parameters": query_params(COLLECTION_PARAMS),
-        "responses": responses({200: reply(b.collection(model.ResourceMetadata, METADATA_KEY), "the collection")})}}
+        "responses": responses({200: reply(b.collection(model.ResourceMetadata, model.ResourceMetadata.entries_key),
+                                           "the collection")})}}
     paths["/cimi/%s/{typeName}" % METADATA_KEY] = {"get": {
         "operationId": "getResourceMetadata", "tags": ["CIMI"], "summary": "ResourceMetadata of one type",
         "parameters": [path_param("typeName", "a type name, e.g. Machine"), *query_params(SINGLE_PARAMS)],
@@ -55,6 +56,9 @@ def cimi_paths(b, paths, job):
             "responses": responses({200: reply(b.collection(cls, key), "the (filtered) collection")})}}
         if kind.create_cls is not None:
             create_body = b.structure(kind.create_cls, "in")
+            if kind.direct:  # the resource itself is taken too (kinds.Kind.direct)
+                b.schemas[type_name + "OrCreate"] = {"anyOf": [ref(create_body), ref(b.structure(cls, "in"))]}
+                create_body = type_name + "OrCreate"
             if kind.lifecycle == ASYNC:
                 ok = {202: dict(reply(one, "accepted: the new %s (state CREATING), carried out by a job" % type_name),
                                 headers=ASYNC_HEADERS)}
@@ -90,6 +94,16 @@ def cimi_paths(b, paths, job):
                 ok = {202: dict(reply(job, "accepted: the job deleting it"), headers=ASYNC_HEADERS)}
             item["delete"] = {"operationId": "delete" + type_name, "tags": tag, "summary": "delete a %s" % type_name,
                               "responses": responses(ok, body=True)}
+        elif key == "jobs":  # read-only, but a finished job may be deleted (5.17.1.1; resources/jobs.py)
+            item["delete"] = {
+                "operationId": "deleteJob", "tags": tag, "summary": "delete a finished job (SUCCESS, FAILED or "
+                "STOPPED) and the jobs nested in it; offered in its operations then",
+                "responses": responses({200: {"description": "deleted, with its nested jobs (no body)"},
+                                        409: reply(ERROR, "the job is QUEUED or RUNNING (jobs cannot be stopped "
+                                                   "here), or nested in a job that is")})}
+            b.schemas[one] = dict(b.schemas[one], properties=dict(b.schemas[one]["properties"], operations={
+                "type": "array", "items": ref("Operation"),
+                "description": "a finished job offers delete (rel delete, href its id) to its owner"}))
         paths["/cimi/%s/{uuid}" % key] = item
 
         for verb in ACTIONS.get(key, ()) if kind.lifecycle == ASYNC else ():
@@ -99,44 +113,8 @@ def cimi_paths(b, paths, job):
                 "requestBody": request_body(b.action(key, verb)),
                 "responses": responses({202: dict(reply(job, "accepted: the job"), headers=ASYNC_HEADERS)},
                                        body=True)}}
-    machine_volumes(b, paths, job)
+    subcollection_paths(b, paths, job)
     resize(b, paths, job)
-
-
-def machine_volumes(b, paths, job):
-    uuid = path_param("uuid", "the machine's id")
-    item = {"type": "object", "additionalProperties": False, "required": ["resourceURI", "id", "volume"],
-            "properties": {"resourceURI": {"type": "string", "enum": [type_uri("MachineVolume")]},
-                           "id": {"type": "string"}, "volume": ref("Reference"),
-                           "initialLocation": {"type": "string"},
-                           "operations": {"type": "array", "items": ref("Operation")}}}
-    b.schemas["MachineVolume"] = item
-    b.schemas["MachineVolumeCollection"] = {
-        "type": "object", "additionalProperties": False, "required": ["resourceURI", "id", "count"],
-        "properties": {"resourceURI": {"type": "string", "enum": [type_uri("MachineVolumeCollection")]},
-                       "id": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
-                       "machineVolumes": {"type": "array", "items": ref("MachineVolume")},
-                       "operations": {"type": "array", "items": ref("Operation")}}}
-    attach = dict(b.schemas[b.structure(model.MachineVolume, "in")])
-    attach["properties"] = dict(attach["properties"], resourceURI={
-        "type": "string", "enum": [type_uri("MachineVolume"), type_uri("locatedVolume")]})
-    b.schemas["MachineVolumeInput"] = attach
-    tag = ["Machine"]
-    paths["/cimi/machines/{uuid}/volumes"] = {"parameters": [uuid], "get": {
-        "operationId": "listMachineVolumes", "tags": tag, "summary": "volumes attached to a machine (extension)",
-        "parameters": query_params(COLLECTION_PARAMS),
-        "responses": responses({200: reply("MachineVolumeCollection", "the machine's volumes")})},
-        "post": {"operationId": "attachVolume", "tags": tag, "summary": "attach a volume of the same host",
-                 "requestBody": request_body("MachineVolumeInput"),
-                 "responses": responses({202: dict(reply(job, "accepted: the job"), headers=ASYNC_HEADERS)},
-                                        body=True)}}
-    volume = path_param("volume", "the volume's id")
-    paths["/cimi/machines/{uuid}/volumes/{volume}"] = {"parameters": [uuid, volume], "get": {
-        "operationId": "getMachineVolume", "tags": tag, "summary": "one attachment",
-        "responses": responses({200: reply("MachineVolume", "the attachment")})},
-        "delete": {"operationId": "detachVolume", "tags": tag, "summary": "detach the volume",
-                   "responses": responses({202: dict(reply(job, "accepted: the job"), headers=ASYNC_HEADERS)},
-                                          body=True)}}
 
 
 def resize(b, paths, job):

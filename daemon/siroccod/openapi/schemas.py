@@ -20,11 +20,6 @@ from siroccod.kinds import RESIZE_PARAMETERS
 
 REF_SCHEMA = "#/components/schemas/"
 ERROR = "CimiError"
-# Sirocco's additions to served documents (the shared model declares the CIMI attributes).
-EXTENSIONS = {
-    "Machine": {"machineVolumes": {"$ref": REF_SCHEMA + "Href",
-                                   "description": "Sirocco extension: the machine's volumes (attach/detach)"}},
-}
 SCALARS = {STRING: {"type": "string"}, INTEGER: {"type": "integer"}, BOOLEAN: {"type": "boolean"},
            DATETIME: {"type": "string", "format": "date-time"},
            MAP: {"type": "object", "additionalProperties": {"type": "string"}}, ANY: {}}
@@ -53,6 +48,8 @@ class Builder:
     def attr_schema(self, attr, mode):
         """One attribute's schema; mode "out" (served) or "in" (sent by clients)."""
         kind = attr.kind
+        if attr.collection and mode == "out":  # a reference to a collection (5.5.12), its items if expanded
+            return ref(self.collection_reference(attr))
         if not isinstance(kind, str):
             item = ref(self.structure(kind, mode))
         elif kind == REF:
@@ -116,8 +113,6 @@ class Builder:
             if mode == "in" and not attr.required:
                 schema = nullable(schema)
             props[wire] = schema
-        if mode == "out":
-            props.update(EXTENSIONS.get(cls.type_name, {}))
         return props
 
     @staticmethod
@@ -156,12 +151,48 @@ class Builder:
         name = kind_cls.type_name + "Collection"
         if name not in self.schemas:
             self.schemas[name] = {
-                "type": "object", "additionalProperties": False, "required": ["resourceURI", "id", "count"],
+                # $select applies to the Collection itself (4.1.6.3): count,operations drops id and the entries
+                "type": "object", "additionalProperties": False, "required": ["resourceURI"],
                 "properties": {
                     "resourceURI": {"type": "string", "enum": [type_uri(name)]},
                     "id": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
                     key: {"type": "array", "items": ref(self.structure(kind_cls, "out"))},
                     "operations": {"type": "array", "items": ref("Operation")}}}
+        return name
+
+    def collection_of(self, attr):
+        """The collection document an attribute's collection (5.5.12) is: of resources (a System's machines, a
+        Machine's meters) as their own collections; of components (disks, interfaces, located volumes, samples)
+        each item with an id and its resourceURI."""
+        item_type, entries = attr.collection
+        if item_type in model.RESOURCE_TYPES:
+            return self.collection(model.RESOURCE_TYPES[item_type], entries)
+        name = item_type + "Collection"
+        if name not in self.schemas:
+            entry = item_type + "Entry"
+            props = {"resourceURI": {"type": "string", "enum": [type_uri(item_type)]}, "id": {"type": "string"}}
+            props.update(self.properties(attr.kind, "out"))
+            props["operations"] = {"type": "array", "items": ref("Operation")}
+            self.schemas[entry] = {"type": "object", "additionalProperties": False, "properties": props,
+                                   "required": ["resourceURI"]}  # $select may drop the rest (4.1.6.3)
+            self.schemas[name] = {
+                "type": "object", "additionalProperties": False, "required": ["resourceURI"],  # $select (4.1.6.3)
+                "properties": {
+                    "resourceURI": {"type": "string", "enum": [type_uri(name)]},
+                    "id": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
+                    entries: {"type": "array", "items": ref(entry)},
+                    "operations": {"type": "array", "items": ref("Operation")}}}
+        return name
+
+    def collection_reference(self, attr):
+        """A collection attribute as served: {href}, the collection's attributes too when $expand-ed."""
+        coll = self.collection_of(attr)
+        name = coll + "Reference"
+        if name not in self.schemas:
+            props = dict(self.schemas[coll]["properties"], href={"type": "string"})
+            self.schemas[name] = {"type": "object", "additionalProperties": False, "required": ["href"],
+                                  "properties": props, "description": "a reference to a collection (5.5.12): "
+                                  "follow href for its items, or ask $expand to have them here"}
         return name
 
     def action(self, key, verb):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from siroccod import placing
 from siroccod.auth import Principal
-from siroccod.resources import attachments, generic, machines, reading, resize, systems
+from siroccod.resources import attachments, generic, jobs, machines, reading, resize, subcollections, systems
 from siroccod.resources.context import Context, Outcome
 
 if TYPE_CHECKING:  # for the annotations only
@@ -53,6 +53,9 @@ class Service(Context):
     def delete(self, p: Principal, key: str, uuid: str, base: str) -> Outcome:
         return generic.delete(self, p, key, uuid, base)
 
+    def delete_job(self, p: Principal, uuid: str, base: str) -> Outcome:
+        return jobs.delete_job(self, p, uuid, base)
+
     def action(self, p: Principal, key: str, uuid: str, verb: str, body: Any, base: str) -> Outcome:
         if key == "systems":
             return systems.system_action(self, p, uuid, verb, body, base)
@@ -61,12 +64,18 @@ class Service(Context):
     def resize(self, p: Principal, key: str, uuid: str, body: Any, base: str, dry_run: bool = False) -> Outcome:
         return resize.resize(self, p, key, uuid, body, base, dry_run=dry_run)
 
-    # a machine's volumes
-    def machine_volumes(self, p: Principal, uuid: str, base: str) -> dict:
-        return attachments.machine_volumes(self, p, uuid, base)
+    # a resource's own collections (a Machine's disks, interfaces, volumes, meters; ...)
+    def collection(self, p: Principal, key: str, uuid: str, attr: str, base: str) -> dict:
+        return subcollections.collection_document(self, p, key, uuid, attr, base)
 
-    def attach(self, p: Principal, uuid: str, body: Any, base: str) -> Outcome:
-        return attachments.attach(self, p, uuid, body, base)
+    def collection_documents(self, p: Principal, key: str, attrs: list[str], base: str) -> dict[str, dict]:
+        return subcollections.collection_documents(self, p, key, attrs, base)
+
+    def collection_item(self, p: Principal, key: str, uuid: str, attr: str, item: str, base: str) -> dict:
+        return subcollections.collection_item(self, p, key, uuid, attr, item, base)
+
+    def machine_volumes_post(self, p: Principal, uuid: str, body: Any, base: str) -> Outcome:
+        return attachments.post(self, p, uuid, body, base)
 
     def detach(self, p: Principal, uuid: str, volume_uuid: str, base: str) -> Outcome:
         return attachments.detach(self, p, uuid, volume_uuid, base)

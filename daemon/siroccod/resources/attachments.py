@@ -1,4 +1,4 @@
-"""A machine's volumes: the collection, attach and detach."""
+"""A machine's volumes: attach and detach (the collection itself is resources.subcollections')."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import func, select
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Conflict,
     InvalidInput,
@@ -24,36 +24,45 @@ log = logging.getLogger(__name__)
 STABLE_FOR_VOLUMES = (states.STARTED, states.STOPPED, states.PAUSED, states.SUSPENDED)
 
 
-def machine_volumes(ctx, p, uuid, base):
-    with ctx.store.read() as session:
-        row = ctx.find(session, p, "Machine", uuid)
-        rid = base + hrefs.ref("machines", row.uuid)
-        items = []
-        for entry in row.doc.get("volumes", []):
-            vuuid = entry["volume"]["href"].rsplit("/", 1)[1]
-            item = {"resourceURI": type_uri("MachineVolume"), "id": "%s/volumes/%s" % (rid, vuuid),
-                    "volume": {"href": base + entry["volume"]["href"]}}
-            if entry.get("initialLocation"):
-                item["initialLocation"] = entry["initialLocation"]
-            item["operations"] = [{"rel": "delete", "href": item["id"]}]
-            items.append(item)
-        return {"resourceURI": type_uri("MachineVolumeCollection"), "id": rid + "/volumes",
-                "count": len(items), "machineVolumes": items,
-                "operations": [{"rel": "add", "href": rid + "/volumes"}]}
+# the Actions a machine's volumes collection takes beside a new locatedVolume (5.5.12.2-3)
+INSERT, REMOVE = action_uri("insert"), action_uri("remove")
+
+
+def post(ctx, p, uuid, body, base):
+    """A POST to a machine's volumes collection: a locatedVolume (add, 5.5.12.1), or an Action inserting
+    (5.5.12.2) or removing (5.5.12.3) a volume; either way a job attaches or detaches it."""
+    if isinstance(body, dict) and ("action" in body or body.get("resourceURI") == type_uri("Action")):
+        action = model.Action.from_json(body, path="Action")
+        if action.action not in (INSERT, REMOVE):
+            raise InvalidInput("Action.action: a machine's volumes collection takes '%s' or '%s'" % (INSERT, REMOVE),
+                               attribute="action")
+        if action.volume is None:
+            raise InvalidInput("Action.volume: required to %s a volume" % action.action.rsplit("/", 1)[1],
+                               attribute="volume")
+        if action.action == INSERT:
+            located = {"volume": action.volume}
+            if action.initialLocation is not None:
+                located["initialLocation"] = action.initialLocation
+            return attach(ctx, p, uuid, located, base)
+        parts = hrefs.split(action.volume["href"])
+        if not parts or len(parts) != 2 or parts[0] != "volumes":
+            raise InvalidInput("Action.volume.href: not a volume of this endpoint", attribute="volume")
+        return detach(ctx, p, uuid, parts[1], base)
+    return attach(ctx, p, uuid, body, base)
 
 
 def attach(ctx, p, uuid, body, base):
     if not isinstance(body, dict):
-        raise InvalidInput("MachineVolume: expected a JSON object", attribute="MachineVolume")
+        raise InvalidInput("locatedVolume: expected a JSON object", attribute="locatedVolume")
     body = dict(body)
     uri = body.pop("resourceURI", None)
     if uri is not None and uri not in (type_uri("MachineVolume"), type_uri("locatedVolume")):
-        raise InvalidInput("MachineVolume.resourceURI: expected '%s'" % type_uri("MachineVolume"),
+        raise InvalidInput("locatedVolume.resourceURI: expected '%s'" % type_uri("locatedVolume"),
                            attribute="resourceURI")
-    parsed = model.MachineVolume.from_json(body, path="MachineVolume")
+    parsed = model.MachineVolume.from_json(body, path="locatedVolume")
     with ctx.store.transaction() as session:
         machine = ctx.find(session, p, "Machine", uuid, lock=True)
-        vol = ctx.find_ref(session, p, parsed.volume["href"], "Volume", "MachineVolume.volume")
+        vol = ctx.find_ref(session, p, parsed.volume["href"], "Volume", "locatedVolume.volume")
         if not ctx.store.is_sqlite:  # two machines asking for one volume at once take turns
             session.refresh(vol, with_for_update=cmdb.ROW_LOCK)
         if machine.state not in STABLE_FOR_VOLUMES or machine.native_id is None:

@@ -94,6 +94,13 @@ def check_refs(ctx, session, p, cls, parsed, path):
                 raise InvalidInput("%s.%s: this endpoint serves no such resources" % (path, wire),
                                    attribute=wire)
             ctx.find_ref(session, p, value["href"], target, "%s.%s" % (path, wire))
+        elif attr.kind == REF and attr.many and value:  # e.g. a NetworkTemplate's segments (Table 31)
+            target = REF_TYPES.get(wire)
+            if target is None:
+                raise InvalidInput("%s.%s: not supported by this endpoint (it has no such resources or relations): "
+                                   "leave it out or empty" % (path, wire), attribute=wire)
+            for i, item in enumerate(value):
+                ctx.find_ref(session, p, item["href"], target, "%s.%s[%d]" % (path, wire, i))
         elif wire == "volumes" and attr.many:
             for i, item in enumerate(value):
                 ctx.find_ref(session, p, item["volume"]["href"], "Volume", "%s.volumes[%d].volume" % (path, i))
@@ -107,21 +114,37 @@ def check_refs(ctx, session, p, cls, parsed, path):
 
 
 def check_component(ctx, session, p, item, path):
+    """A SystemTemplate's component descriptor (Table 14; one stored in siroccod's former shape is read as
+    Table 14's): a type this endpoint creates, its template under the attribute that type names, by reference
+    or by value, with its references checked; any other component template refused, naming its attribute."""
+    item = model.spec_descriptor(item)
+    creatable = {model.COMPONENT_TEMPLATES[t]: t for t in SYSTEM_COMPONENTS}
+    given = [w for w in model.COMPONENT_TEMPLATES.values() if item.get(w) is not None]
+    for wire in given:
+        if wire not in creatable:
+            raise InvalidInput("%s.%s: this endpoint creates no such component in a System (only %s)"
+                               % (path, wire, ", ".join(SYSTEM_COMPONENTS[t][0] for t in SYSTEM_COMPONENTS)),
+                               attribute=path + "." + wire)
     if item.get("type") not in SYSTEM_COMPONENTS:
         raise InvalidInput("%s.type: components may be %s" % (path, ", ".join(sorted(SYSTEM_COMPONENTS))),
                            attribute=path + ".type")
-    _rtype, ttype = SYSTEM_COMPONENTS[item["type"]]
-    component = item.get("component")
+    rtype, ttype = SYSTEM_COMPONENTS[item["type"]]
+    wire = model.COMPONENT_TEMPLATES[item["type"]]
+    for other in given:
+        if other != wire:
+            raise InvalidInput("%s.%s: a %s component takes its template as %s" % (path, other, rtype, wire),
+                               attribute=path + "." + other)
+    component = item.get(wire)
+    where = "%s.%s" % (path, wire)
     if not isinstance(component, dict):
-        raise InvalidInput("%s.component: expected the %s by reference or by value" % (path, ttype),
-                           attribute=path + ".component")
+        raise InvalidInput("%s: expected the %s by reference or by value" % (where, ttype), attribute=where)
     tcls = model.RESOURCE_TYPES[ttype]
-    parsed = tcls.from_json({k: v for k, v in component.items() if k != "href"}, path=path + ".component",
+    parsed = tcls.from_json({k: v for k, v in component.items() if k != "href"}, path=where,
                             partial="href" in component).to_json()
     parsed.pop("resourceURI", None)
     if "href" in component:
-        ctx.find_ref(session, p, component["href"], ttype, path + ".component")
-    check_refs(ctx, session, p, tcls, hrefs.stored(parsed), path + ".component")
+        ctx.find_ref(session, p, component["href"], ttype, where)
+    check_refs(ctx, session, p, tcls, hrefs.stored(parsed), where)
 
 
 def template(ctx, session, p, value, type_name, path):
@@ -139,18 +162,22 @@ def template(ctx, session, p, value, type_name, path):
 
 
 def request_template(ctx: Context, session: Session, p: Principal, body: Any, create_cls: type[model.Resource],
-                     attr: str, template_type: str, given: dict | None, name: str | None) -> tuple[dict, dict]:
+                     attr: str, template_type: str, given: dict | None,
+                     name: str | dict | None) -> tuple[dict, dict]:
     """(template, attributes of the new resource) of a creation: from its ``create_cls`` ``body`` (a
     MachineCreate, VolumeCreate, NetworkCreate, whose ``attr`` is a ``template_type`` by reference or by
     value, with its name, description and properties), or a System component's checked template ``given``
-    (and the ``name`` it gives the member)."""
+    (and ``name``: the name it gives the member, or a dict of the member's name, description and properties,
+    its component descriptor's: Table 14)."""
     if given is None:
         req = create_cls.from_json(body)
         given = template(ctx, session, p, req.get(attr), template_type, "%s.%s" % (create_cls.__name__, attr))
         meta = {k: req.get(k) for k in COMMON if req.get(k) is not None}
     else:
         meta = {}
-    if name:
+    if isinstance(name, dict):
+        meta.update({k: v for k, v in name.items() if k in COMMON and v is not None})
+    elif name:
         meta["name"] = name
     return given, meta
 

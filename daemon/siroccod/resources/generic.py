@@ -10,10 +10,9 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     Forbidden,
     InvalidInput,
 )
-from ansible_collections.sirocco.cimi.plugins.module_utils.connectors.base import public_key
 from siroccod import cmdb, guests, hrefs
 from siroccod.kinds import ASYNC, KINDS, READONLY, SYNC
-from siroccod.resources import context, images, machines, networks, rendering, systems, volumes
+from siroccod.resources import context, credentials, images, machines, networks, rendering, systems, volumes
 from siroccod.resources.context import COMMON
 from siroccod.store import utcnow
 
@@ -33,7 +32,10 @@ def create(ctx, p, key, body, base):
                 return images.capture_by_image(ctx, p, body, base)
             return images.import_image(ctx, p, body, base)
         with ctx.store.transaction() as session:
-            row = create_sync(ctx, session, p, kind, body)
+            if key == "credentials" and credentials.is_create(body):
+                row = credentials.create_from_template(ctx, session, p, body)
+            else:
+                row = create_sync(ctx, session, p, kind, body)
             doc = rendering.render(ctx, row, base, p, session)
         return context.Outcome(doc, created=True)
     handler = {"machines": machines.create_machine, "volumes": volumes.create_volume,
@@ -52,23 +54,14 @@ def create_sync(ctx, session, p, kind, body):
     doc.pop("resourceURI", None)
     context.check_refs(ctx, session, p, kind.cls, doc, kind.type_name)
     private = {}
-    if kind.type_name == "Credential":
-        check_credential_key(doc)
-    if kind.type_name == "Credential" and parsed.get("password") is not None:
+    if kind.type_name in credentials.SECRET_HOLDERS:
+        credentials.check(doc, kind.type_name)
+    if kind.type_name in credentials.SECRET_HOLDERS and parsed.get("password") is not None:
         private["password"] = ctx.sealer.seal(parsed.get("password"))
     state = None
     if kind.type_name in ("MachineImage", "VolumeImage"):
         state = "AVAILABLE"
     return cmdb.new_resource(session, kind.type_name, p.tenant_id, doc, state=state, private=private)
-
-
-def check_credential_key(doc):
-    """A Credential's public key, when it has one, is an OpenSSH public key line (normalised)."""
-    if doc.get("key") is not None:
-        try:
-            doc["key"] = public_key(doc["key"], "Credential.key")
-        except InvalidInput as exc:
-            raise InvalidInput(exc.message, attribute="key") from None
 
 
 def update(ctx, p, key, uuid, body, base):
@@ -86,11 +79,11 @@ def update(ctx, p, key, uuid, body, base):
             changes = {k: v for k, v in changes.items() if k in COMMON}
         else:
             context.check_refs(ctx, session, p, kind.cls, changes, kind.type_name)
-        if kind.type_name == "Credential":
-            check_credential_key(changes)
+        if kind.type_name in credentials.SECRET_HOLDERS:
+            credentials.check(changes, kind.type_name)
             if changes.get("userName") is not None:  # a record made before migration 0006 had username
                 row.doc = {k: v for k, v in row.doc.items() if k != "username"}
-        if kind.type_name == "Credential" and parsed.get("password") is not None:
+        if kind.type_name in credentials.SECRET_HOLDERS and parsed.get("password") is not None:
             row.private = dict(row.private, password=ctx.sealer.seal(parsed.get("password")))
         changes.pop("password", None)
         if row.type == "Machine" and "properties" in changes:

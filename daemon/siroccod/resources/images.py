@@ -49,7 +49,7 @@ def capture_by_image(ctx, p, body, base):
     parts = hrefs.split(body["imageLocation"])
     action = {"resourceURI": type_uri("Action"), "action": action_uri("capture"),
               "image": {k: v for k, v in body.items() if k not in ("imageLocation", "resourceURI")}}
-    capture = machines.action(ctx, p, parts[1], "capture", action, base)
+    capture = machines.action(ctx, p, parts[1], "capture", action, base, added_to="machineImages")
     with ctx.store.read() as session:
         job = session.get(Job, capture.job.rsplit("/", 1)[1])
         image = session.get(Resource, job.params["image"])

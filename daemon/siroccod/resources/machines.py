@@ -48,8 +48,8 @@ def check_hot_plug(ctx, machine):
 
 def machine_request(ctx, session, p, template, path):
     """Resolve a MachineTemplate (stored form) to what the worker needs; nothing written."""
-    config, _row = context.by_ref_or_value(ctx, session, p, template.get("machineConfig"), "MachineConfiguration",
-                                           path + ".machineConfig")
+    config, config_row = context.by_ref_or_value(ctx, session, p, template.get("machineConfig"),
+                                                 "MachineConfiguration", path + ".machineConfig")
     if config is None:
         raise InvalidInput("%s.machineConfig: a machine needs a configuration (cpu, memory)" % path,
                            attribute="machineConfig")
@@ -57,6 +57,8 @@ def machine_request(ctx, session, p, template, path):
         {k: v for k, v in config.items() if k in model.MachineConfiguration.attributes and k not in COMMON},
         path=path + ".machineConfig").to_json()
     checked.pop("resourceURI", None)
+    if config_row is not None and config_row.private.get("stock") and "cpuSpeed" not in template["machineConfig"]:
+        checked.pop("cpuSpeed", None)  # a stock size's says what its hosts run at (app._slowest): no one's wish
     image, image_row = context.by_ref_or_value(ctx, session, p, template.get("machineImage"), "MachineImage",
                                                path + ".machineImage")
     image_native, allowed = None, None
@@ -245,8 +247,9 @@ def refresh_routed(ctx, p, uuid):
             row.state, row.updated = machine.state, utcnow()
 
 
-def action(ctx, p, uuid, verb, body, base):
-    """POST of a CIMI Action on a machine (start, stop, ..., capture)."""
+def action(ctx, p, uuid, verb, body, base, added_to=None):
+    """POST of a CIMI Action on a machine (start, stop, ..., capture); ``added_to``: the collection the
+    request was POSTed to instead (a capture through machineImages), which its job then targets."""
     act = model.Action.from_json(body)
     if context.uri_verb(act.action) != verb:
         raise InvalidInput("Action.action: this href takes '%s', got '%s'" % (action_uri(verb), act.action),
@@ -262,6 +265,8 @@ def action(ctx, p, uuid, verb, body, base):
             raise Unsupported(host.provider if host else "siroccod", "machine." + verb,
                               "host of %s does not support %s" % (what, verb))
         params = {"before": row.state}
+        if added_to:
+            params[rendering.ADDED_TO] = added_to
         affected = [hrefs.ref("machines", row.uuid)]
         if verb in (states.STOP, states.RESTART):
             params["force"] = bool(act.force)

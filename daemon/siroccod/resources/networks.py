@@ -1,11 +1,13 @@
-"""Networks: creation on a host that offers it, with an optional cidr and DHCP."""
+"""Networks: creation on a host that offers it, from a NetworkTemplate (Table 31), with an optional cidr and
+DHCP (its networkConfig: Sirocco extension). The hosts' networks run once made, so a new Network is STARTED
+(the Network ResourceMetadata's DefaultInitialState and InitialStates say so); one asked STOPPED is refused."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     InvalidInput,
 )
@@ -14,6 +16,9 @@ from siroccod.resources import context
 from siroccod.store import new_uuid
 
 log = logging.getLogger(__name__)
+# the states a new Network may be created in here (5.16.2.1): the hosts' connectors start every network they
+# make and none stops one; the first is the default (api/metadata.py advertises both)
+INITIAL_STATES = (states.STARTED,)
 
 
 def checked_cidr(text, path):
@@ -32,6 +37,11 @@ def checked_cidr(text, path):
 def create_network(ctx, session, p, body, parent=None, name=None, tenant_id=None, template=None):
     template, meta = context.request_template(ctx, session, p, body, model.NetworkCreate, "networkTemplate",
                                               "NetworkTemplate", template, name)
+    initial = template.get("initialState") or INITIAL_STATES[0]
+    if initial not in INITIAL_STATES:
+        raise InvalidInput("NetworkCreate.networkTemplate.initialState: this endpoint's hosts start a network when "
+                           "they make it: %s only (a network cannot be made %s)" % (", ".join(INITIAL_STATES), initial),
+                           attribute="initialState")
     config = context.by_ref_or_value(ctx, session, p, template.get("networkConfig"), "NetworkConfiguration",
                                      "NetworkCreate.networkTemplate.networkConfig")[0] or {}
     if config.get("cidr") is not None:

@@ -13,7 +13,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 )
 from siroccod import hrefs
 from siroccod.kinds import KINDS
-from siroccod.resources import machines, rendering
+from siroccod.resources import machines, rendering, subcollections
 from siroccod.store import Job, Resource
 
 log = logging.getLogger(__name__)
@@ -109,9 +109,11 @@ def get_doc(ctx, p, key, uuid, base):
 def resolve(ctx, p, href, base):
     """The rendered document behind an href the caller may see, else None ($expand)."""
     parts = hrefs.split(href)
-    if not parts or len(parts) != 2 or parts[0] not in KINDS:
+    if not parts or len(parts) not in (2, 3) or parts[0] not in KINDS:
         return None
     try:
+        if len(parts) == 3:  # one of a resource's collections (a Machine's disks, ...)
+            return subcollections.collection_document(ctx, p, parts[0], parts[1], parts[2], base)
         return get_doc(ctx, p, parts[0], parts[1], base)
     except NotFound:
         return None

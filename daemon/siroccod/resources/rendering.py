@@ -11,8 +11,8 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import act
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     SiroccoError,
 )
-from siroccod import hrefs, metering
-from siroccod.kinds import BY_TYPE
+from siroccod import hrefs, jobs, metering
+from siroccod.kinds import BY_TYPE, collection_references
 from siroccod.resources.context import COMMON
 from siroccod.store import Job, Resource, iso
 
@@ -153,10 +153,10 @@ def render(ctx, row, base, p, session=None, extra=None, live=False):
         body["state"] = system_state(row, system_states(row, session, extra))
     elif row.state is not None and "state" in kind.cls.attributes:
         body["state"] = row.state
-    if row.type == "Machine":
-        body["machineVolumes"] = {"href": rid + "/volumes"}  # Sirocco extension: attach/detach here
     if row.type == "Meter" and live and session is not None:
-        body.update(metering.latest(session, row.uuid))  # sampled in the background: no host asked
+        # sampled in the background: no host asked; the samples themselves are the meter's collection
+        body.update({k: v for k, v in metering.latest(session, row.uuid).items() if k != "samples"})
+    body.update(collection_references(kind.key, rid))  # collections as references (5.5.12)
     doc.update(body)
     ops = operations(ctx, row, rid, p, session, extra)
     if ops:
@@ -164,15 +164,42 @@ def render(ctx, row, base, p, session=None, extra=None, live=False):
     return doc
 
 
+# the actions of an "add" job (a POST to a collection: its target row is the resource it adds); a job of
+# another action records the collection it adds to in its params under ADDED_TO (a capture POSTed to
+# machineImages: images.capture_by_image)
+ADD_ACTIONS = (action_uri("create"), action_uri("import"))
+DELETE_ACTION = action_uri("delete")
+ADDED_TO = "addedTo"
+
+
+def job_target(job, base):
+    """(targetResource href, affectedResources hrefs) of a job (Table 46): an add job targets the
+    Collection it adds to, the new resource among its affected resources; any other job the resource it
+    acts on. Derived from the row (its action, target and params): no stored column changes meaning.
+    affectedResources lists targetResource first (Table 46: "shall always contain" it) -- except once a delete
+    has succeeded: 5.17.1 says a deleted resource shall not appear there, the specific rule of the two."""
+    affected = [base + h for h in job.affected or ()]
+    if not job.target_uuid or job.target_type not in BY_TYPE:
+        return None, affected
+    key = BY_TYPE[job.target_type].key
+    own = base + hrefs.ref(key, job.target_uuid)
+    added = (job.params or {}).get(ADDED_TO) or (key if job.action in ADD_ACTIONS else None)
+    target = base + added if added else own
+    if job.action == DELETE_ACTION and job.state == jobs.SUCCESS:
+        return target, [h for h in affected if h != own]
+    return target, list(dict.fromkeys([target, *([own] if added else []), *affected]))
+
+
 def render_job(ctx, job, base, p=None, session=None, extra=None):
     doc = {"resourceURI": type_uri("Job"), "id": base + hrefs.ref("jobs", job.uuid),
            "created": iso(job.created), "updated": iso(job.updated), "state": job.state,
            "action": job.action, "progress": job.progress, "timeOfStatusChange": iso(job.status_changed),
            "isCancellable": False}
-    if job.target_uuid and job.target_type in BY_TYPE:
-        doc["targetResource"] = {"href": base + hrefs.ref(BY_TYPE[job.target_type].key, job.target_uuid)}
-    if job.affected:
-        doc["affectedResources"] = [{"href": base + h} for h in job.affected]
+    target, affected = job_target(job, base)
+    if target is not None:
+        doc["targetResource"] = {"href": target}
+    if affected:
+        doc["affectedResources"] = [{"href": h} for h in affected]
     if job.return_code is not None:
         doc["returnCode"] = job.return_code
     if job.status_message:
@@ -183,4 +210,8 @@ def render_job(ctx, job, base, p=None, session=None, extra=None):
         nested = session.scalars(select(Job.uuid).where(Job.parent_uuid == job.uuid).order_by(Job.created)).all()
         if nested:
             doc["nestedJobs"] = [{"href": base + hrefs.ref("jobs", u)} for u in nested]
+    # a finished job may be deleted by its owner (5.17.1.1; resources/jobs.py), unless nested in a running one
+    if jobs.is_final(job.state) and (jobs.delete_refusal(session, job) is None if session is not None
+                                     else not job.parent_uuid):
+        doc["operations"] = [{"rel": "delete", "href": doc["id"]}]
     return doc

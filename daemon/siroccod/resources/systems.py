@@ -35,17 +35,25 @@ def create_system(ctx, session, p, body):
     if sum(int(d.get("quantity") or 1) for d in descriptors) > 100:
         raise InvalidInput("SystemCreate: at most 100 components", attribute="componentDescriptors")
     for i, desc in enumerate(descriptors):
+        desc = model.spec_descriptor(desc)  # a template stored before Table 14's shape: read as Table 14's
         rtype, ttype = SYSTEM_COMPONENTS[desc["type"]]
-        component = context.template(ctx, session, p, desc["component"], ttype,
-                                     "SystemCreate.systemTemplate.componentDescriptors[%d].component" % i)
+        wire = model.COMPONENT_TEMPLATES[desc["type"]]
+        component = context.template(ctx, session, p, desc[wire], ttype,
+                                     "SystemCreate.systemTemplate.componentDescriptors[%d].%s" % (i, wire))
         create = creators[rtype]
         quantity = int(desc.get("quantity") or 1)
-        for n in range(quantity):
-            base_name = desc.get("name") or component.get("name") or rtype.lower()
-            child_name = "%s-%s" % (doc["name"], base_name) + ("-%d" % (n + 1) if quantity > 1 else "")
-            child, _job = create(ctx, session, p, None, parent=parent, name=child_name, template=component)
+        for child_name in member_names(desc, quantity, "%s-%s" % (doc["name"], rtype.lower())):
+            meta = {"name": child_name, "description": desc.get("description"), "properties": desc.get("properties")}
+            child, _job = create(ctx, session, p, None, parent=parent, name=meta, template=component)
             cmdb.join_system(child, row)
     return row, parent
+
+
+def member_names(desc: dict, quantity: int, unnamed: str) -> list[str]:
+    """The names of a component descriptor's members (Table 14): its ``name``, with the sequence number
+    appended (no separator: mymachine1, mymachine2) when it makes two or more; ``unnamed`` when it has none."""
+    base = desc.get("name") or unnamed
+    return [base] if quantity < 2 else ["%s%d" % (base, n + 1) for n in range(quantity)]
 
 
 def delete_system(ctx, session, p, row):

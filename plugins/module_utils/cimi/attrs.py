@@ -73,10 +73,15 @@ class Attr:
     ``minimum``/``maximum`` bound an integer (``maximum`` defaults to MAX_INTEGER),
     ``max_length`` a string (default MAX_TEXT); a client's values are checked
     against them, a provider's (``trusted``) are taken as they are.
+    ``extension`` marks an attribute DSP0263 does not define (Sirocco's own): ResourceMetadata then
+    names its namespace and type (Table 6). ``collection`` = (item type, entry key) makes the attribute a
+    CIMI collection (5.5.12): on the wire a reference ``{"href"}`` to a collection document whose entries
+    sit under the entry key; in this model (a connector's result, a module's return) its items inline.
     """
 
     def __init__(self, wire, kind, *, read_only=False, required=False, write_only=False,
-                 many=False, of=None, choices=None, minimum=None, maximum=None, max_length=None, doc=""):
+                 many=False, of=None, choices=None, minimum=None, maximum=None, max_length=None, doc="",
+                 extension=False, collection=None):
         if isinstance(kind, str) and kind not in _SCALAR_KINDS:
             raise ValueError("unknown attribute kind %r" % kind)
         self.wire = wire
@@ -91,6 +96,8 @@ class Attr:
         self.maximum = maximum if maximum is not None or kind != INTEGER else MAX_INTEGER
         self.max_length = max_length if max_length is not None or kind != STRING else MAX_TEXT
         self.doc = doc
+        self.extension = extension
+        self.collection = collection
         self.name = wire
 
     def __set_name__(self, owner, name):
@@ -112,6 +119,14 @@ class Attr:
 
     # -- input -----------------------------------------------------------
     def parse(self, value, path, trusted=False):
+        if self.collection and trusted and isinstance(value, dict):
+            # a provider's collection reference: its items when expanded ($expand), else nothing known here
+            # (the cimi connector follows the href before it parses)
+            value = value.get(self.collection[1])
+            if not isinstance(value, list):
+                return None
+            if self.kind == REF:
+                value = [{"href": item.get("href") or item.get("id")} for item in value if isinstance(item, dict)]
         if self.many:
             if not isinstance(value, list):
                 raise InvalidInput("%s: expected a list, got %s" % (path, _type_name(value)), attribute=path)

@@ -102,7 +102,9 @@ class Structure:
                 raise InvalidInput("%s: unknown attribute '%s'" % (path, key), attribute=key)
             if (attr.read_only and not trusted) or value is None:
                 continue
-            obj._values[key] = attr.parse(value, "%s.%s" % (path, key), trusted)
+            parsed = attr.parse(value, "%s.%s" % (path, key), trusted)
+            if parsed is not None:  # an unexpanded collection reference from a provider
+                obj._values[key] = parsed
         if not partial and not trusted:
             for wire, attr in cls.attributes.items():
                 if attr.required and not attr.read_only and wire not in obj._values:
@@ -125,6 +127,7 @@ class Resource(Structure):
     """A CIMI resource: the common attributes of Table 5."""
 
     collection_key: str | None = None  # the Cloud Entry Point's name for this type's collection
+    entries_key: str | None = None  # the name of its collection's entries, when not collection_key
 
     id = Attr("id", STRING, read_only=True, doc="URI of the resource")
     name = Attr("name", STRING, max_length=255, doc="human-readable name")
@@ -198,9 +201,28 @@ class MachineImage(Resource):
 class Credential(Resource):
     type_name = "Credential"
     collection_key = "credentials"
+    parameters = Attr("parameters", MAP, doc="provider-specific attributes (Table 22), served back as given: "
+                                             "never a secret (the password has its own write-only attribute)")
     userName = Attr("userName", STRING, doc="the user the credential logs in as (Table 23)")
     password = Attr("password", STRING, write_only=True)
     key = Attr("key", STRING, max_length=16384, doc="SSH public key: one OpenSSH line <type> <base64> [comment]")
+
+
+class CredentialTemplate(Resource):
+    """What Credentials are made from (5.14.11, Table 25), with the Credential attributes of Tables 23 and 24;
+    its password, like a Credential's, is never served."""
+    type_name = "CredentialTemplate"
+    collection_key = "credentialTemplates"
+    parameters = Attr("parameters", MAP, doc="copied into each Credential made from the template (Table 25)")
+    userName = Attr("userName", STRING, doc="the user the credentials log in as (Table 23)")
+    password = Attr("password", STRING, write_only=True)
+    key = Attr("key", STRING, max_length=16384, doc="SSH public key: one OpenSSH line <type> <base64> [comment]")
+
+
+class CredentialCreate(Resource):
+    """A Credential's creation (4.2.1.1, 5.14.10.1): its credentialTemplate by reference or by value."""
+    type_name = "CredentialCreate"
+    credentialTemplate = Attr("credentialTemplate", REF, of=CredentialTemplate, required=True)
 
 
 class MachineTemplate(Resource):
@@ -229,14 +251,15 @@ class Machine(Resource):
     state = Attr("state", STRING, read_only=True, choices=states.MACHINE_STATES)
     cpu = Attr("cpu", INTEGER, read_only=True)
     memory = Attr("memory", INTEGER, read_only=True, doc="kibibytes")
-    disks = Attr("disks", Disk, many=True, read_only=True)
+    disks = Attr("disks", Disk, many=True, read_only=True, collection=("Disk", "disks"))
     cpuArch = Attr("cpuArch", STRING, read_only=True)
-    cpuSpeed = Attr("cpuSpeed", INTEGER, read_only=True)
-    volumes = Attr("volumes", MachineVolume, many=True, read_only=True)
-    interfaces = Attr("interfaces", NetworkInterface, many=True, read_only=True)
+    cpuSpeed = Attr("cpuSpeed", INTEGER, read_only=True, doc="megahertz")
+    volumes = Attr("volumes", MachineVolume, many=True, read_only=True, collection=("locatedVolume", "locatedVolumes"))
+    interfaces = Attr("interfaces", NetworkInterface, many=True, read_only=True,
+                      collection=("NetworkInterface", "networkInterfaces"))
     latestSnapshot = Attr("latestSnapshot", REF, read_only=True)
-    snapshots = Attr("snapshots", REF, many=True, read_only=True)
-    meters = Attr("meters", REF, many=True, read_only=True)
+    snapshots = Attr("snapshots", REF, many=True, read_only=True, collection=("MachineImage", "machineImages"))
+    meters = Attr("meters", REF, many=True, read_only=True, collection=("Meter", "meters"))
     eventLog = Attr("eventLog", REF, read_only=True)
 
 
@@ -282,29 +305,46 @@ class Volume(Resource):
     images = Attr("images", REF, many=True, read_only=True)
     meters = Attr("meters", REF, many=True, read_only=True)
     eventLog = Attr("eventLog", REF, read_only=True)
-    attachedTo = Attr("attachedTo", REF, many=True, read_only=True, doc="machines using it (extension)")
+    attachedTo = Attr("attachedTo", REF, many=True, read_only=True, extension=True,
+                      doc="machines using it (Sirocco extension)")
 
 
 # -- networks (5.16) ------------------------------------------------------
 
 class NetworkConfiguration(Resource):
+    """Sirocco extension: DSP0263 2.0.0 has no NetworkConfiguration (CIMI 1.x had one). Kept so that clients
+    and CMDBs of older siroccods keep working: a NetworkTemplate's networkConfig (by reference or by value)
+    carries what the hosts' connectors set up."""
     type_name = "NetworkConfiguration"
     collection_key = "networkConfigs"
-    networkType = Attr("networkType", STRING)
-    mtu = Attr("mtu", INTEGER, minimum=1, maximum=65535)
-    classOfService = Attr("classOfService", STRING)
-    # Sirocco extensions: what the host's connector sets up (create_network's cidr and dhcp)
-    cidr = Attr("cidr", STRING, max_length=18, doc="IPv4 network, e.g. 10.20.0.0/24 (Sirocco extension)")
-    dhcp = Attr("dhcp", BOOLEAN, doc="whether the network serves DHCP (Sirocco extension)")
+    networkType = Attr("networkType", STRING, extension=True, doc="recorded on the Network (Sirocco extension)")
+    mtu = Attr("mtu", INTEGER, minimum=1, maximum=65535, extension=True,
+               doc="recorded on the Network (Sirocco extension)")
+    classOfService = Attr("classOfService", STRING, extension=True, doc="recorded on the Network (Sirocco extension)")
+    # what the host's connector sets up (create_network's cidr and dhcp)
+    cidr = Attr("cidr", STRING, max_length=18, extension=True,
+                doc="IPv4 network, e.g. 10.20.0.0/24 (Sirocco extension)")
+    dhcp = Attr("dhcp", BOOLEAN, extension=True, doc="whether the network serves DHCP (Sirocco extension)")
 
 
 class NetworkTemplate(Resource):
+    """Table 31; segments, services and subnetworks (each by reference, or made from templates) name resources
+    a provider may not have: siroccod has none and refuses them (400 naming the attribute)."""
     type_name = "NetworkTemplate"
     collection_key = "networkTemplates"
-    networkConfig = Attr("networkConfig", REF, of=NetworkConfiguration, required=True)
-    forwardingGroup = Attr("forwardingGroup", REF)
+    initialState = Attr("initialState", STRING, choices=states.INITIAL_STATES,
+                        doc="the new Network's state (Network ResourceMetadata: InitialStates, DefaultInitialState)")
+    segments = Attr("segments", REF, many=True, doc="ProtocolSegments to put into the new Network")
+    segmentTemplates = Attr("segmentTemplates", REF, many=True, doc="ProtocolSegmentTemplates to make segments from")
+    services = Attr("services", REF, many=True, doc="NetworkServices to put into the new Network")
+    serviceTemplates = Attr("serviceTemplates", REF, many=True, doc="NetworkServiceTemplates to make services from")
+    subnetworks = Attr("subnetworks", REF, many=True, doc="Networks to put into the new Network's subnetworks")
+    subnetworkTemplates = Attr("subnetworkTemplates", REF, many=True, doc="NetworkTemplates to make subnetworks from")
     meterTemplates = Attr("meterTemplates", ANY, many=True)
     eventLogTemplate = Attr("eventLogTemplate", REF)
+    networkConfig = Attr("networkConfig", REF, of=NetworkConfiguration, extension=True,
+                         doc="the Network's cidr and dhcp (and networkType, mtu, classOfService), by reference or by "
+                             "value (Sirocco extension, from CIMI 1.x: optional)")
 
 
 class NetworkCreate(Resource):
@@ -316,24 +356,59 @@ class Network(Resource):
     type_name = "Network"
     collection_key = "networks"
     state = Attr("state", STRING, read_only=True, choices=states.NETWORK_STATES)
-    networkType = Attr("networkType", STRING, read_only=True)
-    mtu = Attr("mtu", INTEGER, read_only=True)
-    classOfService = Attr("classOfService", STRING, read_only=True)
-    cidr = Attr("cidr", STRING, read_only=True, doc="IPv4 network (Sirocco extension)")
-    dhcp = Attr("dhcp", BOOLEAN, read_only=True, doc="whether it serves DHCP (Sirocco extension)")
+    # from its template's networkConfig (Sirocco extensions: DSP0263 2.0.0's Network has none of them)
+    networkType = Attr("networkType", STRING, read_only=True, extension=True, doc="Sirocco extension")
+    mtu = Attr("mtu", INTEGER, read_only=True, extension=True, doc="Sirocco extension")
+    classOfService = Attr("classOfService", STRING, read_only=True, extension=True, doc="Sirocco extension")
+    cidr = Attr("cidr", STRING, read_only=True, extension=True, doc="IPv4 network (Sirocco extension)")
+    dhcp = Attr("dhcp", BOOLEAN, read_only=True, extension=True, doc="whether it serves DHCP (Sirocco extension)")
     meters = Attr("meters", REF, many=True, read_only=True)
     eventLog = Attr("eventLog", REF, read_only=True)
 
 
 # -- systems (5.13) -------------------------------------------------------
 
+# Table 14: a component descriptor holds its component's template under the attribute named for the template's
+# type, first letter in lowercase (a Machine's under machineTemplate): component type URI -> that attribute
+COMPONENT_TEMPLATES = {type_uri(t): t[0].lower() + t[1:] + "Template"
+                       for t in ("Machine", "Volume", "Network", "Credential", "System")}
+# where siroccod kept a component's template before it followed Table 14: read from stored or served templates
+LEGACY_COMPONENT = "component"
+
+
+def spec_descriptor(doc: Any) -> Any:
+    """A component descriptor in Table 14's shape: one in siroccod's former shape (its template under
+    ``component``) gets it under the attribute its type names (machineTemplate, ...); others as they are."""
+    if not isinstance(doc, dict) or LEGACY_COMPONENT not in doc or doc.get("type") not in COMPONENT_TEMPLATES:
+        return doc
+    out = {k: v for k, v in doc.items() if k != LEGACY_COMPONENT}
+    out.setdefault(COMPONENT_TEMPLATES[doc["type"]], doc[LEGACY_COMPONENT])
+    return out
+
+
 class ComponentDescriptor(Structure):
+    """Item of a SystemTemplate's componentDescriptors (Table 14): a component of the System, its template by
+    reference or by value under the attribute named for it, made ``quantity`` times (named ``name``, with a
+    sequence number appended when there are several)."""
     type_name = "ComponentDescriptor"
-    name = Attr("name", STRING)
-    description = Attr("description", STRING)
-    type = Attr("type", STRING, required=True, doc="type URI of the component")
-    quantity = Attr("quantity", INTEGER, minimum=1)
-    component = Attr("component", ANY, doc="the component's template, by reference or by value")
+    name = Attr("name", STRING, max_length=255, doc="the name of the component made (numbered when quantity >= 2)")
+    description = Attr("description", STRING, doc="the description of the component made")
+    properties = Attr("properties", MAP, doc="the properties of the component made")
+    type = Attr("type", STRING, required=True,
+                doc="type URI of the component, e.g. http://schemas.dmtf.org/cimi/2/Machine")
+    machineTemplate = Attr("machineTemplate", REF, of=MachineTemplate, doc="a Machine component's template")
+    volumeTemplate = Attr("volumeTemplate", REF, of=VolumeTemplate, doc="a Volume component's template")
+    networkTemplate = Attr("networkTemplate", REF, of=NetworkTemplate, doc="a Network component's template")
+    # Table 14's other component templates: declared so that they are read, though siroccod creates neither
+    credentialTemplate = Attr("credentialTemplate", ANY, doc="a Credential component's template (siroccod: refused)")
+    systemTemplate = Attr("systemTemplate", ANY, doc="a System component's template (siroccod: refused)")
+    quantity = Attr("quantity", INTEGER, minimum=1, doc="how many components to make (default 1)")
+
+    @classmethod
+    def from_json(cls, doc: Any, path: str | None = None, partial: bool = False, trusted: bool = False) -> Self:
+        if trusted:  # a provider's (an older siroccod's) may be in the former shape; a client's must be Table 14's
+            doc = spec_descriptor(doc)
+        return super().from_json(doc, path=path, partial=partial, trusted=trusted)
 
 
 class SystemTemplate(Resource):
@@ -353,12 +428,12 @@ class System(Resource):
     type_name = "System"
     collection_key = "systems"
     state = Attr("state", STRING, read_only=True, choices=states.SYSTEM_STATES)
-    machines = Attr("machines", REF, many=True, read_only=True)
-    volumes = Attr("volumes", REF, many=True, read_only=True)
-    networks = Attr("networks", REF, many=True, read_only=True)
-    credentials = Attr("credentials", REF, many=True, read_only=True)
-    systems = Attr("systems", REF, many=True, read_only=True)
-    meters = Attr("meters", REF, many=True, read_only=True)
+    machines = Attr("machines", REF, many=True, read_only=True, collection=("Machine", "machines"))
+    volumes = Attr("volumes", REF, many=True, read_only=True, collection=("Volume", "volumes"))
+    networks = Attr("networks", REF, many=True, read_only=True, collection=("Network", "networks"))
+    credentials = Attr("credentials", REF, many=True, read_only=True, collection=("Credential", "credentials"))
+    systems = Attr("systems", REF, many=True, read_only=True, collection=("System", "systems"))
+    meters = Attr("meters", REF, many=True, read_only=True, collection=("Meter", "meters"))
     eventLog = Attr("eventLog", REF, read_only=True)
 
 
@@ -390,7 +465,7 @@ class Meter(Resource):
     timeScope = Attr("timeScope", STRING, read_only=True, choices=("Point", "Interval"))
     intervalDuration = Attr("intervalDuration", STRING, read_only=True)
     isContinuous = Attr("isContinuous", BOOLEAN, read_only=True)
-    samples = Attr("samples", Sample, many=True, read_only=True)
+    samples = Attr("samples", Sample, many=True, read_only=True, collection=("Sample", "samples"))
     minValue = Attr("minValue", STRING, read_only=True)
     maxValue = Attr("maxValue", STRING, read_only=True)
     stopTime = Attr("stopTime", DATETIME, read_only=True)
@@ -419,17 +494,19 @@ class Action(Resource):
     image = Attr("image", REF, of=MachineImage)
     volume = Attr("volume", REF)
     initialLocation = Attr("initialLocation", STRING)
-    host = Attr("host", STRING, doc="target host of a migration (Sirocco extension)")
+    host = Attr("host", STRING, extension=True, doc="target host of a migration (Sirocco extension)")
     # Parameters of Sirocco's resize actions (SIROCCO_RESIZE): a machine's new size, a volume's new capacity.
-    machineConfig = Attr("machineConfig", REF, of=MachineConfiguration,
+    machineConfig = Attr("machineConfig", REF, of=MachineConfiguration, extension=True,
                          doc="the machine's new cpu and memory, by reference or by value (Sirocco extension)")
-    capacity = Attr("capacity", INTEGER, minimum=1, maximum=MAX_CAPACITY_KB,
+    capacity = Attr("capacity", INTEGER, minimum=1, maximum=MAX_CAPACITY_KB, extension=True,
                     doc="kilobytes: the volume's new capacity, larger than its present one (Sirocco extension)")
 
 
 # Sirocco's own actions, beside CIMI's: action URIs of the project's namespace (DSP0263 allows extensions).
 SIROCCO_ACTION_NS = "urn:sirocco:cimi:action:"
 SIROCCO_CAPABILITY_NS = "urn:sirocco:cimi:capability:"  # siroccod's capabilities in ResourceMetadata
+SIROCCO_ATTRIBUTE_NS = "urn:sirocco:cimi:attribute"  # the namespace of Sirocco's extension attributes (Table 6)
+CAPABILITY_NS = "http://schemas.dmtf.org/cimi/2/capability/"  # + <Resource>/<Capability> (5.11.1, Table 7)
 SIROCCO_RESIZE = SIROCCO_ACTION_NS + "resize"
 # A machine's hardware: the attributes a MachineConfiguration gives a Machine (DSP0263 Tables 15 and 17), declared
 # once for every place that copies them from one to the other
@@ -445,6 +522,7 @@ class CloudEntryPoint(Resource):
 class ResourceMetadata(Resource):
     type_name = "ResourceMetadata"
     collection_key = "resourceMetadata"
+    entries_key = "resourceMetadatas"  # the one collection whose entries are not named as its link (5.11.2)
     typeURI = Attr("typeURI", STRING, read_only=True)
     # collected into the class's ``attributes`` dict, which then takes this name's place
     attributes = Attr("attributes", ANY, many=True, read_only=True)
@@ -455,7 +533,8 @@ class ResourceMetadata(Resource):
 
 RESOURCE_TYPES = {cls.type_name: cls for cls in (
     CloudEntryPoint, ResourceMetadata, Machine, MachineConfiguration, MachineImage, MachineTemplate,
-    MachineCreate, Credential, Volume, VolumeConfiguration, VolumeImage, VolumeTemplate, VolumeCreate,
+    MachineCreate, Credential, CredentialTemplate, CredentialCreate, Volume, VolumeConfiguration, VolumeImage,
+    VolumeTemplate, VolumeCreate,
     Network, NetworkConfiguration, NetworkTemplate, NetworkCreate, System, SystemTemplate, SystemCreate,
     Job, Meter, MeterConfiguration, Action,
 )}
@@ -468,8 +547,8 @@ def collection_json(cls: type[Resource], collection_id: str, items: list[dict[st
     # a type with a collection (COLLECTIONS) has both a type_name and a collection_key
     doc = {"resourceURI": type_uri(cls.type_name + "Collection"),  # type: ignore[operator]
            "id": collection_id, "count": len(items) if count is None else count}
-    if items:
-        doc[cls.collection_key] = items  # type: ignore[index]
+    if items:  # an empty collection has no entry array at all (5.5.11, 5.5.15)
+        doc[cls.entries_key or cls.collection_key] = items  # type: ignore[index]
     if operations:
         doc["operations"] = operations
     return doc
@@ -494,14 +573,32 @@ def value_scope(cls: type[Structure]) -> dict[str, dict[str, Any]]:
     return scope
 
 
-def resource_metadata(cls: type[Structure], capabilities: Iterable[Any] = (),
-                      actions: Iterable[Any] = ()) -> ResourceMetadata:
-
-    """ResourceMetadata (5.10) describing ``cls``, derived from its declaration."""
-    attributes = [{"name": wire, "namespace": "http://schemas.dmtf.org/cimi/2",
-                   "type": attr.type_label, "required": attr.required, "mutable": not attr.read_only}
+def resource_metadata(cls: type[Structure], capabilities: Iterable[Any] = (), actions: Iterable[Any] = (),
+                      unserved: Iterable[str] = ()) -> ResourceMetadata:
+    """ResourceMetadata (5.11) describing ``cls``, derived from its declaration; ``unserved`` names the
+    attributes this provider never sends (they are not providerMandatory)."""
+    unserved = set(unserved)
+    attributes = [attribute_metadata(wire, attr, wire not in unserved)
                   for wire, attr in cls.attributes.items() if not attr.write_only or attr.required]
     scope = value_scope(cls)
     return ResourceMetadata(name=cls.type_name, typeURI=type_uri(cls.type_name), attributes=attributes,
                             capabilities=list(capabilities), actions=list(actions),
                             vscope=[scope] if scope else None)
+
+
+# the common attributes that never change once a resource exists (5.3 mutable: false)
+IMMUTABLE = ("id", "created")
+
+
+def attribute_metadata(wire: str, attr: Attr, served: bool = True) -> dict[str, Any]:
+    """One entry of ResourceMetadata.attributes (Table 6). 7.1 asks for every field of the entry but
+    consumerMandatory, while Table 6 says namespace and type shall not be present for a CIMI-defined
+    attribute: the specific rule wins, so only Sirocco's extensions carry them."""
+    entry: dict[str, Any] = {"name": wire}
+    if attr.extension:
+        entry["namespace"] = SIROCCO_ATTRIBUTE_NS
+        entry["type"] = attr.type_label
+    entry.update(providerMandatory=served, consumerMandatory=attr.required and not attr.read_only,
+                 mutable=wire not in IMMUTABLE, consumerWritable=not attr.read_only,
+                 required=attr.required)  # the JSON pseudo-schema of 5.11 still shows "required"
+    return entry

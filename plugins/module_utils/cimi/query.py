@@ -23,7 +23,8 @@ Decisions where the spec leaves room:
   Of repeated ``$first``/``$last`` parameters the first one counts (as for ``$format``, 4.1.6.5).
 * ``$select`` (4.1.6.3): ``resourceURI`` is always kept (4.1.4); ``id`` is not (the spec's
   collection example drops it). Unknown names are ignored, repeats too; ``*`` selects all.
-  ``collection/attr`` path notation is accepted.
+  ``collection/attr`` path notation is accepted. On a Collection resource (``apply_collection_query``) it
+  subsets the Collection's own attributes; a name that is not one of them subsets each entry.
 * ``$expand`` (4.1.6.4): an empty value means ``*``; ``operations`` and ``properties`` are never
   expanded; a reference the resolver cannot resolve is left as it is. One level only.
 * ``$orderby`` (4.1.6.6): missing (or null) values sort last in both directions; a column whose
@@ -489,7 +490,18 @@ def select_collection(collection: Mapping, items_key: str, attrs: Iterable[str])
     attrs = list(attrs)
     if "*" in attrs:
         return dict(collection)
-    own = set(collection) | COLLECTION_ATTRIBUTES | {items_key}
+    outer, inner = _split_collection_select(attrs, set(collection) | COLLECTION_ATTRIBUTES | {items_key}, items_key)
+    out = {}
+    for key, value in collection.items():
+        if key == items_key and inner and isinstance(value, list):
+            out[key] = [select(item, inner) if isinstance(item, Mapping) else item for item in value]
+        elif key in outer or key in ALWAYS_SELECTED:
+            out[key] = value
+    return out
+
+
+def _split_collection_select(attrs, own, items_key):
+    """(names of the Collection's ``own`` attributes, names of its items' attributes) in a $select (4.1.6.3)."""
     outer, inner = set(), set()
     for name in attrs:
         head, slash, tail = name.partition("/")
@@ -500,13 +512,7 @@ def select_collection(collection: Mapping, items_key: str, attrs: Iterable[str])
             outer.add(name)
         else:
             inner.add(name)
-    out = {}
-    for key, value in collection.items():
-        if key == items_key and inner and isinstance(value, list):
-            out[key] = [select(item, inner) if isinstance(item, Mapping) else item for item in value]
-        elif key in outer or key in ALWAYS_SELECTED:
-            out[key] = value
-    return out
+    return outer, inner
 
 
 def parse_expand(text: str) -> list[str] | str:
@@ -700,3 +706,28 @@ def apply_query(docs: Iterable[Mapping], params: Mapping, resolve: Callable[[str
 
         result = [expand(doc, expanded, cached) for doc in result]
     return result, count
+
+
+def apply_collection_query(docs: Iterable[Mapping], params: Mapping, items_key: str,
+                           build: Callable[[list, int], dict],
+                           resolve: Callable[[str], dict | None] | None = None) -> dict:
+    """A Collection resource's document under the query parameters (4.1.6): $filter, $orderby, $first/$last
+    and $expand act on its entries (``apply_query``), $select on the Collection itself (4.1.6.3, as
+    ``select_collection``): a name of one of its own attributes (count, operations, id, ``items_key`` for
+    whole entries) keeps that attribute, any other name (or ``<items_key>/name``) subsets each entry and
+    keeps the entries. So ``count,operations`` leaves neither entries nor id; ``name`` leaves the entries with
+    their name (and resourceURI) only; ``*`` everything. ``build(entries, count)`` makes the document."""
+    selected = []
+    for text in _values(params, SELECT):
+        selected += [name for name in parse_select(text) if name not in selected]
+    if not selected or "*" in selected:
+        items, count = apply_query(docs, params, resolve)
+        return build(items, count)
+    outer, inner = _split_collection_select(selected, COLLECTION_ATTRIBUTES | {items_key}, items_key)
+    entries = bool(inner) or items_key in outer
+    rest = {name: _values(params, name) for name in (FILTER, ORDERBY, FIRST, LAST, EXPAND)}
+    rest[SELECT] = sorted(inner)  # the entries' own subsetting, done before $expand as in apply_query
+    # entries left out need no expanding (the parameter is still validated)
+    items, count = apply_query(docs, rest, resolve if entries else None)
+    doc = build(items, count)
+    return {k: v for k, v in doc.items() if k in outer or k in ALWAYS_SELECTED or (k == items_key and entries)}

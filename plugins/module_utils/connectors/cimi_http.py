@@ -11,9 +11,13 @@ The connector never builds a path: it follows hrefs, as the specification asks.
 * Actions (start, stop, ..., capture) post an ``Action`` to the href of the operation whose
   ``rel`` is the action's URI in the machine's own ``operations``; ``edit`` and ``delete``
   likewise. An operation the resource does not offer in its current state is a Conflict.
-* Volumes are attached by posting a ``MachineVolume`` to the ``add`` operation of the machine's
-  volumes collection (``volumes: {href}`` in CIMI 2.0, ``machineVolumes: {href}`` on siroccod)
-  and detached by deleting that MachineVolume.
+* A Machine's disks, interfaces and volumes, a Meter's samples and a System's members are collections in
+  CIMI 2.0 (``{"href"}``, 5.5.12): asked for expanded (``$expand``), followed when the endpoint does not
+  expand them, and kept inline in what this connector returns; an endpoint serving them inline (CIMI 1.x)
+  is read as it is.
+* Volumes are attached by posting a ``locatedVolume`` to the ``add`` operation of the machine's
+  volumes collection (``volumes: {href}``; ``machineVolumes: {href}`` on siroccod before 2.0's collections)
+  and detached by deleting that item.
 * A ``202`` reply with a ``CIMI-Job-URI`` header is followed: the Job is polled until it ends
   (option ``job_timeout``, default 300 s); a FAILED job raises the error class of its
   ``returnCode`` with its ``statusMessage``. Every method returns when the work is done.
@@ -38,6 +42,9 @@ The connector never builds a path: it follows hrefs, as the specification asks.
   (DSP0263) unless the endpoint takes the Credential itself (siroccod does). References in a
   template (machineConfig, machineImage, credential; a system's template) are hrefs of the
   endpoint, or names looked up there: an unknown one is InvalidInput before anything is posted.
+* Networks are created from a NetworkTemplate by value (Table 31: ``initialState`` STARTED), ``cidr`` and
+  ``dhcp`` in its ``networkConfig`` (a Sirocco extension siroccod takes); an older siroccod, whose templates
+  need a ``networkConfig`` and know no ``initialState`` (a 400 naming either, nothing made), gets that shape.
 * Systems are created from a SystemTemplate by reference or by value, started, stopped and
   deleted through their own operations, each Job followed (nested Jobs end with their parent).
 
@@ -230,6 +237,22 @@ def collection_link(value):
     return None
 
 
+# the collections of a Machine (5.14.1.1) the model keeps inline (what modules return, what the inventory reads):
+# asked for expanded ($expand), followed when the endpoint does not expand them; legacy entry keys beside the
+# model's (siroccod before CIMI 2.0's collections served machineVolumes)
+INLINE_COLLECTIONS = {"Machine": ("disks", "interfaces", "volumes"), "Meter": ("samples",),
+                      "System": ("machines", "volumes", "networks")}
+LEGACY_ENTRIES = {"locatedVolumes": ("machineVolumes", "volumes"), "networkInterfaces": ("interfaces",)}
+
+
+def collection_entries(doc, entries):
+    """The items of a collection document (or of an expanded collection reference), else None."""
+    for key in (entries,) + LEGACY_ENTRIES.get(entries, ()):
+        if isinstance(doc.get(key), list):
+            return [item for item in doc[key] if isinstance(item, dict)]
+    return [] if doc.get("count") == 0 else None
+
+
 def parse(cls, doc, what):
     """A model object from an endpoint's document; collection links ({href} in place of a list) are
     left out, so is any write-only value (a Credential's password: never handed on), and a document the model
@@ -341,6 +364,7 @@ class CimiConnector(Connector):
         self._hosts = None
         self._adds = {}  # collection -> the href of its "add" operation, seen by capabilities()
         self._credential_itself = False  # the endpoint takes a Credential, not a CredentialCreate (siroccod)
+        self._network_config_required = False  # a NetworkTemplate is a networkConfig only (an older siroccod)
         self._metadata_seen = {}  # type name -> its ResourceMetadata, or None
 
     def __repr__(self):
@@ -527,7 +551,7 @@ class CimiConnector(Connector):
         if not self._own(ref):
             raise NotFound("%s '%s' not found on provider cimi (%s): ids are the endpoint's resource URIs"
                            % (what, ref, self.shown_uri))
-        doc = self._get(ref, operation, "%s '%s'" % (what, ref))
+        doc = self._get(ref, operation, "%s '%s'" % (what, ref), query=self._expanded(cls))
         if doc.get("resourceURI") != type_uri(cls.type_name):
             raise NotFound("%s '%s' not found on provider cimi (%s): that URI is a %s"
                            % (what, ref, self.shown_uri, str(doc.get("resourceURI")).rsplit("/", 1)[-1]))
@@ -537,13 +561,46 @@ class CimiConnector(Connector):
         """Every ``cls`` resource called ``name`` ($filter on the endpoint, checked here again)."""
         literal = filter_literal(name) if isinstance(name, str) else None
         query = {"$filter": "name=%s" % literal} if literal else None
-        items, _count = self._list(key, operation, "%ss named '%s'" % (what, name), query=query)
-        return [parse(cls, d, what) for d in items if d.get("name") == name]
+        query = dict(query or {}, **self._expanded(cls) or {})
+        items, _count = self._list(key, operation, "%ss named '%s'" % (what, name), query=query or None)
+        return [self._parse(cls, d, what, operation) for d in items if d.get("name") == name]
+
+    @staticmethod
+    def _expanded(resource_cls):
+        """The $expand asking for the collections the model keeps inline, None for a type without."""
+        names = INLINE_COLLECTIONS.get(resource_cls.type_name)
+        return {"$expand": ",".join(names)} if names else None
+
+    def _parse(self, cls, doc, what, operation):
+        """parse(), the collections the model keeps inline first made inline: expanded by the endpoint, or
+        read from their hrefs (an endpoint that ignored $expand, or one before CIMI 2.0 serving them inline)."""
+        for wire in INLINE_COLLECTIONS.get(cls.type_name, ()):
+            value = doc.get(wire)
+            href = collection_link(value)
+            if href is None:
+                continue
+            entries = cls.attributes[wire].collection[1]
+            items = collection_entries(value, entries)
+            if items is None and self._own(href):
+                try:
+                    items = collection_entries(self._get(href, operation, "%s of %s '%s'" % (
+                        wire, what, doc.get("name") or doc.get("id"))), entries)
+                except NotFound:  # a link to nothing: nothing known, rather than no resource at all
+                    items = None
+                if items is None:
+                    doc = {k: v for k, v in doc.items() if k != wire}
+                    continue
+            if cls.attributes[wire].kind == "ref":  # items that are resources of their own: references to them
+                items = [{"href": item.get("href") or item.get("id")} for item in items or []]
+            # the items as model structures read them: their own resourceURI and operations left out
+            doc = dict(doc, **{wire: [{k: v for k, v in item.items() if k not in ("resourceURI", "operations")}
+                                      for item in items or []]})
+        return parse(cls, doc, what)
 
     def _by_ref(self, key, cls, ref, operation, what):
         """A resource by its id (URI) or its name."""
         if self._own(ref):
-            return parse(cls, self._fetch(ref, cls, what, operation), what)
+            return self._parse(cls, self._fetch(ref, cls, what, operation), what, operation)
         self._collection(key, operation)
         named = self._named(key, cls, ref, operation, what)
         if len(named) == 1:
@@ -562,17 +619,17 @@ class CimiConnector(Connector):
         """The resource a create made: its Location (or the reply's own document)."""
         location = reply.header("Location")
         if location:
-            return parse(cls, self._fetch(urljoin(reply.url, location), cls, what, operation), what)
+            return self._parse(cls, self._fetch(urljoin(reply.url, location), cls, what, operation), what, operation)
         if isinstance(reply.doc, dict) and reply.doc.get("resourceURI") == type_uri(cls.type_name):
             if job is None:
-                return parse(cls, reply.doc, what)
-            return parse(cls, self._fetch(reply.doc["id"], cls, what, operation), what)
+                return self._parse(cls, reply.doc, what, operation)
+            return self._parse(cls, self._fetch(reply.doc["id"], cls, what, operation), what, operation)
         for ref in (job or {}).get("affectedResources") or []:
             href = collection_link(ref)
             if href and self._own(href):
                 doc = self._get(href, operation, subject)
                 if doc.get("resourceURI") == type_uri(cls.type_name):
-                    return parse(cls, doc, what)
+                    return self._parse(cls, doc, what, operation)
         raise ProviderUnavailable("%s (%s): the CIMI endpoint %s did not say where the new %s is"
                                   % (subject, operation, self.shown_uri, what))
 
@@ -603,7 +660,7 @@ class CimiConnector(Connector):
                                     query={"$filter": "typeURI='%s'" % type_uri(type_name)})
                 except (NotFound, InvalidInput):
                     doc = {}
-                found = next((m for m in doc.get("resourceMetadata") or []
+                found = next((m for m in doc.get("resourceMetadatas") or doc.get("resourceMetadata") or []
                               if isinstance(m, dict) and m.get("typeURI") == type_uri(type_name)), None)
             self._metadata_seen[type_name] = found
         return self._metadata_seen[type_name]
@@ -757,9 +814,9 @@ class CimiConnector(Connector):
             if position < 0:
                 raise InvalidInput("marker '%s' is not a position this connector gave" % marker, attribute="marker")
         if limit is None and not position:
-            items, _count = self._list("machines", "machine.list", "machines")
-            return Page(items=[parse(Machine, d, "machine") for d in items])
-        query = {"$first": position + 1}
+            items, _count = self._list("machines", "machine.list", "machines", query=self._expanded(Machine))
+            return Page(items=[self._parse(Machine, d, "machine", "machine.list") for d in items])
+        query = dict(self._expanded(Machine), **{"$first": position + 1})
         if limit is not None:
             query["$last"] = position + limit
         href = self._collection("machines", "machine.list")
@@ -771,7 +828,8 @@ class CimiConnector(Connector):
         reached = position + len(items)
         more = limit is not None and bool(items) and (reached < count if isinstance(count, int)
                                                       else len(items) == limit)
-        return Page(items=[parse(Machine, d, "machine") for d in items], marker=str(reached) if more else None)
+        return Page(items=[self._parse(Machine, d, "machine", "machine.list") for d in items],
+                    marker=str(reached) if more else None)
 
     def find_machines(self, name):
         self.require("machine.list")
@@ -779,7 +837,7 @@ class CimiConnector(Connector):
 
     def get_machine(self, machine_id):
         self.require("machine.get")
-        return parse(Machine, self._machine_doc(machine_id, "machine.get"), "machine")
+        return self._parse(Machine, self._machine_doc(machine_id, "machine.get"), "machine", "machine.get")
 
     def create_machine(self, spec):
         spec.validate()
@@ -1116,7 +1174,8 @@ class CimiConnector(Connector):
         self._delete(doc, "volume.delete", label)
 
     def _machine_volumes(self, doc, operation):
-        """The href of a machine's volumes collection (CIMI ``volumes: {href}``, siroccod ``machineVolumes``)."""
+        """The href of a machine's volumes collection (CIMI ``volumes: {href}``; siroccod before it served CIMI
+        2.0's collections: ``machineVolumes``)."""
         href = collection_link(doc.get("machineVolumes")) or collection_link(doc.get("volumes"))
         if href is None:
             raise Unsupported(self.name, operation, "provider 'cimi' (%s) does not support %s: %s has no volumes "
@@ -1136,7 +1195,7 @@ class CimiConnector(Connector):
         add = operation_href(collection, "add")
         if add is None:
             raise Conflict("%s accepts no volume now (state %s)" % (label, doc.get("state")))
-        body = {"resourceURI": type_uri("MachineVolume"), "volume": {"href": volume.id}}
+        body = {"resourceURI": type_uri("locatedVolume"), "volume": {"href": volume.id}}
         if initial_location:
             body["initialLocation"] = initial_location
         self._submit("POST", add, "volume.attach", label, body=body)
@@ -1148,7 +1207,7 @@ class CimiConnector(Connector):
         label = self._label(doc)
         volume = self.get_volume(volume_id)
         collection = self._get(self._machine_volumes(doc, "volume.detach"), "volume.detach", label)
-        for item in collection.get("machineVolumes") or []:
+        for item in collection_entries(collection, "locatedVolumes") or []:
             if isinstance(item, dict) and collection_link(item.get("volume")) == volume.id:
                 self._delete(item, "volume.detach", "volume '%s' of %s" % (volume.name or volume.id, label))
                 return self.get_machine(doc["id"])
@@ -1176,12 +1235,30 @@ class CimiConnector(Connector):
                 raise InvalidInput("dhcp must be true or false", attribute="dhcp")
             config["dhcp"] = dhcp
         self._check_new_name("networks", Network, name, "network.create", "network")
-        body = {"resourceURI": type_uri("NetworkCreate"), "name": name, "networkTemplate": {"networkConfig": config}}
+        # Table 31: started (a spec endpoint's default is STOPPED), cidr and dhcp in Sirocco's networkConfig
+        # extension, which only an endpoint with that extension takes (it cannot set them up otherwise)
+        template = {"initialState": states.STARTED}
+        if config:
+            template["networkConfig"] = config
+        if self._network_config_required:
+            template = {"networkConfig": config}
+        body = {"resourceURI": type_uri("NetworkCreate"), "name": name, "networkTemplate": template}
         if description is not None:
             body["description"] = description
         if properties:
             body["properties"] = dict(properties)
-        return self._create("networks", body, Network, "network", "network.create", "network '%s'" % name)
+        args = ("networks", body, Network, "network", "network.create", "network '%s'" % name)
+        try:
+            return self._create(*args)
+        except InvalidInput as exc:
+            # an older siroccod (its NetworkTemplate a required networkConfig, no initialState) refuses the
+            # request before making anything, naming either: it gets the template it takes
+            legacy = exc.attribute == "initialState" or (exc.attribute == "networkConfig" and not config)
+            if self._network_config_required or not legacy:
+                raise
+            self._network_config_required = True
+            body["networkTemplate"] = {"networkConfig": config}
+            return self._create(*args)
 
     def delete_network(self, network_id):
         self.require("network.delete")
@@ -1207,7 +1284,7 @@ class CimiConnector(Connector):
         for ref in refs or []:
             href = collection_link(ref)
             if href:
-                meter = parse(Meter, self._fetch(href, Meter, "meter", "meter.list"), "meter")
+                meter = self._parse(Meter, self._fetch(href, Meter, "meter", "meter.list"), "meter", "meter.list")
                 if meter.samples:  # the contract's reading is the newest sample (an endpoint may keep many)
                     meter.samples = in_window(meter.samples, window) if window else meter.samples[-1:]
                 meters.append(meter)
@@ -1216,8 +1293,8 @@ class CimiConnector(Connector):
     # -- stored resources: the common parts ---------------------------------------------------
     def _stored_list(self, key, cls, what, operation):
         self.require(operation)
-        items, _count = self._list(key, operation, what + "s")
-        return [parse(cls, d, what) for d in items]
+        items, _count = self._list(key, operation, what + "s", query=self._expanded(cls))
+        return [self._parse(cls, d, what, operation) for d in items]
 
     def _stored_delete(self, ref, cls, what, operation):
         self.require(operation)
@@ -1351,22 +1428,29 @@ class CimiConnector(Connector):
         self._stored_delete(template_id, SystemTemplate, "system template", "system_template.delete")
 
     def _system_template(self, template, path):
-        """A SystemTemplate's JSON, checked: each componentDescriptor's ``type`` a type URI (Machine, Volume or
-        Network stand for theirs), a Machine's ``component`` a MachineTemplate by reference (a URI or a name)
-        or by value, its references resolved as ``create_machine_template`` does."""
-        body = self._writable(SystemTemplate, template, path)
-        descriptors = []
+        """A SystemTemplate's JSON in Table 14's shape, checked: each componentDescriptor's ``type`` a type URI
+        (Machine, Volume or Network stand for theirs), its component's template under the attribute named for
+        it (machineTemplate, volumeTemplate, networkTemplate; one under siroccod's former ``component`` is sent
+        there), a machineTemplate by reference (a URI or a name) or by value, its references resolved as
+        ``create_machine_template`` does."""
+        doc = template.to_json() if isinstance(template, SystemTemplate) else template
+        if isinstance(doc, dict) and isinstance(doc.get("componentDescriptors"), list):
+            doc = dict(doc, componentDescriptors=[self._descriptor(d) for d in doc["componentDescriptors"]])
+        body = self._writable(SystemTemplate, doc, path)
         for i, desc in enumerate(body.get("componentDescriptors") or []):
-            where = "%s.componentDescriptors[%d]" % (path, i)
-            desc = dict(desc)
-            if desc["type"] in COMPONENT_TYPES:
-                desc["type"] = type_uri(desc["type"])
             if desc["type"] == type_uri("Machine"):
-                desc["component"] = self._machine_component(desc.get("component"), where + ".component")
-            descriptors.append(desc)
-        if descriptors:
-            body["componentDescriptors"] = descriptors
+                desc["machineTemplate"] = self._machine_component(
+                    desc.get("machineTemplate"), "%s.componentDescriptors[%d].machineTemplate" % (path, i))
         return body
+
+    @staticmethod
+    def _descriptor(desc):
+        """A caller's componentDescriptor with its ``type`` a type URI, in Table 14's shape."""
+        if not isinstance(desc, dict):
+            return desc
+        if desc.get("type") in COMPONENT_TYPES:
+            desc = dict(desc, type=type_uri(desc["type"]))
+        return model.spec_descriptor(desc)
 
     def _machine_component(self, component, path):
         if not isinstance(component, dict):
@@ -1419,7 +1503,7 @@ class CimiConnector(Connector):
         self.require(operation)
         doc = self._fetch(system_id, System, "system", operation)
         self._invoke(doc, verb, operation, "system '%s'" % (doc.get("name") or doc.get("id")), force)
-        return parse(System, self._fetch(doc["id"], System, "system", operation), "system")
+        return self._parse(System, self._fetch(doc["id"], System, "system", operation), "system", operation)
 
     def start_system(self, system_id):
         """Start the machines of a system that can start (its Job and theirs followed); the System."""

@@ -61,6 +61,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.model import (
     Disk,
     Machine,
+    MachineConfiguration,
     MachineImage,
     MachineVolume,
     Meter,
@@ -673,6 +674,7 @@ class LibvirtConnector(Connector):
         return Machine(id=dom.UUIDString(), name=dom.name(), description=facts["description"],
                        created=meta["created"], properties=properties, state=self._state(dom),
                        cpu=facts["vcpus"], memory=facts["memory_kib"], cpuArch=cimi_arch(facts["arch"]),
+                       cpuSpeed=self.host()["mhz"] or None,  # a guest's vCPUs run at the host's clock
                        disks=disks, volumes=volumes, interfaces=interfaces)
 
     def _guest_addresses(self, dom, mac):
@@ -1209,7 +1211,16 @@ class LibvirtConnector(Connector):
 
     # -- configurations and images ---------------------------------------------------
     def list_machine_configs(self):
-        return list(self.configs)
+        """The sizes (option ``sizes``), each with the host's CPU speed: what a machine of it runs at here."""
+        mhz = self.host()["mhz"]
+        if not mhz:
+            return list(self.configs)
+        configs = []
+        for config in self.configs:
+            doc = config.to_json()
+            doc.pop("resourceURI", None)
+            configs.append(MachineConfiguration(**dict(doc, cpuSpeed=mhz)))
+        return configs
 
     def _image(self, vol, facts):
         name, _sep, rest = facts["name"].partition(GENERIC_SEPARATOR)

@@ -12,7 +12,8 @@ def test_every_type_has_its_uri_and_collections_their_key():
         assert cls().to_json()["resourceURI"] == CIMI_NS + name
     assert model.COLLECTIONS["machines"] is model.Machine
     assert model.COLLECTIONS["resourceMetadata"] is model.ResourceMetadata
-    expected = {"machines", "machineConfigs", "machineImages", "machineTemplates", "credentials", "volumes",
+    expected = {"machines", "machineConfigs", "machineImages", "machineTemplates", "credentials", "credentialTemplates",
+                "volumes",
                 "volumeConfigs", "volumeImages", "volumeTemplates", "networks", "networkTemplates",
                 "networkConfigs", "systems", "systemTemplates", "jobs", "meters", "meterConfigs", "resourceMetadata"}
     assert expected == set(model.COLLECTIONS)
@@ -96,10 +97,17 @@ def test_datetimes_are_validated():
 def test_resource_metadata_derives_from_the_declaration():
     meta = model.resource_metadata(model.MachineConfiguration).to_json()
     attrs = {a["name"]: a for a in meta["attributes"]}
-    assert attrs["cpu"] == {"name": "cpu", "namespace": "http://schemas.dmtf.org/cimi/2", "type": "integer",
-                            "required": True, "mutable": True}
-    assert attrs["disks"]["type"] == "Disk[]"
-    assert attrs["id"]["mutable"] is False
+    # Table 6: a CIMI-defined attribute carries no namespace or type; its constraints (5.3) are given
+    assert attrs["cpu"] == {"name": "cpu", "providerMandatory": True, "consumerMandatory": True, "mutable": True,
+                            "consumerWritable": True, "required": True}
+    assert attrs["id"]["mutable"] is False and attrs["id"]["consumerWritable"] is False
+    assert attrs["created"]["consumerMandatory"] is False
+    unserved = model.resource_metadata(model.Machine, unserved=("snapshots",)).to_json()
+    assert {a["name"]: a for a in unserved["attributes"]}["snapshots"]["providerMandatory"] is False
+    # an extension names its namespace and type
+    action = {a["name"]: a for a in model.resource_metadata(model.Action).to_json()["attributes"]}
+    assert action["host"]["namespace"] == model.SIROCCO_ATTRIBUTE_NS and action["host"]["type"] == "string"
+    assert "namespace" not in action["force"]
     assert meta["typeURI"] == CIMI_NS + "MachineConfiguration"
 
 

@@ -17,6 +17,7 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.query import (
     Or,
     PropertyComparison,
     QueryError,
+    apply_collection_query,
     apply_query,
     combine_filters,
     expand,
@@ -480,6 +481,32 @@ def test_select_on_a_collection():
     # the grouping attribute alone keeps whole items
     assert select_collection(coll, "machines", ["machines"])["machines"] == items
     assert select_collection(coll, "machines", ["*"]) == coll
+
+
+def test_apply_collection_query_selects_on_the_collection():
+    """4.1.6.3 through the whole query: $select on the Collection, the other parameters on its entries."""
+    docs = [machine(1), machine(2, cpu=4), machine(3, cpu=4)]
+    ops = [{"rel": "add", "href": "/machines"}]
+
+    def build(items, count):
+        doc = {"resourceURI": NS + "MachineCollection", "id": "/machines", "count": count}
+        if items:
+            doc["machines"] = items
+        return dict(doc, operations=ops)
+
+    def run(**params):
+        return apply_collection_query(docs, params, "machines", build)
+
+    assert run(**{"$filter": "cpu=4", "$select": "count,operations"}) == {
+        "resourceURI": NS + "MachineCollection", "count": 2, "operations": ops}
+    assert run(**{"$select": ["count", "machines/name"], "$first": "2"}) == {
+        "resourceURI": NS + "MachineCollection", "count": 3,
+        "machines": [{"resourceURI": NS + "Machine", "name": "vm2"}, {"resourceURI": NS + "Machine", "name": "vm3"}]}
+    assert set(run(**{"$select": "name"})) == {"resourceURI", "machines"}
+    assert run(**{"$select": "*"}) == run() == build(docs, 3)
+    assert run(**{"$select": "id,machines", "$last": "1"})["machines"] == [docs[0]]
+    with pytest.raises(QueryError):
+        run(**{"$select": "count", "$expand": "a b"})  # still validated though no entry is expanded
 
 
 # ---------------------------------------------------------------------------

@@ -588,6 +588,8 @@ def test_cimi_2_collections_on_a_machine_volumes_and_meters(endpoint):
                 disks={"href": mid + "/disks"})
     vol = {"resourceURI": CIMI + "Volume", "id": url + "/cimi/volumes/v1", "name": "data", "capacity": 1024}
     endpoint.routes[("GET", "/cimi/machines/m1")] = (200, {}, m)
+    endpoint.routes[("GET", "/cimi/machines/m1/disks")] = (200, {}, collection("disks", "Disk", [
+        {"resourceURI": CIMI + "Disk", "id": mid + "/disks/0", "capacity": 2048}]))
     endpoint.routes[("GET", "/cimi/volumes/v1")] = (200, {}, vol)
     attached = {"resourceURI": CIMI + "MachineVolume", "id": mid + "/vols/a1", "volume": {"href": vol["id"]},
                 "operations": [{"rel": "delete", "href": mid + "/vols/a1"}]}
@@ -612,9 +614,11 @@ def test_cimi_2_collections_on_a_machine_volumes_and_meters(endpoint):
         "targetResource": {"href": mid}, "samples": [{"timestamp": "2026-01-01T00:00:00Z", "value": "1.5"}]})
     conn = connect(endpoint)
     got = conn.get_machine(mid)
-    assert got.volumes is None and got.disks is None  # collections are links, not lists
+    # collections are links: followed (this endpoint ignores $expand), their items kept inline
+    assert not got.volumes and [d.capacity for d in got.disks] == [2048]
+    assert endpoint.hits("GET", "/cimi/machines/m1/disks")
     conn.attach_volume(mid, vol["id"], initial_location="vdb")
-    assert endpoint.hits("POST")[0]["body"] == {"resourceURI": CIMI + "MachineVolume", "volume": {"href": vol["id"]},
+    assert endpoint.hits("POST")[0]["body"] == {"resourceURI": CIMI + "locatedVolume", "volume": {"href": vol["id"]},
                                                 "initialLocation": "vdb"}
     conn.detach_volume(mid, vol["id"])
     assert endpoint.hits("DELETE", "/cimi/machines/m1/vols/a1")
@@ -657,3 +661,86 @@ def test_hosts_shown_to_administrators_are_the_locations(endpoint):
     with pytest.raises(InvalidInput) as info:
         conn.create_machine(MachineSpec(name="x", config=MachineConfiguration(cpu=1, memory=65536), location="sim9"))
     assert info.value.attribute == "location" and "sim1, sim2" in str(info.value)
+
+
+def test_system_templates_read_in_either_shape_and_sent_in_table14s(endpoint):
+    """DSP0263 Table 14: a componentDescriptor holds its template under machineTemplate (volumeTemplate,
+    networkTemplate). Templates an endpoint serves in siroccod's former shape (under ``component``) read the
+    same; what the connector sends is Table 14's, whatever shape its caller used."""
+    url = endpoint.url
+    endpoint.routes[("GET", "/cimi/cloudEntryPoint")] = (200, {}, cep(url, keys=(
+        "machines", "machineConfigs", "machineTemplates", "systemTemplates", "systems")))
+    vt = {"volumeConfig": {"capacity": 1024}}
+    stored = [{"resourceURI": CIMI + "SystemTemplate", "id": url + "/cimi/systemTemplates/" + n, "name": n,
+               "componentDescriptors": [dict({"type": CIMI + "Volume", "name": "v"}, **{key: vt})]}
+              for n, key in (("old", "component"), ("new", "volumeTemplate"))]
+    endpoint.routes[("GET", "/cimi/systemTemplates")] = (200, {}, collection("systemTemplates", "SystemTemplate",
+                                                                              stored))
+    for key, type_name in (("machineTemplates", "MachineTemplate"), ("systems", "System")):
+        endpoint.routes[("GET", "/cimi/" + key)] = (200, {}, collection(key, type_name, []))
+    conn = connect(endpoint)
+    read = {t.name: t.to_json()["componentDescriptors"] for t in conn.list_system_templates()}
+    assert read["old"] == read["new"] == [{"type": CIMI + "Volume", "name": "v", "volumeTemplate": vt}]
+
+    made = dict(stored[1], id=url + "/cimi/systemTemplates/made", name="made")
+    endpoint.routes[("POST", "/cimi/systemTemplates")] = (201, {"Location": made["id"]}, made)
+    endpoint.routes[("GET", "/cimi/systemTemplates/made")] = (200, {}, made)
+    for key in ("machineTemplate", "component"):
+        endpoint.requests.clear()
+        conn.create_system_template({"name": "made", "componentDescriptors": [
+            {"type": "Machine", "name": "m", "quantity": 2, "properties": {"a": "b"},
+             key: {"machineConfig": {"href": "tiny"}}}]})
+        [post] = endpoint.hits("POST")
+        assert post["body"]["componentDescriptors"] == [
+            {"type": CIMI + "Machine", "name": "m", "quantity": 2, "properties": {"a": "b"},
+             "machineTemplate": {"machineConfig": {"href": url + "/cimi/machineConfigs/tiny"}}}]
+
+
+def _network_endpoint(endpoint, accept):
+    """networks whose add takes a NetworkCreate when ``accept(template)`` is None, else answers 400 naming it."""
+    add = endpoint.url + "/cimi/networks/add-here"
+    endpoint.routes[("GET", "/cimi/networks")] = (200, {}, dict(collection("networks", "Network", []),
+                                                                operations=[{"rel": "add", "href": add}]))
+    net = {"resourceURI": CIMI + "Network", "id": endpoint.url + "/cimi/networks/n1", "name": "lan",
+           "state": states.STARTED}
+
+    def post(req):
+        refused = accept(req["body"]["networkTemplate"])
+        if refused:
+            return (400, {}, {"resourceURI": CIMI + "Job", "state": "FAILED", "returnCode": 400,
+                              "statusMessage": "NetworkCreate.networkTemplate: %s" % refused,
+                              "properties": {"attribute": refused, "error": "invalid-input"}})
+        return (202, {"Location": net["id"], "CIMI-Job-URI": "/cimi/jobs/jn"}, dict(net, state=states.CREATING))
+    endpoint.routes[("POST", "/cimi/networks/add-here")] = post
+    endpoint.routes[("GET", "/cimi/jobs/jn")] = (200, {}, _job(endpoint.url, "jn", "SUCCESS", 201))
+    endpoint.routes[("GET", "/cimi/networks/n1")] = (200, {}, net)
+
+
+def test_a_network_is_made_from_a_table31_template_and_an_older_siroccod_gets_its_networkconfig(endpoint):
+    """Issue 16 clause 7: a NetworkTemplate by value as DSP0263 2.0.0 has it (initialState STARTED: a spec
+    endpoint's default is STOPPED), cidr and dhcp in Sirocco's networkConfig extension; an older siroccod (no
+    initialState, networkConfig required) refuses that naming the attribute and gets the shape it takes."""
+    _network_endpoint(endpoint, lambda template: None)
+    conn = connect(endpoint)
+    assert conn.create_network("lan").state == states.STARTED
+    assert endpoint.hits("POST")[-1]["body"]["networkTemplate"] == {"initialState": states.STARTED}
+    conn.create_network("lan2", cidr="10.5.0.0/24", dhcp=True)
+    assert endpoint.hits("POST")[-1]["body"]["networkTemplate"] == {
+        "initialState": states.STARTED, "networkConfig": {"cidr": "10.5.0.0/24", "dhcp": True}}
+
+    older = Endpoint()
+    try:
+        older.routes.update(endpoint.routes)
+        older.routes[("GET", "/cimi/cloudEntryPoint")] = (200, {}, cep(older.url))
+        _network_endpoint(older, lambda t: "initialState" if "initialState" in t else
+                          None if "networkConfig" in t else "networkConfig")
+        conn = connect(older)
+        conn.create_network("lan")
+        assert [p["body"]["networkTemplate"] for p in older.hits("POST")] == [
+            {"initialState": states.STARTED}, {"networkConfig": {}}]
+        older.requests.clear()
+        conn.create_network("lan3", cidr="10.6.0.0/24")  # the shape it takes, from the start now
+        sent = [p["body"]["networkTemplate"] for p in older.hits("POST")]
+        assert sent == [{"networkConfig": {"cidr": "10.6.0.0/24"}}]
+    finally:
+        older.stop()

@@ -20,12 +20,12 @@ from ansible_collections.sirocco.cimi.plugins.module_utils.module import Deadlin
 DEFAULTS = dict(name="shop", state="present", template=None, description=None, properties=None, force=True,
                 wait=True, wait_timeout=30, templates=None, templates_file=None, filter=None)
 TEMPLATE = {"componentDescriptors": [
-    {"name": "net", "type": "network", "component": {}},
-    {"name": "data", "type": "volume", "component": {"size_gib": 1}},
-    {"name": "web", "type": "machine", "quantity": 2, "component": {"machine_config": "tiny",
+    {"name": "net", "type": "network", "networkTemplate": {}},
+    {"name": "data", "type": "volume", "volumeTemplate": {"size_gib": 1}},
+    {"name": "web", "type": "machine", "quantity": 2, "machineTemplate": {"machine_config": "tiny",
                                                                     "properties": {"tier": "web"}}},
     {"name": "db", "type": "http://schemas.dmtf.org/cimi/2/Machine",
-     "component": {"machine_config": {"cpu": 1, "memory_mib": 64}, "volumes": ["data"]}},
+     "machineTemplate": {"machine_config": {"cpu": 1, "memory_mib": 64}, "volumes": ["data"]}},
 ]}
 NAMES = ["shop-net", "shop-data", "shop-web-1", "shop-web-2", "shop-db"]
 
@@ -80,23 +80,23 @@ def test_template_components_and_member_names():
     ({"components": []}, ["template", "unknown key(s) components"]),
     ({"componentDescriptors": [{"name": "a", "type": "router"}]}, ["componentDescriptors[0].type", "router"]),
     ({"componentDescriptors": [{"name": "a b", "type": "volume"}]}, ["componentDescriptors[0].name", "'a b'"]),
-    ({"componentDescriptors": [{"name": "a", "type": "volume", "component": {"size_gib": 1}}] * 2},
+    ({"componentDescriptors": [{"name": "a", "type": "volume", "volumeTemplate": {"size_gib": 1}}] * 2},
      ["componentDescriptors[1].name", "named twice"]),
-    ({"componentDescriptors": [{"name": "a", "type": "volume", "component": {}}]},
-     ["componentDescriptors[0].component.size_gib", "at least 1"]),
-    ({"componentDescriptors": [{"name": "a", "type": "volume", "component": {"size": 1}}]},
-     ["componentDescriptors[0].component", "unknown key(s) size", "size_gib"]),
-    ({"componentDescriptors": [{"name": "m", "type": "machine", "component": {}}]},
-     ["componentDescriptors[0].component.machine_config", "required"]),
-    ({"componentDescriptors": [{"name": "n", "type": "network", "component": {}},
-                               {"name": "m", "type": "machine", "component": {"machine_config": "tiny",
+    ({"componentDescriptors": [{"name": "a", "type": "volume", "volumeTemplate": {}}]},
+     ["componentDescriptors[0].volumeTemplate.size_gib", "at least 1"]),
+    ({"componentDescriptors": [{"name": "a", "type": "volume", "volumeTemplate": {"size": 1}}]},
+     ["componentDescriptors[0].volumeTemplate", "unknown key(s) size", "size_gib"]),
+    ({"componentDescriptors": [{"name": "m", "type": "machine", "machineTemplate": {}}]},
+     ["componentDescriptors[0].machineTemplate.machine_config", "required"]),
+    ({"componentDescriptors": [{"name": "n", "type": "network", "networkTemplate": {}},
+                               {"name": "m", "type": "machine", "machineTemplate": {"machine_config": "tiny",
                                                                               "volumes": ["n"]}}]},
-     ["componentDescriptors[1].component.volumes", "'n' is a network"]),
-    ({"componentDescriptors": [{"name": "m", "type": "machine", "component": {
+     ["componentDescriptors[1].machineTemplate.volumes", "'n' is a network"]),
+    ({"componentDescriptors": [{"name": "m", "type": "machine", "machineTemplate": {
         "machine_config": "tiny", "credential": {"name": "k", "public_key": "ssh-ed25519 AAAA"}}}]},
-     ["componentDescriptors[0].component.credential", "either name"]),
+     ["componentDescriptors[0].machineTemplate.credential", "either name"]),
     ({"componentDescriptors": [{"name": "m", "type": "machine", "quantity": 101,
-                                "component": {"machine_config": "tiny"}}]}, ["at most 100 members"]),
+                                "machineTemplate": {"machine_config": "tiny"}}]}, ["at most 100 members"]),
 ])
 def test_bad_templates_name_their_path(template, words):
     with pytest.raises(InvalidInput) as err:
@@ -183,9 +183,9 @@ def test_found_by_tags_without_the_template(conn):
 def test_a_member_failing_rolls_back_what_the_run_made(conn):
     existing = conn.create_volume("shop-keep", 1024)  # not the run's: left alone
     shared = {"componentDescriptors": [
-        {"name": "data", "type": "volume", "component": {"size_gib": 1}},
+        {"name": "data", "type": "volume", "volumeTemplate": {"size_gib": 1}},
         {"name": "db", "type": "machine", "quantity": 2,
-         "component": {"machine_config": "tiny", "volumes": ["data"]}}]}
+         "machineTemplate": {"machine_config": "tiny", "volumes": ["data"]}}]}
     with pytest.raises(Conflict) as err:
         run(conn, template=shared)
     message = err.value.message
@@ -197,15 +197,15 @@ def test_a_member_failing_rolls_back_what_the_run_made(conn):
 
 
 def test_bad_input_and_missing_operations_change_nothing(conn):
-    bad = {"componentDescriptors": [{"name": "net", "type": "network", "component": {}},
-                                    {"name": "m", "type": "machine", "component": {"machine_config": "huge"}}]}
+    bad = {"componentDescriptors": [{"name": "net", "type": "network", "networkTemplate": {}},
+                                    {"name": "m", "type": "machine", "machineTemplate": {"machine_config": "huge"}}]}
     with pytest.raises(InvalidInput) as err:
         run(conn, template=bad)
-    assert "template.componentDescriptors[1].component: machine_config: unknown size 'huge'" in err.value.message
+    assert "template.componentDescriptors[1].machineTemplate: machine_config: unknown size 'huge'" in err.value.message
     with pytest.raises(InvalidInput) as err:
-        run(conn, template={"componentDescriptors": [{"name": "m", "type": "machine", "component": {
+        run(conn, template={"componentDescriptors": [{"name": "m", "type": "machine", "machineTemplate": {
             "machine_config": "tiny", "networks": ["no-such-net"]}}]})
-    assert "component.networks" in err.value.message and "no-such-net" in err.value.message
+    assert "machineTemplate.networks" in err.value.message and "no-such-net" in err.value.message
     with pytest.raises(InvalidInput) as err:
         run(conn, state="started")
     assert "template is required" in err.value.message
@@ -226,28 +226,55 @@ def test_system_templates_are_not_libvirts(conn):
 
 # -- what a CIMI endpoint receives -------------------------------------------------------------------------------
 def test_cimi_template_by_value(conn):
+    """DSP0263 Table 14: each template under the attribute named for its component's type; the descriptor's
+    name, description and properties are the members' (the template's by value keep none of them)."""
     comps = systems.parse_template({"componentDescriptors": [
-        {"name": "data", "type": "volume", "component": {"size_gib": 2}},
-        {"name": "net", "type": "network", "quantity": 1, "component": {"cidr": "10.9.0.0/24"}},
-        {"name": "m", "type": "machine", "quantity": 3, "description": "nodes",
-         "component": {"machine_config": "tiny", "description": "a node", "properties": {"a": "b"}}}]})
+        {"name": "data", "type": "volume", "volumeTemplate": {"size_gib": 2}},
+        {"name": "net", "type": "network", "quantity": 1, "networkTemplate": {"cidr": "10.9.0.0/24"},
+         "properties": {"role": "net"}},
+        {"name": "m", "type": "machine", "quantity": 3, "description": "nodes", "properties": {"c": "d"},
+         "machineTemplate": {"machine_config": "tiny", "description": "a node", "properties": {"a": "b"}}}]})
     doc = systems.cimi_template(conn, conn.capabilities(), comps, name="t", description="d").to_json()
     uri = "http://schemas.dmtf.org/cimi/2/"
     assert doc["name"] == "t" and doc["description"] == "d"
     assert doc["componentDescriptors"] == [
-        {"name": "data", "type": uri + "Volume", "quantity": 1, "component": {"volumeConfig": {"capacity": 2097152}}},
-        {"name": "net", "type": uri + "Network", "quantity": 1,
-         "component": {"networkConfig": {"cidr": "10.9.0.0/24"}}},
-        {"name": "m", "description": "nodes", "type": uri + "Machine", "quantity": 3,
-         "component": {"machineConfig": {"href": "tiny"}, "description": "a node", "properties": {"a": "b"}}}]
+        {"name": "data", "type": uri + "Volume", "quantity": 1,
+         "volumeTemplate": {"volumeConfig": {"capacity": 2097152}}},
+        {"name": "net", "type": uri + "Network", "quantity": 1, "properties": {"role": "net"},
+         "networkTemplate": {"networkConfig": {"cidr": "10.9.0.0/24"}}},
+        {"name": "m", "description": "nodes", "properties": {"a": "b", "c": "d"}, "type": uri + "Machine",
+         "quantity": 3, "machineTemplate": {"machineConfig": {"href": "tiny"}}}]
+
+
+def test_table14_template_key_of_earlier_versions_is_still_read():
+    """``component``, the template's key before Table 14's shape, is read as the type's template attribute."""
+    old = systems.parse_template({"componentDescriptors": [
+        {"name": "data", "type": "volume", "component": {"size_gib": 2}}]})
+    new = systems.parse_template({"componentDescriptors": [
+        {"name": "data", "type": "volume", "volumeTemplate": {"size_gib": 2}}]})
+    assert old[0].options == new[0].options == {"size_gib": 2}
+
+
+@pytest.mark.parametrize("desc, words", [
+    ({"name": "m", "type": "machine", "volumeTemplate": {"size_gib": 1}},
+     ["componentDescriptors[0].volumeTemplate", "given as machineTemplate"]),
+    ({"name": "m", "type": "volume", "volumeTemplate": {"size_gib": 1}, "component": {"size_gib": 1}},
+     ["componentDescriptors[0]", "once, as volumeTemplate"]),
+])
+def test_table14_template_under_another_key_is_refused(desc, words):
+    with pytest.raises(InvalidInput) as err:
+        systems.parse_template({"componentDescriptors": [desc]})
+    for word in words:
+        assert word in err.value.message
 
 
 def test_guest_inputs_the_provider_cannot_take_are_refused(conn):
     comps = systems.parse_template({"componentDescriptors": [
-        {"name": "m", "type": "machine", "component": {"machine_config": "tiny", "user_data": "#cloud-config\n"}}]})
+        {"name": "m", "type": "machine",
+         "machineTemplate": {"machine_config": "tiny", "user_data": "#cloud-config\n"}}]})
     with pytest.raises(InvalidInput) as err:  # the test driver boots no guest: it takes no userData
         systems.cimi_template(conn, conn.capabilities(), comps)
-    assert err.value.message.startswith("template.componentDescriptors[0].component: ")
+    assert err.value.message.startswith("template.componentDescriptors[0].machineTemplate: ")
     assert "userData" in err.value.message
 
 
@@ -255,13 +282,13 @@ def test_cimi_template_wires_no_member_to_another(conn):
     comps = systems.parse_template(TEMPLATE)
     with pytest.raises(InvalidInput) as err:
         systems.cimi_template(conn, conn.capabilities(), comps)
-    assert "componentDescriptors[3].component.volumes" in err.value.message
+    assert "componentDescriptors[3].machineTemplate.volumes" in err.value.message
     assert "data" in err.value.message
 
 
 def test_an_existing_volume_is_attached_once_and_never_deleted(conn):
     outside = conn.create_volume("outside-vol", 1024)
-    template = {"componentDescriptors": [{"name": "db", "type": "machine", "component": {
+    template = {"componentDescriptors": [{"name": "db", "type": "machine", "machineTemplate": {
         "machine_config": "tiny", "volumes": ["outside-vol"]}}]}
     assert run(conn, template=template)["actions"] == ["create machine shop-db",
                                                        "attach volume outside-vol to machine shop-db"]
