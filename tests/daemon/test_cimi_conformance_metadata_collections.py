@@ -17,7 +17,7 @@ def _metadata(api, type_name):
 
 def _volume(api, name, capacity=1024):
     r = api.post(api.collection("volumes"), {"resourceURI": CIMI + "VolumeCreate", "name": name,
-                                            "volumeTemplate": {"volumeConfig": {"capacity": capacity}}})
+                                             "volumeTemplate": {"volumeConfig": {"capacity": capacity}}})
     assert r.status_code == 202, r.json
     assert api.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
     return api.get(r.headers["Location"]).json

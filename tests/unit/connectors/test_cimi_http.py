@@ -675,7 +675,7 @@ def test_system_templates_read_in_either_shape_and_sent_in_table14s(endpoint):
                "componentDescriptors": [dict({"type": CIMI + "Volume", "name": "v"}, **{key: vt})]}
               for n, key in (("old", "component"), ("new", "volumeTemplate"))]
     endpoint.routes[("GET", "/cimi/systemTemplates")] = (200, {}, collection("systemTemplates", "SystemTemplate",
-                                                                              stored))
+                                                                             stored))
     for key, type_name in (("machineTemplates", "MachineTemplate"), ("systems", "System")):
         endpoint.routes[("GET", "/cimi/" + key)] = (200, {}, collection(key, type_name, []))
     conn = connect(endpoint)

@@ -23,7 +23,7 @@ TEMPLATE = {"componentDescriptors": [
     {"name": "net", "type": "network", "networkTemplate": {}},
     {"name": "data", "type": "volume", "volumeTemplate": {"size_gib": 1}},
     {"name": "web", "type": "machine", "quantity": 2, "machineTemplate": {"machine_config": "tiny",
-                                                                    "properties": {"tier": "web"}}},
+                                                                          "properties": {"tier": "web"}}},
     {"name": "db", "type": "http://schemas.dmtf.org/cimi/2/Machine",
      "machineTemplate": {"machine_config": {"cpu": 1, "memory_mib": 64}, "volumes": ["data"]}},
 ]}
@@ -90,7 +90,7 @@ def test_template_components_and_member_names():
      ["componentDescriptors[0].machineTemplate.machine_config", "required"]),
     ({"componentDescriptors": [{"name": "n", "type": "network", "networkTemplate": {}},
                                {"name": "m", "type": "machine", "machineTemplate": {"machine_config": "tiny",
-                                                                              "volumes": ["n"]}}]},
+                                                                                    "volumes": ["n"]}}]},
      ["componentDescriptors[1].machineTemplate.volumes", "'n' is a network"]),
     ({"componentDescriptors": [{"name": "m", "type": "machine", "machineTemplate": {
         "machine_config": "tiny", "credential": {"name": "k", "public_key": "ssh-ed25519 AAAA"}}}]},
