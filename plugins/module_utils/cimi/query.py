@@ -535,10 +535,7 @@ def _expand_ref(ref, resolve):
     target = resolve(ref["href"])
     if not isinstance(target, Mapping):
         return ref
-    merged = dict(ref)  # href (and any accessory attribute) first and winning
-    for key, value in target.items():
-        merged.setdefault(key, value)
-    return merged
+    return {**ref, **target, **ref}  # href (and any accessory attribute) first and winning
 
 
 def expand(doc: Mapping, attrs: list[str] | str, resolve: Callable[[str], dict | None]) -> dict:
@@ -548,8 +545,10 @@ def expand(doc: Mapping, attrs: list[str] | str, resolve: Callable[[str], dict |
         attrs = parse_expand(attrs)
     names = None if "*" in attrs else {_item_name(a) for a in attrs}
     out = dict(doc)
-    for key, value in doc.items():
-        if key in _NEVER_EXPANDED or (names is not None and key not in names):
+    # only the named attributes looked at (a listing's $expand runs once per entry)
+    for key in doc if names is None else [n for n in names if n in doc]:
+        value = doc[key]
+        if key in _NEVER_EXPANDED:
             continue
         if _is_ref(value):
             out[key] = _expand_ref(value, resolve)

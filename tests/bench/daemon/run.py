@@ -600,14 +600,16 @@ def main(argv=None):
             daemons[who].update(probe(port, args.machines))
         docs = daemons["siroccod"]["docs"]
         ceiling, ceiling_port = start_ceiling(work, docs, args.server)
-        print("siroccod up in %.1f s with %d machines; listing %d bytes; %d runs x %.0f s per scenario, "
-              "%d client connections; server: %s"
-              % (daemons["siroccod"]["started"], args.machines, len(json.dumps(docs["list"])), args.runs,
-                 args.seconds, args.concurrency, args.server), file=sys.stderr)
+        print("siroccod up in %.1f s with %d machines; listing %d bytes (collections expanded: %d); %d runs x "
+              "%.0f s per scenario, %d client connections; server: %s"
+              % (daemons["siroccod"]["started"], args.machines, len(json.dumps(docs["list"])),
+                 len(json.dumps(docs["expanded"])), args.runs, args.seconds, args.concurrency, args.server),
+              file=sys.stderr)
         if "baseline" in daemons:
-            print("baseline %s up in %.1f s; listing %d bytes"
+            print("baseline %s up in %.1f s; listing %d bytes (collections expanded: %d)"
                   % (trees["baseline"].describe(), daemons["baseline"]["started"],
-                     len(json.dumps(daemons["baseline"]["docs"]["list"]))), file=sys.stderr)
+                     len(json.dumps(daemons["baseline"]["docs"]["list"])),
+                     len(json.dumps(daemons["baseline"]["docs"]["expanded"]))), file=sys.stderr)
         results = {s: {who: [] for who in (*daemons, "ceiling")} for s in scenarios if s not in ("slow", "metering")}
         slow_results = {who: {"idle": [], "slow": []} for who in daemons}
         auths = {"list": basic("bench", PASSWORDS["bench"]), "get": basic("bench", PASSWORDS["bench"]),
