@@ -112,6 +112,35 @@ def _probe(alice, type_name, name, value):
         v = _volume(alice, "vbv")
         alice.remove(v)
         return v["capacity"] == 1024
+    if type_name == "Network" and name in ("DefaultInitialState", "InitialStates", "NetworkTemplateByValue"):
+        made = []
+        for state in ([None] if name != "InitialStates" else value):
+            template = {} if state is None else {"initialState": state}  # a NetworkTemplate by value
+            r = alice.post(alice.collection("networks"), {"name": "net-probe", "networkTemplate": template})
+            assert r.status_code == 202, r.json
+            assert alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
+            net = alice.get(r.headers["Location"]).json
+            made.append(net["state"])
+            alice.remove(net)
+        if name == "InitialStates":
+            return made == list(value)
+        return made == [value if name == "DefaultInitialState" else "STARTED"]
+    if name == "SystemComponentTemplateByValue":
+        r = alice.post(alice.collection("systems"), {"name": "sys-probe", "systemTemplate": {"componentDescriptors": [
+            {"type": CIMI + "Machine", "name": "probe",
+             "machineTemplate": {"machineConfig": {"cpu": 1, "memory": 65536}}}]}})
+        assert r.status_code == 202, r.json
+        ok = alice.wait(r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
+        alice.remove(alice.get(r.headers["Location"]).json)
+        return ok
+    if name == "CredentialTemplateByValue":
+        key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcGzMDc5fu8fBXIVJeIV0Yj8sV4Ck5+rx3cLnJqQmSa probe"
+        r = alice.post(alice.collection("credentials"), {"resourceURI": CIMI + "CredentialCreate", "name": "cred-probe",
+                                                         "credentialTemplate": {"userName": "probe", "key": key}})
+        cred = alice.get(r.headers["Location"]).json if r.status_code == 201 else {}
+        if cred:
+            alice.remove(cred)
+        return cred.get("userName") == "probe"
     return None
 
 
@@ -119,8 +148,10 @@ def test_table7_every_advertised_capability_holds(alice):
     """Each DSP0263 capability in the metadata is one the daemon has: tried here, one by one (a capability
     with no probe fails the test: nothing is advertised untried)."""
     untried, tried = [], []
-    for type_name in ("CloudEntryPoint", "Machine", "Volume"):
-        for cap in _metadata(alice, type_name)["capabilities"]:
+    coll = alice.get(alice.cep()["resourceMetadata"]["href"]).json
+    for meta in coll["resourceMetadatas"]:
+        type_name = meta["name"]
+        for cap in meta.get("capabilities", []):
             if not cap["uri"].startswith(CAPABILITY):
                 continue  # Sirocco's own (guestInputs, ...): tested in test_daemon_guest_inputs
             assert cap["uri"] == CAPABILITY + type_name + "/" + cap["name"]
@@ -131,7 +162,8 @@ def test_table7_every_advertised_capability_holds(alice):
                 assert result, cap
                 tried.append(cap["name"])
     assert not untried, untried
-    assert {"ExpandParameter", "DefaultInitialState", "MachineStopForce", "VolumeTemplateByValue"} <= set(tried)
+    assert {"ExpandParameter", "DefaultInitialState", "MachineStopForce", "VolumeTemplateByValue",
+            "SystemComponentTemplateByValue", "NetworkTemplateByValue", "CredentialTemplateByValue"} <= set(tried)
 
 
 # -- a machine's collections -----------------------------------------------------------------------------------
