@@ -71,7 +71,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi import model, states
-from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import action_uri, parse_datetime, type_uri
+from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.attrs import REF, action_uri, parse_datetime, type_uri
 from ansible_collections.sirocco.cimi.plugins.module_utils.cimi.errors import (
     AuthError,
     Conflict,
@@ -590,7 +590,7 @@ class CimiConnector(Connector):
                 if items is None:
                     doc = {k: v for k, v in doc.items() if k != wire}
                     continue
-            if cls.attributes[wire].kind == "ref":  # items that are resources of their own: references to them
+            if cls.attributes[wire].kind == REF:  # items that are resources of their own: references to them
                 items = [{"href": item.get("href") or item.get("id")} for item in items or []]
             # the items as model structures read them: their own resourceURI and operations left out
             doc = dict(doc, **{wire: [{k: v for k, v in item.items() if k not in ("resourceURI", "operations")}
