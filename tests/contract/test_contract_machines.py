@@ -56,6 +56,19 @@ def test_create_started(machine):
     assert machine(states.STARTED).state == states.STARTED
 
 
+# the stand-ins whose hypervisor says its CPU clock (DSP0263 7.1 lists cpuSpeed among a Machine's minimal
+# attributes): libvirt's getInfo, vSphere's HostSystem summary, siroccod's hosts (libvirt's test driver)
+CPU_SPEED_KNOWN = ("libvirt-test", "libvirt-qemu", "vsphere-esx", "vsphere-vc", "siroccod")
+
+
+def test_cpu_speed_where_the_hypervisor_knows_it(connector, machine, standin):
+    if standin.id not in CPU_SPEED_KNOWN:
+        pytest.skip("%s: the provider does not say its CPU clock" % standin.id)
+    m = machine(states.STOPPED)
+    for seen in (m, connector.get_machine(m.id), next(x for x in connector.list_machines().items if x.id == m.id)):
+        assert isinstance(seen.cpuSpeed, int) and seen.cpuSpeed > 0, seen.cpuSpeed
+
+
 def test_duplicate_name_conflict(connector, make_spec):
     first = connector.create_machine(make_spec())
     before = len(list(connector.iter_machines()))

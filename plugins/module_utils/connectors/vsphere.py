@@ -767,9 +767,20 @@ class VSphereConnector(Connector):
             state=machine_state(props.get("runtime.powerState"), props.get("runtime.connectionState")),
             cpu=props.get("config.hardware.numCPU"),
             memory=(props.get("config.hardware.memoryMB") or 0) * KIB_PER_MIB or None,
-            cpuArch="x86_64", disks=disks, volumes=volumes, interfaces=interfaces,
+            cpuArch="x86_64", cpuSpeed=self._host_mhz(props.get("runtime.host")),
+            disks=disks, volumes=volumes, interfaces=interfaces,
             created=created.isoformat() if created else None,
             properties=properties_from_extra_config(props.get("config.extraConfig")) or None)
+
+    def _host_mhz(self, host):
+        """The CPU clock (MHz) of the HostSystem ``host``: what its VMs' vCPUs run at; read once per host."""
+        if host is None:
+            return None
+        known = self._cache.setdefault("host_mhz", {})
+        if host._moId not in known:
+            for _ref, props in self._retrieve(vim.HostSystem, ["summary.hardware.cpuMhz"], objs=[host]):
+                known[host._moId] = props.get("summary.hardware.cpuMhz") or None
+        return known.get(host._moId)
 
     def _vm_keys(self, template):
         """Sorted [(id, ref)] of every VM (or template) in scope: the cheap first pass of a listing. With
