@@ -470,6 +470,7 @@ class XenServerConnector(Connector):
         self.configs = sizes_from_options(self.options.get("sizes"))
         self._session = None
         self._caps = None
+        self._mhz = {}  # host ref -> CPU MHz (pool_facts)
 
     # -- connection ------------------------------------------------------------------
     @property
@@ -550,8 +551,10 @@ class XenServerConnector(Connector):
             metrics = self._call("host_metrics.get_all_records")
             cpus = self._call("host_cpu.get_all_records")
             facts = []
+            self._mhz = {}
             for ref, host in sorted(hosts.items(), key=lambda item: item[1]["name_label"]):
                 speeds = [int(float(c["speed"])) for c in cpus.values() if c["host"] == ref and c.get("speed")]
+                self._mhz[ref] = max(speeds) if speeds else None
                 count = int(host.get("cpu_info", {}).get("cpu_count") or len(speeds) or 1)
                 total = int((metrics.get(host["metrics"]) or {}).get("memory_total") or 0)
                 facts.append({"name": host["name_label"], "cpus": count, "mhz": max(speeds) if speeds else None,
@@ -632,7 +635,18 @@ class XenServerConnector(Connector):
                        created=iso_time(metrics.get("install_time")), properties=properties_of(record["other_config"]),
                        state=cimi_state(record["power_state"], record["current_operations"]),
                        cpu=int(record["VCPUs_at_startup"]), memory=int(record["memory_static_max"]) // 1024,
-                       cpuArch="x86_64", disks=disks, volumes=volumes, interfaces=interfaces)
+                       cpuArch="x86_64", cpuSpeed=self._cpu_speed(record), disks=disks, volumes=volumes,
+                       interfaces=interfaces)
+
+    def _cpu_speed(self, record):
+        """The clock (MHz) a VM's vCPUs run at: its host's while it is resident on one, else the pool's when
+        every host has the same (a halted VM starts on any of them)."""
+        self.pool_facts()
+        speed = self._mhz.get(record.get("resident_on"))
+        if speed is None:
+            speeds = set(self._mhz.values())
+            speed = speeds.pop() if len(speeds) == 1 else None
+        return speed
 
     def list_machines(self, limit=None, marker=None):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
