@@ -567,6 +567,10 @@ HEURISTICS = {
 
 def run(inst, name, deadline=None):
     """Run greedy ``name`` on an Instance: (Packing, None) or (None, Explanation)."""
+    if inst.explanations:
+        # the instance is infeasible as stated (e.g. spread over VMs a gather puts together): a greedy must not
+        # come back with a plan that breaks a constraint it does not itself check
+        return None, inst.explanations[0]
     if name == "keep":
         return keep_packing(inst)
     if name in ("evacuate", "evacuate-count"):

@@ -156,3 +156,14 @@ def test_measure_matches_solver():
     m = check.measure(p, r.placement)
     assert m["active_hosts"] == r.active_hosts and m["migrations"] == r.migrations
     assert m["power_watts"] == pytest.approx(r.power_watts) and m["objective"] == pytest.approx(r.objective)
+
+
+def test_a_spread_over_gathered_vms_is_infeasible_for_every_greedy_too():
+    """Found by hypothesis: a spread over two VMs a gather puts on one host cannot hold; the optimizer says so,
+    and a greedy (which does not check spreads between VMs it places together) must not return a plan."""
+    p = problem([host("h0", **SMALL)], [vm("v0"), vm("v1"), vm("v2")],
+                constraints=[{"type": "spread", "vms": ["v0", "v1"]}, {"type": "gather", "vms": ["v0", "v1"]}])
+    assert energy.solve(p, time_limit=2).status == "infeasible"
+    for fn in (heuristics.first_fit_decreasing, heuristics.best_fit_decreasing, heuristics.dot_product):
+        plan = fn(p)
+        assert plan.placement is None and "spread" in plan.explanation.message, plan
